@@ -1,0 +1,210 @@
+//! git-credential-kelos: answers git's credential requests with the GitHub
+//! token that kubelet keeps fresh in `KELOS_GITHUB_TOKEN_FILE`, for the
+//! configured hosts only.
+//!
+//! All decisions live in `kelos_token`; this file reads stdin, calls them, and
+//! writes what they return.
+
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use kelos_token::credential::{answer_get, erase_message, match_request};
+use kelos_token::env::GH_HOST_VAR;
+use kelos_token::protocol::{read_request, Request};
+use kelos_token::source::Origin;
+use kelos_token::{lookup, trace, EnvSnapshot, Host, Lookup, Tracer};
+
+const PROGRAM: &str = "git-credential-kelos";
+
+/// Input beyond git's request is drained up to this much, so that git never
+/// meets a closed pipe, and no further.
+const MAX_DRAIN_BYTES: u64 = 1 << 20;
+
+#[derive(Parser)]
+#[command(
+    name = PROGRAM,
+    version,
+    about = "A git credential helper that answers from the rotating GitHub token file \
+             (KELOS_GITHUB_TOKEN_FILE), for the configured hosts only.",
+    after_help = "Operations (from git): get, store, erase, capability; others are ignored.\n\
+                  Configure: git config --global credential.https://github.com.helper ''\n\
+                  \x20          git config --global --add credential.https://github.com.helper kelos"
+)]
+struct Cli {
+    /// A host this helper answers for (and gist.HOST); repeatable.
+    /// Default: $GH_HOST, else github.com.
+    #[arg(long = "host", value_name = "HOST")]
+    hosts: Vec<String>,
+
+    /// The operation git asks for.
+    operation: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = EnvSnapshot::from_process();
+    let mut tracer = Tracer::from_env(&env, PROGRAM);
+    match run(&cli, &env, &mut tracer) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{PROGRAM}: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
+    trace!(tracer, "operation {:?}", cli.operation);
+    match cli.operation.as_str() {
+        "get" => get(cli, env, tracer),
+        "erase" => erase(cli, env, tracer),
+        "store" => {
+            drain_stdin();
+            Ok(())
+        }
+        "capability" => {
+            io::stdout().write_all(b"version 0\n")?;
+            Ok(())
+        }
+        _ => {
+            trace!(tracer, "unknown operation ignored");
+            Ok(())
+        }
+    }
+}
+
+/// The hosts to answer for: `--host` values, else `$GH_HOST`, else github.com.
+fn configured_hosts(cli: &Cli, env: &EnvSnapshot) -> Result<Vec<Host>> {
+    if !cli.hosts.is_empty() {
+        return cli
+            .hosts
+            .iter()
+            .map(|raw| {
+                Host::parse(raw).with_context(|| {
+                    format!(
+                        "--host {raw:?} is not a host name; give one like ghe.example.com[:port]"
+                    )
+                })
+            })
+            .collect();
+    }
+    let gh_host = env.non_empty(GH_HOST_VAR);
+    let raw = gh_host
+        .map_or(Some("github.com"), |v| v.to_str())
+        .unwrap_or("");
+    let host = Host::parse(raw).with_context(|| {
+        format!("{GH_HOST_VAR}={gh_host:?} is not a host name; set it like ghe.example.com[:port]")
+    })?;
+    Ok(vec![host])
+}
+
+/// Reads git's request; `None` (with a trace line) when it is malformed.
+fn read_git_request(tracer: &mut Tracer) -> Result<Option<Request>> {
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let parsed = read_request(&mut input).context("reading git's request from stdin")?;
+    let _ = io::copy(&mut input.take(MAX_DRAIN_BYTES), &mut io::sink());
+    match parsed {
+        Ok(request) => {
+            trace!(
+                tracer,
+                "request protocol={:?} host={:?} username={:?} password={}",
+                request.protocol,
+                request.host,
+                request.username,
+                if request.password.is_some() {
+                    "<given>"
+                } else {
+                    "<none>"
+                }
+            );
+            Ok(Some(request))
+        }
+        Err(e) => {
+            trace!(tracer, "malformed request, not answered: {e}");
+            Ok(None)
+        }
+    }
+}
+
+fn get(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
+    let Some(request) = read_git_request(tracer)? else {
+        return Ok(());
+    };
+    let hosts = configured_hosts(cli, env)?;
+    let host = match match_request(&request, &hosts) {
+        Ok(host) => host,
+        Err(refusal) => {
+            trace!(tracer, "not answered: {refusal}");
+            return Ok(());
+        }
+    };
+    let found = lookup(env, host.class());
+    trace_lookup(tracer, host, &found);
+    let answer = answer_get(&request, host, &found, SystemTime::now());
+    if let Some(line) = &answer.stderr {
+        eprintln!("{PROGRAM}: {line}");
+    }
+    if !answer.stdout.is_empty() {
+        let mut out = io::stdout().lock();
+        out.write_all(&answer.stdout)?;
+        out.flush()?;
+        trace!(tracer, "answered");
+    }
+    Ok(())
+}
+
+fn erase(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
+    let Some(request) = read_git_request(tracer)? else {
+        return Ok(());
+    };
+    let hosts = configured_hosts(cli, env)?;
+    let Ok(host) = match_request(&request, &hosts) else {
+        return Ok(());
+    };
+    let found = lookup(env, host.class());
+    trace_lookup(tracer, host, &found);
+    eprintln!(
+        "{PROGRAM}: {}",
+        erase_message(&request, host, &found, SystemTime::now())
+    );
+    Ok(())
+}
+
+fn trace_lookup(tracer: &mut Tracer, host: &Host, found: &Lookup) {
+    if !tracer.enabled() {
+        return;
+    }
+    trace!(tracer, "host {host} class {}", host.class());
+    if found.file_rejection.is_some() {
+        trace!(tracer, "token file passed over: {}", found.explain());
+    }
+    match (found.origin, &found.token) {
+        (Some(Origin::File), Some(token)) => trace!(
+            tracer,
+            "token from file ({:?}), {}, expiry {:?}{}",
+            found.layout,
+            token.masked(),
+            found.expires_at,
+            found
+                .expiry_problem
+                .as_ref()
+                .map(|p| format!(" (expiry file {p})"))
+                .unwrap_or_default()
+        ),
+        (Some(Origin::Env(name)), Some(token)) => {
+            trace!(tracer, "token from fallback {name}, {}", token.masked())
+        }
+        _ => trace!(tracer, "no token: {}", found.explain()),
+    }
+}
+
+fn drain_stdin() {
+    let _ = io::copy(
+        &mut io::stdin().lock().take(MAX_DRAIN_BYTES),
+        &mut io::sink(),
+    );
+}

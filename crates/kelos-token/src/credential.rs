@@ -1,0 +1,308 @@
+//! The credential helper's decisions, as pure functions: which requests are
+//! answered, with what, and what to tell people on stderr.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use crate::expiry::{format_duration, format_rfc3339};
+use crate::host::{Host, HostError};
+use crate::protocol::{Request, Response};
+use crate::source::{Lookup, Origin};
+
+/// The username git sends with a GitHub App installation token.
+pub const DEFAULT_USERNAME: &str = "x-access-token";
+
+/// Why a request gets no answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    NoHost,
+    BadHost(HostError),
+    /// Not one of the configured hosts nor `gist.` + one.
+    OtherHost(Host),
+    /// Not `https`, nor `http` to a loopback host.
+    Protocol(Option<String>),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NoHost => f.write_str("the request names no host"),
+            Refusal::BadHost(e) => write!(f, "the request's host is invalid: {e}"),
+            Refusal::OtherHost(h) => write!(f, "{h} is not a configured host"),
+            Refusal::Protocol(Some(p)) => write!(
+                f,
+                "protocol {p:?} is refused (https only; http only to loopback hosts)"
+            ),
+            Refusal::Protocol(None) => f.write_str("the request names no protocol"),
+        }
+    }
+}
+
+/// Decides whether `request` is one this helper may answer; returns the
+/// configured host it matched.
+pub fn match_request<'h>(request: &Request, hosts: &'h [Host]) -> Result<&'h Host, Refusal> {
+    let raw = request.host.as_deref().ok_or(Refusal::NoHost)?;
+    let host = Host::parse(raw).map_err(Refusal::BadHost)?;
+    let configured = hosts
+        .iter()
+        .find(|h| **h == host || h.gist() == host)
+        .ok_or_else(|| Refusal::OtherHost(host.clone()))?;
+    match request.protocol.as_deref() {
+        Some("https") => Ok(configured),
+        Some("http") if host.is_loopback() => Ok(configured),
+        other => Err(Refusal::Protocol(other.map(str::to_owned))),
+    }
+}
+
+/// What to do for a matched `get`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct GetAnswer {
+    /// Bytes for stdout; empty when there is nothing to say.
+    pub stdout: Vec<u8>,
+    /// One line for stderr (without the program prefix), or none.
+    pub stderr: Option<String>,
+}
+
+pub fn answer_get(request: &Request, host: &Host, lookup: &Lookup, now: SystemTime) -> GetAnswer {
+    let Some(token) = &lookup.token else {
+        return GetAnswer {
+            stdout: Vec::new(),
+            stderr: Some(format!("no token for {host}: {}", lookup.explain())),
+        };
+    };
+    let username = request.username.as_deref().unwrap_or(DEFAULT_USERNAME);
+    let Some(response) = Response::new(username, token, lookup.expires_at) else {
+        return GetAnswer {
+            stdout: Vec::new(),
+            stderr: Some("the request's username cannot be written back to git".into()),
+        };
+    };
+    let mut stdout = Vec::new();
+    response.write_to(&mut stdout);
+    let stderr = lookup.expires_at.filter(|at| *at <= unix(now)).map(|at| {
+        format!(
+            "the token in {} expired at {} ({} ago); the token refresher may be failing",
+            file_name(lookup),
+            format_rfc3339(at),
+            format_duration(unix(now) - at)
+        )
+    });
+    GetAnswer { stdout, stderr }
+}
+
+/// The one line `erase` prints: was the refused password the token we hold
+/// now, or one from before a rotation?
+pub fn erase_message(request: &Request, host: &Host, lookup: &Lookup, now: SystemTime) -> String {
+    let Some(refused) = &request.password else {
+        return format!("git reports a credential for {host} was refused (no password given)");
+    };
+    let Some(token) = &lookup.token else {
+        return format!(
+            "{host} refused a password, and there is no valid token now: {}",
+            lookup.explain()
+        );
+    };
+    let source = match lookup.origin {
+        Some(Origin::Env(name)) => format!("{name} (frozen at start-up)"),
+        _ => file_name(lookup),
+    };
+    if !token.matches(refused) {
+        return format!(
+            "{host} refused an older token; the token in {source} has changed since, \
+             so a retry will use the new one"
+        );
+    }
+    let age = lookup
+        .modified
+        .and_then(|m| now.duration_since(m).ok())
+        .map(|d| format!("written {} ago", format_duration(d.as_secs() as i64)))
+        .unwrap_or_else(|| "age unknown".into());
+    let expiry = match lookup.expires_at {
+        Some(at) if at <= unix(now) => format!(
+            "expired at {} ({} ago)",
+            format_rfc3339(at),
+            format_duration(unix(now) - at)
+        ),
+        Some(at) => format!(
+            "expires at {} (in {})",
+            format_rfc3339(at),
+            format_duration(at - unix(now))
+        ),
+        None => "expiry unknown".into(),
+    };
+    format!(
+        "{host} refused the current token from {source} ({age}, {expiry}); \
+         the token itself was rejected: check that it is still valid and may access this repository"
+    )
+}
+
+fn file_name(lookup: &Lookup) -> String {
+    lookup
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the token file".into())
+}
+
+fn unix(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::EnvSnapshot;
+    use crate::host::HostClass;
+    use crate::protocol::parse_request;
+    use crate::source::{choose, FileProblem, FileRead, Layout};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    const NOW: u64 = 1_795_428_000;
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(NOW)
+    }
+
+    fn hosts(names: &[&str]) -> Vec<Host> {
+        names.iter().map(|n| Host::parse(n).unwrap()).collect()
+    }
+
+    fn lookup_with(token: &[u8], expiry: Option<&str>) -> Lookup {
+        let read = FileRead {
+            path: "/k/GITHUB_TOKEN".into(),
+            contents: token.to_vec(),
+            layout: Layout::Plain,
+            modified: Some(now() - Duration::from_secs(600)),
+            mode: 0o644,
+            expiry: expiry.map(|e| Ok(e.as_bytes().to_vec())),
+        };
+        choose(
+            Some(PathBuf::from("/k/GITHUB_TOKEN")),
+            Ok(read),
+            &EnvSnapshot::default(),
+            HostClass::Dotcom,
+        )
+    }
+
+    #[test]
+    fn scoping_table() {
+        let configured = hosts(&["github.com", "ghe.example.com:8443", "github.localhost"]);
+        let ok = [
+            ("https", "github.com"),
+            ("https", "GitHub.COM."),
+            ("https", "gist.github.com"),
+            ("https", "ghe.example.com:8443"),
+            ("https", "gist.ghe.example.com:8443"),
+            ("http", "github.localhost"),
+        ];
+        for (protocol, host) in ok {
+            let r =
+                parse_request(format!("protocol={protocol}\nhost={host}\n").as_bytes()).unwrap();
+            assert!(
+                match_request(&r, &configured).is_ok(),
+                "{protocol}://{host}"
+            );
+        }
+        let refused = [
+            ("http", "github.com"),
+            ("ssh", "github.com"),
+            ("", "github.com"),
+            ("https", "github.com:443"),
+            ("https", "github.com:8443"),
+            ("https", "api.github.com"),
+            ("https", "github.com.evil.com"),
+            ("https", "evilgithub.com"),
+            ("https", "gist.gist.github.com"),
+            ("https", "ghe.example.com"),
+            ("https", "github.com/x"),
+            ("https", ""),
+        ];
+        for (protocol, host) in refused {
+            let r =
+                parse_request(format!("protocol={protocol}\nhost={host}\n").as_bytes()).unwrap();
+            assert!(
+                match_request(&r, &configured).is_err(),
+                "{protocol}://{host}"
+            );
+        }
+        let no_host = parse_request(b"protocol=https\n").unwrap();
+        assert_eq!(match_request(&no_host, &configured), Err(Refusal::NoHost));
+    }
+
+    #[test]
+    fn answers_with_default_or_given_username_and_expiry() {
+        let host = &hosts(&["github.com"])[0];
+        let l = lookup_with(b"ghs_now\n", Some("2026-11-23T11:00:00Z"));
+        let r = parse_request(b"protocol=https\nhost=github.com\n").unwrap();
+        assert_eq!(
+            answer_get(&r, host, &l, now()),
+            GetAnswer {
+                stdout:
+                    b"username=x-access-token\npassword=ghs_now\npassword_expiry_utc=1795431600\n"
+                        .to_vec(),
+                stderr: None
+            }
+        );
+        let r = parse_request(b"url=https://alice@github.com/o/r\n").unwrap();
+        let a = answer_get(&r, host, &l, now());
+        assert!(a.stdout.starts_with(b"username=alice\npassword=ghs_now\n"));
+    }
+
+    #[test]
+    fn expired_token_is_still_given_with_a_warning() {
+        let host = &hosts(&["github.com"])[0];
+        let l = lookup_with(b"ghs_old", Some("2026-11-23T09:00:00Z"));
+        let r = parse_request(b"protocol=https\nhost=github.com\n").unwrap();
+        let a = answer_get(&r, host, &l, now());
+        assert!(a.stdout.ends_with(b"password_expiry_utc=1795424400\n"));
+        assert_eq!(
+            a.stderr.as_deref(),
+            Some(
+                "the token in /k/GITHUB_TOKEN expired at 2026-11-23T09:00:00Z (1h00m ago); \
+                 the token refresher may be failing"
+            )
+        );
+    }
+
+    #[test]
+    fn no_token_gives_no_output_and_a_reason() {
+        let host = &hosts(&["github.com"])[0];
+        let l = choose(
+            None,
+            Err(FileProblem::NotConfigured),
+            &EnvSnapshot::default(),
+            HostClass::Dotcom,
+        );
+        let r = parse_request(b"protocol=https\nhost=github.com\n").unwrap();
+        let a = answer_get(&r, host, &l, now());
+        assert!(a.stdout.is_empty());
+        assert_eq!(
+            a.stderr.as_deref(),
+            Some("no token for github.com: KELOS_GITHUB_TOKEN_FILE is not set; GH_TOKEN, GITHUB_TOKEN unset or empty")
+        );
+    }
+
+    #[test]
+    fn erase_tells_rotated_from_refused() {
+        let host = &hosts(&["github.com"])[0];
+        let l = lookup_with(b"ghs_current", Some("2026-11-23T10:30:00Z"));
+        let old =
+            parse_request(b"protocol=https\nhost=github.com\npassword=ghs_previous\n").unwrap();
+        let msg = erase_message(&old, host, &l, now());
+        assert!(msg.contains("older token"), "{msg}");
+        assert!(!msg.contains("ghs_"), "{msg}");
+        let current =
+            parse_request(b"protocol=https\nhost=github.com\npassword=ghs_current\n").unwrap();
+        let msg = erase_message(&current, host, &l, now());
+        assert_eq!(
+            msg,
+            "github.com refused the current token from /k/GITHUB_TOKEN (written 10m ago, \
+             expires at 2026-11-23T10:30:00Z (in 30m)); the token itself was rejected: \
+             check that it is still valid and may access this repository"
+        );
+    }
+}

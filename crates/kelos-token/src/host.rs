@@ -1,0 +1,329 @@
+//! Host names: normalisation, GitHub host classes, loopback detection.
+//!
+//! The classes follow gh's own lookup (go-gh `auth.TokenForHost`), so that the
+//! helper, the wrapper and gh agree on which token a host gets.
+
+use std::fmt;
+
+/// Which family of GitHub deployment a host belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HostClass {
+    /// `github.com` and `*.github.com`.
+    Dotcom,
+    /// `github.localhost` and `*.github.localhost` (GitHub's development host).
+    Local,
+    /// `*.ghe.com`: GitHub Enterprise Cloud with data residency.
+    Tenancy,
+    /// Anything else: GitHub Enterprise Server.
+    Enterprise,
+}
+
+impl HostClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostClass::Dotcom => "dotcom",
+            HostClass::Local => "local",
+            HostClass::Tenancy => "tenancy",
+            HostClass::Enterprise => "enterprise",
+        }
+    }
+
+    /// Environment variables consulted, in order, when the token file yields
+    /// nothing (CONTRACT: *Reading the token*, step 5).
+    pub fn fallback_vars(self) -> &'static [&'static str] {
+        match self {
+            HostClass::Dotcom | HostClass::Local | HostClass::Tenancy => {
+                &["GH_TOKEN", "GITHUB_TOKEN"]
+            }
+            HostClass::Enterprise => &[
+                "GH_ENTERPRISE_TOKEN",
+                "GITHUB_ENTERPRISE_TOKEN",
+                "GITHUB_TOKEN",
+            ],
+        }
+    }
+}
+
+impl fmt::Display for HostClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a string is not accepted as a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostError {
+    Empty,
+    /// A byte that cannot appear in a host name or `[IPv6]:port`.
+    BadCharacter(char),
+    BadPort,
+    BadBrackets,
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::Empty => f.write_str("the host is empty"),
+            HostError::BadCharacter(c) => write!(f, "the host contains {c:?}"),
+            HostError::BadPort => f.write_str("the port is not a number from 1 to 65535"),
+            HostError::BadBrackets => f.write_str("an IPv6 address must be written [addr]"),
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+/// A host in canonical form: lower-case, one trailing dot removed, port kept.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Host(String);
+
+impl Host {
+    /// Normalises and validates `raw`: letters, digits, `-`, `_` and `.` in the
+    /// name, an optional `:port`, or a bracketed IPv6 literal.
+    pub fn parse(raw: &str) -> Result<Host, HostError> {
+        let lower = raw.to_ascii_lowercase();
+        let (name, port) = split_port(&lower)?;
+        let name = name.strip_suffix('.').unwrap_or(name);
+        if name.is_empty() {
+            return Err(HostError::Empty);
+        }
+        if let Some(inner) = name.strip_prefix('[') {
+            let inner = inner.strip_suffix(']').ok_or(HostError::BadBrackets)?;
+            if inner.is_empty() {
+                return Err(HostError::BadBrackets);
+            }
+            if let Some(c) = inner
+                .chars()
+                .find(|c| !(c.is_ascii_hexdigit() || *c == ':' || *c == '.'))
+            {
+                return Err(HostError::BadCharacter(c));
+            }
+        } else if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+        {
+            return Err(HostError::BadCharacter(c));
+        }
+        let mut canonical = String::with_capacity(lower.len());
+        canonical.push_str(name);
+        if let Some(port) = port {
+            canonical.push(':');
+            canonical.push_str(port);
+        }
+        Ok(Host(canonical))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The host without its port.
+    pub fn name(&self) -> &str {
+        split_port(&self.0).map(|(n, _)| n).unwrap_or(&self.0)
+    }
+
+    pub fn class(&self) -> HostClass {
+        classify_name(self.name()).0
+    }
+
+    /// The name gh keys its token lookup on: `api.github.com` → `github.com`,
+    /// `x.acme.ghe.com` → `acme.ghe.com`.
+    pub fn gh_name(&self) -> String {
+        classify_name(self.name()).1
+    }
+
+    /// `localhost`, `*.localhost`, `127.0.0.0/8` and `[::1]`: the only hosts
+    /// for which a token may travel over plain `http`.
+    pub fn is_loopback(&self) -> bool {
+        let name = self.name();
+        if name == "localhost" || name.ends_with(".localhost") || name == "[::1]" {
+            return true;
+        }
+        let mut octets = name.split('.');
+        octets.next() == Some("127")
+            && name.split('.').count() == 4
+            && octets.all(|o| !o.is_empty() && o.len() <= 3 && o.parse::<u8>().is_ok())
+    }
+
+    /// `gist.` + this host: gh and git reach gists through it with the same token.
+    pub fn gist(&self) -> Host {
+        Host(format!("gist.{}", self.0))
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn split_port(host: &str) -> Result<(&str, Option<&str>), HostError> {
+    let colon = if host.starts_with('[') {
+        match host.find(']') {
+            Some(close) => host[close..].find(':').map(|i| close + i),
+            None => return Err(HostError::BadBrackets),
+        }
+    } else {
+        host.rfind(':')
+    };
+    match colon {
+        None => Ok((host, None)),
+        Some(i) => {
+            let port = &host[i + 1..];
+            let valid = !port.is_empty()
+                && port.len() <= 5
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && matches!(port.parse::<u32>(), Ok(1..=65535));
+            if !valid {
+                return Err(HostError::BadPort);
+            }
+            Ok((&host[..i], Some(port)))
+        }
+    }
+}
+
+fn classify_name(name: &str) -> (HostClass, String) {
+    if name == "github.com" || name.ends_with(".github.com") {
+        return (HostClass::Dotcom, "github.com".to_owned());
+    }
+    if name == "github.localhost" || name.ends_with(".github.localhost") {
+        return (HostClass::Local, "github.localhost".to_owned());
+    }
+    if let Some(prefix) = name.strip_suffix(".ghe.com") {
+        if !prefix.is_empty() {
+            let tenant = prefix.rsplit('.').next().unwrap_or(prefix);
+            if !tenant.is_empty() {
+                return (HostClass::Tenancy, format!("{tenant}.ghe.com"));
+            }
+        }
+    }
+    (HostClass::Enterprise, name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_table() {
+        let cases = [
+            ("github.com", "github.com"),
+            ("GitHub.COM", "github.com"),
+            ("github.com.", "github.com"),
+            ("github.com.:443", "github.com:443"),
+            ("GHE.Example.com:8443", "ghe.example.com:8443"),
+            ("[::1]:8080", "[::1]:8080"),
+            ("127.0.0.1:3000", "127.0.0.1:3000"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(Host::parse(raw).unwrap().as_str(), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn normalisation_is_idempotent() {
+        for raw in ["GitHub.com.", "a.B.ghe.com.:1", "[::1]", "x_y.local"] {
+            let once = Host::parse(raw).unwrap();
+            assert_eq!(Host::parse(once.as_str()).unwrap(), once);
+        }
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_host() {
+        let cases = [
+            ("", HostError::Empty),
+            (".", HostError::Empty),
+            ("github.com:", HostError::BadPort),
+            ("github.com:0", HostError::BadPort),
+            ("github.com:65536", HostError::BadPort),
+            ("github.com:+1", HostError::BadPort),
+            ("a:b:c", HostError::BadPort),
+            ("github.com/evil", HostError::BadCharacter('/')),
+            ("user@github.com", HostError::BadCharacter('@')),
+            ("git hub.com", HostError::BadCharacter(' ')),
+            ("github.com\n", HostError::BadCharacter('\n')),
+            ("[::1", HostError::BadBrackets),
+            ("[]", HostError::BadBrackets),
+            ("[g::1]", HostError::BadCharacter('g')),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(Host::parse(raw), Err(want), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn class_table() {
+        let cases = [
+            ("github.com", HostClass::Dotcom, "github.com"),
+            ("api.github.com", HostClass::Dotcom, "github.com"),
+            ("GitHub.com.", HostClass::Dotcom, "github.com"),
+            ("github.com:8443", HostClass::Dotcom, "github.com"),
+            ("github.localhost", HostClass::Local, "github.localhost"),
+            ("api.github.localhost", HostClass::Local, "github.localhost"),
+            ("acme.ghe.com", HostClass::Tenancy, "acme.ghe.com"),
+            ("api.acme.ghe.com", HostClass::Tenancy, "acme.ghe.com"),
+            ("ghe.com", HostClass::Enterprise, "ghe.com"),
+            ("evilgithub.com", HostClass::Enterprise, "evilgithub.com"),
+            (
+                "github.com.evil.net",
+                HostClass::Enterprise,
+                "github.com.evil.net",
+            ),
+            (
+                "ghe.example.com:8443",
+                HostClass::Enterprise,
+                "ghe.example.com",
+            ),
+        ];
+        for (raw, class, gh_name) in cases {
+            let host = Host::parse(raw).unwrap();
+            assert_eq!(host.class(), class, "{raw}");
+            assert_eq!(host.gh_name(), gh_name, "{raw}");
+        }
+    }
+
+    #[test]
+    fn loopback_table() {
+        let yes = [
+            "localhost",
+            "localhost:8080",
+            "github.localhost",
+            "127.0.0.1",
+            "127.1.2.3:9",
+            "[::1]",
+            "[::1]:80",
+        ];
+        let no = [
+            "github.com",
+            "localhost.evil.com",
+            "127.0.0.1.evil.com",
+            "127.0.0",
+            "128.0.0.1",
+            "127.0.0.256",
+            "[::2]",
+            "mylocalhost",
+        ];
+        for raw in yes {
+            assert!(Host::parse(raw).unwrap().is_loopback(), "{raw}");
+        }
+        for raw in no {
+            assert!(!Host::parse(raw).unwrap().is_loopback(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn fallback_order_follows_gh() {
+        assert_eq!(
+            HostClass::Dotcom.fallback_vars(),
+            ["GH_TOKEN", "GITHUB_TOKEN"]
+        );
+        assert_eq!(
+            HostClass::Enterprise.fallback_vars(),
+            [
+                "GH_ENTERPRISE_TOKEN",
+                "GITHUB_ENTERPRISE_TOKEN",
+                "GITHUB_TOKEN"
+            ]
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! Shared logic of `git-credential-kelos` and `kelos-gh`: where the current
+//! GitHub token comes from, which hosts may have it, and how to speak of it
+//! without ever showing it.
+//!
+//! Everything here is a pure function of its inputs except [`source::lookup`]
+//! and [`source::read_token_file`] (the file) and [`trace::Tracer`] (the trace
+//! sink).
+
+pub mod credential;
+pub mod env;
+pub mod expiry;
+pub mod host;
+pub mod protocol;
+pub mod source;
+pub mod token;
+pub mod trace;
+
+pub use env::EnvSnapshot;
+pub use host::{Host, HostClass};
+pub use source::{lookup, Lookup, Origin};
+pub use token::{clean_token, InvalidToken, Token};
+pub use trace::Tracer;

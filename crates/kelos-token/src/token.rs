@@ -1,0 +1,186 @@
+//! The token itself: cleaning, validation, redaction.
+//!
+//! A [`Token`] can only be built by [`clean_token`], so every token in the
+//! program is non-empty and free of whitespace and control characters. It has
+//! no `Display`, and its `Debug` shows only its length: a token cannot reach a
+//! log line, a panic message or a trace by accident.
+
+use std::fmt;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A valid token. The only ways to see its value are [`Token::expose`] and
+/// [`Token::masked`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// The token's value, for the one place that must hand it on (git's
+    /// `password=` line, gh's environment).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A form safe to show people: the type prefix GitHub gives its tokens
+    /// (`ghs_`, `ghp_`, `github_pat_` ...), the length, and at most the last
+    /// four characters, and only when the token is long enough that they give
+    /// nothing useful away.
+    pub fn masked(&self) -> String {
+        let prefix = KNOWN_PREFIXES
+            .iter()
+            .find(|p| self.0.starts_with(**p))
+            .copied()
+            .unwrap_or("");
+        let len = self.0.chars().count();
+        if len >= 20 {
+            let tail: String = self.0.chars().skip(len - 4).collect();
+            format!("{prefix}…{tail} ({len} chars)")
+        } else {
+            format!("{prefix}… ({len} chars)")
+        }
+    }
+
+    /// Compares with a candidate in time independent of where they differ, so
+    /// that a diagnostic comparison leaks nothing through timing.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        let ours = self.0.as_bytes();
+        if ours.len() != candidate.len() {
+            return false;
+        }
+        ours.iter()
+            .zip(candidate)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Token(<redacted, {} bytes>)", self.0.len())
+    }
+}
+
+const KNOWN_PREFIXES: &[&str] = &["github_pat_", "ghs_", "ghp_", "gho_", "ghu_", "ghr_"];
+
+/// Why a candidate is not a valid token. Positions are byte offsets in the
+/// cleaned value; the value itself is never carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidToken {
+    Empty,
+    NotUtf8,
+    Whitespace { at: usize },
+    Control { at: usize },
+}
+
+impl fmt::Display for InvalidToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InvalidToken::Empty => f.write_str("is empty"),
+            InvalidToken::NotUtf8 => f.write_str("is not valid UTF-8"),
+            InvalidToken::Whitespace { at } => {
+                write!(
+                    f,
+                    "has whitespace inside it (byte {at}); it must be one token on one line"
+                )
+            }
+            InvalidToken::Control { at } => {
+                write!(f, "has a control character inside it (byte {at})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InvalidToken {}
+
+/// Strips a UTF-8 BOM and surrounding ASCII whitespace, then validates.
+pub fn clean_token(raw: &[u8]) -> Result<Token, InvalidToken> {
+    let raw = raw.strip_prefix(BOM).unwrap_or(raw);
+    let trimmed = raw.trim_ascii();
+    if trimmed.is_empty() {
+        return Err(InvalidToken::Empty);
+    }
+    let text = std::str::from_utf8(trimmed).map_err(|_| InvalidToken::NotUtf8)?;
+    for (at, c) in text.char_indices() {
+        if c.is_whitespace() {
+            return Err(InvalidToken::Whitespace { at });
+        }
+        if c.is_control() || c == '\u{feff}' {
+            return Err(InvalidToken::Control { at });
+        }
+    }
+    Ok(Token(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleaning_table() {
+        let ok: &[(&[u8], &str)] = &[
+            (b"ghs_abc", "ghs_abc"),
+            (b"ghs_abc\n", "ghs_abc"),
+            (b"ghs_abc\r\n", "ghs_abc"),
+            (b"  \tghs_abc \t\r\n\n", "ghs_abc"),
+            (b"\xEF\xBB\xBFghs_abc\n", "ghs_abc"),
+            (b"\xEF\xBB\xBF  ghs_abc", "ghs_abc"),
+            (b"t\xC3\xA9st", "t\u{e9}st"),
+        ];
+        for (raw, want) in ok {
+            assert_eq!(clean_token(raw).unwrap().expose(), *want, "{raw:?}");
+        }
+        let bad: &[(&[u8], InvalidToken)] = &[
+            (b"", InvalidToken::Empty),
+            (b" \r\n\t", InvalidToken::Empty),
+            (b"\xEF\xBB\xBF\n", InvalidToken::Empty),
+            (b"ghs_a b", InvalidToken::Whitespace { at: 5 }),
+            (b"ghs_a\nusername=evil", InvalidToken::Whitespace { at: 5 }),
+            (b"ghs_a\rpassword=x", InvalidToken::Whitespace { at: 5 }),
+            (b"ghs_a\0b", InvalidToken::Control { at: 5 }),
+            (b"ghs_a\x1bb", InvalidToken::Control { at: 5 }),
+            (b"ghs_a\x7fb", InvalidToken::Control { at: 5 }),
+            (b"ghs_a\xC2\xA0b", InvalidToken::Whitespace { at: 5 }),
+            (b"ghs_a\xC2\x85b", InvalidToken::Whitespace { at: 5 }),
+            (b"ghs_a\xEF\xBB\xBFb", InvalidToken::Control { at: 5 }),
+            (b"ghs_\xff", InvalidToken::NotUtf8),
+        ];
+        for (raw, want) in bad {
+            assert_eq!(clean_token(raw), Err(*want), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let token = clean_token(b"ghs_secretvalue1234").unwrap();
+        let shown = format!("{token:?} {:?}", Some(&token));
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("19 bytes"));
+    }
+
+    #[test]
+    fn masking_shows_prefix_length_and_at_most_four() {
+        let long = clean_token(b"ghs_0123456789abcdefghijWXYZ").unwrap();
+        assert_eq!(long.masked(), "ghs_…WXYZ (28 chars)");
+        let pat = clean_token(b"github_pat_0123456789abcdefghij").unwrap();
+        assert_eq!(pat.masked(), "github_pat_…ghij (31 chars)");
+        let short = clean_token(b"abc123").unwrap();
+        assert_eq!(short.masked(), "… (6 chars)");
+    }
+
+    #[test]
+    fn matching() {
+        let token = clean_token(b"ghs_one").unwrap();
+        assert!(token.matches(b"ghs_one"));
+        assert!(!token.matches(b"ghs_onf"));
+        assert!(!token.matches(b"ghs_on"));
+        assert!(!token.matches(b""));
+    }
+}
