@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, unit tests, and the end-to-end suites
+# against the static musl binaries (what ships is what is tested).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+build_static
+export KELOS_BIN_DIR
+KELOS_BIN_DIR="$(static_bin_dir)"
+
+step "cargo fmt --check"
+cargo fmt --all --check
+step "cargo clippy"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+step "cargo test (unit + end-to-end with the real git and gh)"
+cargo test --locked --workspace
