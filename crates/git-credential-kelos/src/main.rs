@@ -5,17 +5,22 @@
 //! All decisions live in `kelos_token`; this file reads stdin, calls them, and
 //! writes what they return.
 
+use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use kelos_token::credential::{answer_get, erase_message, match_request};
 use kelos_token::env::GH_HOST_VAR;
 use kelos_token::protocol::{read_request, Request};
 use kelos_token::source::Origin;
 use kelos_token::{lookup, trace, EnvSnapshot, Host, Lookup, Tracer};
+
+mod configure;
+mod doctor;
 
 const PROGRAM: &str = "git-credential-kelos";
 
@@ -29,18 +34,70 @@ const MAX_DRAIN_BYTES: u64 = 1 << 20;
     version,
     about = "A git credential helper that answers from the rotating GitHub token file \
              (KELOS_GITHUB_TOKEN_FILE), for the configured hosts only.",
-    after_help = "Operations (from git): get, store, erase, capability; others are ignored.\n\
-                  Configure: git config --global credential.https://github.com.helper ''\n\
-                  \x20          git config --global --add credential.https://github.com.helper kelos"
+    after_help = "git runs the helper as `git credential-kelos [--host HOST] get|store|erase`.\n\
+                  Set it up with `git-credential-kelos configure`; check it with \
+                  `git-credential-kelos doctor`.\n"
 )]
 struct Cli {
     /// A host this helper answers for (and gist.HOST); repeatable.
     /// Default: $GH_HOST, else github.com.
-    #[arg(long = "host", value_name = "HOST")]
+    #[arg(long = "host", value_name = "HOST", global = true)]
     hosts: Vec<String>,
 
-    /// The operation git asks for.
-    operation: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// (git) Answer with the current token, for a configured host only.
+    Get,
+    /// (git) Ignored: the token file is the only store.
+    Store,
+    /// (git) Explain, on stderr, why the server refused a password.
+    Erase,
+    /// (git) Print the protocol version this helper speaks.
+    Capability,
+    /// Add `kelos` to git's helpers for https://HOST and https://gist.HOST.
+    Configure(ScopeArgs),
+    /// Remove exactly what `configure` added.
+    Unconfigure(ScopeArgs),
+    /// Check the token file, expiry, git and gh set-up; never shows a token.
+    Doctor {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// A missing token is a warning, not a failure (for image build time).
+        #[arg(long)]
+        no_token_ok: bool,
+    },
+    /// Operations this helper does not know are ignored, as git asks.
+    #[command(external_subcommand)]
+    Other(Vec<OsString>),
+}
+
+#[derive(Args)]
+#[group(multiple = false)]
+struct ScopeArgs {
+    /// Write to the system config (/etc/gitconfig), for every user.
+    #[arg(long)]
+    system: bool,
+    /// Write to the user's global config (the default).
+    #[arg(long)]
+    global: bool,
+    /// Write to this config file.
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+}
+
+impl ScopeArgs {
+    fn scope(&self) -> configure::Scope {
+        match (&self.file, self.system) {
+            (Some(path), _) => configure::Scope::File(path.clone()),
+            (None, true) => configure::Scope::System,
+            (None, false) => configure::Scope::Global,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -48,7 +105,7 @@ fn main() -> ExitCode {
     let env = EnvSnapshot::from_process();
     let mut tracer = Tracer::from_env(&env, PROGRAM);
     match run(&cli, &env, &mut tracer) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("{PROGRAM}: {e:#}");
             ExitCode::from(2)
@@ -56,24 +113,35 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
-    trace!(tracer, "operation {:?}", cli.operation);
-    match cli.operation.as_str() {
-        "get" => get(cli, env, tracer),
-        "erase" => erase(cli, env, tracer),
-        "store" => {
-            drain_stdin();
-            Ok(())
+fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Get => get(cli, env, tracer)?,
+        Command::Erase => erase(cli, env, tracer)?,
+        Command::Store => drain_stdin(),
+        Command::Capability => io::stdout().write_all(b"version 0\n")?,
+        Command::Configure(scope) => {
+            configure::configure(&scope.scope(), &configured_hosts(cli, env)?)?
         }
-        "capability" => {
-            io::stdout().write_all(b"version 0\n")?;
-            Ok(())
+        Command::Unconfigure(scope) => {
+            configure::unconfigure(&scope.scope(), &configured_hosts(cli, env)?)?
         }
-        _ => {
-            trace!(tracer, "unknown operation ignored");
-            Ok(())
+        Command::Doctor { json, no_token_ok } => {
+            let report = doctor::run(env, configured_hosts(cli, env)?, *no_token_ok);
+            let text = if *json {
+                report.to_json()
+            } else {
+                report.to_text()
+            };
+            io::stdout().write_all(text.as_bytes())?;
+            if report.failed() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Other(words) => {
+            trace!(tracer, "unknown operation {:?} ignored", words.first());
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The hosts to answer for: `--host` values, else `$GH_HOST`, else github.com.

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use crate::expiry::{format_duration, format_rfc3339};
+use crate::expiry::{format_duration, format_rfc3339, unix_seconds};
 use crate::host::{Host, HostError};
 use crate::protocol::{Request, Response};
 use crate::source::{Lookup, Origin};
@@ -79,14 +79,17 @@ pub fn answer_get(request: &Request, host: &Host, lookup: &Lookup, now: SystemTi
     };
     let mut stdout = Vec::new();
     response.write_to(&mut stdout);
-    let stderr = lookup.expires_at.filter(|at| *at <= unix(now)).map(|at| {
-        format!(
-            "the token in {} expired at {} ({} ago); the token refresher may be failing",
-            file_name(lookup),
-            format_rfc3339(at),
-            format_duration(unix(now) - at)
-        )
-    });
+    let stderr = lookup
+        .expires_at
+        .filter(|at| *at <= unix_seconds(now))
+        .map(|at| {
+            format!(
+                "the token in {} expired at {} ({} ago); the token refresher may be failing",
+                file_name(lookup),
+                format_rfc3339(at),
+                format_duration(unix_seconds(now) - at)
+            )
+        });
     GetAnswer { stdout, stderr }
 }
 
@@ -108,7 +111,7 @@ pub fn erase_message(request: &Request, host: &Host, lookup: &Lookup, now: Syste
     };
     if !token.matches(refused) {
         return format!(
-            "{host} refused an older token; the token in {source} has changed since, \
+            "{host} refused an older token; the token in {source} has rotated since, \
              so a retry will use the new one"
         );
     }
@@ -118,15 +121,15 @@ pub fn erase_message(request: &Request, host: &Host, lookup: &Lookup, now: Syste
         .map(|d| format!("written {} ago", format_duration(d.as_secs() as i64)))
         .unwrap_or_else(|| "age unknown".into());
     let expiry = match lookup.expires_at {
-        Some(at) if at <= unix(now) => format!(
+        Some(at) if at <= unix_seconds(now) => format!(
             "expired at {} ({} ago)",
             format_rfc3339(at),
-            format_duration(unix(now) - at)
+            format_duration(unix_seconds(now) - at)
         ),
         Some(at) => format!(
             "expires at {} (in {})",
             format_rfc3339(at),
-            format_duration(at - unix(now))
+            format_duration(at - unix_seconds(now))
         ),
         None => "expiry unknown".into(),
     };
@@ -142,13 +145,6 @@ fn file_name(lookup: &Lookup) -> String {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "the token file".into())
-}
-
-fn unix(t: SystemTime) -> i64 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    }
 }
 
 #[cfg(test)]

@@ -160,6 +160,14 @@ pub fn format_rfc3339(unix: i64) -> String {
     )
 }
 
+/// Seconds since the Unix epoch (negative before it).
+pub fn unix_seconds(t: std::time::SystemTime) -> i64 {
+    match t.duration_since(std::time::SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
 /// A duration in seconds as people say it: `42s`, `7m`, `3h12m`, `2d4h`.
 pub fn format_duration(secs: i64) -> String {
     let secs = secs.unsigned_abs();

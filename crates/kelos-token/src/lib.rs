@@ -7,8 +7,11 @@
 //! sink).
 
 pub mod credential;
+pub mod doctor;
 pub mod env;
 pub mod expiry;
+pub mod gh;
+pub mod gitconfig;
 pub mod host;
 pub mod protocol;
 pub mod source;

@@ -287,9 +287,12 @@ mod tests {
         assert_eq!(later.host.as_deref(), Some("evil.com"));
     }
 
+    /// url, host, username, path.
+    type UrlCase<'a> = (&'a [u8], Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
     #[test]
     fn url_table() {
-        let cases: &[(&[u8], Option<&str>, Option<&str>, Option<&str>)] = &[
+        let cases: &[UrlCase] = &[
             (b"https://github.com", Some("github.com"), None, None),
             (b"https://github.com/", Some("github.com"), None, None),
             (

@@ -1,0 +1,144 @@
+//! `doctor`: gathers the facts (files, git, gh) and hands them to
+//! `kelos_token::doctor::diagnose`, which decides.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+use std::time::SystemTime;
+
+use kelos_token::doctor::{diagnose, Facts, GhFacts, GitFacts, Report};
+use kelos_token::env::{GH_HOST_VAR, GH_PATH_VAR, TOKEN_FILE_VAR};
+use kelos_token::gh::{find_real_gh, token_vars, FileId};
+use kelos_token::gitconfig::{helpers_for, parse_null_config};
+use kelos_token::source::{read_token_file, FileProblem};
+use kelos_token::{lookup, EnvSnapshot, Host};
+
+pub fn run(env: &EnvSnapshot, hosts: Vec<Host>, no_token_ok: bool) -> Report {
+    let class = hosts
+        .first()
+        .map(Host::class)
+        .unwrap_or(kelos_token::HostClass::Dotcom);
+    let file = env
+        .non_empty(TOKEN_FILE_VAR)
+        .map(|p| read_token_file(Path::new(p)))
+        .filter(|r| !matches!(r, Err(FileProblem::NotConfigured)));
+    let facts = Facts {
+        now: SystemTime::now(),
+        lookup: lookup(env, class),
+        file,
+        gh_vars: gh_vars(env),
+        git: git_facts(&hosts),
+        gh: gh_facts(env),
+        env: env.clone(),
+        hosts,
+        no_token_ok,
+    };
+    diagnose(&facts)
+}
+
+fn gh_vars(env: &EnvSnapshot) -> Result<Vec<&'static str>, String> {
+    let raw = env
+        .non_empty(GH_HOST_VAR)
+        .unwrap_or(OsStr::new("github.com"));
+    let host = raw
+        .to_str()
+        .ok_or_else(|| format!("{GH_HOST_VAR} is not UTF-8; kelos-gh sets nothing"))
+        .and_then(|r| {
+            Host::parse(r).map_err(|e| format!("{GH_HOST_VAR} {r:?}: {e}; kelos-gh sets nothing"))
+        })?;
+    Ok(token_vars(host.class(), |name| {
+        std::env::var_os(name).is_some()
+    }))
+}
+
+fn git_facts(hosts: &[Host]) -> GitFacts {
+    let version = Command::new("git")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))
+        .and_then(|o| {
+            if o.status.success() {
+                Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            } else {
+                Err(format!("git --version failed: {}", o.status))
+            }
+        });
+    let entries = Command::new("git")
+        .args([
+            "config",
+            "--null",
+            "--get-regexp",
+            r"^credential\..*helper$",
+        ])
+        .output()
+        .map(|o| parse_null_config(&o.stdout))
+        .unwrap_or_default();
+    GitFacts {
+        version,
+        helpers: hosts
+            .iter()
+            .map(|h| (h.clone(), helpers_for(&entries, h)))
+            .collect(),
+    }
+}
+
+fn gh_facts(env: &EnvSnapshot) -> GhFacts {
+    let path_var = std::env::var_os("PATH");
+    let resolved = path_var.as_deref().and_then(|p| {
+        std::env::split_paths(p)
+            .filter(|dir| dir.is_absolute())
+            .map(|dir| dir.join("gh"))
+            .find(|gh| stat(gh).is_some_and(|id| id.is_executable_regular_file))
+    });
+    let Some(resolved) = resolved else {
+        return GhFacts::default();
+    };
+    let is_wrapper = is_kelos_gh(&resolved);
+    let mut facts = GhFacts {
+        resolved: Some(resolved.clone()),
+        is_wrapper,
+        ..GhFacts::default()
+    };
+    if !is_wrapper {
+        return facts;
+    }
+    let wrapper = fs::metadata(&resolved)
+        .map(|m| (m.dev(), m.ino()))
+        .unwrap_or_default();
+    let real = find_real_gh(env.get(GH_PATH_VAR), path_var.as_deref(), wrapper, stat)
+        .map(|found| found.into_path())
+        .map_err(|e| e.to_string());
+    if let Ok(real) = &real {
+        facts.real_version = Command::new(real)
+            .arg("--version")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .map(str::to_owned)
+            });
+    }
+    facts.real = Some(real);
+    facts
+}
+
+/// kelos-gh says its own name in its messages; the real gh never does.
+fn is_kelos_gh(path: &Path) -> bool {
+    let mut contents = Vec::new();
+    let read = fs::File::open(path).and_then(|f| f.take(8 << 20).read_to_end(&mut contents));
+    read.is_ok() && contents.windows(9).any(|w| w == b"kelos-gh:")
+}
+
+fn stat(path: &Path) -> Option<FileId> {
+    let meta = fs::metadata(path).ok()?;
+    Some(FileId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        is_executable_regular_file: meta.is_file() && meta.permissions().mode() & 0o111 != 0,
+    })
+}

@@ -1,0 +1,105 @@
+//! Test harness shared by the end-to-end suites.
+//!
+//! The suites run the *built* binaries (static musl builds, found through `KELOS_BIN_DIR`)
+//! against the real `git`. Nothing here silently skips: a missing binary or tool is a panic
+//! that says how to fix it.
+
+pub mod base64;
+pub mod gh_api;
+pub mod process;
+pub mod sandbox;
+pub mod secrets;
+pub mod server;
+pub mod tempdir;
+pub mod volume;
+
+use std::env;
+use std::path::PathBuf;
+
+pub use process::run_with_timeout;
+pub use sandbox::GitSandbox;
+pub use secrets::{assert_no_token, assert_no_token_in, unique_token};
+pub use server::SmartHttpServer;
+pub use tempdir::TempDir;
+pub use volume::{make_directory, make_fifo, make_oversized_file, make_plain_file, TokenVolume};
+
+/// Name of the credential helper binary.
+pub const HELPER: &str = "git-credential-kelos";
+
+/// Prefix of every line the helper writes to stderr.
+pub const HELPER_STDERR_PREFIX: &str = "git-credential-kelos:";
+
+/// `$KELOS_BIN_DIR/<name>`. Panics (never skips) when the directory or the file is missing.
+pub fn bin(name: &str) -> PathBuf {
+    const HINT: &str = "KELOS_BIN_DIR is not set: run `make test` (builds the static musl \
+                        binaries and points the tests at them)";
+    let dir = match env::var_os("KELOS_BIN_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => panic!("{HINT}"),
+    };
+    let path = dir.join(name);
+    if !path.is_file() {
+        panic!(
+            "{HINT}; `{}` does not exist (KELOS_BIN_DIR={})",
+            path.display(),
+            dir.display()
+        );
+    }
+    let path = if path.is_absolute() {
+        path
+    } else {
+        env::current_dir().expect("current directory").join(path)
+    };
+    path.canonicalize()
+        .unwrap_or_else(|e| panic!("cannot resolve {}: {e}", path.display()))
+}
+
+/// Finds `tool` in PATH; panics with an install hint when missing.
+pub fn require_tool(tool: &str) -> PathBuf {
+    find_in_path(tool)
+        .unwrap_or_else(|| panic!("{tool} not found: install it with `apt-get install {tool}`"))
+}
+
+fn find_in_path(tool: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = env::var_os("PATH")?;
+    env::split_paths(&path)
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join(tool))
+        .find(|p| {
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// Parses credential-protocol output (`key=value` lines) into pairs, in order.
+/// Lines without `=` are returned with an empty key so that tests can notice them.
+pub fn parse_attrs(bytes: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (String::new(), l.to_string()),
+        })
+        .collect()
+}
+
+/// The value of the last `key=` line, like git's reader (a later line wins).
+pub fn attr(bytes: &[u8], key: &str) -> Option<String> {
+    parse_attrs(bytes)
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+/// Lines of `stderr` written by the helper (they start with `git-credential-kelos:`).
+pub fn helper_lines(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| l.starts_with(HELPER_STDERR_PREFIX))
+        .map(str::to_string)
+        .collect()
+}

@@ -1,0 +1,253 @@
+//! Real `git clone` / `push` / `fetch` over smart HTTP against a local server that demands
+//! Basic auth, with git-credential-kelos as the only credential helper.
+
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+
+use kelos_e2e::secrets::redacted;
+use kelos_e2e::{
+    assert_no_token_in, helper_lines, unique_token, GitSandbox, SmartHttpServer, TokenVolume,
+};
+
+fn check_clean(label: &str, out: &Output, secrets: &[&str]) {
+    assert_no_token_in(&format!("{label}: git stderr"), &out.stderr, secrets);
+    assert_no_token_in(&format!("{label}: git stdout"), &out.stdout, secrets);
+}
+
+fn commit(sb: &GitSandbox, repo: &Path, file: &str, secrets: &[&str]) -> String {
+    fs::write(repo.join(file), format!("{file}\n")).unwrap();
+    sb.git_ok(repo, &["add", file], secrets);
+    sb.git_ok(repo, &["commit", "-q", "-m", file], secrets);
+    let out = sb.git_ok(repo, &["rev-parse", "HEAD"], secrets);
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn server_head(server: &SmartHttpServer) -> String {
+    let out = std::process::Command::new("git")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .arg("--git-dir")
+        .arg(server.repo_path())
+        .args(["rev-parse", "refs/heads/main"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn server_diag(server: &SmartHttpServer) -> String {
+    format!(
+        "server: unauthenticated={} auth_failures={} served={} log={:?}",
+        server.unauthenticated_requests(),
+        server.auth_failures(),
+        server.served_requests(),
+        server.log()
+    )
+}
+
+#[test]
+fn clone_push_fetch_across_token_rotation() {
+    let a = unique_token("HttpA");
+    let b = unique_token("HttpB");
+    let s = [a.as_str(), b.as_str()];
+    let mut vol = TokenVolume::with_token(&a);
+    let server = SmartHttpServer::start(&[&a]);
+    let mut sb = GitSandbox::new(&["--host", &server.host()]);
+    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    let home = sb.home().to_path_buf();
+    let url = server.url();
+
+    // Phase 1: token A.
+    let out = sb.git_ok(&home, &["clone", "-q", &url, "work"], &s);
+    check_clean("clone", &out, &s);
+    let work = home.join("work");
+    assert!(work.join("README").is_file(), "clone has the seed commit");
+    let c1 = commit(&sb, &work, "one.txt", &s);
+    let out = sb.git_ok(&work, &["push", "-q", "origin", "HEAD:main"], &s);
+    check_clean("push 1", &out, &s);
+    assert_eq!(server_head(&server), c1, "push 1 reached the server");
+    assert_eq!(server.auth_failures(), 0, "{}", server_diag(&server));
+    let seen = server.presented_passwords();
+    assert!(!seen.is_empty(), "credentials were sent");
+    assert!(
+        seen.iter().all(|p| *p == a),
+        "phase 1: every presented password is token A"
+    );
+    assert!(server
+        .presented()
+        .iter()
+        .all(|(u, _)| u == "x-access-token"));
+
+    // Rotation: kubelet publishes B, the server stops accepting A.
+    vol.publish(b.as_bytes(), None);
+    server.set_accepted(&[&b]);
+    server.reset_counters();
+
+    let c2 = commit(&sb, &work, "two.txt", &s);
+    let out = sb.git_ok(&work, &["push", "-q", "origin", "HEAD:main"], &s);
+    check_clean("push 2", &out, &s);
+    assert_eq!(server_head(&server), c2, "push 2 reached the server");
+
+    // Someone else pushes (directly on disk); fetch must bring it in with token B.
+    let out = sb.git_ok(&home, &["clone", "-q", &url, "other"], &s);
+    check_clean("clone 2", &out, &s);
+    let other = home.join("other");
+    let c3 = commit(&sb, &other, "three.txt", &s);
+    let out = sb.git_ok(&other, &["push", "-q", "origin", "HEAD:main"], &s);
+    check_clean("push 3", &out, &s);
+    let out = sb.git_ok(&work, &["fetch", "-q", "origin"], &s);
+    check_clean("fetch", &out, &s);
+    let out = sb.git_ok(&work, &["rev-parse", "origin/main"], &s);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), c3);
+
+    assert_eq!(server.auth_failures(), 0, "{}", server_diag(&server));
+    let seen = server.presented_passwords();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(|p| *p == b),
+        "after rotation every presented password is token B ({} of {} were not)",
+        seen.iter().filter(|p| **p != b).count(),
+        seen.len()
+    );
+}
+
+#[test]
+fn server_refusing_the_token_fails_and_helper_reports_refused() {
+    let a = unique_token("HttpA");
+    let other = unique_token("HttpOther");
+    let s = [a.as_str(), other.as_str()];
+    let vol = TokenVolume::with_token(&a);
+    let server = SmartHttpServer::start(&[&other]);
+    let mut sb = GitSandbox::new(&["--host", &server.host()]);
+    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    let home = sb.home().to_path_buf();
+
+    // A local repository whose origin is the server.
+    let work = home.join("work");
+    fs::create_dir(&work).unwrap();
+    sb.git_ok(&work, &["init", "-q"], &s);
+    commit(&sb, &work, "one.txt", &s);
+    sb.git_ok(&work, &["remote", "add", "origin", &server.url()], &s);
+
+    let out = sb.git_in(&work, &["push", "origin", "HEAD:refs/heads/feature"]);
+    check_clean("push", &out, &s);
+    assert!(!out.status.success(), "push must fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Authentication failed"),
+        "git reports an auth failure; stderr:\n{}",
+        redacted(&out.stderr, &s)
+    );
+    let lines = helper_lines(&out.stderr);
+    assert_eq!(
+        lines.len(),
+        1,
+        "one helper line (from erase); stderr:\n{}",
+        redacted(&out.stderr, &s)
+    );
+    assert!(
+        lines[0].contains("refused"),
+        "erase says the current token was refused: {}",
+        redacted(lines[0].as_bytes(), &s)
+    );
+    assert!(server.auth_failures() >= 1, "{}", server_diag(&server));
+    assert!(
+        server.presented_passwords().iter().all(|p| *p == a),
+        "only the helper's token was presented"
+    );
+    assert_eq!(server.served_requests(), 0, "{}", server_diag(&server));
+}
+
+#[test]
+fn helper_for_another_host_sends_no_credentials() {
+    let a = unique_token("HttpA");
+    let s = [a.as_str()];
+    let vol = TokenVolume::with_token(&a);
+    let server = SmartHttpServer::start(&[&a]);
+    // Configured for a different port on the same address, and for github.com.
+    let wrong = format!("127.0.0.1:{}", server.port().wrapping_add(1).max(1));
+    let mut sb = GitSandbox::new(&["--host", &wrong, "--host", "github.com"]);
+    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    let home = sb.home().to_path_buf();
+
+    let out = sb.git_in(&home, &["clone", &server.url(), "work"]);
+    check_clean("clone", &out, &s);
+    assert!(!out.status.success(), "clone must fail without credentials");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("terminal prompts disabled"),
+        "git had to ask for a username; stderr:\n{}",
+        redacted(&out.stderr, &s)
+    );
+
+    let work = home.join("work2");
+    fs::create_dir(&work).unwrap();
+    sb.git_ok(&work, &["init", "-q"], &s);
+    commit(&sb, &work, "one.txt", &s);
+    sb.git_ok(&work, &["remote", "add", "origin", &server.url()], &s);
+    let out = sb.git_in(&work, &["push", "origin", "HEAD:main"]);
+    check_clean("push", &out, &s);
+    assert!(!out.status.success(), "push must fail without credentials");
+
+    assert!(
+        server.presented().is_empty(),
+        "no credentials may be sent to an unconfigured host"
+    );
+    assert_eq!(server.auth_failures(), 0);
+    assert!(
+        server.unauthenticated_requests() >= 2,
+        "{}",
+        server_diag(&server)
+    );
+    assert_eq!(server.served_requests(), 0);
+}
+
+/// A push larger than git's `http.postBuffer` is sent with a chunked request body (and
+/// a probe request first): the credential must work for that path too.
+#[test]
+fn large_push_uses_the_rotated_token() {
+    let a = unique_token("HttpA");
+    let b = unique_token("HttpB");
+    let s = [a.as_str(), b.as_str()];
+    let mut vol = TokenVolume::with_token(&a);
+    let server = SmartHttpServer::start(&[&a]);
+    let mut sb = GitSandbox::new(&["--host", &server.host()]);
+    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    let home = sb.home().to_path_buf();
+    sb.git_ok(&home, &["clone", "-q", &server.url(), "work"], &s);
+    let work = home.join("work");
+
+    vol.publish(b.as_bytes(), None);
+    server.set_accepted(&[&b]);
+    server.reset_counters();
+
+    // 3 MiB of incompressible bytes (xorshift), well over the 1 MiB default postBuffer.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let blob: Vec<u8> = (0..3 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    fs::write(work.join("big.bin"), &blob).unwrap();
+    sb.git_ok(&work, &["add", "big.bin"], &s);
+    sb.git_ok(&work, &["commit", "-q", "-m", "big"], &s);
+    let head = sb.git_ok(&work, &["rev-parse", "HEAD"], &s);
+    let out = sb.git_ok(&work, &["push", "-q", "origin", "HEAD:main"], &s);
+    check_clean("large push", &out, &s);
+    assert_eq!(
+        server_head(&server),
+        String::from_utf8_lossy(&head.stdout).trim(),
+        "{}",
+        server_diag(&server)
+    );
+    assert_eq!(server.auth_failures(), 0, "{}", server_diag(&server));
+    assert!(server.presented_passwords().iter().all(|p| *p == b));
+    assert!(
+        server.chunked_requests() >= 1,
+        "the pack was expected to travel as a chunked body; {}",
+        server_diag(&server)
+    );
+}
