@@ -221,7 +221,8 @@ pub fn install_wrapper(dir: &Path) -> PathBuf {
     let src = bin(WRAPPER);
     let dst = dir.join("gh");
     let _w = EXEC_LOCK.write().unwrap_or_else(|e| e.into_inner());
-    fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dst.display()));
+    fs::copy(&src, &dst)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dst.display()));
     fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod wrapper");
     dst
 }
