@@ -1,17 +1,16 @@
 //! `doctor`: gathers the facts (files, git, gh) and hands them to
 //! `kelos_token::doctor::diagnose`, which decides.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::SystemTime;
 
 use kelos_token::doctor::{diagnose, Facts, GhFacts, GitFacts, Report};
-use kelos_token::env::{GH_HOST_VAR, GH_PATH_VAR, TOKEN_FILE_VAR};
-use kelos_token::gh::{find_real_gh, token_vars, FileId};
+use kelos_token::env::{GH_PATH_VAR, TOKEN_FILE_VAR};
+use kelos_token::gh::{find_real_gh, gh_host_class, stat_file, token_vars};
 use kelos_token::gitconfig::{helpers_for, parse_null_config};
 use kelos_token::source::{read_token_file, FileProblem};
 use kelos_token::{lookup, EnvSnapshot, Host};
@@ -40,18 +39,8 @@ pub fn run(env: &EnvSnapshot, hosts: Vec<Host>, no_token_ok: bool) -> Report {
 }
 
 fn gh_vars(env: &EnvSnapshot) -> Result<Vec<&'static str>, String> {
-    let raw = env
-        .non_empty(GH_HOST_VAR)
-        .unwrap_or(OsStr::new("github.com"));
-    let host = raw
-        .to_str()
-        .ok_or_else(|| format!("{GH_HOST_VAR} is not UTF-8; kelos-gh sets nothing"))
-        .and_then(|r| {
-            Host::parse(r).map_err(|e| format!("{GH_HOST_VAR} {r:?}: {e}; kelos-gh sets nothing"))
-        })?;
-    Ok(token_vars(host.class(), |name| {
-        std::env::var_os(name).is_some()
-    }))
+    let class = gh_host_class(env).map_err(|why| format!("{why}; kelos-gh sets nothing"))?;
+    Ok(token_vars(class, |name| std::env::var_os(name).is_some()))
 }
 
 fn git_facts(hosts: &[Host]) -> GitFacts {
@@ -91,7 +80,7 @@ fn gh_facts(env: &EnvSnapshot) -> GhFacts {
         std::env::split_paths(p)
             .filter(|dir| dir.is_absolute())
             .map(|dir| dir.join("gh"))
-            .find(|gh| stat(gh).is_some_and(|id| id.is_executable_regular_file))
+            .find(|gh| stat_file(gh).is_some_and(|id| id.is_executable_regular_file))
     });
     let Some(resolved) = resolved else {
         return GhFacts::default();
@@ -108,9 +97,14 @@ fn gh_facts(env: &EnvSnapshot) -> GhFacts {
     let wrapper = fs::metadata(&resolved)
         .map(|m| (m.dev(), m.ino()))
         .unwrap_or_default();
-    let real = find_real_gh(env.get(GH_PATH_VAR), path_var.as_deref(), wrapper, stat)
-        .map(|found| found.into_path())
-        .map_err(|e| e.to_string());
+    let real = find_real_gh(
+        env.get(GH_PATH_VAR),
+        path_var.as_deref(),
+        wrapper,
+        stat_file,
+    )
+    .map(|found| found.into_path())
+    .map_err(|e| e.to_string());
     if let Ok(real) = &real {
         facts.real_version = Command::new(real)
             .arg("--version")
@@ -132,13 +126,4 @@ fn is_kelos_gh(path: &Path) -> bool {
     let mut contents = Vec::new();
     let read = fs::File::open(path).and_then(|f| f.take(8 << 20).read_to_end(&mut contents));
     read.is_ok() && contents.windows(9).any(|w| w == b"kelos-gh:")
-}
-
-fn stat(path: &Path) -> Option<FileId> {
-    let meta = fs::metadata(path).ok()?;
-    Some(FileId {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        is_executable_regular_file: meta.is_file() && meta.permissions().mode() & 0o111 != 0,
-    })
 }

@@ -9,16 +9,15 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{anyhow, Result};
-use kelos_token::env::{GH_HOST_VAR, GH_PATH_VAR};
-use kelos_token::gh::{find_real_gh, token_vars, FileId, Found};
+use kelos_token::env::GH_PATH_VAR;
+use kelos_token::gh::{find_real_gh, gh_host_class, stat_file, token_vars, Found};
 use kelos_token::source::Origin;
-use kelos_token::{lookup, trace, EnvSnapshot, Host, HostClass, Token, Tracer};
+use kelos_token::{lookup, trace, EnvSnapshot, Token, Tracer};
 
 const PROGRAM: &str = "kelos-gh";
 
@@ -64,7 +63,7 @@ fn main() -> ExitCode {
 /// The variables to set and the token to set them to: only a valid token
 /// that came from the file. `None` leaves the environment exactly as it is.
 fn token_exports(env: &EnvSnapshot, tracer: &mut Tracer) -> Option<(Vec<&'static str>, Token)> {
-    let class = match host_class(env) {
+    let class = match gh_host_class(env) {
         Ok(class) => class,
         Err(why) => {
             trace!(tracer, "{why}; environment left as it is");
@@ -97,19 +96,6 @@ fn token_exports(env: &EnvSnapshot, tracer: &mut Tracer) -> Option<(Vec<&'static
     }
 }
 
-/// The class of `GH_HOST` (unset or empty: github.com).
-fn host_class(env: &EnvSnapshot) -> Result<HostClass, String> {
-    let Some(raw) = env.non_empty(GH_HOST_VAR) else {
-        return Ok(HostClass::Dotcom);
-    };
-    let text = raw
-        .to_str()
-        .ok_or_else(|| format!("{GH_HOST_VAR}={raw:?} is not UTF-8"))?;
-    let host = Host::parse(text)
-        .map_err(|e| format!("{GH_HOST_VAR}={text:?} is not a host name ({e})"))?;
-    Ok(host.class())
-}
-
 /// `KELOS_GH_PATH`, else the first gh in PATH after this wrapper's entry.
 fn locate_gh(env: &EnvSnapshot) -> Result<Found> {
     let gh_path = env.get(GH_PATH_VAR).filter(|v| !v.is_empty());
@@ -127,15 +113,10 @@ fn locate_gh(env: &EnvSnapshot) -> Result<Found> {
         }
     };
     let path_var: Option<OsString> = std::env::var_os("PATH");
-    Ok(find_real_gh(gh_path, path_var.as_deref(), this_exe, stat)?)
-}
-
-/// Follows symlinks, as exec does.
-fn stat(path: &Path) -> Option<FileId> {
-    let meta = fs::metadata(path).ok()?;
-    Some(FileId {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        is_executable_regular_file: meta.is_file() && meta.permissions().mode() & 0o111 != 0,
-    })
+    Ok(find_real_gh(
+        gh_path,
+        path_var.as_deref(),
+        this_exe,
+        stat_file,
+    )?)
 }

@@ -9,8 +9,8 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::env::GH_PATH_VAR;
-use crate::host::HostClass;
+use crate::env::{EnvSnapshot, GH_HOST_VAR, GH_PATH_VAR};
+use crate::host::{Host, HostClass};
 
 /// The variables `kelos-gh` sets to the file's token for a `GH_HOST` of
 /// `class` (CONTRACT: *kelos-gh*). Those in the first group are always set;
@@ -56,6 +56,31 @@ impl FileId {
     fn same_file(&self, (dev, ino): (u64, u64)) -> bool {
         self.dev == dev && self.ino == ino
     }
+}
+
+/// Identifies `path` as exec would see it (symlinks followed); `None` when
+/// it does not exist.
+pub fn stat_file(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(path).ok()?;
+    Some(FileId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        is_executable_regular_file: meta.is_file() && meta.permissions().mode() & 0o111 != 0,
+    })
+}
+
+/// The class of `GH_HOST` (unset or empty: github.com), or why it has none.
+pub fn gh_host_class(env: &EnvSnapshot) -> Result<HostClass, String> {
+    let Some(raw) = env.non_empty(GH_HOST_VAR) else {
+        return Ok(HostClass::Dotcom);
+    };
+    let text = raw
+        .to_str()
+        .ok_or_else(|| format!("{GH_HOST_VAR}={raw:?} is not UTF-8"))?;
+    let host = Host::parse(text)
+        .map_err(|e| format!("{GH_HOST_VAR}={text:?} is not a host name ({e})"))?;
+    Ok(host.class())
 }
 
 /// Why `KELOS_GH_PATH` cannot be used.
