@@ -56,7 +56,7 @@ fn edit(
             match change(&current, &value) {
                 None => println!("{key}: already {done} in {}", scope.describe()),
                 Some(new) => {
-                    replace_all(scope, &key, &current, &new)?;
+                    apply(scope, &key, &current, &new)?;
                     println!("{key}: {done} in {}", scope.describe());
                 }
             }
@@ -86,6 +86,41 @@ fn get_all(scope: &Scope, key: &str) -> Result<Vec<String>> {
     }
 }
 
+/// Changes `current` into `new` with as few edits as possible: appending only adds, and
+/// removing values that occur once each unsets just them; only otherwise is the key
+/// rewritten.
+fn apply(scope: &Scope, key: &str, current: &[String], new: &[String]) -> Result<()> {
+    if let Some(added) = new.strip_prefix(current) {
+        for value in added {
+            check(scope, key, git(scope, &["--add", key, value])?)?;
+        }
+        return Ok(());
+    }
+    let mut removed: Vec<&String> = Vec::new();
+    let mut rest = new.iter().peekable();
+    for v in current {
+        if rest.peek() == Some(&v) {
+            rest.next();
+        } else {
+            removed.push(v);
+        }
+    }
+    let unique = removed
+        .iter()
+        .all(|r| current.iter().filter(|v| v == r).count() == 1);
+    if rest.peek().is_none() && unique {
+        for value in removed {
+            check(
+                scope,
+                key,
+                git(scope, &["--fixed-value", "--unset", key, value])?,
+            )?;
+        }
+        return Ok(());
+    }
+    replace_all(scope, key, current, new)
+}
+
 /// Sets `key` to exactly `new`. The values are re-added in order after one
 /// `--unset-all`, which keeps the user's other values as they were.
 fn replace_all(scope: &Scope, key: &str, current: &[String], new: &[String]) -> Result<()> {
@@ -104,7 +139,7 @@ fn check(scope: &Scope, key: &str, out: Output) -> Result<()> {
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let hint = match scope {
-        Scope::System => "; writing the system config needs root: run as root, or use --global",
+        Scope::System => "; the system config is normally writable only by root: run as root, or use --global",
         _ => "; check that the config file and its directory are writable",
     };
     bail!(
@@ -120,5 +155,10 @@ fn git(scope: &Scope, args: &[&str]) -> Result<Output> {
         .args(scope.args())
         .args(args)
         .output()
-        .context("cannot run git (is it installed and in PATH? `apt-get install git`)")
+        .with_context(|| {
+            format!(
+                "cannot run git to edit {} (is it installed and in PATH? `apt-get install git`)",
+                scope.describe()
+            )
+        })
 }

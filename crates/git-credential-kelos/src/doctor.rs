@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use kelos_token::doctor::{diagnose, Facts, GhFacts, GitFacts, Report};
 use kelos_token::env::{GH_PATH_VAR, TOKEN_FILE_VAR};
-use kelos_token::gh::{find_real_gh, gh_host_class, stat_file, token_vars};
+use kelos_token::gh::{find_real_gh, gh_host_class, stat_file, token_vars, WRAPPER_MARKER};
 use kelos_token::gitconfig::{helpers_for, parse_null_config};
 use kelos_token::source::{read_token_file, FileProblem};
 use kelos_token::{lookup, EnvSnapshot, Host};
@@ -121,9 +121,13 @@ fn gh_facts(env: &EnvSnapshot) -> GhFacts {
     facts
 }
 
-/// kelos-gh says its own name in its messages; the real gh never does.
+/// Whether `path` is kelos-gh: it carries [`WRAPPER_MARKER`]. Only the first
+/// 8 MiB are read; the wrapper is far smaller, the real gh far larger.
 fn is_kelos_gh(path: &Path) -> bool {
     let mut contents = Vec::new();
     let read = fs::File::open(path).and_then(|f| f.take(8 << 20).read_to_end(&mut contents));
-    read.is_ok() && contents.windows(9).any(|w| w == b"kelos-gh:")
+    read.is_ok()
+        && contents
+            .windows(WRAPPER_MARKER.len())
+            .any(|w| w == WRAPPER_MARKER)
 }

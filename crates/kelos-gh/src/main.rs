@@ -15,11 +15,16 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{anyhow, Result};
 use kelos_token::env::GH_PATH_VAR;
-use kelos_token::gh::{find_real_gh, gh_host_class, stat_file, token_vars, Found};
+use kelos_token::gh::{find_real_gh, gh_host_class, stat_file, token_vars, Found, WRAPPER_MARKER};
 use kelos_token::source::Origin;
 use kelos_token::{lookup, trace, EnvSnapshot, Token, Tracer};
 
 const PROGRAM: &str = "kelos-gh";
+
+/// Kept in the binary so that `git-credential-kelos doctor` can tell this
+/// wrapper from the real gh.
+#[used]
+static MARKER: [u8; WRAPPER_MARKER.len()] = WRAPPER_MARKER;
 
 /// Exit status when the real gh cannot be found (as a shell does).
 const NOT_FOUND: u8 = 127;

@@ -58,6 +58,10 @@ impl FileId {
     }
 }
 
+/// Bytes the kelos-gh binary carries, by which `doctor` recognises it
+/// (the real gh never contains them).
+pub const WRAPPER_MARKER: [u8; 24] = *b"kelos-gh wrapper marker\0";
+
 /// Identifies `path` as exec would see it (symlinks followed); `None` when
 /// it does not exist.
 pub fn stat_file(path: &Path) -> Option<FileId> {
