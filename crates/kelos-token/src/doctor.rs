@@ -85,7 +85,16 @@ pub struct Report {
 
 impl Report {
     pub fn failed(&self) -> bool {
-        self.checks.iter().any(|c| c.level == Level::Fail)
+        self.worst() == Level::Fail
+    }
+
+    /// The worst level of any check: the report's result.
+    pub fn worst(&self) -> Level {
+        self.checks
+            .iter()
+            .map(|c| c.level)
+            .max()
+            .unwrap_or(Level::Ok)
     }
 
     pub fn to_text(&self) -> String {
@@ -96,12 +105,7 @@ impl Report {
                 let _ = writeln!(out, "       {:<14} fix: {fix}", "");
             }
         }
-        let worst = self
-            .checks
-            .iter()
-            .map(|c| c.level)
-            .max()
-            .unwrap_or(Level::Ok);
+        let worst = self.worst();
         let _ = writeln!(out, "result: {}", worst.as_str());
         out
     }
@@ -109,12 +113,7 @@ impl Report {
     /// One JSON object: `{"result": "...", "checks": [{"id", "level",
     /// "message", "fix"}]}`; keys are stable.
     pub fn to_json(&self) -> String {
-        let worst = self
-            .checks
-            .iter()
-            .map(|c| c.level)
-            .max()
-            .unwrap_or(Level::Ok);
+        let worst = self.worst();
         let mut out = format!("{{\"result\":{},\"checks\":[", json_str(worst.as_str()));
         for (i, c) in self.checks.iter().enumerate() {
             if i > 0 {
