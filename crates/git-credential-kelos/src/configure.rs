@@ -139,7 +139,9 @@ fn check(scope: &Scope, key: &str, out: Output) -> Result<()> {
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let hint = match scope {
-        Scope::System => "; the system config is normally writable only by root: run as root, or use --global",
+        Scope::System => {
+            "; the system config is normally writable only by root: run as root, or use --global"
+        }
         _ => "; check that the config file and its directory are writable",
     };
     bail!(
