@@ -5,6 +5,7 @@
 //! that says how to fix it.
 
 pub mod base64;
+pub mod chroot;
 pub mod gh_api;
 pub mod process;
 pub mod sandbox;

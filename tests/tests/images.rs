@@ -1,0 +1,912 @@
+//! The agent images, without a container engine.
+//!
+//! - `dockerfiles_pass_buildkits_parser`: both Dockerfiles, parsed by buildkit's own parser
+//!   (PyPI `dockerfile`), say what images/README.md promises (tests/images/test_dockerfiles.py).
+//! - `example_image_steps_in_a_debian_root_fs`: the example image's final stage, step by step,
+//!   in a Debian root file system (debootstrap, cached under target/rootfs-cache/): its apt and
+//!   useradd steps, the two `COPY --from=helpers` lines with the freshly built static binaries,
+//!   images/install.sh; then, as UID 61100 with a kubelet-style token volume bind-mounted at
+//!   /kelos/github-token: `git-credential-kelos doctor`, `git credential fill`, pushes with the
+//!   distribution's git to a local smart-HTTP server across a token rotation, and the
+//!   distribution's gh behind /usr/local/bin/gh following the rotation. Needs root.
+//! - `aarch64_release_binaries_under_qemu`: the aarch64 binaries of scripts/release.sh, run by
+//!   qemu-aarch64 as the real git's credential helper, answer exactly like the native ones.
+//!
+//! Nothing skips: a missing tool fails with the command that installs it.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use kelos_e2e::chroot::{
+    debian_source, host_architecture, read_final_stage, require_root, require_system_tool,
+    root_env, rootfs_for, tail, workspace_root, Rootfs, RootfsRecipe, RunSpec, Step,
+};
+use kelos_e2e::process::DEFAULT_TIMEOUT;
+use kelos_e2e::secrets::redacted;
+use kelos_e2e::{
+    assert_no_token_in, attr, bin, require_tool, run_with_timeout, unique_token, SmartHttpServer,
+    TempDir, TokenVolume, HELPER,
+};
+
+const WRAPPER: &str = "kelos-gh";
+const AGENT_UID: u32 = 61100;
+/// Where Kelos mounts the token Secret, and the variable it sets.
+const VOLUME_MOUNT: &str = "/kelos/github-token";
+const TOKEN_FILE: &str = "/kelos/github-token/GITHUB_TOKEN";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------
+// Dockerfiles, parsed by buildkit's parser
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn dockerfiles_pass_buildkits_parser() {
+    let python = std::env::var("KELOS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = workspace_root().join("tests/images/test_dockerfiles.py");
+    let mut cmd = Command::new(&python);
+    cmd.arg(&script).arg("-v").current_dir(workspace_root());
+    let out = match cmd.output() {
+        Ok(o) => o,
+        Err(e) => panic!(
+            "cannot run {python} ({e}): install Python 3 (`apt-get install python3 python3-pip`) \
+             and the parser (`python3 -m pip install dockerfile`), or set KELOS_PYTHON"
+        ),
+    };
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n{}\n{}",
+        script.display(),
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    eprintln!("{}", tail(&text(&out.stderr), 40));
+}
+
+// ---------------------------------------------------------------------------------------
+// The example image in a Debian root file system
+// ---------------------------------------------------------------------------------------
+
+/// The agent's side of the root file system: the user and environment the image's final
+/// stage leaves, plus what Kelos sets in the pod.
+struct Agent<'a> {
+    root: &'a Rootfs,
+    user: (u32, u32),
+    workdir: String,
+    env: Vec<(String, String)>,
+    secrets: Vec<String>,
+}
+
+impl Agent<'_> {
+    fn run_env(
+        &self,
+        extra: &[(&str, &str)],
+        remove: &[&str],
+        argv: &[&str],
+        stdin: &[u8],
+    ) -> Output {
+        let mut env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| !remove.contains(&k.as_str()) && !extra.iter().any(|(e, _)| e == k))
+            .cloned()
+            .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let out = self.root.run(&RunSpec {
+            user: Some(self.user),
+            env,
+            cwd: self.workdir.clone(),
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            stdin: stdin.to_vec(),
+            timeout: DEFAULT_TIMEOUT,
+        });
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        assert_no_token_in(&format!("stderr of {argv:?}"), &out.stderr, &secrets);
+        out
+    }
+
+    fn run(&self, argv: &[&str], stdin: &[u8]) -> Output {
+        self.run_env(&[], &[], argv, stdin)
+    }
+
+    fn ok(&self, argv: &[&str]) -> Output {
+        let out = self.run(argv, b"");
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        assert!(
+            out.status.success(),
+            "as UID {}: {argv:?} failed ({}):\n{}\n{}",
+            self.user.0,
+            out.status,
+            redacted(&out.stdout, &secrets),
+            redacted(&out.stderr, &secrets)
+        );
+        out
+    }
+
+    fn fill(&self, protocol: &str, host: &str) -> Output {
+        self.run(
+            &["git", "credential", "fill"],
+            format!("protocol={protocol}\nhost={host}\n\n").as_bytes(),
+        )
+    }
+}
+
+/// Publishes `token` and makes the volume readable the way kubelet's Secret volumes are
+/// (directories 0755, files 0644: `defaultMode`), whatever the test's umask.
+fn publish(vol: &mut TokenVolume, token: &str) {
+    vol.publish(token.as_bytes(), None);
+    fs::set_permissions(vol.dir(), fs::Permissions::from_mode(0o755)).expect("chmod volume");
+    let generation = vol.dir().join(vol.current_generation().expect("published"));
+    fs::set_permissions(&generation, fs::Permissions::from_mode(0o755)).expect("chmod");
+    for e in fs::read_dir(&generation)
+        .expect("read generation")
+        .flatten()
+    {
+        fs::set_permissions(e.path(), fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+}
+
+/// `(uid, gid)` of a `USER` value (numeric, or a name from the root file system's passwd).
+fn resolve_user(root: &Rootfs, spec: &str) -> (u32, u32) {
+    let passwd = fs::read_to_string(root.host_path("/etc/passwd")).expect("read /etc/passwd");
+    let lookup = |name: &str| -> Option<(u32, u32)> {
+        passwd.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 3 && (f[0] == name || f[2] == name))
+                .then(|| (f[2].parse().ok(), f[3].parse().ok()))
+                .and_then(|(u, g)| Some((u?, g?)))
+        })
+    };
+    let (u, g) = spec
+        .split_once(':')
+        .map_or((spec, None), |(u, g)| (u, Some(g)));
+    let (uid, primary) = lookup(u).unwrap_or_else(|| {
+        let uid = u
+            .parse()
+            .unwrap_or_else(|_| panic!("USER {spec}: unknown user"));
+        (uid, uid)
+    });
+    let gid = g.map_or(primary, |g| {
+        g.parse().unwrap_or_else(|_| panic!("USER {spec}: gid"))
+    });
+    (uid, gid)
+}
+
+/// The host file a `COPY --from=helpers /NAME` takes: the helpers image holds the built
+/// binaries and the license.
+fn helpers_image_file(source: &str) -> PathBuf {
+    match source.trim_start_matches('/') {
+        name @ (HELPER | WRAPPER) => bin(name),
+        "LICENSE" => workspace_root().join("LICENSE"),
+        other => panic!("the helpers image has no /{other}"),
+    }
+}
+
+#[test]
+fn example_image_steps_in_a_debian_root_fs() {
+    require_root("the example-image test");
+    for (tool, package) in [
+        ("debootstrap", "debootstrap"),
+        ("chroot", "coreutils"),
+        ("unshare", "util-linux"),
+        ("mount", "mount"),
+        ("tar", "tar"),
+    ] {
+        require_system_tool(tool, package);
+    }
+    let (helper, wrapper) = (bin(HELPER), bin(WRAPPER));
+    let started = Instant::now();
+
+    // The final stage of the example image: the steps before the first COPY of the helpers
+    // are its distribution layers (cached); the rest runs fresh each time.
+    let dockerfile = workspace_root().join("images/example-agent/Dockerfile");
+    let stage = read_final_stage(&dockerfile);
+    assert_eq!(
+        stage.base, "ubuntu:24.04",
+        "the example image's base changed: update this test (it stands in Debian for it)"
+    );
+    let first_copy = stage
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::CopyFrom { .. }))
+        .expect("the example image copies the helpers");
+    let root_steps: Vec<String> = stage.steps[..first_copy]
+        .iter()
+        .map(|s| match s {
+            Step::Run { binds, command } if binds.is_empty() => command.clone(),
+            other => {
+                panic!("the chroot test caches only plain RUN steps before the helpers: {other:?}")
+            }
+        })
+        .collect();
+    let recipe = RootfsRecipe {
+        source: debian_source(),
+        arch: host_architecture(),
+        root_steps,
+    };
+    let mut root = rootfs_for(&recipe);
+    let ready_time = started.elapsed();
+
+    // The helpers' steps, exactly as the Dockerfile has them.
+    let mut env = root_env();
+    let mut user: Option<(u32, u32)> = None;
+    let mut workdir = "/".to_string();
+    let mut install_output = String::new();
+    for step in &stage.steps[first_copy..] {
+        match step {
+            Step::CopyFrom { stage: from, .. } => {
+                assert_eq!(
+                    from, "helpers",
+                    "COPY --from={from}: only the helpers image is known"
+                );
+                for (source, dest) in step.copied_files() {
+                    root.install_file(&helpers_image_file(&source), &dest, 0o755);
+                }
+            }
+            Step::Run { binds, command } => {
+                for (source, target) in binds {
+                    root.install_file(&workspace_root().join(source), target, 0o644);
+                }
+                let out = root.run(&RunSpec {
+                    user,
+                    env: env.clone(),
+                    cwd: workdir.clone(),
+                    argv: vec!["/bin/sh".into(), "-c".into(), command.clone()],
+                    stdin: Vec::new(),
+                    timeout: DEFAULT_TIMEOUT,
+                });
+                install_output.push_str(&text(&out.stdout));
+                install_output.push_str(&text(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "RUN {command} failed in the root file system ({}):\n{}\n{}",
+                    out.status,
+                    text(&out.stdout),
+                    text(&out.stderr)
+                );
+                for (_, target) in binds {
+                    fs::remove_file(root.host_path(target)).expect("remove the RUN --mount file");
+                }
+            }
+            Step::User(spec) => user = Some(resolve_user(&root, spec)),
+            Step::Workdir(dir) => {
+                fs::create_dir_all(root.host_path(dir)).expect("WORKDIR");
+                workdir = dir.clone();
+            }
+            Step::Env(vars) => {
+                for (k, v) in vars {
+                    env.retain(|(e, _)| e != k);
+                    env.push((k.clone(), v.clone()));
+                }
+            }
+        }
+    }
+    let install_time = started.elapsed();
+    eprintln!(
+        "images: the Dockerfile's helper steps said:\n{}",
+        install_output.trim_end()
+    );
+    assert!(
+        install_output.contains("configured in the system git config"),
+        "install.sh did not run `configure --system`:\n{install_output}"
+    );
+
+    // What the steps left: the binaries in place, kelos-gh as the gh in PATH, the system
+    // config for github.com, and an unprivileged user.
+    assert_eq!(
+        fs::read(root.host_path("/usr/local/bin/gh")).expect("/usr/local/bin/gh"),
+        fs::read(&wrapper).expect("kelos-gh"),
+        "/usr/local/bin/gh is not kelos-gh"
+    );
+    assert_eq!(
+        fs::read(root.host_path("/usr/local/bin/git-credential-kelos")).expect("helper"),
+        fs::read(&helper).expect("helper")
+    );
+    assert!(
+        root.host_path("/usr/bin/gh").is_file(),
+        "the distribution's gh is missing"
+    );
+    assert_eq!(
+        user,
+        Some((AGENT_UID, AGENT_UID)),
+        "the image does not end as UID 61100"
+    );
+    let gitconfig_after_install =
+        fs::read(root.host_path("/etc/gitconfig")).expect("/etc/gitconfig");
+
+    // install.sh DIR (install from a release directory) over the installed image: same
+    // binaries, and configuring twice is configuring once.
+    let install_sh = workspace_root().join("images/install.sh");
+    root.install_file(&install_sh, "/tmp/install.sh", 0o644);
+    root.install_file(&helper, "/opt/kelos/git-credential-kelos", 0o755);
+    root.install_file(&wrapper, "/opt/kelos/kelos-gh", 0o755);
+    let out = root.run(&RunSpec {
+        user: None,
+        env: root_env(),
+        cwd: "/".into(),
+        argv: ["/bin/sh", "/tmp/install.sh", "/opt/kelos"]
+            .map(String::from)
+            .to_vec(),
+        stdin: Vec::new(),
+        timeout: DEFAULT_TIMEOUT,
+    });
+    assert!(
+        out.status.success(),
+        "install.sh /opt/kelos failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        fs::read(root.host_path("/etc/gitconfig")).expect("/etc/gitconfig"),
+        gitconfig_after_install,
+        "a second install changed /etc/gitconfig (configure is not idempotent)"
+    );
+    assert_eq!(
+        fs::read(root.host_path("/usr/local/bin/gh")).unwrap(),
+        fs::read(&wrapper).unwrap()
+    );
+
+    // The pod: the token Secret mounted as a directory (kubelet's atomic writer layout), the
+    // variables Kelos sets, including stale tokens frozen at pod start.
+    let (token1, token2) = (unique_token("ImgOne"), unique_token("ImgTwo"));
+    let (stale_gh, stale_github) = (unique_token("StaleGh"), unique_token("StaleGithub"));
+    let mut vol = TokenVolume::new();
+    publish(&mut vol, &token1);
+    root.bind(vol.dir(), VOLUME_MOUNT, true);
+    let home = fs::read_to_string(root.host_path("/etc/passwd"))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 5 && f[2] == AGENT_UID.to_string()).then(|| f[5].to_string())
+        })
+        .expect("UID 61100 in /etc/passwd");
+    let mut agent_env = env.clone();
+    agent_env.retain(|(k, _)| k != "HOME");
+    agent_env.extend(
+        [
+            ("HOME", home.as_str()),
+            ("LANG", "C.UTF-8"),
+            ("GIT_TERMINAL_PROMPT", "0"),
+            ("KELOS_GITHUB_TOKEN_FILE", TOKEN_FILE),
+            ("GITHUB_TOKEN", stale_github.as_str()),
+            ("GH_TOKEN", stale_gh.as_str()),
+            ("GH_CONFIG_DIR", &format!("{home}/.gh-config")),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let agent = Agent {
+        root: &root,
+        user: user.unwrap(),
+        workdir: workdir.clone(),
+        env: agent_env,
+        secrets: vec![
+            token1.clone(),
+            token2.clone(),
+            stale_gh.clone(),
+            stale_github.clone(),
+        ],
+    };
+
+    let ids = agent.ok(&[
+        "sh",
+        "-c",
+        "id -u; id -g; id -G; command -v gh; command -v git-credential-kelos",
+    ]);
+    assert_eq!(
+        text(&ids.stdout),
+        "61100\n61100\n61100\n/usr/local/bin/gh\n/usr/local/bin/git-credential-kelos\n",
+        "the agent's identity or PATH"
+    );
+    let helpers = agent.ok(&[
+        "git",
+        "config",
+        "--system",
+        "--get-all",
+        "credential.https://github.com.helper",
+    ]);
+    assert_eq!(
+        text(&helpers.stdout),
+        "\nkelos\n",
+        "the system config for https://github.com"
+    );
+
+    // doctor: passes with the mounted token; a missing token fails unless --no-token-ok.
+    let doctor = agent.ok(&[HELPER, "doctor"]);
+    eprintln!(
+        "images: doctor as UID 61100:\n{}{}",
+        text(&doctor.stdout),
+        text(&doctor.stderr)
+    );
+    assert_no_token_in(
+        "doctor's stdout",
+        &doctor.stdout,
+        &[&token1, &stale_gh, &stale_github],
+    );
+    let json = agent.ok(&[HELPER, "doctor", "--json"]);
+    let json_text = text(&json.stdout);
+    assert!(
+        json_text.trim_start().starts_with('{') && json_text.trim_end().ends_with('}'),
+        "doctor --json is not one JSON object:\n{json_text}"
+    );
+    assert_no_token_in(
+        "doctor --json",
+        &json.stdout,
+        &[&token1, &stale_gh, &stale_github],
+    );
+    for id in ["token.file", "token.valid", "git.helper", "gh"] {
+        assert!(
+            json_text.contains(&format!(r#"{{"id":"{id}","level":"ok""#)),
+            "doctor's check {id} is not ok as UID 61100 in the image:\n{json_text}"
+        );
+    }
+    let no_token = [("KELOS_GITHUB_TOKEN_FILE", "/kelos/github-token/MISSING")];
+    let no_env = ["GH_TOKEN", "GITHUB_TOKEN"];
+    let out = agent.run_env(&no_token, &no_env, &[HELPER, "doctor"], b"");
+    assert!(
+        !out.status.success(),
+        "doctor passed without a token:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let out = agent.run_env(
+        &no_token,
+        &no_env,
+        &[HELPER, "doctor", "--no-token-ok"],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "doctor --no-token-ok failed without a token:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // git credential fill through the system config: github.com and its gists get the
+    // file's token (not the stale variables); other hosts and plain http get nothing.
+    let out = agent.run_env(
+        &[("KELOS_CREDENTIAL_TRACE", "1")],
+        &[],
+        &["git", "credential", "fill"],
+        b"protocol=https\nhost=github.com\n\n",
+    );
+    assert!(
+        out.status.success(),
+        "fill for github.com failed: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        attr(&out.stdout, "password").as_deref(),
+        Some(token1.as_str())
+    );
+    assert_eq!(
+        attr(&out.stdout, "username").as_deref(),
+        Some("x-access-token")
+    );
+    assert!(
+        text(&out.stderr).contains("git-credential-kelos"),
+        "KELOS_CREDENTIAL_TRACE=1 traced nothing"
+    );
+    let out = agent.fill("https", "gist.github.com");
+    assert_eq!(
+        attr(&out.stdout, "password").as_deref(),
+        Some(token1.as_str())
+    );
+    for (protocol, host) in [
+        ("https", "github.com.evil.example"),
+        ("https", "evil.example"),
+        ("http", "github.com"),
+    ] {
+        let out = agent.fill(protocol, host);
+        assert!(!out.status.success(), "{protocol}://{host} was answered");
+        assert_no_token_in(
+            &format!("fill for {protocol}://{host}"),
+            &out.stdout,
+            &[&token1, &stale_gh, &stale_github],
+        );
+    }
+
+    // gh: /usr/local/bin/gh is kelos-gh, which runs the distribution's gh with the token.
+    let out = agent.ok(&["gh", "auth", "token"]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        token1,
+        "gh auth token (before rotation)"
+    );
+
+    // Push with the distribution's git to the local server (127.0.0.1: same network
+    // namespace), before and after a rotation.
+    let server = SmartHttpServer::start(&[&token1]);
+    let key = format!("credential.http://{}.helper", server.host());
+    let helper_value = format!("kelos --host {}", server.host());
+    agent.ok(&["git", "config", "--global", &key, ""]);
+    agent.ok(&["git", "config", "--global", "--add", &key, &helper_value]);
+    agent.ok(&["git", "config", "--global", "user.name", "Kelos Agent"]);
+    agent.ok(&[
+        "git",
+        "config",
+        "--global",
+        "user.email",
+        "agent@kelos.invalid",
+    ]);
+    let work = format!("{home}/work");
+    agent.ok(&["git", "clone", "--quiet", &server.url(), &work]);
+    let commit_and_push = |n: u32| {
+        let script = format!(
+            "set -e; cd {work}; echo change {n} >> file.txt; git add file.txt; \
+             git commit --quiet -m 'agent change {n}'; git push --quiet origin HEAD:main"
+        );
+        agent.ok(&["sh", "-c", &script]);
+    };
+    server.reset_counters();
+    commit_and_push(1);
+    let presented = server.presented_passwords();
+    assert!(!presented.is_empty(), "the push presented no credentials");
+    assert!(
+        presented.iter().all(|p| *p == token1),
+        "before rotation, not only the first token was presented"
+    );
+
+    publish(&mut vol, &token2);
+    server.set_accepted(&[&token2]);
+    server.reset_counters();
+    commit_and_push(2);
+    let presented = server.presented_passwords();
+    assert!(
+        !presented.is_empty(),
+        "the push after rotation presented no credentials"
+    );
+    assert!(
+        presented.iter().all(|p| *p == token2),
+        "after rotation, the push presented something else than the new token"
+    );
+    assert_eq!(
+        server.auth_failures(),
+        0,
+        "a push after rotation was refused first"
+    );
+
+    let log = run_with_timeout(
+        {
+            let mut c = Command::new(require_tool("git"));
+            c.arg("--git-dir")
+                .arg(server.repo_path())
+                .args(["log", "--format=%s", "main"]);
+            c
+        },
+        b"",
+        DEFAULT_TIMEOUT,
+    );
+    let subjects = text(&log.stdout);
+    assert!(
+        subjects.contains("agent change 1") && subjects.contains("agent change 2"),
+        "the server's main lacks the agent's commits:\n{subjects}"
+    );
+
+    let out = agent.ok(&["gh", "auth", "token"]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        token2,
+        "gh auth token (after rotation)"
+    );
+    let out = agent.fill("https", "github.com");
+    assert_eq!(
+        attr(&out.stdout, "password").as_deref(),
+        Some(token2.as_str())
+    );
+    agent.ok(&[HELPER, "doctor"]);
+
+    let total = started.elapsed();
+    eprintln!(
+        "images: example image in a Debian root file system: root fs ready {:.1?}, \
+         helper steps {:.1?}, agent checks {:.1?}; total {:.1?}",
+        ready_time,
+        install_time - ready_time,
+        total - install_time,
+        total
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// aarch64 under qemu
+// ---------------------------------------------------------------------------------------
+
+const EM_AARCH64: u16 = 183;
+const PT_INTERP: u32 = 3;
+
+fn qemu_aarch64() -> PathBuf {
+    ["qemu-aarch64", "qemu-aarch64-static"]
+        .iter()
+        .find_map(|t| kelos_e2e::chroot::find_tool(t))
+        .unwrap_or_else(|| {
+            panic!("qemu-aarch64 not found: install it with `apt-get install qemu-user` (or qemu-user-static)")
+        })
+}
+
+/// `KELOS_AARCH64_BIN_DIR`, else `dist/aarch64-unknown-linux-musl` (scripts/release.sh).
+fn aarch64_bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("KELOS_AARCH64_BIN_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("dist/aarch64-unknown-linux-musl"));
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} does not exist: build the release binaries first with `bash scripts/release.sh` \
+         (or point KELOS_AARCH64_BIN_DIR at them)",
+        path.display()
+    );
+    path
+}
+
+/// Checks that `path` is a static aarch64 ELF executable (no program interpreter).
+fn assert_static_aarch64(path: &Path) {
+    let b = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    assert!(
+        b.len() > 64 && &b[..4] == b"\x7fELF",
+        "{} is not ELF",
+        path.display()
+    );
+    assert_eq!(
+        (b[4], b[5]),
+        (2, 1),
+        "{}: not 64-bit little-endian",
+        path.display()
+    );
+    assert_eq!(
+        u16_at(18),
+        EM_AARCH64,
+        "{}: not an aarch64 executable",
+        path.display()
+    );
+    let (phoff, phentsize, phnum) = (
+        u64_at(32) as usize,
+        u16_at(54) as usize,
+        u16_at(56) as usize,
+    );
+    for i in 0..phnum {
+        assert_ne!(
+            u32_at(phoff + i * phentsize),
+            PT_INTERP,
+            "{} needs a dynamic loader: not a static executable",
+            path.display()
+        );
+    }
+}
+
+/// A git environment whose only credential helper is `helper_cmd` (a script path).
+struct QemuGit {
+    home: TempDir,
+    token_file: PathBuf,
+}
+
+impl QemuGit {
+    fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_ASKPASS", "")
+            .env("LC_ALL", "C")
+            .env("KELOS_GITHUB_TOKEN_FILE", &self.token_file)
+            .current_dir(self.home.path());
+        c
+    }
+}
+
+#[test]
+fn aarch64_release_binaries_under_qemu() {
+    let started = Instant::now();
+    let qemu = qemu_aarch64();
+    let git = require_tool("git");
+    let real_gh = require_tool("gh");
+    let (helper, wrapper) = (aarch64_bin(HELPER), aarch64_bin(WRAPPER));
+    assert_static_aarch64(&helper);
+    assert_static_aarch64(&wrapper);
+    let native = bin(HELPER);
+
+    let mut vol = TokenVolume::new();
+    let (token1, token2) = (unique_token("ArmOne"), unique_token("ArmTwo"));
+    let expires = "2099-01-01T00:00:00Z";
+    vol.publish(token1.as_bytes(), Some(expires));
+    let env = QemuGit {
+        home: TempDir::new("kelos-e2e-qemu"),
+        token_file: vol.token_path(),
+    };
+    let secrets = [token1.as_str(), token2.as_str()];
+
+    // The same source: --version and --help agree with the native build under test.
+    for args in [&["--version"][..], &["--help"][..]] {
+        let arm = run_with_timeout(
+            {
+                let mut c = env.command(&qemu);
+                c.arg(&helper).args(args);
+                c
+            },
+            b"",
+            DEFAULT_TIMEOUT,
+        );
+        let x86 = run_with_timeout(
+            {
+                let mut c = env.command(&native);
+                c.args(args);
+                c
+            },
+            b"",
+            DEFAULT_TIMEOUT,
+        );
+        assert!(
+            arm.status.success(),
+            "aarch64 {args:?} failed: {}",
+            text(&arm.stderr)
+        );
+        assert_eq!(
+            text(&arm.stdout),
+            text(&x86.stdout),
+            "aarch64 and native {args:?} differ: is dist/ stale? run `bash scripts/release.sh`"
+        );
+    }
+
+    // git runs the aarch64 helper through qemu.
+    let script = env.home.join("git-credential-kelos-aarch64");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
+            qemu.display(),
+            helper.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(env.home.join(".gitconfig"), b"").unwrap();
+    for args in [
+        vec!["credential.helper", ""],
+        vec!["--add", "credential.helper", script.to_str().unwrap()],
+    ] {
+        let mut c = env.command(&git);
+        c.args(["config", "--global"]).args(&args);
+        assert!(run_with_timeout(c, b"", DEFAULT_TIMEOUT).status.success());
+    }
+    let fill = |input: &str| {
+        let mut c = env.command(&git);
+        c.args(["credential", "fill"]);
+        let out = run_with_timeout(c, input.as_bytes(), DEFAULT_TIMEOUT);
+        assert_no_token_in("git's stderr", &out.stderr, &secrets);
+        out
+    };
+
+    let out = fill("protocol=https\nhost=github.com\n\n");
+    assert!(
+        out.status.success(),
+        "fill for github.com: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        attr(&out.stdout, "password").as_deref(),
+        Some(token1.as_str())
+    );
+    assert_eq!(
+        attr(&out.stdout, "username").as_deref(),
+        Some("x-access-token")
+    );
+    assert_eq!(
+        attr(&out.stdout, "password_expiry_utc").as_deref(),
+        Some("4070908800")
+    );
+    let out = fill("url=https://alice@gist.github.com/x.git\n\n");
+    assert_eq!(
+        attr(&out.stdout, "password").as_deref(),
+        Some(token1.as_str())
+    );
+    assert_eq!(attr(&out.stdout, "username").as_deref(), Some("alice"));
+    for input in [
+        "protocol=https\nhost=github.com.evil.example\n\n",
+        "protocol=https\nhost=evil.example\n\n",
+        "protocol=https\nhost=evilgithub.com\n\n",
+        "protocol=http\nhost=github.com\n\n",
+    ] {
+        let out = fill(input);
+        assert!(
+            !out.status.success(),
+            "answered: {}",
+            input.replace('\n', " ")
+        );
+        assert_no_token_in(&format!("fill {input:?}"), &out.stdout, &secrets);
+    }
+
+    vol.publish(token2.as_bytes(), Some(expires));
+    let out = fill("protocol=https\nhost=github.com\n\n");
+    assert_eq!(
+        attr(&out.stdout, "password").as_deref(),
+        Some(token2.as_str()),
+        "after rotation"
+    );
+
+    // The aarch64 helper answers byte for byte like the native one.
+    for (args, input) in [
+        (&["get"][..], "protocol=https\nhost=github.com\n\n"),
+        (
+            &["get"][..],
+            "protocol=https\nhost=GitHub.com.\nusername=bob\n\n",
+        ),
+        (&["get"][..], "protocol=http\nhost=github.com\n\n"),
+        (
+            &["get"][..],
+            "protocol=https\nhost=github.com.evil.example\n\n",
+        ),
+        (
+            &["--host", "127.0.0.1:8080", "get"][..],
+            "protocol=http\nhost=127.0.0.1:8080\n\n",
+        ),
+        (
+            &["--host", "ghe.example.com", "get"][..],
+            "url=https://ghe.example.com/o/r\n\n",
+        ),
+        (&["get"][..], "protocol=https\nhost=github.com\0\n\n"),
+        (&["capability"][..], ""),
+        (
+            &["store"][..],
+            "protocol=https\nhost=github.com\npassword=x\n\n",
+        ),
+    ] {
+        let run = |c: Command| run_with_timeout(c, input.as_bytes(), DEFAULT_TIMEOUT);
+        let arm = run({
+            let mut c = env.command(&qemu);
+            c.arg(&helper).args(args);
+            c
+        });
+        let x86 = run({
+            let mut c = env.command(&native);
+            c.args(args);
+            c
+        });
+        assert_eq!(
+            arm.status.code(),
+            x86.status.code(),
+            "{args:?} {input:?}: exit status"
+        );
+        assert!(
+            arm.stdout == x86.stdout,
+            "{args:?} {input:?}: aarch64 and native answers differ:\n{}\n---\n{}",
+            redacted(&arm.stdout, &secrets),
+            redacted(&x86.stdout, &secrets)
+        );
+    }
+
+    // kelos-gh (aarch64) execs the real gh (native) with the file's token over a stale one.
+    let mut c = env.command(&qemu);
+    c.arg(&wrapper)
+        .args(["auth", "token"])
+        .env("KELOS_GH_PATH", &real_gh)
+        .env("GH_TOKEN", unique_token("Stale"))
+        .env("GH_CONFIG_DIR", env.home.join("gh-config"));
+    let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
+    assert!(
+        out.status.success(),
+        "aarch64 kelos-gh auth token: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        token2,
+        "aarch64 kelos-gh auth token"
+    );
+
+    eprintln!(
+        "images: aarch64 binaries under qemu: {:.1?}",
+        started.elapsed()
+    );
+}
