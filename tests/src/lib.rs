@@ -11,6 +11,7 @@ pub mod process;
 pub mod sandbox;
 pub mod secrets;
 pub mod server;
+pub mod soak;
 pub mod tempdir;
 pub mod volume;
 

@@ -237,7 +237,7 @@ fn erase(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
     trace_lookup(tracer, host, &found);
     eprintln!(
         "{PROGRAM}: {}",
-        erase_message(&request, host, &found, SystemTime::now())
+        erase_message(&request, host, &found, env, SystemTime::now())
     );
     Ok(())
 }

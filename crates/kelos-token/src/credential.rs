@@ -4,10 +4,13 @@
 use std::fmt;
 use std::time::SystemTime;
 
+use crate::env::EnvSnapshot;
 use crate::expiry::{format_duration, format_rfc3339, unix_seconds};
-use crate::host::{Host, HostError};
+use crate::host::{Host, HostClass, HostError};
 use crate::protocol::{Request, Response};
 use crate::source::{Lookup, Origin};
+use crate::token::clean_token;
+use std::os::unix::ffi::OsStrExt;
 
 /// The username git sends with a GitHub App installation token.
 pub const DEFAULT_USERNAME: &str = "x-access-token";
@@ -45,7 +48,7 @@ pub fn match_request<'h>(request: &Request, hosts: &'h [Host]) -> Result<&'h Hos
     let host = Host::parse(raw).map_err(Refusal::BadHost)?;
     let configured = hosts
         .iter()
-        .find(|h| **h == host || h.gist() == host)
+        .find(|h| **h == host || h.gist().as_ref() == Some(&host))
         .ok_or_else(|| Refusal::OtherHost(host.clone()))?;
     match request.protocol.as_deref() {
         Some("https") => Ok(configured),
@@ -95,7 +98,13 @@ pub fn answer_get(request: &Request, host: &Host, lookup: &Lookup, now: SystemTi
 
 /// The one line `erase` prints: was the refused password the token we hold
 /// now, or one from before a rotation?
-pub fn erase_message(request: &Request, host: &Host, lookup: &Lookup, now: SystemTime) -> String {
+pub fn erase_message(
+    request: &Request,
+    host: &Host,
+    lookup: &Lookup,
+    env: &EnvSnapshot,
+    now: SystemTime,
+) -> String {
     let Some(refused) = &request.password else {
         return format!("git reports a credential for {host} was refused (no password given)");
     };
@@ -110,6 +119,15 @@ pub fn erase_message(request: &Request, host: &Host, lookup: &Lookup, now: Syste
         _ => file_name(lookup),
     };
     if !token.matches(refused) {
+        // A frozen variable used as a fallback while the file was unusable
+        // for a moment is not a rotation: say which it was.
+        if let Some(name) = frozen_var_holding(refused, lookup.class, env) {
+            return format!(
+                "{host} refused the frozen {name} (used as a fallback because the token \
+                 file was unusable at that moment); the token in {source} is different, so a \
+                 retry will use it: check the writer of the token file"
+            );
+        }
         return format!(
             "{host} refused an older token; the token in {source} has rotated since, \
              so a retry will use the new one"
@@ -137,6 +155,19 @@ pub fn erase_message(request: &Request, host: &Host, lookup: &Lookup, now: Syste
         "{host} refused the current token from {source} ({age}, {expiry}); \
          the token itself was rejected: check that it is still valid and may access this repository"
     )
+}
+
+/// The fallback variable for `class` whose (valid) token is `password`.
+fn frozen_var_holding(
+    password: &[u8],
+    class: HostClass,
+    env: &EnvSnapshot,
+) -> Option<&'static str> {
+    class.fallback_vars().iter().copied().find(|name| {
+        env.non_empty(name)
+            .and_then(|v| clean_token(v.as_bytes()).ok())
+            .is_some_and(|t| t.matches(password))
+    })
 }
 
 fn file_name(lookup: &Lookup) -> String {
@@ -283,17 +314,28 @@ mod tests {
     }
 
     #[test]
+    fn erase_names_a_frozen_fallback_that_was_refused() {
+        let host = &hosts(&["github.com"])[0];
+        let l = lookup_with(b"ghs_current", None);
+        let env = EnvSnapshot::from_pairs([("GITHUB_TOKEN", "ghs_frozen")]);
+        let r = parse_request(b"protocol=https\nhost=github.com\npassword=ghs_frozen\n").unwrap();
+        let msg = erase_message(&r, host, &l, &env, now());
+        assert!(msg.contains("refused the frozen GITHUB_TOKEN"), "{msg}");
+        assert!(!msg.contains("ghs_"), "{msg}");
+    }
+
+    #[test]
     fn erase_tells_rotated_from_refused() {
         let host = &hosts(&["github.com"])[0];
         let l = lookup_with(b"ghs_current", Some("2026-11-23T10:30:00Z"));
         let old =
             parse_request(b"protocol=https\nhost=github.com\npassword=ghs_previous\n").unwrap();
-        let msg = erase_message(&old, host, &l, now());
+        let msg = erase_message(&old, host, &l, &EnvSnapshot::default(), now());
         assert!(msg.contains("older token"), "{msg}");
         assert!(!msg.contains("ghs_"), "{msg}");
         let current =
             parse_request(b"protocol=https\nhost=github.com\npassword=ghs_current\n").unwrap();
-        let msg = erase_message(&current, host, &l, now());
+        let msg = erase_message(&current, host, &l, &EnvSnapshot::default(), now());
         assert_eq!(
             msg,
             "github.com refused the current token from /k/GITHUB_TOKEN (written 10m ago, \

@@ -121,7 +121,13 @@ fn parse_rfc3339(s: &str) -> Result<i64, ExpiryError> {
         return Err(ExpiryError::OutOfRange);
     }
     let days = days_from_civil(year, month, day);
-    Ok(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+    let unix = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    // The same range as the digits form: nothing before the epoch, nothing
+    // past what RFC 3339 can write back.
+    if !(0..=MAX_UNIX).contains(&unix) {
+        return Err(ExpiryError::OutOfRange);
+    }
+    Ok(unix)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
@@ -219,6 +225,8 @@ mod tests {
             ("2026-11-23T24:00:00Z", ExpiryError::OutOfRange),
             ("2026-11-23T10:00:00+24:00", ExpiryError::OutOfRange),
             ("2026-11-23T10:00:00Zjunk", ExpiryError::Format),
+            ("9999-12-31T23:59:59-23:59", ExpiryError::OutOfRange),
+            ("1969-12-31T23:59:59Z", ExpiryError::OutOfRange),
             ("２026-11-23T10:00:00Z", ExpiryError::Format),
         ];
         for (raw, want) in bad {

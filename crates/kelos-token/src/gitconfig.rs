@@ -83,12 +83,13 @@ pub fn helper_value(host: &Host) -> String {
     }
 }
 
-/// The config keys `configure` owns for `host`: its own URL and its gist URL.
-pub fn helper_keys(host: &Host) -> [String; 2] {
-    [
-        format!("credential.https://{host}.helper"),
-        format!("credential.https://{}.helper", host.gist()),
-    ]
+/// The config keys `configure` owns for `host`: its own URL and, for a host
+/// name, its gist URL.
+pub fn helper_keys(host: &Host) -> Vec<String> {
+    std::iter::once(host.clone())
+        .chain(host.gist())
+        .map(|h| format!("credential.https://{h}.helper"))
+        .collect()
 }
 
 /// `values` with the `""`, `value` pair appended, unless it is already the

@@ -87,6 +87,11 @@ impl Host {
         if name.is_empty() {
             return Err(HostError::Empty);
         }
+        // A second trailing dot is no DNS name, and would leave `name.` for
+        // the next parse to shorten: the form would not be canonical.
+        if name.ends_with('.') {
+            return Err(HostError::BadCharacter('.'));
+        }
         if let Some(inner) = name.strip_prefix('[') {
             let inner = inner.strip_suffix(']').ok_or(HostError::BadBrackets)?;
             if inner.is_empty() {
@@ -108,7 +113,7 @@ impl Host {
         canonical.push_str(name);
         if let Some(port) = port {
             canonical.push(':');
-            canonical.push_str(port);
+            canonical.push_str(&port.to_string());
         }
         Ok(Host(canonical))
     }
@@ -145,9 +150,21 @@ impl Host {
             && octets.all(|o| !o.is_empty() && o.len() <= 3 && o.parse::<u8>().is_ok())
     }
 
-    /// `gist.` + this host: gh and git reach gists through it with the same token.
-    pub fn gist(&self) -> Host {
-        Host(format!("gist.{}", self.0))
+    /// `gist.` + this host: gh and git reach gists through it with the same
+    /// token. An IP address has no such name.
+    pub fn gist(&self) -> Option<Host> {
+        if self.is_ip_literal() {
+            return None;
+        }
+        Some(Host(format!("gist.{}", self.0)))
+    }
+
+    fn is_ip_literal(&self) -> bool {
+        let name = self.name();
+        name.starts_with('[')
+            || name
+                .split('.')
+                .all(|l| l.bytes().all(|b| b.is_ascii_digit()))
     }
 }
 
@@ -157,7 +174,9 @@ impl fmt::Display for Host {
     }
 }
 
-fn split_port(host: &str) -> Result<(&str, Option<&str>), HostError> {
+/// Splits `name[:port]`; the port comes back as a number, so `:0443` and
+/// `:443` are one port.
+fn split_port(host: &str) -> Result<(&str, Option<u16>), HostError> {
     let colon = if host.starts_with('[') {
         match host.find(']') {
             Some(close) => host[close..].find(':').map(|i| close + i),
@@ -170,14 +189,13 @@ fn split_port(host: &str) -> Result<(&str, Option<&str>), HostError> {
         None => Ok((host, None)),
         Some(i) => {
             let port = &host[i + 1..];
-            let valid = !port.is_empty()
-                && port.len() <= 5
-                && port.bytes().all(|b| b.is_ascii_digit())
-                && matches!(port.parse::<u32>(), Ok(1..=65535));
-            if !valid {
+            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(HostError::BadPort);
             }
-            Ok((&host[..i], Some(port)))
+            match port.parse::<u16>() {
+                Ok(p) if p > 0 => Ok((&host[..i], Some(p))),
+                _ => Err(HostError::BadPort),
+            }
         }
     }
 }
@@ -214,6 +232,7 @@ mod tests {
             ("GHE.Example.com:8443", "ghe.example.com:8443"),
             ("[::1]:8080", "[::1]:8080"),
             ("127.0.0.1:3000", "127.0.0.1:3000"),
+            ("github.com:0443", "github.com:443"),
         ];
         for (raw, want) in cases {
             assert_eq!(Host::parse(raw).unwrap().as_str(), want, "{raw}");
@@ -237,6 +256,8 @@ mod tests {
             ("github.com:0", HostError::BadPort),
             ("github.com:65536", HostError::BadPort),
             ("github.com:+1", HostError::BadPort),
+            ("github.com..", HostError::BadCharacter('.')),
+            ("..", HostError::BadCharacter('.')),
             ("a:b:c", HostError::BadPort),
             ("github.com/evil", HostError::BadCharacter('/')),
             ("user@github.com", HostError::BadCharacter('@')),
@@ -309,6 +330,18 @@ mod tests {
         for raw in no {
             assert!(!Host::parse(raw).unwrap().is_loopback(), "{raw}");
         }
+    }
+
+    #[test]
+    fn gist_hosts() {
+        let gist = |h: &str| Host::parse(h).unwrap().gist().map(|g| g.0);
+        assert_eq!(gist("github.com").as_deref(), Some("gist.github.com"));
+        assert_eq!(
+            gist("ghe.example.com:8443").as_deref(),
+            Some("gist.ghe.example.com:8443")
+        );
+        assert_eq!(gist("[::1]:80"), None);
+        assert_eq!(gist("127.0.0.1:8080"), None);
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub enum InvalidToken {
     NotUtf8,
     Whitespace { at: usize },
     Control { at: usize },
+    NotAscii { at: usize },
 }
 
 impl fmt::Display for InvalidToken {
@@ -94,13 +95,17 @@ impl fmt::Display for InvalidToken {
             InvalidToken::Control { at } => {
                 write!(f, "has a control character inside it (byte {at})")
             }
+            InvalidToken::NotAscii { at } => {
+                write!(f, "has a non-ASCII character inside it (byte {at})")
+            }
         }
     }
 }
 
 impl std::error::Error for InvalidToken {}
 
-/// Strips a UTF-8 BOM and surrounding ASCII whitespace, then validates.
+/// Strips a UTF-8 BOM and surrounding ASCII whitespace, then validates:
+/// non-empty, no whitespace, no control character, ASCII only.
 pub fn clean_token(raw: &[u8]) -> Result<Token, InvalidToken> {
     let raw = raw.strip_prefix(BOM).unwrap_or(raw);
     let trimmed = raw.trim_ascii();
@@ -112,8 +117,13 @@ pub fn clean_token(raw: &[u8]) -> Result<Token, InvalidToken> {
         if c.is_whitespace() {
             return Err(InvalidToken::Whitespace { at });
         }
-        if c.is_control() || c == '\u{feff}' {
+        if c.is_control() {
             return Err(InvalidToken::Control { at });
+        }
+        // GitHub's tokens are ASCII; anything else (zero-width spaces, a BOM
+        // inside, look-alike letters) is a damaged file, not a token.
+        if !c.is_ascii() {
+            return Err(InvalidToken::NotAscii { at });
         }
     }
     Ok(Token(text.to_owned()))
@@ -132,7 +142,6 @@ mod tests {
             (b"  \tghs_abc \t\r\n\n", "ghs_abc"),
             (b"\xEF\xBB\xBFghs_abc\n", "ghs_abc"),
             (b"\xEF\xBB\xBF  ghs_abc", "ghs_abc"),
-            (b"t\xC3\xA9st", "t\u{e9}st"),
         ];
         for (raw, want) in ok {
             assert_eq!(clean_token(raw).unwrap().expose(), *want, "{raw:?}");
@@ -149,7 +158,9 @@ mod tests {
             (b"ghs_a\x7fb", InvalidToken::Control { at: 5 }),
             (b"ghs_a\xC2\xA0b", InvalidToken::Whitespace { at: 5 }),
             (b"ghs_a\xC2\x85b", InvalidToken::Whitespace { at: 5 }),
-            (b"ghs_a\xEF\xBB\xBFb", InvalidToken::Control { at: 5 }),
+            (b"ghs_a\xEF\xBB\xBFb", InvalidToken::NotAscii { at: 5 }),
+            (b"t\xC3\xA9st", InvalidToken::NotAscii { at: 1 }),
+            (b"ghs_a\xE2\x80\x8Bb", InvalidToken::NotAscii { at: 5 }),
             (b"ghs_\xff", InvalidToken::NotUtf8),
         ];
         for (raw, want) in bad {

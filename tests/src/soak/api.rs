@@ -1,0 +1,202 @@
+//! A stand-in for `api.github.localhost`, reached as gh's `HTTP_PROXY`: gh sends
+//! `GET http://api.github.localhost/user` in absolute form. Unlike
+//! [`crate::gh_api::FakeApi`] (one accepted token), it accepts a *set* of tokens, so that a
+//! rotation can keep the previous token valid for a grace window, and it counts what it was
+//! shown.
+//!
+//! Answers: 200 with a user object for an accepted token; 401 `Bad credentials` for any other
+//! token; 401 `Requires authentication` without an `Authorization` header (what GitHub says);
+//! 404 for anything else. One request per connection.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+pub const API_HOST: &str = "api.github.localhost";
+pub const LOGIN: &str = "kelos-soak";
+
+#[derive(Default)]
+struct State {
+    accepted: Mutex<HashSet<String>>,
+    /// Every token presented, in order.
+    presented: Mutex<Vec<String>>,
+    ok: AtomicUsize,
+    refused: AtomicUsize,
+    unauthenticated: AtomicUsize,
+    other: AtomicUsize,
+}
+
+/// Counters since the last [`ApiServer::reset_counters`].
+#[derive(Clone, Debug, Default)]
+pub struct ApiCounts {
+    pub ok: usize,
+    /// Requests with a token that was not accepted.
+    pub refused: usize,
+    /// Requests without a token.
+    pub unauthenticated: usize,
+    /// Requests for something other than `GET /user`.
+    pub other: usize,
+    pub presented: Vec<String>,
+}
+
+pub struct ApiServer {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ApiServer {
+    pub fn start(accepted: &[&str]) -> ApiServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(State::default());
+        *state.accepted.lock().unwrap() = accepted.iter().map(|s| s.to_string()).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if sp.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let st = st.clone();
+                thread::spawn(move || serve(conn, &st));
+            }
+        });
+        ApiServer {
+            addr,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The value for `HTTP_PROXY`.
+    pub fn proxy_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Replaces the set of accepted tokens.
+    pub fn set_accepted(&self, tokens: &[&str]) {
+        *self.state.accepted.lock().unwrap() = tokens.iter().map(|s| s.to_string()).collect();
+    }
+
+    pub fn counts(&self) -> ApiCounts {
+        ApiCounts {
+            ok: self.state.ok.load(Ordering::SeqCst),
+            refused: self.state.refused.load(Ordering::SeqCst),
+            unauthenticated: self.state.unauthenticated.load(Ordering::SeqCst),
+            other: self.state.other.load(Ordering::SeqCst),
+            presented: self.state.presented.lock().unwrap().clone(),
+        }
+    }
+
+    pub fn reset_counters(&self) {
+        self.state.presented.lock().unwrap().clear();
+        for c in [
+            &self.state.ok,
+            &self.state.refused,
+            &self.state.unauthenticated,
+            &self.state.other,
+        ] {
+            c.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(conn: TcpStream, st: &State) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let Ok(read_half) = conn.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return; // the wake-up connection from Drop, or a probe
+    }
+    let request_line = request_line.trim_end().to_string();
+    let mut token = None;
+    let mut total = request_line.len();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+        if total > 64 * 1024 {
+            return;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("authorization") {
+                let value = value.trim();
+                token = Some(
+                    value
+                        .strip_prefix("token ")
+                        .or_else(|| value.strip_prefix("Bearer "))
+                        .unwrap_or(value)
+                        .to_string(),
+                );
+            }
+        }
+    }
+    let is_user = request_line == format!("GET http://{API_HOST}/user HTTP/1.1");
+    let (status, reason, body) = if !is_user {
+        st.other.fetch_add(1, Ordering::SeqCst);
+        (404, "Not Found", r#"{"message":"Not Found"}"#.to_string())
+    } else if let Some(t) = token {
+        let ok = st.accepted.lock().unwrap().contains(&t);
+        st.presented.lock().unwrap().push(t);
+        if ok {
+            st.ok.fetch_add(1, Ordering::SeqCst);
+            (
+                200,
+                "OK",
+                format!(r#"{{"login":"{LOGIN}","id":1,"type":"Bot"}}"#),
+            )
+        } else {
+            st.refused.fetch_add(1, Ordering::SeqCst);
+            (
+                401,
+                "Unauthorized",
+                r#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}"#
+                    .to_string(),
+            )
+        }
+    } else {
+        st.unauthenticated.fetch_add(1, Ordering::SeqCst);
+        (
+            401,
+            "Unauthorized",
+            r#"{"message":"Requires authentication","documentation_url":"https://docs.github.com/rest"}"#
+                .to_string(),
+        )
+    };
+    let response = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut conn = conn;
+    let _ = conn.write_all(response.as_bytes());
+    let _ = conn.flush();
+    let _ = conn.shutdown(Shutdown::Both);
+}

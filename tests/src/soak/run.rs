@@ -1,0 +1,1465 @@
+//! Workers, the rotator, the phases and what each phase must show.
+//!
+//! # Set-up
+//!
+//! - The binaries are copied from `KELOS_BIN_DIR` into a private directory first (a rebuild
+//!   in the shared target directory cannot swap them mid-run): `git-credential-kelos`, and
+//!   `kelos-gh` installed as `gh` in a directory put first in every worker's PATH (the real
+//!   gh is found after it, as in an image).
+//! - A [`SmartHttpServer`] (git) and an [`ApiServer`] (gh, through `HTTP_PROXY`, with
+//!   `GH_HOST=github.localhost`) accept a set of tokens.
+//! - Each worker has its own HOME, git config (the helper by absolute path with
+//!   `--host 127.0.0.1:PORT` as the only helper), clone, branch `soak/wN`, gh config dir and
+//!   trace file (`KELOS_CREDENTIAL_TRACE`).
+//!
+//! # Operations
+//!
+//! Each worker loops over `git fetch`, `git push` (an empty commit to its own branch; the
+//! commit is not timed) and `gh api user` (through the wrapper). Every operation has a time
+//! limit; one that exceeds it is killed and counted as a hang. Its stdout, stderr and the
+//! trace lines it wrote are scanned for every token the soak ever made.
+//!
+//! # Phases
+//!
+//! 0. **baseline**: a static token, no rotation. Also times the operations: the rotation
+//!    interval is 200 ms unless the slowest operation kind's p99 exceeds that grace window;
+//!    then it is lengthened to 2 x p99 and the report says so (see [`choose_interval`]).
+//! 1. **rotation**: every interval a new token is published kubelet-style (atomic `..data`
+//!    swap; the file first), then both servers accept {new, previous}. The environment holds
+//!    the token frozen at start-up (revoked before the phase), so a fallback would be refused
+//!    and show up. The rotator thread runs under SCHED_FIFO when allowed, to keep time.
+//! 2. **non-atomic writer**: every 200 ms the file is truncated, left empty for `write_pause`,
+//!    then written in place (a new token every interval, else the same one again); the helper
+//!    re-reads an empty file for ~50 ms.
+//! 3. For each of: file removed, a directory, a FIFO, an oversized file (64 KiB + 1, holding
+//!    a token nobody accepts), `..data` dangling — once with `GH_TOKEN`/`GITHUB_TOKEN` set to
+//!    the only token the servers accept (every operation must succeed from the fallback), once
+//!    without (every operation must fail cleanly and fast: no credential, no hang).
+//!
+//! git's background gc is off on both sides (it would race concurrent pushes for locks).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::sandbox::GitSandbox;
+use crate::soak::api::{ApiServer, LOGIN};
+use crate::soak::exec::{self, Ran};
+use crate::soak::tokens::{redact, Mint};
+use crate::volume::{make_directory, make_fifo, make_oversized_file, TokenVolume};
+use crate::{bin, require_tool, SmartHttpServer, TempDir, HELPER, HELPER_STDERR_PREFIX};
+
+/// The gh wrapper's name in `KELOS_BIN_DIR`.
+pub const WRAPPER: &str = "kelos-gh";
+
+/// Size of the oversized token file: one byte over the 64 KiB limit.
+pub const OVERSIZED: usize = 64 * 1024 + 1;
+
+/// Settings of one soak run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub workers: usize,
+    /// Length of the baseline phase (static token), which also measures how long operations
+    /// take, to choose the rotation interval.
+    pub baseline: Duration,
+    /// Length of the rotation phase.
+    pub rotation: Duration,
+    /// The rotation phase goes on past `rotation` until this many operations are done (at
+    /// most three times `rotation`).
+    pub min_ops: usize,
+    /// Length of each fault phase (the non-atomic writer gets twice this).
+    pub fault: Duration,
+    /// The rotation interval; `None`: 200 ms, lengthened only when the baseline's p99
+    /// (with a 2x margin) does not fit in it.
+    pub rotate_every: Option<Duration>,
+    /// How long the non-atomic writer leaves the file empty.
+    pub write_pause: Duration,
+    /// An operation running longer is killed and counted as a hang.
+    pub op_timeout: Duration,
+    /// A clean failure must come within this.
+    pub fast_limit: Duration,
+    pub report: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OpKind {
+    Fetch,
+    Push,
+    Gh,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 3] = [OpKind::Fetch, OpKind::Push, OpKind::Gh];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Fetch => "git fetch",
+            OpKind::Push => "git push",
+            OpKind::Gh => "gh api user",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    Ok,
+    /// The server refused the credential that was presented.
+    AuthFailed,
+    /// No credential was available (git could not get a username/password; gh sent none).
+    NoCredential,
+    OtherError,
+    Hung,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::AuthFailed => "auth failed",
+            Outcome::NoCredential => "no credential",
+            Outcome::OtherError => "other error",
+            Outcome::Hung => "hung",
+        }
+    }
+}
+
+/// One operation's result.
+#[derive(Clone, Debug)]
+pub struct OpRecord {
+    pub kind: OpKind,
+    pub outcome: Outcome,
+    pub elapsed: Duration,
+    /// The trace shows a fallback variable was used (the helper's `token from fallback`, the
+    /// wrapper's `gh reads <VAR> itself`).
+    pub fallback: bool,
+    /// git's stderr has a `git-credential-kelos:` line.
+    pub helper_spoke: bool,
+}
+
+/// A token (or a fragment of one) found in captured output. The value is never kept.
+#[derive(Clone, Debug)]
+pub struct Leak {
+    pub kind: OpKind,
+    pub stream: &'static str,
+    pub hits: usize,
+    pub exact: usize,
+}
+
+/// A redacted stderr excerpt, to explain failures in the report.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub kind: OpKind,
+    pub outcome: Outcome,
+    pub text: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Removed,
+    Directory,
+    Fifo,
+    Oversized,
+    DanglingData,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 5] = [
+        Fault::Removed,
+        Fault::Directory,
+        Fault::Fifo,
+        Fault::Oversized,
+        Fault::DanglingData,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Removed => "token file removed",
+            Fault::Directory => "directory in place",
+            Fault::Fifo => "FIFO in place",
+            Fault::Oversized => "oversized file (64 KiB + 1)",
+            Fault::DanglingData => "..data pointing nowhere",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhaseKind {
+    Baseline,
+    Rotation,
+    NonAtomic,
+    Fault { fault: Fault, env: bool },
+}
+
+impl PhaseKind {
+    pub fn name(self, interval: Duration, pause: Duration) -> String {
+        match self {
+            PhaseKind::Baseline => "baseline: static token, no rotation".to_string(),
+            PhaseKind::Rotation => format!(
+                "rotation: kubelet atomic writer every {} ms",
+                interval.as_millis()
+            ),
+            PhaseKind::NonAtomic => format!(
+                "non-atomic writer (truncate, {} ms, write) every {} ms, new token every {} ms",
+                pause.as_millis(),
+                interval.min(DEFAULT_INTERVAL).as_millis(),
+                interval.as_millis()
+            ),
+            PhaseKind::Fault { fault, env: true } => {
+                format!("{} + GH_TOKEN/GITHUB_TOKEN", fault.name())
+            }
+            PhaseKind::Fault { fault, env: false } => format!("{}, no fallback env", fault.name()),
+        }
+    }
+
+    /// What this phase must show, in words.
+    pub fn expectation(self) -> &'static str {
+        match self {
+            PhaseKind::Baseline | PhaseKind::Rotation | PhaseKind::NonAtomic => {
+                "every operation succeeds with a token from the file; no fallback, nothing refused"
+            }
+            PhaseKind::Fault { env: true, .. } => {
+                "every operation succeeds with the fallback variable's token; the file's content is never used"
+            }
+            PhaseKind::Fault { env: false, .. } => {
+                "every operation fails cleanly and fast: no credential offered (git: the helper says why; gh: sends none), no hang"
+            }
+        }
+    }
+
+    fn rotates(self) -> bool {
+        matches!(self, PhaseKind::Rotation | PhaseKind::NonAtomic)
+    }
+}
+
+/// Counts from the git server for one phase.
+#[derive(Clone, Debug, Default)]
+pub struct GitCounts {
+    pub refused: usize,
+    pub unauthenticated: usize,
+    pub served: usize,
+    pub presented: Vec<String>,
+    pub log_lines: usize,
+}
+
+/// One expectation and whether it held.
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub what: String,
+    pub pass: bool,
+    pub detail: String,
+}
+
+/// Everything one phase produced.
+#[derive(Debug)]
+pub struct PhaseResult {
+    pub kind: PhaseKind,
+    pub name: String,
+    pub wall: Duration,
+    /// CPU time of this process and every process it waited for (git, gh, the helper, the
+    /// server's git http-backend) during the phase.
+    pub cpu: Duration,
+    pub records: Vec<OpRecord>,
+    pub leaks: Vec<Leak>,
+    pub samples: Vec<Sample>,
+    pub git: GitCounts,
+    pub api: crate::soak::api::ApiCounts,
+    /// New tokens published.
+    pub rotations: usize,
+    /// Writes of the file (more than `rotations` when the in-place writer rewrites).
+    pub writes: usize,
+    /// Longest time the non-atomic writer left the file empty.
+    pub max_write_gap: Option<Duration>,
+    /// Total time the file was empty.
+    pub empty: Duration,
+    /// Whether the rotator ran under SCHED_FIFO (`None`: no rotator).
+    pub realtime: Option<bool>,
+    /// Longest a rotation tick came late.
+    pub max_tick_lateness: Duration,
+    pub pushes_landed: Option<(usize, usize)>,
+    pub checks: Vec<Check>,
+}
+
+impl PhaseResult {
+    pub fn count(&self, o: Outcome) -> usize {
+        self.records.iter().filter(|r| r.outcome == o).count()
+    }
+
+    pub fn fallbacks(&self) -> usize {
+        self.records.iter().filter(|r| r.fallback).count()
+    }
+
+    /// Credentials either server refused.
+    pub fn refused(&self) -> usize {
+        self.git.refused + self.api.refused
+    }
+
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.pass)
+    }
+}
+
+/// What the whole run produced.
+#[derive(Debug)]
+pub struct SoakResult {
+    pub cfg: Config,
+    pub phases: Vec<PhaseResult>,
+    pub tokens_made: usize,
+    pub setup: Duration,
+    pub total: Duration,
+    pub load_before: String,
+    pub load_after: String,
+    pub versions: Vec<(String, String)>,
+    /// The rotation interval used, and why.
+    pub interval: Duration,
+    pub interval_note: String,
+    pub server_log: Vec<String>,
+}
+
+impl SoakResult {
+    pub fn passed(&self) -> bool {
+        self.phases.iter().all(PhaseResult::passed)
+    }
+}
+
+/// Shared, read-only for workers.
+struct Ctx {
+    mint: Arc<Mint>,
+    url: String,
+    op_timeout: Duration,
+}
+
+struct Worker {
+    id: usize,
+    sb: GitSandbox,
+    work: PathBuf,
+    trace: PathBuf,
+    branch: String,
+    /// Whether the last push succeeded (then the server's branch must equal HEAD).
+    last_push_ok: Option<bool>,
+}
+
+/// What one worker produced in one phase.
+#[derive(Default)]
+struct WorkerOut {
+    records: Vec<OpRecord>,
+    leaks: Vec<Leak>,
+    samples: Vec<Sample>,
+}
+
+const SAMPLES_PER_KEY: usize = 2;
+
+impl Worker {
+    fn git(&self, args: &[&str]) -> Command {
+        let mut c = self.sb.git_command();
+        c.current_dir(&self.work).args(args);
+        c
+    }
+
+    fn op(&mut self, kind: OpKind, ctx: &Ctx, out: &mut WorkerOut) {
+        let cmd = match kind {
+            OpKind::Fetch => self.git(&["fetch", "-q", "--no-tags", "origin"]),
+            OpKind::Push => {
+                let commit = exec::run(
+                    self.git(&["commit", "-q", "--allow-empty", "-m", "soak"]),
+                    ctx.op_timeout,
+                );
+                if !commit.success() {
+                    let outcome = if commit.hung {
+                        Outcome::Hung
+                    } else {
+                        Outcome::OtherError
+                    };
+                    out.records.push(OpRecord {
+                        kind,
+                        outcome,
+                        elapsed: Duration::ZERO,
+                        fallback: false,
+                        helper_spoke: false,
+                    });
+                    self.sample(kind, outcome, &commit, out);
+                    return;
+                }
+                let refspec = format!("HEAD:refs/heads/{}", self.branch);
+                self.git(&["push", "-q", "origin", &refspec])
+            }
+            OpKind::Gh => {
+                let mut c = self.sb.command("gh");
+                c.args(["api", "user"]);
+                c
+            }
+        };
+        let ran = exec::run(cmd, ctx.op_timeout);
+        let trace = fs::read(&self.trace).unwrap_or_default();
+        if !trace.is_empty() {
+            if let Ok(f) = fs::OpenOptions::new().write(true).open(&self.trace) {
+                let _ = f.set_len(0);
+            }
+        }
+        for (stream, bytes) in [
+            ("stdout", &ran.stdout),
+            ("stderr", &ran.stderr),
+            ("trace", &trace),
+        ] {
+            let scan = ctx.mint.scan(bytes);
+            if scan.leaked() {
+                out.leaks.push(Leak {
+                    kind,
+                    stream,
+                    hits: scan.marker_hits,
+                    exact: scan.exact,
+                });
+            }
+        }
+        let outcome = classify(kind, &ran);
+        if kind == OpKind::Push {
+            self.last_push_ok = Some(outcome == Outcome::Ok);
+        }
+        let trace_text = String::from_utf8_lossy(&trace);
+        let record = OpRecord {
+            kind,
+            outcome,
+            elapsed: ran.elapsed,
+            fallback: trace_text.contains("token from fallback") || trace_text.contains("gh reads"),
+            helper_spoke: String::from_utf8_lossy(&ran.stderr).contains(HELPER_STDERR_PREFIX),
+        };
+        if outcome != Outcome::Ok || !ran.stderr.is_empty() {
+            self.sample(kind, outcome, &ran, out);
+        }
+        out.records.push(record);
+    }
+
+    fn sample(&self, kind: OpKind, outcome: Outcome, ran: &Ran, out: &mut WorkerOut) {
+        let have = out
+            .samples
+            .iter()
+            .filter(|s| s.kind == kind && s.outcome == outcome)
+            .count();
+        if have >= SAMPLES_PER_KEY {
+            return;
+        }
+        let mut text = redact(&ran.stderr);
+        if let Some(e) = &ran.spawn_error {
+            text.push_str(e);
+        }
+        if ran.hung {
+            text.push_str(&format!("[killed after {:?}]", ran.elapsed));
+        }
+        let text = text.trim().to_string();
+        let text = if text.len() > 700 {
+            let cut = text
+                .char_indices()
+                .map(|(i, _)| i)
+                .find(|i| *i >= text.len() - 700)
+                .unwrap_or(0);
+            format!("…{}", &text[cut..])
+        } else {
+            text
+        };
+        out.samples.push(Sample {
+            kind,
+            outcome,
+            text,
+        });
+    }
+
+    /// Loops until `until.deadline`, and on while fewer than `until.min_ops` operations (all
+    /// workers together) are done, up to `until.cap`.
+    fn run_until(&mut self, until: &Until, ctx: &Ctx) -> WorkerOut {
+        let mut out = WorkerOut::default();
+        let mut i = self.id;
+        loop {
+            let now = Instant::now();
+            let more = now < until.deadline
+                || (until.done.load(Ordering::Relaxed) < until.min_ops && now < until.cap);
+            if !more {
+                break;
+            }
+            let kind = OpKind::ALL[i % OpKind::ALL.len()];
+            i += 1;
+            self.op(kind, ctx, &mut out);
+            until.done.fetch_add(1, Ordering::Relaxed);
+        }
+        out
+    }
+}
+
+/// When a phase's workers stop.
+struct Until {
+    deadline: Instant,
+    min_ops: usize,
+    cap: Instant,
+    done: AtomicUsize,
+}
+
+/// Classifies an operation by its exit status and what git/gh said.
+pub fn classify(kind: OpKind, ran: &Ran) -> Outcome {
+    if ran.hung {
+        return Outcome::Hung;
+    }
+    let err = String::from_utf8_lossy(&ran.stderr);
+    let ok = ran.success()
+        && (kind != OpKind::Gh || String::from_utf8_lossy(&ran.stdout).contains(LOGIN));
+    if ok {
+        return Outcome::Ok;
+    }
+    let (auth, none): (&[&str], &[&str]) = match kind {
+        OpKind::Gh => (&["Bad credentials"], &["Requires authentication"]),
+        _ => (
+            &["Authentication failed"],
+            &["could not read Username", "could not read Password"],
+        ),
+    };
+    if auth.iter().any(|s| err.contains(s)) {
+        Outcome::AuthFailed
+    } else if none.iter().any(|s| err.contains(s)) {
+        Outcome::NoCredential
+    } else {
+        Outcome::OtherError
+    }
+}
+
+/// The token the file holds now.
+struct Rotation {
+    current: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriteMode {
+    /// kubelet's atomic writer: a new generation directory, `..data` swapped by a rename.
+    Atomic,
+    /// Truncate the file, leave it empty for a pause, write the token in place.
+    InPlace,
+}
+
+struct RotatorOut {
+    /// Whether the rotator thread runs under SCHED_FIFO (else: normal priority).
+    realtime: bool,
+    /// New tokens published.
+    rotations: usize,
+    /// Writes of the file (new tokens, and in-place rewrites of the current one).
+    writes: usize,
+    /// Longest and total time the in-place writer left the file empty.
+    max_gap: Option<Duration>,
+    empty: Duration,
+    max_lateness: Duration,
+}
+
+struct Env {
+    git: Arc<SmartHttpServer>,
+    api: Arc<ApiServer>,
+    vol: Arc<Mutex<TokenVolume>>,
+    mint: Arc<Mint>,
+    rotation: Arc<Mutex<Rotation>>,
+    /// Every token ever written to the file.
+    published: Mutex<HashSet<String>>,
+}
+
+/// Truncates `path`, waits `pause`, writes `token` into the same file. Returns how long the
+/// file was empty.
+fn write_in_place(path: &Path, token: &str, pause: Duration) -> Duration {
+    let t0 = Instant::now();
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("truncate {}: {e}", path.display()));
+    thread::sleep(pause);
+    f.write_all(format!("{token}\n").as_bytes())
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    t0.elapsed()
+}
+
+impl Env {
+    fn accept(&self, tokens: &[&str]) {
+        self.api.set_accepted(tokens);
+        self.git.set_accepted(tokens);
+    }
+
+    /// Publishes a new token (the file first), then accepts {new, previous}. Returns how long
+    /// the file was empty (in-place writes).
+    fn rotate(&self, mode: WriteMode, pause: Duration) -> Option<Duration> {
+        let new = self.mint.token();
+        self.published.lock().unwrap().insert(new.clone());
+        let gap = {
+            let mut vol = self.vol.lock().unwrap();
+            match mode {
+                WriteMode::Atomic => {
+                    vol.publish(new.as_bytes(), None);
+                    None
+                }
+                WriteMode::InPlace => Some(write_in_place(&vol.token_path(), &new, pause)),
+            }
+        };
+        let mut rot = self.rotation.lock().unwrap();
+        self.accept(&[&new, &rot.current]);
+        rot.current = new;
+        gap
+    }
+
+    /// Rewrites the current token in place (a writer that rewrites even when nothing
+    /// changed).
+    fn rewrite(&self, pause: Duration) -> Duration {
+        let current = self.rotation.lock().unwrap().current.clone();
+        let vol = self.vol.lock().unwrap();
+        write_in_place(&vol.token_path(), &current, pause)
+    }
+
+    /// Until `stop`: a new token every `every`. In place, the file is also rewritten (same
+    /// token) every [`DEFAULT_INTERVAL`] in between, so that it is empty often.
+    fn rotator(
+        self: &Arc<Self>,
+        mode: WriteMode,
+        every: Duration,
+        pause: Duration,
+        stop: Arc<AtomicBool>,
+    ) -> thread::JoinHandle<RotatorOut> {
+        let env = self.clone();
+        let period = match mode {
+            WriteMode::Atomic => every,
+            WriteMode::InPlace => every.min(DEFAULT_INTERVAL),
+        };
+        thread::spawn(move || {
+            let realtime = make_realtime();
+            let start = Instant::now();
+            let mut out = RotatorOut {
+                realtime,
+                rotations: 0,
+                writes: 0,
+                max_gap: None,
+                empty: Duration::ZERO,
+                max_lateness: Duration::ZERO,
+            };
+            let mut next_rotation = start + every;
+            let mut tick = 1u32;
+            loop {
+                let due = start + period * tick;
+                while Instant::now() < due {
+                    if stop.load(Ordering::SeqCst) {
+                        return out;
+                    }
+                    let left = due.saturating_duration_since(Instant::now());
+                    thread::sleep(left.min(Duration::from_millis(20)));
+                }
+                if stop.load(Ordering::SeqCst) {
+                    return out;
+                }
+                let now = Instant::now();
+                out.max_lateness = out.max_lateness.max(now - due);
+                let gap = if now + Duration::from_millis(1) >= next_rotation {
+                    out.rotations += 1;
+                    next_rotation = (next_rotation + every).max(now + every / 2);
+                    env.rotate(mode, pause)
+                } else {
+                    Some(env.rewrite(pause))
+                };
+                out.writes += 1;
+                if let Some(g) = gap {
+                    out.max_gap = Some(out.max_gap.map_or(g, |m| m.max(g)));
+                    out.empty += g;
+                }
+                // After an overrun, continue from now rather than firing a burst.
+                tick = ((Instant::now() - start).as_nanos() / period.as_nanos()) as u32 + 1;
+            }
+        })
+    }
+}
+
+fn apply_fault(vol: &TokenVolume, fault: Fault, planted: &str) {
+    let path = vol.token_path();
+    if fault != Fault::DanglingData {
+        fs::remove_file(&path).unwrap_or_else(|e| panic!("remove {}: {e}", path.display()));
+    }
+    match fault {
+        Fault::Removed => {}
+        Fault::Directory => make_directory(&path),
+        Fault::Fifo => make_fifo(&path),
+        Fault::Oversized => make_oversized_file(&path, planted, OVERSIZED),
+        Fault::DanglingData => {
+            // As kubelet swaps it: a new link, renamed over `..data` in one step.
+            let tmp = vol.dir().join("..data_tmp");
+            let _ = fs::remove_file(&tmp);
+            symlink("..2026_01_01_00_00_00.gone", &tmp).expect("symlink ..data_tmp");
+            fs::rename(&tmp, vol.dir().join("..data")).expect("rename over ..data");
+        }
+    }
+}
+
+fn clear_fault(vol: &mut TokenVolume, fault: Fault, token: &str) {
+    let path = vol.token_path();
+    match fault {
+        Fault::Directory => fs::remove_dir(&path).expect("remove the directory"),
+        Fault::Fifo | Fault::Oversized => fs::remove_file(&path).expect("remove the file"),
+        Fault::Removed | Fault::DanglingData => {}
+    }
+    vol.publish(token.as_bytes(), None);
+}
+
+/// Puts the calling thread under SCHED_FIFO (it sleeps almost all the time), so that the
+/// rotator keeps time and the in-place writer's pause is the pause asked for, even when the
+/// machine is loaded. Needs root or CAP_SYS_NICE; false when refused.
+fn make_realtime() -> bool {
+    let param = libc::sched_param { sched_priority: 10 };
+    // SAFETY: sched_setscheduler(2) on the calling thread (pid 0) with a valid parameter.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
+}
+
+/// User + system time of this process and its waited-for descendants.
+fn cpu_time() -> Duration {
+    let mut total = Duration::ZERO;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: getrusage(2) fills the struct we pass.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(who, &mut ru) } == 0 {
+            for tv in [ru.ru_utime, ru.ru_stime] {
+                total += Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000);
+            }
+        }
+    }
+    total
+}
+
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+fn version_of(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "?".to_string())
+}
+
+/// Copies `src` to `dst` (an executable of our own: nobody else writes it).
+fn install(src: &Path, dst: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::copy(src, dst)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dst.display()));
+    fs::set_permissions(dst, fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// p50, p99, max of the records' times.
+pub fn times(records: &[&OpRecord]) -> (Duration, Duration, Duration) {
+    let mut v: Vec<Duration> = records.iter().map(|r| r.elapsed).collect();
+    v.sort();
+    (
+        percentile(&v, 50.0),
+        percentile(&v, 99.0),
+        v.last().copied().unwrap_or_default(),
+    )
+}
+
+fn check(checks: &mut Vec<Check>, what: impl Into<String>, pass: bool, detail: impl Into<String>) {
+    checks.push(Check {
+        what: what.into(),
+        pass,
+        detail: detail.into(),
+    });
+}
+
+/// Runs the whole soak. Panics only on set-up problems (missing tools, a server that cannot
+/// start); everything measured is in the result.
+pub fn soak(cfg: Config) -> SoakResult {
+    let started = Instant::now();
+    let load_before = load_average();
+    require_tool("git");
+    require_tool("gh");
+
+    // Private copies of the binaries; make the sandboxes use them.
+    let bins = TempDir::new("kelos-soak-bin");
+    let wrapdir = TempDir::new("kelos-soak-wrapper");
+    install(&bin(HELPER), &bins.join(HELPER));
+    install(&bin(WRAPPER), &wrapdir.join("gh"));
+    std::env::set_var("KELOS_BIN_DIR", bins.path());
+    let path_var = format!(
+        "{}:{}",
+        wrapdir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let mint = Arc::new(Mint::new());
+    let first = mint.token();
+    let fallback = mint.token();
+    let planted = mint.token();
+    let vol = Arc::new(Mutex::new(TokenVolume::with_token(&first)));
+    let git = Arc::new(SmartHttpServer::start(&[&first]));
+    let api = Arc::new(ApiServer::start(&[&first]));
+    let env = Arc::new(Env {
+        git: git.clone(),
+        api: api.clone(),
+        vol: vol.clone(),
+        mint: mint.clone(),
+        rotation: Arc::new(Mutex::new(Rotation {
+            current: first.clone(),
+        })),
+        published: Mutex::new(HashSet::from([first.clone()])),
+    });
+    let ctx = Arc::new(Ctx {
+        mint: mint.clone(),
+        url: git.url(),
+        op_timeout: cfg.op_timeout,
+    });
+    let token_path = vol.lock().unwrap().token_path();
+    // No background gc on the server either: concurrent pushes would race it for ref locks.
+    for kv in [["gc.auto", "0"], ["receive.autogc", "false"]] {
+        let mut c = Command::new("git");
+        c.env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .arg("--git-dir")
+            .arg(git.repo_path())
+            .args(["config", kv[0], kv[1]]);
+        assert!(
+            exec::run(c, cfg.op_timeout).success(),
+            "server git config {kv:?}"
+        );
+    }
+
+    // Workers: set up in parallel (a clone each).
+    let mut workers: Vec<Worker> = (0..cfg.workers)
+        .map(|id| {
+            let ctx = ctx.clone();
+            let (token_path, path_var, proxy, first) = (
+                token_path.clone(),
+                path_var.clone(),
+                api.proxy_url(),
+                first.clone(),
+            );
+            let host = git.host();
+            thread::spawn(move || {
+                let mut sb = GitSandbox::new(&["--host", &host]);
+                sb.set_timeout(ctx.op_timeout);
+                let home = sb.home().to_path_buf();
+                fs::create_dir(home.join("gh-config")).expect("mkdir gh-config");
+                let trace = home.join("trace.log");
+                for (k, v) in [
+                    ("PATH", path_var.as_str()),
+                    (
+                        "KELOS_GITHUB_TOKEN_FILE",
+                        token_path.to_str().expect("UTF-8"),
+                    ),
+                    ("KELOS_CREDENTIAL_TRACE", trace.to_str().expect("UTF-8")),
+                    ("GH_HOST", "github.localhost"),
+                    ("HTTP_PROXY", proxy.as_str()),
+                    // Never "localhost": Go would bypass the proxy for api.github.localhost.
+                    ("NO_PROXY", "127.0.0.1"),
+                    ("no_proxy", "127.0.0.1"),
+                    (
+                        "GH_CONFIG_DIR",
+                        home.join("gh-config").to_str().expect("UTF-8"),
+                    ),
+                    ("GH_NO_UPDATE_NOTIFIER", "1"),
+                    ("GH_PROMPT_DISABLED", "1"),
+                    ("GH_SPINNER_DISABLED", "1"),
+                    ("NO_COLOR", "1"),
+                    // Frozen at "pod start": the first token, revoked after two rotations.
+                    ("GH_TOKEN", first.as_str()),
+                    ("GITHUB_TOKEN", first.as_str()),
+                ] {
+                    sb.set_env(k, v);
+                }
+                // No background gc or maintenance racing the next operation for locks.
+                for kv in [["gc.auto", "0"], ["maintenance.auto", "false"]] {
+                    let mut c = sb.git_command();
+                    c.args(["config", "--global", kv[0], kv[1]]);
+                    assert!(exec::run(c, ctx.op_timeout).success(), "git config {kv:?}");
+                }
+                let work = home.join("work");
+                let clone = exec::run(
+                    {
+                        let mut c = sb.git_command();
+                        c.args(["clone", "-q", &ctx.url, "work"]);
+                        c
+                    },
+                    ctx.op_timeout,
+                );
+                assert!(
+                    clone.success(),
+                    "worker {id}: set-up clone failed: {}",
+                    redact(&clone.stderr)
+                );
+                Worker {
+                    id,
+                    sb,
+                    work,
+                    trace,
+                    branch: format!("soak/w{id}"),
+                    last_push_ok: None,
+                }
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().expect("worker set-up"))
+        .collect();
+
+    // Preflight: the wrapper is the gh the workers run, and it reaches the API stand-in.
+    {
+        let w = &workers[0];
+        let _ = fs::remove_file(&w.trace);
+        let mut c = w.sb.command("gh");
+        c.args(["api", "user"]);
+        let ran = exec::run(c, cfg.op_timeout);
+        let trace = fs::read_to_string(&w.trace).unwrap_or_default();
+        let _ = fs::remove_file(&w.trace);
+        assert!(
+            ran.success() && classify(OpKind::Gh, &ran) == Outcome::Ok,
+            "preflight `gh api user` through the wrapper failed: {}",
+            redact(&ran.stderr)
+        );
+        assert!(
+            trace.contains("kelos-gh["),
+            "preflight: the gh in PATH is not the wrapper (no kelos-gh trace line)"
+        );
+        assert!(
+            !mint.scan(&ran.stderr).leaked() && !mint.scan(trace.as_bytes()).leaked(),
+            "preflight: a token in gh's stderr or the trace"
+        );
+        // The leak scanner itself: a command that does print the token is caught.
+        let mut c = w.sb.command("sh");
+        c.args(["-c", "printf 'x %s y' \"$GITHUB_TOKEN\" >&2"]);
+        let ran = exec::run(c, cfg.op_timeout);
+        let scan = mint.scan(&ran.stderr);
+        assert!(
+            scan.exact == 1 && redact(&ran.stderr) == "x <TOKEN> y",
+            "preflight: the leak scanner missed a printed token ({scan:?})"
+        );
+    }
+    // Two rotations before the soak proper: the frozen environment token is revoked from
+    // here on, so any use of it is a refused credential.
+    env.rotate(WriteMode::Atomic, Duration::ZERO);
+    env.rotate(WriteMode::Atomic, Duration::ZERO);
+    git.reset_counters();
+    api.reset_counters();
+    let setup = started.elapsed();
+
+    let mut interval = cfg.rotate_every.unwrap_or(DEFAULT_INTERVAL);
+    let mut interval_note = match cfg.rotate_every {
+        Some(i) => format!("{} ms, as given (--rotate-ms)", i.as_millis()),
+        None => String::new(),
+    };
+    let mut plan = vec![
+        PhaseKind::Baseline,
+        PhaseKind::Rotation,
+        PhaseKind::NonAtomic,
+    ];
+    for fault in Fault::ALL {
+        plan.push(PhaseKind::Fault { fault, env: true });
+        plan.push(PhaseKind::Fault { fault, env: false });
+    }
+
+    let mut phases = Vec::new();
+    for kind in plan {
+        // Arrange the phase.
+        let env_token: Option<&str> = match kind {
+            PhaseKind::Baseline | PhaseKind::Rotation | PhaseKind::NonAtomic => Some(&first),
+            PhaseKind::Fault { env: true, .. } => Some(&fallback),
+            PhaseKind::Fault { env: false, .. } => None,
+        };
+        for w in &mut workers {
+            match env_token {
+                Some(t) => {
+                    w.sb.set_env("GH_TOKEN", t).set_env("GITHUB_TOKEN", t);
+                }
+                None => {
+                    w.sb.remove_env("GH_TOKEN").remove_env("GITHUB_TOKEN");
+                }
+            }
+        }
+        let duration = match kind {
+            PhaseKind::Baseline => cfg.baseline,
+            PhaseKind::Rotation => cfg.rotation,
+            // Long enough for a few rotations at a lengthened interval.
+            PhaseKind::NonAtomic => (cfg.fault * 2).max(interval * 3),
+            PhaseKind::Fault { .. } => cfg.fault,
+        };
+        if let PhaseKind::Fault { fault, .. } = kind {
+            env.accept(&[&fallback]);
+            apply_fault(&vol.lock().unwrap(), fault, &planted);
+        }
+        git.reset_counters();
+        api.reset_counters();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let rotator = match kind {
+            PhaseKind::Rotation => {
+                Some(env.rotator(WriteMode::Atomic, interval, cfg.write_pause, stop.clone()))
+            }
+            PhaseKind::NonAtomic => {
+                Some(env.rotator(WriteMode::InPlace, interval, cfg.write_pause, stop.clone()))
+            }
+            PhaseKind::Baseline | PhaseKind::Fault { .. } => None,
+        };
+        let cpu0 = cpu_time();
+        let t0 = Instant::now();
+        let until = Arc::new(Until {
+            deadline: t0 + duration,
+            min_ops: if kind == PhaseKind::Rotation {
+                cfg.min_ops
+            } else {
+                0
+            },
+            cap: t0 + duration * 3,
+            done: AtomicUsize::new(0),
+        });
+        let handles: Vec<_> = workers
+            .drain(..)
+            .map(|mut w| {
+                let (ctx, until) = (ctx.clone(), until.clone());
+                thread::spawn(move || {
+                    let out = w.run_until(&until, &ctx);
+                    (w, out)
+                })
+            })
+            .collect();
+        // Progress on long phases, every 30 s.
+        let mut shown = Instant::now();
+        while !handles.iter().all(|h| h.is_finished()) {
+            thread::sleep(Duration::from_millis(100));
+            if shown.elapsed() >= Duration::from_secs(30) {
+                shown = Instant::now();
+                eprintln!(
+                    "soak:   {}: {} operations in {:.0} s",
+                    kind.name(interval, cfg.write_pause),
+                    until.done.load(Ordering::Relaxed),
+                    t0.elapsed().as_secs_f64()
+                );
+            }
+        }
+        let mut records = Vec::new();
+        let mut leaks = Vec::new();
+        let mut samples: Vec<Sample> = Vec::new();
+        for h in handles {
+            let (w, out) = h.join().expect("worker thread panicked");
+            records.extend(out.records);
+            leaks.extend(out.leaks);
+            for s in out.samples {
+                let have = samples
+                    .iter()
+                    .filter(|x| x.kind == s.kind && x.outcome == s.outcome)
+                    .count();
+                if have < SAMPLES_PER_KEY {
+                    samples.push(s);
+                }
+            }
+            workers.push(w);
+        }
+        workers.sort_by_key(|w| w.id);
+        let wall = t0.elapsed();
+        let cpu = cpu_time().saturating_sub(cpu0);
+        stop.store(true, Ordering::SeqCst);
+        let rot = rotator.map(|h| h.join().expect("rotator panicked"));
+
+        let gitc = GitCounts {
+            refused: git.auth_failures(),
+            unauthenticated: git.unauthenticated_requests(),
+            served: git.served_requests(),
+            presented: git.presented_passwords(),
+            log_lines: git.log().len(),
+        };
+        let apic = api.counts();
+
+        // Pushes landed: the server's branch is the worker's HEAD after a successful push.
+        let pushes_landed = if kind.rotates()
+            || matches!(
+                kind,
+                PhaseKind::Baseline | PhaseKind::Fault { env: true, .. }
+            ) {
+            let mut checked = 0;
+            let mut landed = 0;
+            for w in &workers {
+                if w.last_push_ok != Some(true) {
+                    continue;
+                }
+                checked += 1;
+                let head = exec::run(w.git(&["rev-parse", "HEAD"]), cfg.op_timeout);
+                let remote = {
+                    let mut c = Command::new("git");
+                    c.env("GIT_CONFIG_NOSYSTEM", "1")
+                        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                        .arg("--git-dir")
+                        .arg(git.repo_path())
+                        .args(["rev-parse", &format!("refs/heads/{}", w.branch)]);
+                    exec::run(c, cfg.op_timeout)
+                };
+                if head.success() && remote.success() && head.stdout == remote.stdout {
+                    landed += 1;
+                }
+            }
+            Some((landed, checked))
+        } else {
+            None
+        };
+
+        // Put the volume back for the next phase.
+        if let PhaseKind::Fault { fault, .. } = kind {
+            let t = mint.token();
+            env.published.lock().unwrap().insert(t.clone());
+            clear_fault(&mut vol.lock().unwrap(), fault, &t);
+            env.accept(&[&t]);
+            env.rotation.lock().unwrap().current = t;
+        }
+
+        let mut result = PhaseResult {
+            kind,
+            name: kind.name(interval, cfg.write_pause),
+            wall,
+            cpu,
+            records,
+            leaks,
+            samples,
+            git: gitc,
+            api: apic,
+            rotations: rot.as_ref().map_or(0, |r| r.rotations),
+            writes: rot.as_ref().map_or(0, |r| r.writes),
+            max_write_gap: rot.as_ref().and_then(|r| r.max_gap),
+            empty: rot.as_ref().map_or(Duration::ZERO, |r| r.empty),
+            max_tick_lateness: rot.as_ref().map_or(Duration::ZERO, |r| r.max_lateness),
+            realtime: rot.as_ref().map(|r| r.realtime),
+            pushes_landed,
+            checks: Vec::new(),
+        };
+        result.checks = evaluate(
+            &result,
+            &cfg,
+            interval,
+            &Tokens {
+                first: &first,
+                fallback: &fallback,
+                planted: &planted,
+                published: &env.published.lock().unwrap(),
+            },
+        );
+        eprintln!(
+            "soak: {:<62} {:>6} ops  {}",
+            result.name,
+            result.records.len(),
+            if result.passed() { "ok" } else { "FAILED" }
+        );
+        if kind == PhaseKind::Baseline && cfg.rotate_every.is_none() {
+            (interval, interval_note) = choose_interval(&result);
+        }
+        phases.push(result);
+    }
+
+    SoakResult {
+        versions: vec![
+            ("git".to_string(), version_of("git", &["--version"])),
+            ("gh".to_string(), version_of("gh", &["--version"])),
+            (
+                HELPER.to_string(),
+                version_of(&bins.join(HELPER).to_string_lossy(), &["--version"]),
+            ),
+        ],
+        cfg,
+        interval,
+        interval_note,
+        phases,
+        tokens_made: mint.count(),
+        setup,
+        total: started.elapsed(),
+        load_before,
+        load_after: load_average(),
+        server_log: git
+            .log()
+            .iter()
+            .take(20)
+            .map(|l| redact(l.as_bytes()))
+            .collect(),
+    }
+}
+
+/// The tokens a phase is judged by.
+struct Tokens<'a> {
+    /// Frozen in the environment at start-up; revoked after two rotations.
+    first: &'a str,
+    /// The environment's token in the fallback phases.
+    fallback: &'a str,
+    /// In the oversized file; never accepted.
+    planted: &'a str,
+    /// Every token the file has held.
+    published: &'a HashSet<String>,
+}
+
+/// The phase's expectations.
+fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -> Vec<Check> {
+    let Tokens {
+        first,
+        fallback,
+        planted,
+        published,
+    } = *t;
+    let mut c = Vec::new();
+    let ops = r.records.len();
+    let by = |o| r.count(o);
+    let presented: Vec<&String> = r.git.presented.iter().chain(&r.api.presented).collect();
+    let count_of = |t: &str| presented.iter().filter(|p| p.as_str() == t).count();
+
+    check(
+        &mut c,
+        "operations ran",
+        ops > 0,
+        format!("{ops} operations"),
+    );
+    check(
+        &mut c,
+        "no hang",
+        by(Outcome::Hung) == 0,
+        format!(
+            "{} operations exceeded {:?} and were killed",
+            by(Outcome::Hung),
+            cfg.op_timeout
+        ),
+    );
+    let leaked: usize = r.leaks.iter().map(|l| l.hits).sum();
+    check(
+        &mut c,
+        "no token in any captured stdout, stderr or trace",
+        r.leaks.is_empty(),
+        if r.leaks.is_empty() {
+            "none".to_string()
+        } else {
+            let mut by_stream: BTreeMap<String, usize> = BTreeMap::new();
+            for l in &r.leaks {
+                *by_stream
+                    .entry(format!("{} {}", l.kind.name(), l.stream))
+                    .or_default() += l.hits;
+            }
+            format!("{leaked} occurrences: {by_stream:?}")
+        },
+    );
+    check(
+        &mut c,
+        "the oversized file's token is never presented",
+        count_of(planted) == 0,
+        format!("presented {} times", count_of(planted)),
+    );
+
+    match r.kind {
+        PhaseKind::Baseline | PhaseKind::Rotation | PhaseKind::NonAtomic => {
+            check(
+                &mut c,
+                "every operation succeeds",
+                by(Outcome::Ok) == ops,
+                format!(
+                    "{} auth failed, {} no credential, {} other errors",
+                    by(Outcome::AuthFailed),
+                    by(Outcome::NoCredential),
+                    by(Outcome::OtherError)
+                ),
+            );
+            let slow: Vec<&OpRecord> = r
+                .records
+                .iter()
+                .filter(|x| x.elapsed > cfg_interval)
+                .collect();
+            let slow_failed = slow
+                .iter()
+                .filter(|x| x.outcome == Outcome::AuthFailed)
+                .count();
+            check(
+                &mut c,
+                "0 auth failures (servers refused nothing)",
+                by(Outcome::AuthFailed) == 0 && r.refused() == 0,
+                format!(
+                    "operations: {} ({} of them slower than the {} ms grace window; {} \
+                     operations in all were); refused by git server: {}, by API: {}",
+                    by(Outcome::AuthFailed),
+                    slow_failed,
+                    cfg_interval.as_millis(),
+                    slow.len(),
+                    r.git.refused,
+                    r.api.refused
+                ),
+            );
+            let foreign = presented
+                .iter()
+                .filter(|p| !published.contains(p.as_str()))
+                .count();
+            check(
+                &mut c,
+                "every presented credential is a token the file held",
+                !presented.is_empty() && foreign == 0,
+                format!("{foreign} of {} were not", presented.len()),
+            );
+            check(
+                &mut c,
+                "no fallback: the frozen env token is never used",
+                r.fallbacks() == 0 && count_of(first) == 0,
+                format!(
+                    "trace fallbacks: {}; frozen token presented: {}",
+                    r.fallbacks(),
+                    count_of(first)
+                ),
+            );
+            if r.kind != PhaseKind::Baseline {
+                check(
+                    &mut c,
+                    "the file rotated during the phase",
+                    r.rotations >= 2,
+                    format!("{} rotations", r.rotations),
+                );
+            }
+        }
+        PhaseKind::Fault { env: true, .. } => {
+            check(
+                &mut c,
+                "every operation succeeds (from the fallback)",
+                by(Outcome::Ok) == ops,
+                format!(
+                    "{} auth failed, {} no credential, {} other errors",
+                    by(Outcome::AuthFailed),
+                    by(Outcome::NoCredential),
+                    by(Outcome::OtherError)
+                ),
+            );
+            check(
+                &mut c,
+                "every presented credential is the fallback token",
+                !presented.is_empty() && count_of(fallback) == presented.len() && r.refused() == 0,
+                format!(
+                    "{} of {} presented; refused: {}",
+                    count_of(fallback),
+                    presented.len(),
+                    r.refused()
+                ),
+            );
+            check(
+                &mut c,
+                "every operation used the fallback (trace)",
+                r.fallbacks() == ops,
+                format!("{} of {ops}", r.fallbacks()),
+            );
+        }
+        PhaseKind::Fault { env: false, .. } => {
+            check(
+                &mut c,
+                "every operation fails cleanly: no credential",
+                by(Outcome::NoCredential) == ops,
+                format!(
+                    "{} ok, {} auth failed, {} other errors",
+                    by(Outcome::Ok),
+                    by(Outcome::AuthFailed),
+                    by(Outcome::OtherError)
+                ),
+            );
+            check(
+                &mut c,
+                "nothing is presented to the servers",
+                presented.is_empty() && r.refused() == 0,
+                format!("{} presented, {} refused", presented.len(), r.refused()),
+            );
+            let git_ops: Vec<&OpRecord> =
+                r.records.iter().filter(|x| x.kind != OpKind::Gh).collect();
+            let spoke = git_ops.iter().filter(|x| x.helper_spoke).count();
+            check(
+                &mut c,
+                "git: the helper says why on stderr",
+                spoke == git_ops.len(),
+                format!("{spoke} of {} git operations", git_ops.len()),
+            );
+            let all: Vec<&OpRecord> = r.records.iter().collect();
+            let (_, _, max) = times(&all);
+            check(
+                &mut c,
+                format!("fast: every operation within {:?}", cfg.fast_limit),
+                max <= cfg.fast_limit,
+                format!("slowest {} ms", max.as_millis()),
+            );
+        }
+    }
+    if let Some((landed, checked)) = r.pushes_landed {
+        check(
+            &mut c,
+            "pushes landed (server branch = worker HEAD after its last push)",
+            landed == checked,
+            format!("{landed} of {checked} workers"),
+        );
+    }
+    c
+}
+
+/// The rotation interval the brief asks for.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The slowest operation kind's p99 in `r`.
+pub fn slowest_p99(r: &PhaseResult) -> (OpKind, Duration) {
+    OpKind::ALL
+        .iter()
+        .map(|k| {
+            let recs: Vec<&OpRecord> = r.records.iter().filter(|x| x.kind == *k).collect();
+            (*k, times(&recs).1)
+        })
+        .max_by_key(|(_, p99)| *p99)
+        .unwrap_or((OpKind::Fetch, Duration::ZERO))
+}
+
+/// 200 ms, unless the baseline's slowest p99 exceeds that grace window: a credential is
+/// accepted for at least one interval after it is read (until the second rotation after it
+/// was published), so an operation slower than the interval can be refused through no fault
+/// of the binaries. Then 2 x p99 (the margin covers the tail beyond p99), rounded up to
+/// 50 ms.
+pub fn choose_interval(baseline: &PhaseResult) -> (Duration, String) {
+    let (kind, p99) = slowest_p99(baseline);
+    if p99 <= DEFAULT_INTERVAL {
+        return (
+            DEFAULT_INTERVAL,
+            format!(
+                "{} ms: the baseline's slowest p99 ({}, {} ms) is within it",
+                DEFAULT_INTERVAL.as_millis(),
+                kind.name(),
+                ms(p99)
+            ),
+        );
+    }
+    let step = 50u128;
+    let lengthened = (p99 * 2).as_millis().div_ceil(step) * step;
+    (
+        Duration::from_millis(lengthened as u64),
+        format!(
+            "**lengthened from {} ms to {} ms** (2 x p99), because the baseline's slowest p99 \
+             ({}, {} ms) exceeds the {} ms grace window: operations are that slow on this \
+             machine, and a shorter interval would refuse credentials that were current when \
+             they were read",
+            DEFAULT_INTERVAL.as_millis(),
+            lengthened,
+            kind.name(),
+            ms(p99),
+            DEFAULT_INTERVAL.as_millis()
+        ),
+    )
+}
+
+fn ms(d: Duration) -> u128 {
+    d.as_millis()
+}
+
+/// Default report path: `<workspace>/target/soak/report.md`.
+pub fn default_report() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("target/soak/report.md")
+}
