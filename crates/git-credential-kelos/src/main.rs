@@ -22,6 +22,11 @@ use kelos_token::{lookup, trace, EnvSnapshot, Host, Lookup, Tracer};
 mod configure;
 mod doctor;
 
+// Every allocation of a short-lived helper from one static arena: musl's
+// allocator would map and unmap pages for each burst (see bench/README.md).
+#[global_allocator]
+static ALLOC: kelos_token::arena::Arena = kelos_token::arena::Arena::new();
+
 const PROGRAM: &str = "git-credential-kelos";
 
 /// Input beyond git's request is drained up to this much, so that git never
@@ -100,8 +105,37 @@ impl ScopeArgs {
     }
 }
 
+/// git's own calls, `[--host HOST | --host=HOST]... get|store|erase|capability`,
+/// parsed by hand: a credential lookup never builds clap's command tree,
+/// which costs more than the lookup itself. Anything else (people's
+/// subcommands, `--help`, unknown operations) goes to clap.
+fn git_call() -> Option<Cli> {
+    let mut hosts = Vec::new();
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        let arg = arg.to_str()?;
+        if arg == "--host" {
+            hosts.push(args.next()?.into_string().ok()?);
+            continue;
+        }
+        if let Some(host) = arg.strip_prefix("--host=") {
+            hosts.push(host.to_owned());
+            continue;
+        }
+        let command = match arg {
+            "get" => Command::Get,
+            "store" => Command::Store,
+            "erase" => Command::Erase,
+            "capability" => Command::Capability,
+            _ => return None,
+        };
+        return args.next().is_none().then_some(Cli { hosts, command });
+    }
+    None
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = git_call().unwrap_or_else(Cli::parse);
     let env = EnvSnapshot::from_process();
     let mut tracer = Tracer::from_env(&env, PROGRAM);
     match run(&cli, &env, &mut tracer) {

@@ -19,6 +19,10 @@ use kelos_token::gh::{find_real_gh, gh_host_class, stat_file, token_vars, Found,
 use kelos_token::source::Origin;
 use kelos_token::{lookup, trace, EnvSnapshot, Token, Tracer};
 
+// See git-credential-kelos: the arena spares musl's allocator its syscalls.
+#[global_allocator]
+static ALLOC: kelos_token::arena::Arena = kelos_token::arena::Arena::new();
+
 const PROGRAM: &str = "kelos-gh";
 
 /// Kept in the binary so that `git-credential-kelos doctor` can tell this

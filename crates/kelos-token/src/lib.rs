@@ -6,6 +6,7 @@
 //! and [`source::read_token_file`] (the file) and [`trace::Tracer`] (the trace
 //! sink).
 
+pub mod arena;
 pub mod credential;
 pub mod doctor;
 pub mod env;
