@@ -467,12 +467,13 @@ impl Drop for FakeApi {
     }
 }
 
-fn serve(conn: TcpStream, accepted: &Mutex<String>, seen: &Mutex<Vec<ApiRequest>>) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(conn.try_clone().expect("clone stream"));
+/// Reads an HTTP request head: the request line, and the token of its
+/// `Authorization: token T` (or `Bearer T`) header. `None` for a connection
+/// that sends nothing, or a head over 64 KiB.
+pub fn read_request_head(reader: &mut impl BufRead) -> Option<(String, Option<String>)> {
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-        return; // the wake-up connection from Drop, or a probe
+        return None;
     }
     let request_line = request_line.trim_end().to_string();
     let mut token = None;
@@ -484,7 +485,7 @@ fn serve(conn: TcpStream, accepted: &Mutex<String>, seen: &Mutex<Vec<ApiRequest>
             Ok(n) => total += n,
         }
         if total > 64 * 1024 {
-            return;
+            return None;
         }
         let line = line.trim_end();
         if line.is_empty() {
@@ -503,6 +504,15 @@ fn serve(conn: TcpStream, accepted: &Mutex<String>, seen: &Mutex<Vec<ApiRequest>
             }
         }
     }
+    Some((request_line, token))
+}
+
+fn serve(conn: TcpStream, accepted: &Mutex<String>, seen: &Mutex<Vec<ApiRequest>>) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(conn.try_clone().expect("clone stream"));
+    let Some((request_line, token)) = read_request_head(&mut reader) else {
+        return; // the wake-up connection from Drop, a probe, or a head over 64 KiB
+    };
     let expected_line = format!("GET http://{API_HOST}/user HTTP/1.1");
     let ok = request_line == expected_line
         && token.as_deref() == Some(accepted.lock().unwrap().as_str());

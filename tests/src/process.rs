@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -34,25 +34,7 @@ pub fn run_with_timeout(mut cmd: Command, stdin: &[u8], timeout: Duration) -> Ou
         // The child may exit without reading everything (EPIPE): that is fine.
         let _ = child_in.write_all(&input);
     });
-    let (tx, rx) = mpsc::channel::<(u8, Vec<u8>)>();
-    for (which, mut pipe) in [
-        (
-            1u8,
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
-        ),
-        (
-            2u8,
-            Box::new(child.stderr.take().expect("stderr")) as Box<dyn Read + Send>,
-        ),
-    ] {
-        let tx = tx.clone();
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send((which, buf));
-        });
-    }
-    drop(tx);
+    let rx = collect_output(&mut child);
 
     let status: ExitStatus = loop {
         match child.try_wait() {
@@ -101,4 +83,28 @@ pub fn run_with_timeout(mut cmd: Command, stdin: &[u8], timeout: Duration) -> Ou
         stdout: stdout.unwrap_or_default(),
         stderr: stderr.unwrap_or_default(),
     }
+}
+
+/// Reads the child's stdout and stderr to their ends on two threads, so that
+/// neither pipe can fill and stall it; each arrives as `(1 | 2, bytes)`.
+pub fn collect_output(child: &mut Child) -> mpsc::Receiver<(u8, Vec<u8>)> {
+    let (tx, rx) = mpsc::channel::<(u8, Vec<u8>)>();
+    for (which, mut pipe) in [
+        (
+            1u8,
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+        ),
+        (
+            2u8,
+            Box::new(child.stderr.take().expect("stderr")) as Box<dyn Read + Send>,
+        ),
+    ] {
+        let tx = tx.clone();
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            let _ = tx.send((which, buf));
+        });
+    }
+    rx
 }

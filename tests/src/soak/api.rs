@@ -9,12 +9,14 @@
 //! 404 for anything else. One request per connection.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
+
+use crate::gh_api::read_request_head;
 
 pub const API_HOST: &str = "api.github.localhost";
 pub const LOGIN: &str = "kelos-soak";
@@ -125,39 +127,9 @@ fn serve(conn: TcpStream, st: &State) {
         return;
     };
     let mut reader = BufReader::new(read_half);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-        return; // the wake-up connection from Drop, or a probe
-    }
-    let request_line = request_line.trim_end().to_string();
-    let mut token = None;
-    let mut total = request_line.len();
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => total += n,
-        }
-        if total > 64 * 1024 {
-            return;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("authorization") {
-                let value = value.trim();
-                token = Some(
-                    value
-                        .strip_prefix("token ")
-                        .or_else(|| value.strip_prefix("Bearer "))
-                        .unwrap_or(value)
-                        .to_string(),
-                );
-            }
-        }
-    }
+    let Some((request_line, token)) = read_request_head(&mut reader) else {
+        return; // the wake-up connection from Drop, a probe, or a head over 64 KiB
+    };
     let is_user = request_line == format!("GET http://{API_HOST}/user HTTP/1.1");
     let (status, reason, body) = if !is_user {
         st.other.fetch_add(1, Ordering::SeqCst);

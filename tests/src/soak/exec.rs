@@ -6,12 +6,11 @@
 //! (the command and everything it started are gone); no polling. When the limit passes first,
 //! the whole group is killed and the operation is reported as hung.
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::process::collect_output;
 
 /// What one operation did.
 #[derive(Debug)]
@@ -54,25 +53,7 @@ pub fn run(mut cmd: Command, limit: Duration) -> Ran {
         }
     };
     let pgid = child.id() as libc::pid_t;
-    let (tx, rx) = mpsc::channel::<(u8, Vec<u8>)>();
-    for (which, mut pipe) in [
-        (
-            1u8,
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
-        ),
-        (
-            2u8,
-            Box::new(child.stderr.take().expect("stderr")) as Box<dyn Read + Send>,
-        ),
-    ] {
-        let tx = tx.clone();
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send((which, buf));
-        });
-    }
-    drop(tx);
+    let rx = collect_output(&mut child);
 
     let mut stdout = None;
     let mut stderr = None;
