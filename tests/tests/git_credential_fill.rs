@@ -1118,3 +1118,58 @@ fn trace_never_contains_the_token() {
     assert!(!text.is_empty(), "trace file empty");
     assert_no_token_in("trace file", &text, &s);
 }
+
+/// A caller may keep stdin open while it waits for the answer (git closes it,
+/// other clients need not): the blank line ends the request, and the helper
+/// answers without waiting for EOF.
+#[test]
+fn answers_at_the_blank_line_without_waiting_for_eof() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let f = fx(&[]);
+    let mut child =
+        f.sb.command(f.sb.helper_path())
+            .arg("get")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the helper");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(req("https", "github.com").as_bytes())
+        .expect("write the request");
+    stdin.flush().expect("flush");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if start.elapsed() > HANG_LIMIT {
+            let _ = child.kill();
+            panic!("the helper waited for EOF after the blank line");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(stdin);
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    assert_no_token_in("stderr", &stderr, &[&f.token]);
+    assert_eq!(
+        attr(&stdout, "password"),
+        Some(f.token.clone()),
+        "no answer"
+    );
+}

@@ -208,7 +208,13 @@ fn read_git_request(tracer: &mut Tracer) -> Result<Option<Request>> {
     let stdin = io::stdin();
     let mut input = stdin.lock();
     let parsed = read_request(&mut input).context("reading git's request from stdin")?;
-    let _ = io::copy(&mut input.take(MAX_DRAIN_BYTES), &mut io::sink());
+    // Reading stops at the blank line that ends a request, so a caller that
+    // keeps stdin open while it waits for the answer is never kept waiting.
+    // After malformed input, the rest is read (and bounded) so that the
+    // writer does not meet a closed pipe.
+    if parsed.is_err() {
+        let _ = io::copy(&mut input.take(MAX_DRAIN_BYTES), &mut io::sink());
+    }
     match parsed {
         Ok(request) => {
             trace!(
