@@ -22,8 +22,8 @@
 //! # Phases
 //!
 //! 0. **baseline**: a static token, no rotation. Also times the operations: the rotation
-//!    interval is 200 ms unless the slowest operation kind's p99 exceeds that grace window;
-//!    then it is lengthened to 2 x p99 and the report says so (see [`choose_interval`]).
+//!    interval is 200 ms unless twice the slowest operation kind's p99 exceeds that grace
+//!    window; then it is lengthened to 2 x p99 and the report says so (see [`choose_interval`]).
 //! 1. **rotation**: every interval a new token is published kubelet-style (atomic `..data`
 //!    swap; the file first), then both servers accept {new, previous}. The environment holds
 //!    the token frozen at start-up (revoked before the phase), so a fallback would be refused
@@ -1416,18 +1416,19 @@ pub fn slowest_p99(r: &PhaseResult) -> (OpKind, Duration) {
         .unwrap_or((OpKind::Fetch, Duration::ZERO))
 }
 
-/// 200 ms, unless the baseline's slowest p99 exceeds that grace window: a credential is
-/// accepted for at least one interval after it is read (until the second rotation after it
-/// was published), so an operation slower than the interval can be refused through no fault
-/// of the binaries. Then 2 x p99 (the margin covers the tail beyond p99), rounded up to
-/// 50 ms.
+/// 200 ms, unless twice the baseline's slowest p99 exceeds that grace window: a credential
+/// is accepted for at least one interval after it is read (until the second rotation after
+/// it was published), so an operation slower than the interval can be refused through no
+/// fault of the binaries. The factor 2 covers the tail beyond p99 and the extra load of the
+/// rotation phase (a CI run with a 191 ms baseline p99 saw a 218 ms operation under
+/// rotation). Then 2 x p99, rounded up to 50 ms.
 pub fn choose_interval(baseline: &PhaseResult) -> (Duration, String) {
     let (kind, p99) = slowest_p99(baseline);
-    if p99 <= DEFAULT_INTERVAL {
+    if p99 * 2 <= DEFAULT_INTERVAL {
         return (
             DEFAULT_INTERVAL,
             format!(
-                "{} ms: the baseline's slowest p99 ({}, {} ms) is within it",
+                "{} ms: twice the baseline's slowest p99 ({}, {} ms) is within it",
                 DEFAULT_INTERVAL.as_millis(),
                 kind.name(),
                 ms(p99)
@@ -1439,8 +1440,8 @@ pub fn choose_interval(baseline: &PhaseResult) -> (Duration, String) {
     (
         Duration::from_millis(lengthened as u64),
         format!(
-            "**lengthened from {} ms to {} ms** (2 x p99), because the baseline's slowest p99 \
-             ({}, {} ms) exceeds the {} ms grace window: operations are that slow on this \
+            "**lengthened from {} ms to {} ms** (2 x p99), because twice the baseline's slowest \
+             p99 ({}, {} ms) exceeds the {} ms grace window: operations are that slow on this \
              machine, and a shorter interval would refuse credentials that were current when \
              they were read",
             DEFAULT_INTERVAL.as_millis(),
