@@ -528,12 +528,16 @@ fn serve(conn: TcpStream, accepted: &Mutex<String>, seen: &Mutex<Vec<ApiRequest>
         token,
         status,
     });
+    write_json_response(conn, status, reason, body);
+}
+
+/// Writes a JSON response with `Connection: close` and closes the connection.
+pub fn write_json_response(mut conn: TcpStream, status: u16, reason: &str, body: &str) {
     let response = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=utf-8\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let mut conn = conn;
     let _ = conn.write_all(response.as_bytes());
     let _ = conn.flush();
     let _ = conn.shutdown(Shutdown::Both);

@@ -18,6 +18,7 @@ mod measure;
 mod report;
 mod stats;
 
+use kelos_token::expiry::{format_rfc3339, unix_seconds};
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -763,24 +764,8 @@ fn first_line_of(command: &mut Command) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// `YYYY-MM-DD HH:MM UTC` without a date library (civil-from-days).
+/// `YYYY-MM-DD HH:MM UTC`, from the project's own RFC 3339 formatter.
 fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    let rfc3339 = format_rfc3339(unix_seconds(SystemTime::now()));
+    format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..16])
 }

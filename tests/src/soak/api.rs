@@ -9,14 +9,14 @@
 //! 404 for anything else. One request per connection.
 
 use std::collections::HashSet;
-use std::io::{BufReader, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::BufReader;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::gh_api::read_request_head;
+use crate::gh_api::{read_request_head, write_json_response};
 
 pub const API_HOST: &str = "api.github.localhost";
 pub const LOGIN: &str = "kelos-soak";
@@ -162,13 +162,5 @@ fn serve(conn: TcpStream, st: &State) {
                 .to_string(),
         )
     };
-    let response = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut conn = conn;
-    let _ = conn.write_all(response.as_bytes());
-    let _ = conn.flush();
-    let _ = conn.shutdown(Shutdown::Both);
+    write_json_response(conn, status, reason, &body);
 }
