@@ -252,7 +252,7 @@ fn get(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
     };
     let found = lookup(env, host.class());
     trace_lookup(tracer, host, &found);
-    let answer = answer_get(&request, host, &found, SystemTime::now());
+    let answer = answer_get(&request, host, &found, SystemTime::now);
     if let Some(line) = &answer.stderr {
         eprintln!("{PROGRAM}: {line}");
     }

@@ -6,16 +6,28 @@
 //! No argument is ever interpreted: everything after `argv[0]` belongs to gh.
 //! All decisions live in `kelos_token` (`gh`, `source`, `host`); this file
 //! gathers the inputs and performs the exec.
+//!
+//! The C runtime calls `main` directly (`no_main`): std's start-up would set
+//! SIGPIPE to ignored and reopen closed standard descriptors on /dev/null,
+//! and std's exec would then set SIGPIPE back to the default, so gh would not
+//! inherit exactly what its caller gave. Skipping it also keeps the wrapper's
+//! cost to little more than one exec.
+#![no_main]
 
-use std::ffi::OsString;
+use std::borrow::Cow;
+use std::ffi::{c_char, c_int, CStr, CString, OsStr};
 use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitCode};
+use std::path::Path;
+use std::ptr;
 
 use anyhow::{anyhow, Result};
-use kelos_token::env::GH_PATH_VAR;
-use kelos_token::gh::{find_real_gh, gh_host_class, stat_file, token_vars, Found, WRAPPER_MARKER};
+use kelos_token::env::{process_environ, split_entry, GH_PATH_VAR};
+use kelos_token::gh::{
+    exec_environment, find_real_gh, gh_host_class, stat_file, token_vars, Found, WRAPPER_MARKER,
+};
 use kelos_token::source::Origin;
 use kelos_token::{lookup, trace, EnvSnapshot, Token, Tracer};
 
@@ -31,47 +43,76 @@ const PROGRAM: &str = "kelos-gh";
 static MARKER: [u8; WRAPPER_MARKER.len()] = WRAPPER_MARKER;
 
 /// Exit status when the real gh cannot be found (as a shell does).
-const NOT_FOUND: u8 = 127;
+const NOT_FOUND: c_int = 127;
 /// Exit status when the real gh was found but could not be executed.
-const CANNOT_EXECUTE: u8 = 126;
+const CANNOT_EXECUTE: c_int = 126;
 
-fn main() -> ExitCode {
-    let env = EnvSnapshot::from_process();
+#[no_mangle]
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    // SAFETY: the C runtime passes argc entries of argv, and nothing in this
+    // single-threaded process changes its environment.
+    let (args, environ) = unsafe {
+        let args = std::slice::from_raw_parts(argv, usize::try_from(argc).unwrap_or(0));
+        (args, process_environ().collect::<Vec<&CStr>>())
+    };
+    let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
     let mut tracer = Tracer::from_env(&env, PROGRAM);
 
-    let exports = token_exports(&env, &mut tracer);
+    let exports = token_exports(&env, &environ, &mut tracer);
 
-    let found = match locate_gh(&env) {
+    let found = match locate_gh(&env, &environ) {
         Ok(found) => found,
         Err(e) => {
             trace!(tracer, "no real gh: {e:#}");
             eprintln!("{PROGRAM}: {e:#}");
-            return ExitCode::from(NOT_FOUND);
+            return NOT_FOUND;
         }
     };
     trace!(tracer, "running {found}");
+    drop(tracer);
 
     let path = found.into_path();
-    let mut command = Command::new(&path);
-    command.arg0("gh").args(std::env::args_os().skip(1));
-    if let Some((names, token)) = &exports {
-        for name in names {
-            command.env(name, token.expose());
-        }
-    }
-    drop(tracer);
-    // Only returns on failure.
-    let error = command.exec();
+    let environment = match &exports {
+        Some((names, token)) => exec_environment(environ.iter().copied(), names, token),
+        None => environ.iter().copied().map(Cow::Borrowed).collect(),
+    };
+    let error = exec(&path, args, &environment);
     eprintln!(
         "{PROGRAM}: cannot run the real gh {}: {error}",
         path.display()
     );
-    ExitCode::from(CANNOT_EXECUTE)
+    CANNOT_EXECUTE
+}
+
+/// execve(2) with `argv[0]` = `gh`, the caller's other arguments as the very
+/// pointers it passed, and `environment`. Returns only on failure.
+fn exec(path: &Path, args: &[*const c_char], environment: &[Cow<'_, CStr>]) -> io::Error {
+    let Ok(path) = CString::new(path.as_os_str().as_bytes()) else {
+        return io::Error::new(io::ErrorKind::InvalidInput, "the path has a NUL byte");
+    };
+    let argv: Vec<*const c_char> = [c"gh".as_ptr()]
+        .into_iter()
+        .chain(args.iter().skip(1).copied())
+        .chain([ptr::null()])
+        .collect();
+    let envp: Vec<*const c_char> = environment
+        .iter()
+        .map(|entry| entry.as_ptr())
+        .chain([ptr::null()])
+        .collect();
+    // SAFETY: NUL-terminated strings in NULL-terminated arrays, all alive
+    // until execve returns (which it does only on failure).
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
 }
 
 /// The variables to set and the token to set them to: only a valid token
 /// that came from the file. `None` leaves the environment exactly as it is.
-fn token_exports(env: &EnvSnapshot, tracer: &mut Tracer) -> Option<(Vec<&'static str>, Token)> {
+fn token_exports(
+    env: &EnvSnapshot,
+    environ: &[&CStr],
+    tracer: &mut Tracer,
+) -> Option<(Vec<&'static str>, Token)> {
     let class = match gh_host_class(env) {
         Ok(class) => class,
         Err(why) => {
@@ -82,7 +123,7 @@ fn token_exports(env: &EnvSnapshot, tracer: &mut Tracer) -> Option<(Vec<&'static
     let found = lookup(env, class);
     match (found.origin, &found.token) {
         (Some(Origin::File), Some(token)) => {
-            let names = token_vars(class, |name| std::env::var_os(name).is_some());
+            let names = token_vars(class, |name| var(environ, name).is_some());
             trace!(
                 tracer,
                 "{class} host: setting {} to the token file's {}",
@@ -105,8 +146,16 @@ fn token_exports(env: &EnvSnapshot, tracer: &mut Tracer) -> Option<(Vec<&'static
     }
 }
 
+/// The first value of `name` in the environment, as getenv finds it.
+fn var<'a>(environ: &[&'a CStr], name: &str) -> Option<&'a OsStr> {
+    environ.iter().find_map(|entry| {
+        let (n, value) = split_entry(entry.to_bytes())?;
+        (n == name.as_bytes()).then(|| OsStr::from_bytes(value))
+    })
+}
+
 /// `KELOS_GH_PATH`, else the first gh in PATH after this wrapper's entry.
-fn locate_gh(env: &EnvSnapshot) -> Result<Found> {
+fn locate_gh(env: &EnvSnapshot, environ: &[&CStr]) -> Result<Found> {
     let gh_path = env.get(GH_PATH_VAR).filter(|v| !v.is_empty());
     let this_exe = match fs::metadata("/proc/self/exe") {
         Ok(meta) => (meta.dev(), meta.ino()),
@@ -121,10 +170,9 @@ fn locate_gh(env: &EnvSnapshot) -> Result<Found> {
             ))
         }
     };
-    let path_var: Option<OsString> = std::env::var_os("PATH");
     Ok(find_real_gh(
         gh_path,
-        path_var.as_deref(),
+        var(environ, "PATH"),
         this_exe,
         stat_file,
     )?)

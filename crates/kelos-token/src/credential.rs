@@ -66,7 +66,14 @@ pub struct GetAnswer {
     pub stderr: Option<String>,
 }
 
-pub fn answer_get(request: &Request, host: &Host, lookup: &Lookup, now: SystemTime) -> GetAnswer {
+/// `clock` is asked for the time only when there is an expiry to compare it
+/// with: the first clock read of a process costs it page faults (the vDSO).
+pub fn answer_get(
+    request: &Request,
+    host: &Host,
+    lookup: &Lookup,
+    clock: impl FnOnce() -> SystemTime,
+) -> GetAnswer {
     let Some(token) = &lookup.token else {
         return GetAnswer {
             stdout: Vec::new(),
@@ -82,17 +89,17 @@ pub fn answer_get(request: &Request, host: &Host, lookup: &Lookup, now: SystemTi
     };
     let mut stdout = Vec::new();
     response.write_to(&mut stdout);
-    let stderr = lookup
-        .expires_at
-        .filter(|at| *at <= unix_seconds(now))
-        .map(|at| {
+    let stderr = lookup.expires_at.and_then(|at| {
+        let now = unix_seconds(clock());
+        (at <= now).then(|| {
             format!(
                 "the token in {} expired at {} ({} ago); the token refresher may be failing",
                 file_name(lookup),
                 format_rfc3339(at),
-                format_duration(unix_seconds(now) - at)
+                format_duration(now - at)
             )
-        });
+        })
+    });
     GetAnswer { stdout, stderr }
 }
 
@@ -266,7 +273,7 @@ mod tests {
         let l = lookup_with(b"ghs_now\n", Some("2026-11-23T11:00:00Z"));
         let r = parse_request(b"protocol=https\nhost=github.com\n").unwrap();
         assert_eq!(
-            answer_get(&r, host, &l, now()),
+            answer_get(&r, host, &l, now),
             GetAnswer {
                 stdout:
                     b"username=x-access-token\npassword=ghs_now\npassword_expiry_utc=1795431600\n"
@@ -275,7 +282,7 @@ mod tests {
             }
         );
         let r = parse_request(b"url=https://alice@github.com/o/r\n").unwrap();
-        let a = answer_get(&r, host, &l, now());
+        let a = answer_get(&r, host, &l, now);
         assert!(a.stdout.starts_with(b"username=alice\npassword=ghs_now\n"));
     }
 
@@ -284,7 +291,7 @@ mod tests {
         let host = &hosts(&["github.com"])[0];
         let l = lookup_with(b"ghs_old", Some("2026-11-23T09:00:00Z"));
         let r = parse_request(b"protocol=https\nhost=github.com\n").unwrap();
-        let a = answer_get(&r, host, &l, now());
+        let a = answer_get(&r, host, &l, now);
         assert!(a.stdout.ends_with(b"password_expiry_utc=1795424400\n"));
         assert_eq!(
             a.stderr.as_deref(),
@@ -305,7 +312,7 @@ mod tests {
             HostClass::Dotcom,
         );
         let r = parse_request(b"protocol=https\nhost=github.com\n").unwrap();
-        let a = answer_get(&r, host, &l, now());
+        let a = answer_get(&r, host, &l, now);
         assert!(a.stdout.is_empty());
         assert_eq!(
             a.stderr.as_deref(),

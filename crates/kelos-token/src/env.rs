@@ -1,7 +1,8 @@
 //! A snapshot of the environment variables this project reads.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::{c_char, CStr, OsStr, OsString};
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 
 pub const TOKEN_FILE_VAR: &str = "KELOS_GITHUB_TOKEN_FILE";
 pub const GH_HOST_VAR: &str = "GH_HOST";
@@ -29,12 +30,31 @@ pub struct EnvSnapshot {
 }
 
 impl EnvSnapshot {
+    /// One pass over the process environment. Both binaries are
+    /// single-threaded and never change their own environment, which is what
+    /// [`process_environ`] asks of its callers.
     pub fn from_process() -> Self {
-        Self::from_pairs(
-            KNOWN_VARS
-                .iter()
-                .filter_map(|name| std::env::var_os(name).map(|v| (*name, v))),
-        )
+        // SAFETY: see above; the entries are copied before this returns.
+        Self::from_entries(unsafe { process_environ() }.map(CStr::to_bytes))
+    }
+
+    /// Builds a snapshot from `NAME=value` entries, as the C runtime keeps
+    /// them. The first entry of a name wins, as with `getenv` and with gh
+    /// (Go keeps the first of duplicate names); an entry without `=` is no
+    /// variable.
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let mut vars: Vec<(&'static str, OsString)> = Vec::new();
+        for entry in entries {
+            let Some((name, value)) = split_entry(entry) else {
+                continue;
+            };
+            if let Some(known) = KNOWN_VARS.iter().find(|k| k.as_bytes() == name) {
+                if !vars.iter().any(|(n, _)| n == known) {
+                    vars.push((*known, OsStr::from_bytes(value).to_os_string()));
+                }
+            }
+        }
+        EnvSnapshot { vars }
     }
 
     /// Builds a snapshot from pairs; names outside [`KNOWN_VARS`] are dropped.
@@ -66,6 +86,37 @@ impl EnvSnapshot {
     }
 }
 
+/// `NAME=value` split at the first `=`; `None` for an entry without one.
+pub fn split_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = entry.iter().position(|b| *b == b'=')?;
+    Some((&entry[..at], &entry[at + 1..]))
+}
+
+/// The process environment's entries, read where the C runtime keeps them:
+/// no copy, and no scan of the whole environment per variable (`getenv` for
+/// each name cost a credential lookup a third of its instructions).
+///
+/// # Safety
+///
+/// Nothing may change the process environment (`std::env::set_var`,
+/// `setenv`, `putenv`) while the returned entries are in use.
+pub unsafe fn process_environ<'a>() -> impl Iterator<Item = &'a CStr> {
+    extern "C" {
+        static environ: *const *const c_char;
+    }
+    // SAFETY: `environ` is a NULL-terminated array of NUL-terminated strings
+    // (or NULL itself), left alone for as long as the caller promises.
+    let mut next = unsafe { environ };
+    std::iter::from_fn(move || {
+        if next.is_null() || unsafe { (*next).is_null() } {
+            return None;
+        }
+        let entry = unsafe { CStr::from_ptr(*next) };
+        next = unsafe { next.add(1) };
+        Some(entry)
+    })
+}
+
 /// Shows which variables are set, never their values.
 impl fmt::Debug for EnvSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -91,6 +142,33 @@ mod tests {
         assert_eq!(env.get("PATH"), None);
         assert_eq!(env.get("GITHUB_TOKEN"), Some(OsStr::new("")));
         assert_eq!(env.non_empty("GITHUB_TOKEN"), None);
+    }
+
+    #[test]
+    fn entries_keep_the_first_value_of_a_name_as_getenv_does() {
+        let env = EnvSnapshot::from_entries([
+            &b"GH_TOKEN=a=b"[..],
+            b"PATH=/bin",
+            b"GH_TOKEN=second",
+            b"GH_HOST",
+            b"GITHUB_TOKEN=",
+            b"=GH_TOKEN",
+        ]);
+        assert_eq!(env.get("GH_TOKEN"), Some(OsStr::new("a=b")));
+        assert_eq!(env.get("PATH"), None);
+        assert_eq!(env.get("GH_HOST"), None);
+        assert_eq!(env.get("GITHUB_TOKEN"), Some(OsStr::new("")));
+    }
+
+    #[test]
+    fn the_process_environment_reads_as_std_reads_it() {
+        // SAFETY: no test in this crate changes the environment.
+        let entries: Vec<&[u8]> = unsafe { process_environ() }.map(CStr::to_bytes).collect();
+        let path = entries
+            .iter()
+            .find_map(|e| split_entry(e).filter(|(n, _)| *n == b"PATH"))
+            .map(|(_, v)| OsStr::from_bytes(v).to_os_string());
+        assert_eq!(path, std::env::var_os("PATH"));
     }
 
     #[test]

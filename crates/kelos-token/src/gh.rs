@@ -5,12 +5,14 @@
 //! system come in as values and closures, so every rule is unit-tested with
 //! fake tables.
 
-use std::ffi::{OsStr, OsString};
+use std::borrow::Cow;
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::env::{EnvSnapshot, GH_HOST_VAR, GH_PATH_VAR};
+use crate::env::{split_entry, EnvSnapshot, GH_HOST_VAR, GH_PATH_VAR};
 use crate::host::{Host, HostClass};
+use crate::token::Token;
 
 /// The variables `kelos-gh` sets to the file's token for a `GH_HOST` of
 /// `class` (CONTRACT: *kelos-gh*). Those in the first group are always set;
@@ -40,6 +42,35 @@ pub fn token_vars(class: HostClass, present: impl Fn(&str) -> bool) -> Vec<&'sta
         .copied()
         .chain(if_present.iter().copied().filter(|name| present(name)))
         .collect()
+}
+
+/// The environment gh is started with: every entry exactly as it came
+/// (order, duplicates and all), except any entry of a name in `names`, whose
+/// place goes to one `NAME=token` at the end. gh (Go) keeps the first entry
+/// of a name, so a stale duplicate must not survive ahead of the fresh one.
+pub fn exec_environment<'a>(
+    entries: impl IntoIterator<Item = &'a CStr>,
+    names: &[&str],
+    token: &Token,
+) -> Vec<Cow<'a, CStr>> {
+    let replaced = |entry: &CStr| {
+        split_entry(entry.to_bytes())
+            .is_some_and(|(name, _)| names.iter().any(|n| n.as_bytes() == name))
+    };
+    let mut environment: Vec<Cow<'a, CStr>> = entries
+        .into_iter()
+        .filter(|entry| !replaced(entry))
+        .map(Cow::Borrowed)
+        .collect();
+    for name in names {
+        // A Token holds printable ASCII only, so the entry has no NUL; were
+        // that ever not so, the variable is left out rather than the error
+        // (which carries the bytes) shown.
+        if let Ok(entry) = CString::new(format!("{name}={}", token.expose())) {
+            environment.push(Cow::Owned(entry));
+        }
+    }
+    environment
 }
 
 /// What the finder needs to know about a file: its identity, and whether it
@@ -281,21 +312,35 @@ pub fn find_real_gh(
         .unwrap_or_default();
     let (absolute, skipped): (Vec<&PathBuf>, Vec<&PathBuf>) =
         entries.iter().partition(|e| e.is_absolute());
-    let ids: Vec<Option<FileId>> = absolute.iter().map(|dir| stat(&dir.join("gh"))).collect();
-    let own = ids
-        .iter()
-        .position(|id| id.is_some_and(|id| id.same_file(this_exe)));
-    let start = own.map_or(0, |i| i + 1);
-    for (dir, id) in absolute.iter().zip(&ids).skip(start) {
-        if let Some(id) = id {
-            if id.is_executable_regular_file && !id.same_file(this_exe) {
-                return Ok(Found::InPath {
-                    path: dir.join("gh"),
-                    own_entry: own.map(|i| absolute[i].to_path_buf()),
-                });
+    // One pass, stopping at the answer: once this wrapper's entry is seen,
+    // the next usable gh is it; a usable gh before that entry counts only if
+    // the wrapper turns out to be in no entry at all.
+    let mut own = None;
+    let mut first_usable = None;
+    for (i, dir) in absolute.iter().enumerate() {
+        let Some(id) = stat(&dir.join("gh")) else {
+            continue;
+        };
+        if id.same_file(this_exe) {
+            if own.is_none() {
+                own = Some(i);
+                first_usable = None;
             }
+        } else if id.is_executable_regular_file {
+            if own.is_some() {
+                first_usable = Some(i);
+                break;
+            }
+            first_usable = first_usable.or(Some(i));
         }
     }
+    if let Some(i) = first_usable {
+        return Ok(Found::InPath {
+            path: absolute[i].join("gh"),
+            own_entry: own.map(|i| absolute[i].to_path_buf()),
+        });
+    }
+    let start = own.map_or(0, |i| i + 1);
     Err(FindGhError::NotInPath {
         path_var: path_var.map(OsStr::to_os_string),
         own_entry: own.map(|i| absolute[i].to_path_buf()),
@@ -375,6 +420,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn exec_environment_replaces_every_entry_of_the_names_and_keeps_the_rest() {
+        let token = crate::clean_token(b"ghs_fresh").unwrap();
+        let entries = [
+            c"GH_TOKEN=stale",
+            c"PATH=/bin",
+            c"NOEQUALS",
+            c"GH_TOKEN=stale2",
+            c"GITHUB_TOKEN=",
+            c"GH_TOKENS=other",
+            c"PATH=/second",
+        ];
+        let got = exec_environment(entries, &["GH_TOKEN", "GITHUB_TOKEN"], &token);
+        let got: Vec<&CStr> = got.iter().map(|c| c.as_ref()).collect();
+        assert_eq!(
+            got,
+            [
+                c"PATH=/bin",
+                c"NOEQUALS",
+                c"GH_TOKENS=other",
+                c"PATH=/second",
+                c"GH_TOKEN=ghs_fresh",
+                c"GITHUB_TOKEN=ghs_fresh",
+            ]
+        );
+        let untouched = exec_environment(entries, &[], &token);
+        assert!(untouched.iter().map(|c| c.as_ref()).eq(entries));
+    }
+
     const SELF: (u64, u64) = (1, 100);
 
     /// A fake file system: path → (dev, ino, executable regular file).
@@ -441,6 +515,49 @@ mod tests {
         assert_eq!(
             fs.found(None, "/home/u/.local/bin:/usr/local/bin:/usr/bin"),
             PathBuf::from("/usr/bin/gh")
+        );
+    }
+
+    #[test]
+    fn a_gh_only_before_own_entry_is_not_found() {
+        let fs = Fs(vec![
+            ("/home/u/.local/bin/gh", 2, 300, true),
+            ("/usr/local/bin/gh", 1, 100, true),
+        ]);
+        let err = fs
+            .find(None, "/home/u/.local/bin:/usr/local/bin:/usr/bin")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            FindGhError::NotInPath {
+                path_var: Some("/home/u/.local/bin:/usr/local/bin:/usr/bin".into()),
+                own_entry: Some("/usr/local/bin".into()),
+                searched: vec!["/usr/bin".into()],
+                skipped: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn the_search_stops_at_the_real_gh() {
+        let fs = Fs(standard());
+        let looked_at = std::cell::RefCell::new(Vec::new());
+        let stat = |p: &Path| {
+            looked_at.borrow_mut().push(p.to_path_buf());
+            fs.stat()(p)
+        };
+        let found = find_real_gh(
+            None,
+            Some(OsStr::new(
+                "/usr/local/sbin:/usr/local/bin:/usr/bin:/sbin:/bin",
+            )),
+            SELF,
+            stat,
+        );
+        assert_eq!(found.unwrap().path(), Path::new("/usr/bin/gh"));
+        assert_eq!(
+            looked_at.into_inner(),
+            ["/usr/local/sbin/gh", "/usr/local/bin/gh", "/usr/bin/gh"].map(PathBuf::from)
         );
     }
 

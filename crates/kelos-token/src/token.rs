@@ -113,6 +113,11 @@ pub fn clean_token(raw: &[u8]) -> Result<Token, InvalidToken> {
         return Err(InvalidToken::Empty);
     }
     let text = std::str::from_utf8(trimmed).map_err(|_| InvalidToken::NotUtf8)?;
+    // Printable ASCII throughout is the common case, decided byte by byte;
+    // only a damaged token is walked char by char to say what is wrong.
+    if text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(Token(text.to_owned()));
+    }
     for (at, c) in text.char_indices() {
         if c.is_whitespace() {
             return Err(InvalidToken::Whitespace { at });
