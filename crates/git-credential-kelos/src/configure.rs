@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use kelos_token::gitconfig::{helper_keys, helper_value, with_helper, without_helper};
 use kelos_token::Host;
 
+#[derive(Debug, PartialEq, Eq)]
 pub enum Scope {
     System,
     Global,

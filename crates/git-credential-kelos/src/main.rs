@@ -4,21 +4,30 @@
 //!
 //! All decisions live in `kelos_token`; this file reads stdin, calls them, and
 //! writes what they return.
+//!
+//! The C runtime calls `main` directly (`no_main`): git starts the helper for
+//! every request, and std's start-up (a signal stack and five signal
+//! handlers, set up and torn down) cost more than answering. Of that
+//! start-up, the one guard that matters here is kept: standard descriptors
+//! are never left closed, so no file opened later can take one's place.
+//! SIGPIPE keeps its default, as in any C helper: if git stops reading, the
+//! helper ends there.
+#![cfg_attr(not(test), no_main)]
 
-use std::ffi::OsString;
+use std::ffi::{c_char, c_int, CStr, OsStr};
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::os::unix::ffi::OsStrExt;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use cli::{Cli, Command, Invocation};
 use kelos_token::credential::{answer_get, erase_message, match_request};
 use kelos_token::env::GH_HOST_VAR;
 use kelos_token::protocol::{read_request, Request};
 use kelos_token::source::Origin;
 use kelos_token::{lookup, trace, EnvSnapshot, Host, Lookup, Tracer};
 
+mod cli;
 mod configure;
 mod doctor;
 
@@ -33,132 +42,80 @@ const PROGRAM: &str = "git-credential-kelos";
 /// meets a closed pipe, and no further.
 const MAX_DRAIN_BYTES: u64 = 1 << 20;
 
-#[derive(Parser)]
-#[command(
-    name = PROGRAM,
-    version,
-    about = "A git credential helper that answers from the rotating GitHub token file \
-             (KELOS_GITHUB_TOKEN_FILE), for the configured hosts only.",
-    after_help = "git runs the helper as `git credential-kelos [--host HOST] get|store|erase`.\n\
-                  Set it up with `git-credential-kelos configure`; check it with \
-                  `git-credential-kelos doctor`.\n"
-)]
-struct Cli {
-    /// A host this helper answers for (and gist.HOST); repeatable.
-    /// Default: $GH_HOST, else github.com.
-    #[arg(long = "host", value_name = "HOST", global = true)]
-    hosts: Vec<String>,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// (git) Answer with the current token, for a configured host only.
-    Get,
-    /// (git) Ignored: the token file is the only store.
-    Store,
-    /// (git) Explain, on stderr, why the server refused a password.
-    Erase,
-    /// (git) Print the protocol version this helper speaks.
-    Capability,
-    /// Add `kelos` to git's helpers for https://HOST and https://gist.HOST.
-    Configure(ScopeArgs),
-    /// Remove exactly what `configure` added.
-    Unconfigure(ScopeArgs),
-    /// Check the token file, expiry, git and gh set-up; never shows a token.
-    Doctor {
-        /// One JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-        /// A missing token is a warning, not a failure (for image build time).
-        #[arg(long)]
-        no_token_ok: bool,
-    },
-    /// Operations this helper does not know are ignored, as git asks.
-    #[command(external_subcommand)]
-    Other(Vec<OsString>),
-}
-
-#[derive(Args)]
-#[group(multiple = false)]
-struct ScopeArgs {
-    /// Write to the system config (/etc/gitconfig), for every user.
-    #[arg(long)]
-    system: bool,
-    /// Write to the user's global config (the default).
-    #[arg(long)]
-    global: bool,
-    /// Write to this config file.
-    #[arg(long, value_name = "PATH")]
-    file: Option<PathBuf>,
-}
-
-impl ScopeArgs {
-    fn scope(&self) -> configure::Scope {
-        match (&self.file, self.system) {
-            (Some(path), _) => configure::Scope::File(path.clone()),
-            (None, true) => configure::Scope::System,
-            (None, false) => configure::Scope::Global,
-        }
+#[cfg_attr(not(test), no_mangle)]
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    if !standard_descriptors_open() {
+        return 2;
     }
-}
-
-/// git's own calls, `[--host HOST | --host=HOST]... get|store|erase|capability`,
-/// parsed by hand: a credential lookup never builds clap's command tree,
-/// which costs more than the lookup itself. Anything else (people's
-/// subcommands, `--help`, unknown operations) goes to clap.
-fn git_call() -> Option<Cli> {
-    let mut hosts = Vec::new();
-    let mut args = std::env::args_os().skip(1);
-    while let Some(arg) = args.next() {
-        let arg = arg.to_str()?;
-        if arg == "--host" {
-            hosts.push(args.next()?.into_string().ok()?);
-            continue;
+    // SAFETY: the C runtime passes argc NUL-terminated strings in argv.
+    let args: Vec<&OsStr> = unsafe {
+        std::slice::from_raw_parts(argv, usize::try_from(argc).unwrap_or(0))
+            .iter()
+            .map(|arg| OsStr::from_bytes(CStr::from_ptr(*arg).to_bytes()))
+            .collect()
+    };
+    let cli = match cli::parse(args.get(1..).unwrap_or_default()) {
+        Ok(Invocation::Run(cli)) => cli,
+        Ok(Invocation::Help) => return print(cli::USAGE),
+        Ok(Invocation::Version) => return print(cli::VERSION),
+        Err(e) => {
+            eprintln!("{PROGRAM}: {e}");
+            return 2;
         }
-        if let Some(host) = arg.strip_prefix("--host=") {
-            hosts.push(host.to_owned());
-            continue;
-        }
-        let command = match arg {
-            "get" => Command::Get,
-            "store" => Command::Store,
-            "erase" => Command::Erase,
-            "capability" => Command::Capability,
-            _ => return None,
-        };
-        return args.next().is_none().then_some(Cli { hosts, command });
-    }
-    None
-}
-
-fn main() -> ExitCode {
-    let cli = git_call().unwrap_or_else(Cli::parse);
+    };
     let env = EnvSnapshot::from_process();
     let mut tracer = Tracer::from_env(&env, PROGRAM);
-    match run(&cli, &env, &mut tracer) {
+    let code = match run(&cli, &env, &mut tracer) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{PROGRAM}: {e:#}");
-            ExitCode::from(2)
+            2
         }
+    };
+    // std's exit path would flush stdout; the C runtime's does not.
+    if io::stdout().flush().is_err() && code == 0 {
+        return 2;
+    }
+    code
+}
+
+fn print(text: &str) -> c_int {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(_) => 2,
     }
 }
 
-fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<ExitCode> {
+/// Opens /dev/null on any of descriptors 0, 1 and 2 that is closed, as std's
+/// start-up would: otherwise the token file or the trace file could be
+/// opened as descriptor 1, and the answer written into it. `false` when one
+/// cannot be filled.
+fn standard_descriptors_open() -> bool {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: poll(2) on an array we own; open(2) with a static path.
+    unsafe {
+        if libc::poll(fds.as_mut_ptr(), 3, 0) < 0 {
+            return false;
+        }
+        fds.iter()
+            .filter(|p| p.revents & libc::POLLNVAL != 0)
+            .all(|p| libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) == p.fd)
+    }
+}
+
+fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<c_int> {
     match &cli.command {
         Command::Get => get(cli, env, tracer)?,
         Command::Erase => erase(cli, env, tracer)?,
         Command::Store => drain_stdin(),
         Command::Capability => io::stdout().write_all(b"version 0\n")?,
-        Command::Configure(scope) => {
-            configure::configure(&scope.scope(), &configured_hosts(cli, env)?)?
-        }
-        Command::Unconfigure(scope) => {
-            configure::unconfigure(&scope.scope(), &configured_hosts(cli, env)?)?
-        }
+        Command::Configure(scope) => configure::configure(scope, &configured_hosts(cli, env)?)?,
+        Command::Unconfigure(scope) => configure::unconfigure(scope, &configured_hosts(cli, env)?)?,
         Command::Doctor { json, no_token_ok } => {
             let report = doctor::run(env, configured_hosts(cli, env)?, *no_token_ok);
             let text = if *json {
@@ -168,14 +125,14 @@ fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<ExitCode> {
             };
             io::stdout().write_all(text.as_bytes())?;
             if report.failed() {
-                return Ok(ExitCode::from(1));
+                return Ok(1);
             }
         }
-        Command::Other(words) => {
-            trace!(tracer, "unknown operation {:?} ignored", words.first());
+        Command::Other(word) => {
+            trace!(tracer, "unknown operation {word:?} ignored");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 /// The hosts to answer for: `--host` values, else `$GH_HOST`, else github.com.

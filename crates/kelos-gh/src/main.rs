@@ -12,7 +12,7 @@
 //! and std's exec would then set SIGPIPE back to the default, so gh would not
 //! inherit exactly what its caller gave. Skipping it also keeps the wrapper's
 //! cost to little more than one exec.
-#![no_main]
+#![cfg_attr(not(test), no_main)]
 
 use std::borrow::Cow;
 use std::ffi::{c_char, c_int, CStr, CString, OsStr};
@@ -47,7 +47,7 @@ const NOT_FOUND: c_int = 127;
 /// Exit status when the real gh was found but could not be executed.
 const CANNOT_EXECUTE: c_int = 126;
 
-#[no_mangle]
+#[cfg_attr(not(test), no_mangle)]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     // SAFETY: the C runtime passes argc entries of argv, and nothing in this
     // single-threaded process changes its environment.
