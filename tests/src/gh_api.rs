@@ -70,6 +70,12 @@ pub extern "C" fn standin_hook() {
     let Some(out) = std::env::var_os(STANDIN_OUT_VAR) else {
         return;
     };
+    // First, before this hook opens anything: which standard descriptors are open.
+    let open_std_fds: String = (0..3)
+        // SAFETY: fcntl(2) F_GETFD on a descriptor number only queries it.
+        .filter(|fd| unsafe { libc::fcntl(*fd, libc::F_GETFD) } != -1)
+        .map(|fd| format!("{fd} "))
+        .collect();
     let out = PathBuf::from(out);
     let record = |name: &str, bytes: &[u8]| {
         if fs::write(out.join(name), bytes).is_err() {
@@ -80,6 +86,8 @@ pub extern "C" fn standin_hook() {
     let environ = fs::read("/proc/self/environ").unwrap_or_default();
     record("cmdline", &cmdline);
     record("environ", &environ);
+    record("open_std_fds", open_std_fds.as_bytes());
+    record("status", &fs::read("/proc/self/status").unwrap_or_default());
     // Written last: its presence means the record is complete.
     record("pid", std::process::id().to_string().as_bytes());
     if let Some(sig) = std::env::var(STANDIN_SIGNAL_VAR)
@@ -106,6 +114,10 @@ pub struct StandinRecord {
     pub cmdline: Vec<u8>,
     /// Raw `/proc/self/environ`.
     pub environ: Vec<u8>,
+    /// Which of descriptors 0, 1 and 2 were open when it started.
+    pub open_std_fds: Vec<i32>,
+    /// `/proc/self/status`, for the signal dispositions it inherited.
+    pub status: String,
 }
 
 impl StandinRecord {
@@ -123,6 +135,17 @@ impl StandinRecord {
 
     pub fn var(&self, name: &str) -> Option<OsString> {
         self.env().remove(OsStr::new(name))
+    }
+
+    /// Whether it started with `signal` ignored (`SigIgn` in its status).
+    pub fn ignores(&self, signal: i32) -> bool {
+        let mask = self
+            .status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .expect("SigIgn in /proc/self/status");
+        mask & (1 << (signal - 1)) != 0
     }
 }
 
@@ -205,12 +228,18 @@ impl Standin {
             pid: pid.trim().parse().expect("pid"),
             cmdline: fs::read(self.out.join("cmdline")).expect("cmdline"),
             environ: fs::read(self.out.join("environ")).expect("environ"),
+            open_std_fds: fs::read_to_string(self.out.join("open_std_fds"))
+                .expect("open_std_fds")
+                .split_whitespace()
+                .map(|fd| fd.parse().expect("fd"))
+                .collect(),
+            status: fs::read_to_string(self.out.join("status")).expect("status"),
         }
     }
 
     /// Forgets the last record.
     pub fn reset(&self) {
-        for name in ["pid", "cmdline", "environ"] {
+        for name in ["pid", "cmdline", "environ", "open_std_fds", "status"] {
             let _ = fs::remove_file(self.out.join(name));
         }
     }

@@ -413,6 +413,50 @@ fn exec_keeps_the_exit_status_and_death_by_signal() {
     }
 }
 
+/// What the caller set up reaches gh unchanged: an ignored SIGPIPE stays ignored (std's
+/// start-up and exec would have reset it), a default one stays default, and a closed stdin
+/// stays closed (std's start-up would have put /dev/null there).
+#[test]
+fn exec_keeps_ignored_signals_and_closed_descriptors() {
+    use std::os::unix::process::CommandExt;
+    let fx = Fixture::new();
+    for ignored in [true, false] {
+        let mut cmd = fx.wrapped();
+        if ignored {
+            // SAFETY: signal(2) only, between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                    Ok(())
+                });
+            }
+        }
+        let (ran, record) = fx.through(cmd, &[&fx.token]);
+        assert!(ran.status.success());
+        assert_eq!(
+            record.ignores(libc::SIGPIPE),
+            ignored,
+            "SIGPIPE ignored by the caller: {ignored}"
+        );
+        assert_eq!(record.open_std_fds, [0, 1, 2]);
+    }
+    let mut cmd = fx.wrapped();
+    // SAFETY: close(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(0);
+            Ok(())
+        });
+    }
+    let (ran, record) = fx.through(cmd, &[&fx.token]);
+    assert!(ran.status.success());
+    assert_eq!(record.open_std_fds, [1, 2], "stdin closed by the caller");
+    assert_eq!(
+        record.var("GH_TOKEN").as_deref(),
+        Some(OsStr::new(&fx.token))
+    );
+}
+
 #[test]
 fn arguments_pass_through_byte_for_byte() {
     let fx = Fixture::new();

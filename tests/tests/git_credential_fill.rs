@@ -1119,6 +1119,40 @@ fn trace_never_contains_the_token() {
     assert_no_token_in("trace file", &text, &s);
 }
 
+/// Started with stdout closed, the helper must not let a file it opens (the trace file, the
+/// token file) become descriptor 1 and receive the answer: /dev/null takes the place.
+#[test]
+fn a_closed_stdout_never_sends_the_answer_into_an_opened_file() {
+    use std::os::unix::process::CommandExt;
+    let mut f = fx(&[]);
+    let s = [f.token.as_str()];
+    let trace = f.sb.home().join("closed-stdout-trace.log");
+    f.sb.set_env("KELOS_CREDENTIAL_TRACE", &trace);
+    let mut cmd = f.sb.command(f.sb.helper_path());
+    cmd.arg("get");
+    // SAFETY: close(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let out = kelos_e2e::run_with_timeout(cmd, req("https", "github.com").as_bytes(), HANG_LIMIT);
+    assert_no_token_in("stderr", &out.stderr, &s);
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        redacted(&out.stderr, &s)
+    );
+    let text = std::fs::read(&trace).expect("trace file written");
+    assert!(
+        String::from_utf8_lossy(&text).contains("answered"),
+        "the helper did not answer"
+    );
+    assert_no_token_in("trace file", &text, &s);
+}
+
 /// A caller may keep stdin open while it waits for the answer (git closes it,
 /// other clients need not): the blank line ends the request, and the helper
 /// answers without waiting for EOF.

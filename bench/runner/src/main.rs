@@ -229,8 +229,9 @@ fn run(o: &Options) -> Result<bool, String> {
     let helper = o.bin_dir.join("git-credential-kelos");
     let kelos_gh = o.bin_dir.join("kelos-gh");
     let noop = o.bin_dir.join("kelos-bench-noop");
+    let bare_noop = o.bin_dir.join("kelos-bench-noop-bare");
     let rss_launcher = o.bin_dir.join("kelos-bench-rss");
-    for p in [&helper, &kelos_gh, &noop, &rss_launcher] {
+    for p in [&helper, &kelos_gh, &noop, &bare_noop, &rss_launcher] {
         if !p.is_file() {
             return Err(format!(
                 "{} is missing: build it with `cargo build --release --locked --target \
@@ -273,7 +274,15 @@ fn run(o: &Options) -> Result<bool, String> {
         );
         also_kelos_gh.push((label.clone(), dirs));
     }
-    let mut variants = build_variants(o, &fx, &helper, &noop, &shell_helper, &also_kelos_gh);
+    let mut variants = build_variants(
+        o,
+        &fx,
+        &helper,
+        &noop,
+        &bare_noop,
+        &shell_helper,
+        &also_kelos_gh,
+    );
     for v in &mut variants {
         check(v, &fx)?;
     }
@@ -383,6 +392,7 @@ fn build_variants(
     fx: &Fixture,
     helper: &Path,
     noop: &Path,
+    bare_noop: &Path,
     shell_helper: &Path,
     also_kelos_gh: &[(String, (PathBuf, PathBuf))],
 ) -> Vec<Variant> {
@@ -427,6 +437,13 @@ fn build_variants(
         "floor: `kelos-bench-noop` (static musl, reads stdin, exits)".into(),
         None,
         base(noop, &["get"], std_path.clone()),
+        Expect::Empty,
+    );
+    add(
+        "floor-bare",
+        "floor without std's start-up: `kelos-bench-noop-bare` (`no_main`, as the helpers)".into(),
+        Some("floor"),
+        base(bare_noop, &["get"], std_path.clone()),
         Expect::Empty,
     );
     add(
