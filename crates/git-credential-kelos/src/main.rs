@@ -22,7 +22,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use cli::{Cli, Command, Invocation};
 use kelos_token::credential::{answer_get, erase_message, match_request};
-use kelos_token::env::GH_HOST_VAR;
+use kelos_token::env::{c_args, GH_HOST_VAR};
 use kelos_token::protocol::{read_request, Request};
 use kelos_token::source::Origin;
 use kelos_token::{lookup, trace, EnvSnapshot, Host, Lookup, Tracer};
@@ -49,7 +49,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     }
     // SAFETY: the C runtime passes argc NUL-terminated strings in argv.
     let args: Vec<&OsStr> = unsafe {
-        std::slice::from_raw_parts(argv, usize::try_from(argc).unwrap_or(0))
+        c_args(argc, argv)
             .iter()
             .map(|arg| OsStr::from_bytes(CStr::from_ptr(*arg).to_bytes()))
             .collect()

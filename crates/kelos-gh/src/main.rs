@@ -24,7 +24,7 @@ use std::path::Path;
 use std::ptr;
 
 use anyhow::{anyhow, Result};
-use kelos_token::env::{process_environ, split_entry, GH_PATH_VAR};
+use kelos_token::env::{c_args, process_environ, split_entry, GH_PATH_VAR};
 use kelos_token::gh::{
     exec_environment, find_real_gh, gh_host_class, stat_file, token_vars, Found, WRAPPER_MARKER,
 };
@@ -52,7 +52,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     // SAFETY: the C runtime passes argc entries of argv, and nothing in this
     // single-threaded process changes its environment.
     let (args, environ) = unsafe {
-        let args = std::slice::from_raw_parts(argv, usize::try_from(argc).unwrap_or(0));
+        let args = c_args(argc, argv);
         (args, process_environ().collect::<Vec<&CStr>>())
     };
     let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));

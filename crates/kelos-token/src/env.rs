@@ -1,6 +1,6 @@
 //! A snapshot of the environment variables this project reads.
 
-use std::ffi::{c_char, CStr, OsStr, OsString};
+use std::ffi::{c_char, c_int, CStr, OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 
@@ -115,6 +115,21 @@ pub unsafe fn process_environ<'a>() -> impl Iterator<Item = &'a CStr> {
         next = unsafe { next.add(1) };
         Some(entry)
     })
+}
+
+/// The pointers of `argv` as the C runtime passes them to a `no_main`
+/// binary's `main`; empty for a NULL `argv` or a negative `argc`.
+///
+/// # Safety
+///
+/// A non-NULL `argv` must hold `argc` pointers to NUL-terminated strings
+/// that live as long as `'a` (the C runtime's do, for the whole process).
+pub unsafe fn c_args<'a>(argc: c_int, argv: *const *const c_char) -> &'a [*const c_char] {
+    if argv.is_null() {
+        return &[];
+    }
+    // SAFETY: as the caller promises.
+    unsafe { std::slice::from_raw_parts(argv, usize::try_from(argc).unwrap_or(0)) }
 }
 
 /// Shows which variables are set, never their values.
