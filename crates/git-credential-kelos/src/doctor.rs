@@ -40,7 +40,7 @@ pub fn run(env: &EnvSnapshot, hosts: Vec<Host>, no_token_ok: bool) -> Report {
 
 fn gh_vars(env: &EnvSnapshot) -> Result<Vec<&'static str>, String> {
     let class = gh_host_class(env).map_err(|why| format!("{why}; kelos-gh sets nothing"))?;
-    Ok(token_vars(class, |name| std::env::var_os(name).is_some()))
+    Ok(token_vars(class, |name| env.get(name).is_some()))
 }
 
 fn git_facts(hosts: &[Host]) -> GitFacts {

@@ -58,7 +58,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
     let mut tracer = Tracer::from_env(&env, PROGRAM);
 
-    let exports = token_exports(&env, &environ, &mut tracer);
+    let exports = token_exports(&env, &mut tracer);
 
     let found = match locate_gh(&env, &environ) {
         Ok(found) => found,
@@ -108,11 +108,7 @@ fn exec(path: &Path, args: &[*const c_char], environment: &[Cow<'_, CStr>]) -> i
 
 /// The variables to set and the token to set them to: only a valid token
 /// that came from the file. `None` leaves the environment exactly as it is.
-fn token_exports(
-    env: &EnvSnapshot,
-    environ: &[&CStr],
-    tracer: &mut Tracer,
-) -> Option<(Vec<&'static str>, Token)> {
+fn token_exports(env: &EnvSnapshot, tracer: &mut Tracer) -> Option<(Vec<&'static str>, Token)> {
     let class = match gh_host_class(env) {
         Ok(class) => class,
         Err(why) => {
@@ -123,7 +119,7 @@ fn token_exports(
     let found = lookup(env, class);
     match (found.origin, &found.token) {
         (Some(Origin::File), Some(token)) => {
-            let names = token_vars(class, |name| var(environ, name).is_some());
+            let names = token_vars(class, |name| env.get(name).is_some());
             trace!(
                 tracer,
                 "{class} host: setting {} to the token file's {}",
@@ -146,7 +142,8 @@ fn token_exports(
     }
 }
 
-/// The first value of `name` in the environment, as getenv finds it.
+/// The first value of `name` in the environment, as getenv finds it (PATH
+/// is not in the snapshot: it is no token variable).
 fn var<'a>(environ: &[&'a CStr], name: &str) -> Option<&'a OsStr> {
     environ.iter().find_map(|entry| {
         let (n, value) = split_entry(entry.to_bytes())?;

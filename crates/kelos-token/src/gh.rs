@@ -421,6 +421,17 @@ mod tests {
     }
 
     #[test]
+    fn every_token_variable_is_in_the_snapshot() {
+        // Callers ask an EnvSnapshot whether a variable is present.
+        use HostClass::*;
+        for class in [Dotcom, Local, Tenancy, Enterprise] {
+            for name in token_vars(class, |_| true) {
+                assert!(crate::env::KNOWN_VARS.contains(&name), "{name}");
+            }
+        }
+    }
+
+    #[test]
     fn exec_environment_replaces_every_entry_of_the_names_and_keeps_the_rest() {
         let token = crate::clean_token(b"ghs_fresh").unwrap();
         let entries = [
