@@ -4,6 +4,7 @@
 
 use std::ffi::OsStr;
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::configure::Scope;
@@ -95,17 +96,16 @@ pub fn parse(args: &[&OsStr]) -> Result<Invocation, UsageError> {
     let mut file: Option<PathBuf> = None;
     let mut args = args.iter();
     while let Some(raw) = args.next() {
-        // --file takes any path, UTF-8 or not.
-        if *raw == "--file" {
-            let Some(path) = args.next() else {
-                return Err(usage_error("--file needs a path"));
-            };
+        // --file takes any path, UTF-8 or not; a missing one reads as empty.
+        let file_value = if *raw == "--file" {
+            Some(args.next().copied().unwrap_or_default())
+        } else {
+            raw.as_bytes()
+                .strip_prefix(b"--file=")
+                .map(OsStr::from_bytes)
+        };
+        if let Some(path) = file_value {
             set_file(&mut file, PathBuf::from(path))?;
-            flags.push("--file".into());
-            continue;
-        }
-        if let Some(path) = raw.as_encoded_bytes().strip_prefix(b"--file=") {
-            set_file(&mut file, PathBuf::from(os_str_from(path)))?;
             flags.push("--file".into());
             continue;
         }
@@ -159,11 +159,6 @@ pub fn parse(args: &[&OsStr]) -> Result<Invocation, UsageError> {
         _ => Command::Other(word),
     };
     Ok(Invocation::Run(Cli { hosts, command }))
-}
-
-fn os_str_from(bytes: &[u8]) -> &OsStr {
-    use std::os::unix::ffi::OsStrExt;
-    OsStr::from_bytes(bytes)
 }
 
 fn set_file(file: &mut Option<PathBuf>, path: PathBuf) -> Result<(), UsageError> {
@@ -296,7 +291,6 @@ mod tests {
 
     #[test]
     fn a_file_path_need_not_be_utf8() {
-        use std::os::unix::ffi::OsStrExt;
         let path = OsStr::from_bytes(b"/tmp/\xff");
         let args = [OsStr::new("configure"), OsStr::new("--file"), path];
         assert_eq!(
