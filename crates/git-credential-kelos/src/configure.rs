@@ -5,8 +5,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use crate::gitconfig::{helper_keys, helper_value, with_helper, without_helper};
 use anyhow::{bail, Context, Result};
-use kelos_token::gitconfig::{helper_keys, helper_value, with_helper, without_helper};
 use kelos_token::Host;
 
 #[derive(Debug, PartialEq, Eq)]

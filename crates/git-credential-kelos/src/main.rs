@@ -30,6 +30,7 @@ use kelos_token::{lookup, trace, EnvSnapshot, Host, Lookup, Tracer};
 mod cli;
 mod configure;
 mod doctor;
+mod gitconfig;
 
 // Every allocation of a short-lived helper from one static arena: musl's
 // allocator would map and unmap pages for each burst (see bench/README.md).

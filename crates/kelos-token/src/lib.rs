@@ -1,4 +1,4 @@
-//! Shared logic of `git-credential-kelos` and `kelos-gh`: where the current
+//! Shared by `git-credential-kelos` and `kelos-gh` (and only what both use): where the current
 //! GitHub token comes from, which hosts may have it, and how to speak of it
 //! without ever showing it.
 //!
@@ -8,11 +8,9 @@
 
 pub mod arena;
 pub mod credential;
-pub mod doctor;
 pub mod env;
 pub mod expiry;
 pub mod gh;
-pub mod gitconfig;
 pub mod host;
 pub mod protocol;
 pub mod source;

@@ -2,7 +2,7 @@
 //! `credential.*helper` entries `git config` lists, and what `configure`
 //! writes there.
 
-use crate::host::Host;
+use kelos_token::host::Host;
 
 /// The helper name git resolves to `git credential-kelos`.
 pub const HELPER_NAME: &str = "kelos";

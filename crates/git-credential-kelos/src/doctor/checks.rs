@@ -1,16 +1,16 @@
 //! `git-credential-kelos doctor`: the checks, as a pure function from facts
 //! gathered elsewhere to a report. No check ever carries a token: the token
-//! appears only as [`Token::masked`](crate::Token::masked).
+//! appears only as [`Token::masked`](kelos_token::Token::masked).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::env::{EnvSnapshot, GH_HOST_VAR, TOKEN_FILE_VAR};
-use crate::expiry::{format_duration, format_rfc3339, unix_seconds};
 use crate::gitconfig::is_kelos_helper;
-use crate::host::Host;
-use crate::source::{FileProblem, FileRead, FileRejection, Layout, Lookup, Origin};
+use kelos_token::env::{EnvSnapshot, GH_HOST_VAR, TOKEN_FILE_VAR};
+use kelos_token::expiry::{format_duration, format_rfc3339, unix_seconds};
+use kelos_token::host::Host;
+use kelos_token::source::{FileProblem, FileRead, FileRejection, Layout, Lookup, Origin};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {

@@ -1,5 +1,7 @@
 //! `doctor`: gathers the facts (files, git, gh) and hands them to
-//! `kelos_token::doctor::diagnose`, which decides.
+//! `checks::diagnose`, which decides.
+
+mod checks;
 
 use std::fs;
 use std::io::Read;
@@ -8,10 +10,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::SystemTime;
 
-use kelos_token::doctor::{diagnose, Facts, GhFacts, GitFacts, Report};
+use crate::gitconfig::{helpers_for, parse_null_config};
+use checks::{diagnose, Facts, GhFacts, GitFacts, Report};
 use kelos_token::env::{GH_PATH_VAR, TOKEN_FILE_VAR};
 use kelos_token::gh::{find_real_gh, gh_host_class, stat_file, token_vars, WRAPPER_MARKER};
-use kelos_token::gitconfig::{helpers_for, parse_null_config};
 use kelos_token::source::{read_token_file, FileProblem};
 use kelos_token::{lookup, EnvSnapshot, Host};
 
