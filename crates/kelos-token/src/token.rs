@@ -34,18 +34,7 @@ impl Token {
     /// four characters, and only when the token is long enough that they give
     /// nothing useful away.
     pub fn masked(&self) -> String {
-        let prefix = KNOWN_PREFIXES
-            .iter()
-            .find(|p| self.0.starts_with(**p))
-            .copied()
-            .unwrap_or("");
-        let len = self.0.chars().count();
-        if len >= 20 {
-            let tail: String = self.0.chars().skip(len - 4).collect();
-            format!("{prefix}…{tail} ({len} chars)")
-        } else {
-            format!("{prefix}… ({len} chars)")
-        }
+        mask(&self.0)
     }
 
     /// Compares with a candidate in time independent of where they differ, so
@@ -66,6 +55,55 @@ impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Token(<redacted, {} bytes>)", self.0.len())
     }
+}
+
+/// The masked form of any value that is, or could be, a token (a username
+/// from git's request, a word of a helper's command line): the one way
+/// every message shows such a value. See [`Token::masked`].
+pub fn mask(value: &str) -> String {
+    let prefix = KNOWN_PREFIXES
+        .iter()
+        .find(|p| value.starts_with(**p))
+        .copied()
+        .unwrap_or("");
+    let len = value.chars().count();
+    if len >= 20 {
+        let tail: String = value.chars().skip(len - 4).collect();
+        format!("{prefix}…{tail} ({len} chars)")
+    } else {
+        format!("{prefix}… ({len} chars)")
+    }
+}
+
+/// Whether a word (a run of ASCII letters, digits and `_`) has the shape
+/// of a GitHub token: a known type prefix, or 40 hex digits (the old
+/// OAuth and personal token form).
+pub fn is_token_shaped(word: &str) -> bool {
+    KNOWN_PREFIXES
+        .iter()
+        .any(|p| word.len() > p.len() && word.starts_with(p))
+        || (word.len() == 40 && word.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `text` with every token-shaped word ([`is_token_shaped`]) masked.
+pub fn mask_token_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+        out.push_str(&rest[..start]);
+        let word_len = rest[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len() - start);
+        let word = &rest[start..start + word_len];
+        if is_token_shaped(word) {
+            out.push_str(&mask(word));
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[start + word_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 const KNOWN_PREFIXES: &[&str] = &["github_pat_", "ghs_", "ghp_", "gho_", "ghu_", "ghr_"];
@@ -137,6 +175,22 @@ pub fn clean_token(raw: &[u8]) -> Result<Token, InvalidToken> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_shaped_words_are_masked_and_nothing_else_changes() {
+        let text = "a ghs_abcdefghijklmnopqrstuvwxyz, 'github_pat_11AAAAAA_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb' \
+                    0123456789abcdef0123456789abcdef01234567 ghs_ ghp ghs_x.y x-access-token é";
+        let masked = mask_token_words(text);
+        assert_eq!(
+            masked,
+            "a ghs_…wxyz (30 chars), 'github_pat_…bbbb (50 chars)' …4567 (40 chars) ghs_ ghp \
+             ghs_… (5 chars).y x-access-token é"
+        );
+        assert_eq!(
+            mask_token_words("no tokens here: 42, a_b"),
+            "no tokens here: 42, a_b"
+        );
+    }
 
     #[test]
     fn cleaning_table() {
