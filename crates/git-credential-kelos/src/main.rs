@@ -21,7 +21,8 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cli::{Cli, Command};
+use git_credential_kelos::cli::{self, Cli, Command};
+use git_credential_kelos::{configure, doctor};
 use kelos_token::credential::{answer_get, erase_message, match_request, DEFAULT_USERNAME};
 use kelos_token::env::c_args;
 use kelos_token::host::configured_hosts;
@@ -29,11 +30,6 @@ use kelos_token::protocol::{read_request, Request};
 use kelos_token::source::Origin;
 use kelos_token::token::mask;
 use kelos_token::{lookup, trace, EnvSnapshot, Host, Lookup, Tracer};
-
-mod cli;
-mod configure;
-mod doctor;
-mod gitconfig;
 
 // Every allocation of a short-lived helper from one static arena: musl's
 // allocator would map and unmap pages for each burst (see bench/README.md).
