@@ -110,37 +110,19 @@ const KNOWN_PREFIXES: &[&str] = &["github_pat_", "ghs_", "ghp_", "gho_", "ghu_",
 
 /// Why a candidate is not a valid token. Positions are byte offsets in the
 /// cleaned value; the value itself is never carried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidToken {
+    #[error("is empty")]
     Empty,
+    #[error("is not valid UTF-8")]
     NotUtf8,
+    #[error("has whitespace inside it (byte {at}); it must be one token on one line")]
     Whitespace { at: usize },
+    #[error("has a control character inside it (byte {at})")]
     Control { at: usize },
+    #[error("has a non-ASCII character inside it (byte {at})")]
     NotAscii { at: usize },
 }
-
-impl fmt::Display for InvalidToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InvalidToken::Empty => f.write_str("is empty"),
-            InvalidToken::NotUtf8 => f.write_str("is not valid UTF-8"),
-            InvalidToken::Whitespace { at } => {
-                write!(
-                    f,
-                    "has whitespace inside it (byte {at}); it must be one token on one line"
-                )
-            }
-            InvalidToken::Control { at } => {
-                write!(f, "has a control character inside it (byte {at})")
-            }
-            InvalidToken::NotAscii { at } => {
-                write!(f, "has a non-ASCII character inside it (byte {at})")
-            }
-        }
-    }
-}
-
-impl std::error::Error for InvalidToken {}
 
 /// Strips a UTF-8 BOM and surrounding ASCII whitespace, then validates:
 /// non-empty, no whitespace, no control character, ASCII only.
