@@ -139,6 +139,23 @@ impl fmt::Display for GhPathProblem {
     }
 }
 
+/// Why a `gh` met in PATH where the search looked was not the one to run
+/// (for the message when nothing is found).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassedOver {
+    /// The entry has no `gh`.
+    NoGh,
+    /// Its `gh` is not an executable regular file.
+    NotExecutable,
+    /// Its `gh` is this wrapper again (a repeated entry, or a link to it).
+    ThisWrapper,
+    /// Its `gh` is a file that already came earlier in PATH than this
+    /// wrapper (a repeated entry, or a link): a file counts at its first
+    /// appearance only, so a gh before this wrapper is never run, even when
+    /// PATH repeats it later.
+    MetBefore,
+}
+
 /// The real gh could not be found. `Display` is one line: what was searched
 /// and how to fix it. Paths only; no token can be in here.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,10 +169,11 @@ pub enum FindGhError {
     NotInPath {
         /// The PATH value (`None`: unset).
         path_var: Option<OsString>,
-        /// The absolute entry holding this wrapper, when one does.
+        /// The absolute entry where this wrapper first appears, when it does.
         own_entry: Option<PathBuf>,
-        /// The absolute entries whose `gh` was looked at, in order.
-        searched: Vec<PathBuf>,
+        /// The absolute entries searched (those after `own_entry`, or all),
+        /// in order, each with why its `gh` was not run.
+        searched: Vec<(PathBuf, PassedOver)>,
         /// Relative and empty entries, skipped.
         skipped: Vec<PathBuf>,
     },
@@ -177,29 +195,44 @@ impl fmt::Display for FindGhError {
                 skipped,
             } => {
                 write!(f, "cannot find the real gh: {GH_PATH_VAR} is unset, and ")?;
+                let after = |f: &mut fmt::Formatter<'_>| match own_entry {
+                    Some(own) => write!(f, " after this wrapper's own entry {}", own.display()),
+                    None => Ok(()),
+                };
                 if path_var.is_none() {
                     f.write_str("PATH is unset")?;
                 } else if searched.is_empty() {
-                    f.write_str("PATH has no absolute entry to search")?;
+                    f.write_str("PATH has no absolute entry")?;
+                    after(f)?;
                 } else {
-                    f.write_str("no executable gh (other than this wrapper) in PATH entries ")?;
-                    for (i, dir) in searched.iter().enumerate() {
+                    f.write_str("no gh in PATH")?;
+                    after(f)?;
+                    f.write_str(" can be run (searched ")?;
+                    for (i, (dir, why)) in searched.iter().enumerate() {
                         let sep = if i == 0 { "" } else { ", " };
-                        write!(f, "{sep}{}", dir.display())?;
+                        let gh = dir.join("gh");
+                        match why {
+                            PassedOver::NoGh => write!(f, "{sep}{}: no gh", dir.display()),
+                            PassedOver::NotExecutable => {
+                                write!(f, "{sep}{}: not an executable file", gh.display())
+                            }
+                            PassedOver::ThisWrapper => {
+                                write!(f, "{sep}{}: this wrapper again", gh.display())
+                            }
+                            PassedOver::MetBefore => write!(
+                                f,
+                                "{sep}{}: comes earlier in PATH than this wrapper",
+                                gh.display()
+                            ),
+                        }?;
                     }
-                }
-                if let Some(own) = own_entry {
-                    write!(
-                        f,
-                        " (searched after this wrapper's own entry {})",
-                        own.display()
-                    )?;
+                    f.write_str(")")?;
                 }
                 if !skipped.is_empty() {
                     f.write_str("; relative or empty PATH entries are never used: ")?;
                     for (i, dir) in skipped.iter().enumerate() {
                         let sep = if i == 0 { "" } else { ", " };
-                        write!(f, "{sep}{:?}", dir.as_os_str())?;
+                        write!(f, "{sep}\"{}\"", dir.display())?;
                     }
                 }
                 write!(
@@ -251,7 +284,7 @@ impl fmt::Display for Found {
                 own_entry: Some(own),
             } => write!(
                 f,
-                "{} (first gh in PATH after this wrapper's entry {})",
+                "{} (first gh in PATH that first appears after this wrapper's entry {})",
                 path.display(),
                 own.display()
             ),
@@ -273,27 +306,38 @@ impl fmt::Display for Found {
 /// - `gh_path`: the value of `KELOS_GH_PATH`; an empty value counts as unset.
 ///   When set it wins, and must be absolute, executable and not this wrapper.
 /// - `path_var`: the value of PATH.
-/// - `this_exe`: this executable's (dev, inode).
+/// - `this_exe`: this executable's (dev, inode); `None` when it is known to
+///   be no file in PATH (`doctor` asking which gh a shell would run).
 /// - `stat`: follows symlinks; `None` when the path does not exist.
 ///
-/// From PATH: the first `gh` after this wrapper's own entry (the first entry
-/// whose `gh` is this very file; with none, the whole PATH) that is an
-/// executable regular file and not this wrapper. Relative and empty entries
-/// are never used: they depend on the current directory, and a repository
-/// with a `gh` in it must not be run.
+/// From PATH: walk the `gh` of each absolute entry in order (relative and
+/// empty entries are never used: they depend on the current directory, and
+/// a repository with a `gh` in it must not be run), counting each file
+/// (dev, inode) at its first appearance only. The answer is the first
+/// executable regular file that first appears after this executable's first
+/// appearance, or from the start when this executable is in no entry.
+///
+/// So a chain of wrapper copies always ends: each copy's answer first
+/// appears strictly later than the copy itself, however PATH repeats entries
+/// or links copies (`/a:/b:/a:/usr/bin` from the copy in /b finds
+/// /usr/bin/gh, not the copy in /a again); while a gh between two repeats of
+/// this wrapper's own entry (`/usr/local/bin:/usr/bin:/usr/local/bin`) is
+/// still found. The walk stops at the answer once this wrapper's entry has
+/// been seen; it costs one `stat` per entry walked and no other call.
 pub fn find_real_gh(
     gh_path: Option<&OsStr>,
     path_var: Option<&OsStr>,
-    this_exe: (u64, u64),
+    this_exe: Option<(u64, u64)>,
     stat: impl Fn(&Path) -> Option<FileId>,
 ) -> Result<Found, FindGhError> {
+    let is_this_exe = |id: &FileId| this_exe.is_some_and(|own| id.same_file(own));
     if let Some(value) = gh_path.filter(|v| !v.is_empty()) {
         let path = Path::new(value);
         let problem = if !path.is_absolute() {
             Some(GhPathProblem::NotAbsolute)
         } else {
             match stat(path) {
-                Some(id) if id.same_file(this_exe) => Some(GhPathProblem::IsThisWrapper),
+                Some(id) if is_this_exe(&id) => Some(GhPathProblem::IsThisWrapper),
                 Some(id) if id.is_executable_regular_file => None,
                 _ => Some(GhPathProblem::NotExecutable),
             }
@@ -307,45 +351,58 @@ pub fn find_real_gh(
         };
     }
 
-    let entries: Vec<PathBuf> = path_var
-        .map(|p| std::env::split_paths(p).collect())
-        .unwrap_or_default();
-    let (absolute, skipped): (Vec<&PathBuf>, Vec<&PathBuf>) =
-        entries.iter().partition(|e| e.is_absolute());
-    // One pass, stopping at the answer: once this wrapper's entry is seen,
-    // the next usable gh is it; a usable gh before that entry counts only if
-    // the wrapper turns out to be in no entry at all.
-    let mut own = None;
-    let mut first_usable = None;
-    for (i, dir) in absolute.iter().enumerate() {
-        let Some(id) = stat(&dir.join("gh")) else {
-            continue;
+    let entries = || path_var.into_iter().flat_map(std::env::split_paths);
+    // The executable files met so far (first appearances only; this
+    // executable is recognised by `this_exe`, not kept here).
+    let mut met: Vec<(u64, u64)> = Vec::new();
+    let mut own_entry: Option<PathBuf> = None;
+    // Before this executable's entry: the answer if it turns out to be in
+    // no entry at all.
+    let mut first_usable: Option<PathBuf> = None;
+    // Since the search's start: each entry and why its gh was passed over.
+    let mut searched: Vec<(PathBuf, PassedOver)> = Vec::new();
+    for dir in entries().filter(|e| e.is_absolute()) {
+        let gh = dir.join("gh");
+        let why = match stat(&gh) {
+            None => PassedOver::NoGh,
+            Some(id) if is_this_exe(&id) => {
+                if own_entry.is_none() {
+                    own_entry = Some(dir);
+                    first_usable = None;
+                    searched.clear();
+                    continue;
+                }
+                PassedOver::ThisWrapper
+            }
+            Some(id) if !id.is_executable_regular_file => PassedOver::NotExecutable,
+            Some(id) if met.contains(&(id.dev, id.ino)) => PassedOver::MetBefore,
+            Some(id) => {
+                if own_entry.is_some() {
+                    return Ok(Found::InPath {
+                        path: gh,
+                        own_entry,
+                    });
+                }
+                met.push((id.dev, id.ino));
+                if first_usable.is_none() {
+                    first_usable = Some(gh);
+                }
+                continue;
+            }
         };
-        if id.same_file(this_exe) {
-            if own.is_none() {
-                own = Some(i);
-                first_usable = None;
-            }
-        } else if id.is_executable_regular_file {
-            if own.is_some() {
-                first_usable = Some(i);
-                break;
-            }
-            first_usable = first_usable.or(Some(i));
-        }
+        searched.push((dir, why));
     }
-    if let Some(i) = first_usable {
+    if let Some(path) = first_usable {
         return Ok(Found::InPath {
-            path: absolute[i].join("gh"),
-            own_entry: own.map(|i| absolute[i].to_path_buf()),
+            path,
+            own_entry: None,
         });
     }
-    let start = own.map_or(0, |i| i + 1);
     Err(FindGhError::NotInPath {
         path_var: path_var.map(OsStr::to_os_string),
-        own_entry: own.map(|i| absolute[i].to_path_buf()),
-        searched: absolute[start..].iter().map(|p| p.to_path_buf()).collect(),
-        skipped: skipped.into_iter().cloned().collect(),
+        own_entry,
+        searched,
+        skipped: entries().filter(|e| !e.is_absolute()).collect(),
     })
 }
 
@@ -460,7 +517,7 @@ mod tests {
         assert!(untouched.iter().map(|c| c.as_ref()).eq(entries));
     }
 
-    const SELF: (u64, u64) = (1, 100);
+    const SELF: Option<(u64, u64)> = Some((1, 100));
 
     /// A fake file system: path → (dev, ino, executable regular file).
     struct Fs(Vec<(&'static str, u64, u64, bool)>);
@@ -543,7 +600,7 @@ mod tests {
             FindGhError::NotInPath {
                 path_var: Some("/home/u/.local/bin:/usr/local/bin:/usr/bin".into()),
                 own_entry: Some("/usr/local/bin".into()),
-                searched: vec!["/usr/bin".into()],
+                searched: vec![("/usr/bin".into(), PassedOver::NoGh)],
                 skipped: vec![],
             }
         );
@@ -595,7 +652,8 @@ mod tests {
         ]);
         let path = "/a:/b:/usr/bin";
         assert_eq!(fs.found(None, path), PathBuf::from("/b/gh"));
-        let from_copy = find_real_gh(None, Some(OsStr::new(path)), (1, 101), fs.stat()).unwrap();
+        let from_copy =
+            find_real_gh(None, Some(OsStr::new(path)), Some((1, 101)), fs.stat()).unwrap();
         assert_eq!(from_copy.path(), Path::new("/usr/bin/gh"));
     }
 
@@ -730,7 +788,7 @@ mod tests {
             FindGhError::NotInPath {
                 path_var: Some("/usr/local/bin:/bin".into()),
                 own_entry: Some("/usr/local/bin".into()),
-                searched: vec!["/bin".into()],
+                searched: vec![("/bin".into(), PassedOver::NoGh)],
                 skipped: vec![],
             }
         );
@@ -754,10 +812,10 @@ mod tests {
         }
         assert_eq!(
             errors[0].to_string(),
-            "cannot find the real gh: KELOS_GH_PATH is unset, and no executable gh (other \
-             than this wrapper) in PATH entries /bin (searched after this wrapper's own entry \
-             /usr/local/bin); relative or empty PATH entries are never used: \".\", \"\"; \
-             install gh or set KELOS_GH_PATH to the absolute path of the real gh"
+            "cannot find the real gh: KELOS_GH_PATH is unset, and no gh in PATH after this \
+             wrapper's own entry /usr/local/bin can be run (searched /bin: no gh); relative or \
+             empty PATH entries are never used: \".\", \"\"; install gh or set KELOS_GH_PATH \
+             to the absolute path of the real gh"
         );
         assert_eq!(
             errors[2].to_string(),

@@ -102,7 +102,7 @@ fn gh_facts(env: &EnvSnapshot) -> GhFacts {
     let real = find_real_gh(
         env.get(GH_PATH_VAR),
         path_var.as_deref(),
-        wrapper,
+        Some(wrapper),
         stat_file,
     )
     .map(|found| found.into_path())
