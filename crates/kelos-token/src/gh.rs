@@ -823,4 +823,417 @@ mod tests {
              of the real gh (e.g. /usr/bin/gh) or unset it to search PATH"
         );
     }
+
+    /// Copies A (/a) and B (/b) of the wrapper, and `real` at /usr/bin/gh
+    /// when given.
+    fn two_copies(real: bool) -> Fs {
+        let mut files = vec![("/a/gh", 1, 100, true), ("/b/gh", 1, 101, true)];
+        if real {
+            files.push(("/usr/bin/gh", 1, 200, true));
+        }
+        Fs(files)
+    }
+
+    const A: Option<(u64, u64)> = Some((1, 100));
+    const B: Option<(u64, u64)> = Some((1, 101));
+
+    fn find_from(fs: &Fs, this_exe: Option<(u64, u64)>, path: &str) -> Result<Found, FindGhError> {
+        find_real_gh(None, Some(OsStr::new(path)), this_exe, fs.stat())
+    }
+
+    #[test]
+    fn two_copies_and_a_repeated_entry_chain_to_the_real_gh() {
+        // The loop this walk exists to end: A found B after it, and B found
+        // A again at the repeat of /a, forever.
+        let fs = two_copies(true);
+        let path = "/a:/b:/a:/usr/bin";
+        assert_eq!(find_from(&fs, A, path).unwrap().path(), Path::new("/b/gh"));
+        assert_eq!(
+            find_from(&fs, B, path),
+            Ok(Found::InPath {
+                path: "/usr/bin/gh".into(),
+                own_entry: Some("/b".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn two_copies_and_a_repeated_entry_without_a_real_gh_end_not_found() {
+        let fs = two_copies(false);
+        let path = "/a:/b:/a:/usr/bin";
+        assert_eq!(find_from(&fs, A, path).unwrap().path(), Path::new("/b/gh"));
+        let err = find_from(&fs, B, path).unwrap_err();
+        assert_eq!(
+            err,
+            FindGhError::NotInPath {
+                path_var: Some(path.into()),
+                own_entry: Some("/b".into()),
+                searched: vec![
+                    ("/a".into(), PassedOver::MetBefore),
+                    ("/usr/bin".into(), PassedOver::NoGh),
+                ],
+                skipped: vec![],
+            }
+        );
+        // Truthful: it had entries to search, and says which and why.
+        let text = err.to_string();
+        assert!(!text.contains("no absolute entry"), "{text}");
+        assert_eq!(
+            text,
+            "cannot find the real gh: KELOS_GH_PATH is unset, and no gh in PATH after this \
+             wrapper's own entry /b can be run (searched /a/gh: comes earlier in PATH than \
+             this wrapper, /usr/bin: no gh); install gh or set KELOS_GH_PATH to the absolute \
+             path of the real gh"
+        );
+    }
+
+    #[test]
+    fn a_real_gh_between_two_repeats_of_the_wrappers_entry_is_found() {
+        let fs = Fs(standard());
+        for path in [
+            "/usr/local/bin:/usr/bin:/usr/local/bin",
+            "/usr/local/bin:/usr/local/bin:/usr/bin:/usr/local/bin:/usr/bin",
+        ] {
+            assert_eq!(fs.found(None, path), PathBuf::from("/usr/bin/gh"), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_gh_before_the_wrapper_stays_unused_when_path_repeats_it_later() {
+        // /x/gh first appears before this wrapper, so it is not after it,
+        // whatever PATH repeats.
+        let mut files = standard();
+        files.push(("/x/gh", 1, 300, true));
+        let fs = Fs(files);
+        let err = fs.find(None, "/x:/usr/local/bin:/x").unwrap_err();
+        assert!(
+            matches!(&err, FindGhError::NotInPath { searched, .. }
+                if searched == &[(PathBuf::from("/x"), PassedOver::MetBefore)]),
+            "{err:?}"
+        );
+        assert_eq!(
+            fs.found(None, "/x:/usr/local/bin:/x:/usr/bin"),
+            PathBuf::from("/usr/bin/gh")
+        );
+    }
+
+    #[test]
+    fn a_repeat_of_the_wrappers_own_entry_is_named_as_such() {
+        let fs = Fs(vec![
+            ("/usr/local/bin/gh", 1, 100, true),
+            ("/opt/gh", 1, 150, false),
+        ]);
+        let err = fs
+            .find(None, "/usr/local/bin:/opt:/usr/local/bin")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("/opt/gh: not an executable file"), "{text}");
+        assert!(
+            text.contains("/usr/local/bin/gh: this wrapper again"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn three_copies_in_any_order_chain_in_order_of_first_appearance() {
+        let fs = Fs(vec![
+            ("/a/gh", 1, 100, true),
+            ("/b/gh", 1, 101, true),
+            ("/c/gh", 1, 102, true),
+            ("/link/gh", 1, 101, true), // a link to B
+            ("/usr/bin/gh", 1, 200, true),
+        ]);
+        let path = "/c:/a:/link:/b:/c:/a:/usr/bin:/b";
+        let c = Some((1, 102));
+        let hop = |from| find_from(&fs, from, path).unwrap().into_path();
+        assert_eq!(hop(c), PathBuf::from("/a/gh"));
+        assert_eq!(hop(A), PathBuf::from("/link/gh"));
+        assert_eq!(hop(B), PathBuf::from("/usr/bin/gh"));
+    }
+
+    #[test]
+    fn the_first_gh_in_path_is_the_walk_with_no_identity() {
+        // doctor asks which gh a shell would run.
+        let fs = Fs(vec![
+            ("/opt/gh", 1, 150, false),
+            ("/a/gh", 1, 100, true),
+            ("/usr/bin/gh", 1, 200, true),
+        ]);
+        let found = find_from(&fs, None, "/nowhere:/opt:/a:/usr/bin").unwrap();
+        assert_eq!(
+            found,
+            Found::InPath {
+                path: "/a/gh".into(),
+                own_entry: None,
+            }
+        );
+    }
+}
+
+/// The property the walk exists for, over generated PATHs and file layouts:
+/// from any copy of the wrapper, the chain of execs ends, and ends at the
+/// first real gh that first appears after that copy's first appearance.
+#[cfg(test)]
+mod walk_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Kind {
+        Real,
+        /// A copy of kelos-gh (its own inode).
+        Wrapper,
+        /// Not an executable regular file (no x bit, a directory, ...).
+        NotExecutable,
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Entry {
+        /// `/d<i>`.
+        Dir(usize),
+        /// `d<i>`: relative. Its `gh` always exists and is a real gh, which
+        /// must never be chosen.
+        Relative(usize),
+        /// An empty entry (the current directory).
+        Empty,
+    }
+
+    #[derive(Clone, Debug)]
+    struct Layout {
+        kinds: Vec<Kind>,
+        /// What `/d<i>/gh` is: an index into `kinds`, or nothing. Two
+        /// directories holding the same index are links (hard or symbolic:
+        /// stat follows symlinks) to one file.
+        dirs: Vec<Option<usize>>,
+        path: Vec<Entry>,
+        /// The copy the chain starts from (an index into `kinds`, always a
+        /// wrapper; it need not be in PATH).
+        start: usize,
+    }
+
+    /// File `i`'s identity: files 2k and 2k+1 share an inode number on two
+    /// devices, so the walk must compare both.
+    fn identity(i: usize) -> (u64, u64) {
+        (1 + (i as u64 & 1), 100 + (i as u64 >> 1))
+    }
+
+    impl Layout {
+        fn path_var(&self) -> OsString {
+            let entries: Vec<String> = self
+                .path
+                .iter()
+                .map(|e| match e {
+                    Entry::Dir(d) => format!("/d{d}"),
+                    Entry::Relative(d) => format!("d{d}"),
+                    Entry::Empty => String::new(),
+                })
+                .collect();
+            entries.join(":").into()
+        }
+
+        fn stat(&self, path: &Path) -> Option<FileId> {
+            let text = path.to_str()?;
+            let Some(dir) = text.strip_suffix("/gh").or(text.strip_suffix("gh")) else {
+                return None;
+            };
+            let Some(d) = dir.strip_prefix("/d") else {
+                // Relative or empty: a real gh, on a device of its own.
+                return Some(FileId {
+                    dev: 9,
+                    ino: 1,
+                    is_executable_regular_file: true,
+                });
+            };
+            let file = (*self.dirs.get(d.parse::<usize>().ok()?)?)?;
+            let (dev, ino) = identity(file);
+            Some(FileId {
+                dev,
+                ino,
+                is_executable_regular_file: self.kinds[file] != Kind::NotExecutable,
+            })
+        }
+
+        /// The file a path found by the walk is.
+        fn file_at(&self, path: &Path) -> usize {
+            let d = path
+                .to_str()
+                .and_then(|p| p.strip_prefix("/d"))
+                .and_then(|p| p.strip_suffix("/gh"))
+                .and_then(|d| d.parse::<usize>().ok())
+                .unwrap_or_else(|| panic!("the walk chose {}", path.display()));
+            self.dirs[d].unwrap_or_else(|| panic!("the walk chose {}: no file", path.display()))
+        }
+
+        /// The absolute entries, in order, as directory indices.
+        fn absolute(&self) -> Vec<usize> {
+            self.path
+                .iter()
+                .filter_map(|e| match e {
+                    Entry::Dir(d) => Some(*d),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        /// Files in order of first appearance.
+        fn first_appearances(&self) -> Vec<usize> {
+            let mut order = Vec::new();
+            for d in self.absolute() {
+                if let Some(f) = self.dirs[d] {
+                    if !order.contains(&f) {
+                        order.push(f);
+                    }
+                }
+            }
+            order
+        }
+
+        /// The model's answer: the first real gh, by first appearance, after
+        /// `start`'s first appearance (from the start when it has none).
+        fn expected_end(&self) -> Option<usize> {
+            let order = self.first_appearances();
+            let after = order
+                .iter()
+                .position(|&f| f == self.start)
+                .map_or(0, |i| i + 1);
+            order[after..]
+                .iter()
+                .copied()
+                .find(|&f| self.kinds[f] == Kind::Real)
+        }
+
+        /// What the not-found message must list from `from`: every absolute
+        /// entry after `from`'s first appearance, and why it was passed over.
+        fn expected_searched(&self, from: usize) -> Vec<(PathBuf, PassedOver)> {
+            let absolute = self.absolute();
+            let own = absolute.iter().position(|&d| self.dirs[d] == Some(from));
+            let start = own.map_or(0, |i| i + 1);
+            let before: Vec<usize> = absolute[..start]
+                .iter()
+                .filter_map(|&d| self.dirs[d])
+                .collect();
+            absolute[start..]
+                .iter()
+                .map(|&d| {
+                    let why = match self.dirs[d] {
+                        None => PassedOver::NoGh,
+                        Some(f) if f == from => PassedOver::ThisWrapper,
+                        Some(f) if self.kinds[f] == Kind::NotExecutable => {
+                            PassedOver::NotExecutable
+                        }
+                        Some(f) if before.contains(&f) => PassedOver::MetBefore,
+                        Some(f) => panic!("file {f} after the start was not chosen"),
+                    };
+                    (PathBuf::from(format!("/d{d}")), why)
+                })
+                .collect()
+        }
+    }
+
+    fn layout() -> impl Strategy<Value = Layout> {
+        let kind = prop_oneof![
+            3 => Just(Kind::Wrapper),
+            2 => Just(Kind::Real),
+            1 => Just(Kind::NotExecutable),
+        ];
+        (prop::collection::vec(kind, 1..7), 1..9usize)
+            .prop_flat_map(|(kinds, ndirs)| {
+                let nfiles = kinds.len();
+                let dir = prop::option::weighted(0.8, 0..nfiles);
+                let entry = prop_oneof![
+                    8 => (0..ndirs).prop_map(Entry::Dir),
+                    1 => (0..ndirs).prop_map(Entry::Relative),
+                    1 => Just(Entry::Empty),
+                ];
+                (
+                    Just(kinds),
+                    prop::collection::vec(dir, ndirs),
+                    prop::collection::vec(entry, 0..14),
+                    0..nfiles,
+                )
+            })
+            .prop_map(|(mut kinds, dirs, path, start)| {
+                // The chain starts from a copy of the wrapper.
+                kinds[start] = Kind::Wrapper;
+                Layout {
+                    kinds,
+                    dirs,
+                    path,
+                    start,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn every_chain_of_copies_ends_at_the_first_real_gh_after_its_start(l in layout()) {
+            let path_var = l.path_var();
+            let distinct = l.kinds.len();
+            let expected = l.expected_end();
+            let mut current = l.start;
+            let mut hops = 0;
+            loop {
+                hops += 1;
+                prop_assert!(
+                    hops <= distinct + 1,
+                    "the chain did not end within {} hops", distinct + 1
+                );
+                let stats = std::cell::RefCell::new(Vec::new());
+                let stat = |p: &Path| {
+                    stats.borrow_mut().push(p.to_path_buf());
+                    l.stat(p)
+                };
+                // As exec sets /proc/self/exe: the running copy's identity.
+                let found =
+                    find_real_gh(None, Some(&path_var), Some(identity(current)), stat);
+                match found {
+                    Ok(found) => {
+                        let file = l.file_at(found.path());
+                        prop_assert_ne!(file, current, "the wrapper would exec itself");
+                        if let Found::InPath { own_entry: Some(_), path } = &found {
+                            // It stops at the answer.
+                            let last = stats.borrow().last().cloned();
+                            prop_assert_eq!(last.as_ref(), Some(path));
+                        }
+                        match l.kinds[file] {
+                            Kind::Real => {
+                                prop_assert_eq!(Some(file), expected);
+                                break;
+                            }
+                            Kind::Wrapper => current = file,
+                            Kind::NotExecutable => {
+                                prop_assert!(false, "chose a file that is not executable");
+                            }
+                        }
+                    }
+                    Err(FindGhError::NotInPath { searched, .. }) => {
+                        prop_assert_eq!(expected, None);
+                        prop_assert_eq!(searched, l.expected_searched(current));
+                        break;
+                    }
+                    Err(e) => prop_assert!(false, "{e}"),
+                }
+            }
+        }
+
+        #[test]
+        fn the_not_found_message_is_one_line_naming_every_entry_searched(l in layout()) {
+            let path_var = l.path_var();
+            let found = find_real_gh(None, Some(&path_var), Some(identity(l.start)), |p| l.stat(p));
+            if let Err(e) = found {
+                let text = e.to_string();
+                prop_assert!(!text.contains('\n'));
+                prop_assert!(text.contains("KELOS_GH_PATH"));
+                let FindGhError::NotInPath { searched, .. } = &e else {
+                    unreachable!("{e}")
+                };
+                prop_assert_eq!(searched.is_empty(), text.contains("no absolute entry"));
+                for (dir, _) in searched {
+                    prop_assert!(text.contains(&*dir.to_string_lossy()), "{}", text);
+                }
+            }
+        }
+    }
 }
