@@ -1033,9 +1033,7 @@ mod walk_properties {
 
         fn stat(&self, path: &Path) -> Option<FileId> {
             let text = path.to_str()?;
-            let Some(dir) = text.strip_suffix("/gh").or(text.strip_suffix("gh")) else {
-                return None;
-            };
+            let dir = text.strip_suffix("/gh").or(text.strip_suffix("gh"))?;
             let Some(d) = dir.strip_prefix("/d") else {
                 // Relative or empty: a real gh, on a device of its own.
                 return Some(FileId {
