@@ -367,7 +367,7 @@ impl DoctorFx {
             root,
             git_dir,
             token,
-            volume: volume,
+            volume,
         };
         let out = run_limited(fx.command(&[], &["configure"]));
         assert!(out.status.success(), "configure: {}", text(&out.stderr));
