@@ -427,19 +427,28 @@ fn doctor_names_the_real_gh_at_the_end_of_a_chain_of_copies() {
     let fx = DoctorFx::new();
     let (a, b) = (WrapperDir::new(), WrapperDir::new());
     let real = real_gh_dir();
-    let (code, gh, _) = fx.doctor(&[a.dir(), b.dir(), a.dir(), &real], LIMIT);
-    let message = gh["message"].as_str().unwrap();
-    assert_eq!(gh["level"], "ok", "{gh}");
-    assert_eq!(code, Some(0), "{gh}");
-    assert_eq!(
-        message,
-        format!(
-            "gh in PATH is the kelos-gh wrapper {} → {} (another kelos-gh copy) → real gh {} ({version})",
-            a.gh().display(),
-            b.gh().display(),
-            real_gh().display()
-        )
-    );
+    // Without a repeat (/a:/b:/usr/bin) the second copy used to be named as the real gh;
+    // with one (/a:/b:/a:/usr/bin) doctor used to hang running it.
+    let layouts: [&[&Path]; 2] = [
+        &[a.dir(), b.dir(), &real],
+        &[a.dir(), b.dir(), a.dir(), &real],
+    ];
+    for dirs in layouts {
+        let (code, gh, _) = fx.doctor(dirs, LIMIT);
+        let message = gh["message"].as_str().unwrap();
+        assert_eq!(gh["level"], "ok", "{gh}");
+        assert_eq!(code, Some(0), "{gh}");
+        assert_eq!(
+            message,
+            format!(
+                "gh in PATH is the kelos-gh wrapper {} → {} (another kelos-gh copy) → real gh {} \
+                 ({version})",
+                a.gh().display(),
+                b.gh().display(),
+                real_gh().display()
+            )
+        );
+    }
 }
 
 #[test]
