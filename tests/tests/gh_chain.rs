@@ -264,7 +264,7 @@ fn copies_links_and_repeats_end_at_the_first_real_gh_after_the_start_in_one_proc
     symlink(fx.b.gh(), sym.join("gh")).unwrap(); // B again
     let hard_gh = hard.join("gh");
     fs::hard_link(fx.a.gh(), &hard_gh).unwrap(); // A again
-    let outside = TempDir::new("kelos-e2e-chain-outside");
+    let empty = TempDir::new("kelos-e2e-chain-empty");
     let outside_copy = WrapperDir::new(); // a copy in no PATH entry
 
     let (a, b, s) = (fx.a.dir(), fx.b.dir(), standin.dir());
@@ -290,9 +290,9 @@ fn copies_links_and_repeats_end_at_the_first_real_gh_after_the_start_in_one_proc
             3,
         ),
         (
-            "S before the start is not run: /s:/b:/a:/s:/b:S",
+            "A, /s:/b:/a:/s:/b:/empty:/s: S and B come before A, so 127",
             fx.a.gh(),
-            vec![s, b, a, s, b, outside.path(), s],
+            vec![s, b, a, s, b, empty.path(), s],
             0,
         ),
     ];
