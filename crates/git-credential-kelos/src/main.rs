@@ -29,6 +29,7 @@ use kelos_token::{lookup, trace, EnvSnapshot, Host, Lookup, Tracer};
 
 mod cli;
 mod configure;
+mod consumers;
 mod doctor;
 mod gitconfig;
 
@@ -45,16 +46,28 @@ const MAX_DRAIN_BYTES: u64 = 1 << 20;
 
 #[cfg_attr(not(test), no_mangle)]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
-    if !standard_descriptors_open() {
+    let Some(reopened) = standard_descriptors_open() else {
         return 2;
-    }
+    };
     // SAFETY: the C runtime passes argc NUL-terminated strings in argv.
-    let args: Vec<&OsStr> = unsafe {
+    let c_argv: Vec<&CStr> = unsafe {
         c_args(argc, argv)
             .iter()
-            .map(|arg| OsStr::from_bytes(CStr::from_ptr(*arg).to_bytes()))
+            .map(|arg| CStr::from_ptr(*arg))
             .collect()
     };
+    if let Some(parsed) = consumers::parse(c_argv.get(1..).unwrap_or_default()) {
+        let code = consumers::run(parsed, &reopened);
+        return if io::stdout().flush().is_err() && code == 0 {
+            2
+        } else {
+            code
+        };
+    }
+    let args: Vec<&OsStr> = c_argv
+        .iter()
+        .map(|arg| OsStr::from_bytes(arg.to_bytes()))
+        .collect();
     let cli = match cli::parse(args.get(1..).unwrap_or_default()) {
         Ok(Invocation::Run(cli)) => cli,
         Ok(Invocation::Help) => return print(cli::USAGE),
@@ -91,8 +104,9 @@ fn print(text: &str) -> c_int {
 /// Opens /dev/null on any of descriptors 0, 1 and 2 that is closed, as std's
 /// start-up would: otherwise the token file or the trace file could be
 /// opened as descriptor 1, and the answer written into it. `false` when one
-/// cannot be filled.
-fn standard_descriptors_open() -> bool {
+/// cannot be filled, else the descriptors it filled (`exec` closes them again
+/// before it runs its command, which gets them as its caller left them).
+fn standard_descriptors_open() -> Option<Vec<c_int>> {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
         fd,
         events: 0,
@@ -101,11 +115,17 @@ fn standard_descriptors_open() -> bool {
     // SAFETY: poll(2) on an array we own; open(2) with a static path.
     unsafe {
         if libc::poll(fds.as_mut_ptr(), 3, 0) < 0 {
-            return false;
+            return None;
         }
-        fds.iter()
+        let closed: Vec<c_int> = fds
+            .iter()
             .filter(|p| p.revents & libc::POLLNVAL != 0)
-            .all(|p| libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) == p.fd)
+            .map(|p| p.fd)
+            .collect();
+        closed
+            .iter()
+            .all(|fd| libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) == *fd)
+            .then_some(closed)
     }
 }
 

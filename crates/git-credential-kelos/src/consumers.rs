@@ -1,0 +1,658 @@
+//! The commands for everything else in the pod that reads the token: the
+//! agent's shell commands, `npm`, `curl`, scripts, MCP header helpers.
+//!
+//! - `token`: the token `get` would answer with, for people and helper hooks.
+//! - `env`: assignments of the file's token to the token variables already
+//!   present (and `--set` names), for `eval` (the shell snippet
+//!   `images/kelos-env.sh` runs it before every `bash -c`).
+//! - `exec`: the same variables, then `execvp` of a command.
+//!
+//! The functions at the top are pure (what is set, how it is quoted, the
+//! JSON); the commands below them read the file and write or exec.
+
+use std::borrow::Cow;
+use std::ffi::{c_char, c_int, CStr};
+use std::io::{self, Write};
+use std::ptr;
+use std::time::SystemTime;
+
+use kelos_token::expiry::{format_duration, format_rfc3339, unix_seconds};
+use kelos_token::gh::{exec_environment, gh_host_class};
+use kelos_token::{lookup, trace, EnvSnapshot, Host, HostClass, Origin, Token, Tracer};
+
+/// The token variables `env` and `exec` refresh when they are already
+/// present, in the order they are written.
+pub const TOKEN_VARS: [&str; 4] = [
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "GH_ENTERPRISE_TOKEN",
+    "GITHUB_ENTERPRISE_TOKEN",
+];
+
+/// Exit status of `exec` when the command is not found (as a shell's).
+pub const NOT_FOUND: c_int = 127;
+/// Exit status of `exec` when the command was found but could not be run.
+pub const CANNOT_EXECUTE: c_int = 126;
+
+/// How `token` prints the token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenFormat {
+    /// The token and a newline, like `gh auth token`.
+    #[default]
+    Plain,
+    /// `{"Authorization":"Bearer TOKEN"}` and a newline, for MCP clients'
+    /// header helpers.
+    HeaderJson,
+}
+
+/// How `env` prints its assignments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EnvFormat {
+    /// `export NAME='TOKEN'` lines, for `eval`.
+    #[default]
+    Sh,
+    /// One JSON object, `{"NAME":"TOKEN",...}`.
+    Json,
+}
+
+/// Whether `name` can be a shell variable: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_var_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The message for a `--set` value that is no variable name (exit 2).
+pub fn bad_var_name(name: &str) -> String {
+    format!(
+        "--set {name:?} is not a variable name: use letters, digits and _, not starting with a \
+         digit (e.g. --set NPM_TOKEN)"
+    )
+}
+
+/// The variables to set: each of [`TOKEN_VARS`] that is `present`, then each
+/// `--set` name, every name once, in that order.
+pub fn env_names<'a>(present: impl Fn(&str) -> bool, set: &'a [String]) -> Vec<&'a str> {
+    let mut names: Vec<&'a str> = TOKEN_VARS.into_iter().filter(|n| present(n)).collect();
+    for name in set {
+        if !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Appends `value` in single quotes, each `'` written as `'\''`: inside
+/// single quotes a POSIX shell gives every other byte its literal meaning, so
+/// `eval` of the result can only ever yield `value`.
+pub fn sh_quote_into(value: &str, out: &mut String) {
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+}
+
+/// Appends `value` as a JSON string.
+pub fn json_string_into(value: &str, out: &mut String) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// What `env` prints for `names` and `token`. `sh` with no names prints
+/// nothing; `json` prints `{}`.
+pub fn render_env(format: EnvFormat, names: &[&str], token: &Token) -> String {
+    let mut out = String::new();
+    match format {
+        EnvFormat::Sh => {
+            for name in names {
+                debug_assert!(is_var_name(name));
+                out.push_str("export ");
+                out.push_str(name);
+                out.push('=');
+                sh_quote_into(token.expose(), &mut out);
+                out.push('\n');
+            }
+        }
+        EnvFormat::Json => {
+            out.push('{');
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string_into(name, &mut out);
+                out.push(':');
+                json_string_into(token.expose(), &mut out);
+            }
+            out.push_str("}\n");
+        }
+    }
+    out
+}
+
+/// What `token` prints.
+pub fn render_token(format: TokenFormat, token: &Token) -> String {
+    let mut out = String::new();
+    match format {
+        TokenFormat::Plain => out.push_str(token.expose()),
+        TokenFormat::HeaderJson => {
+            out.push_str("{\"Authorization\":");
+            json_string_into(&format!("Bearer {}", token.expose()), &mut out);
+            out.push('}');
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// The token the file holds now, never a fallback; else why not (no token
+/// value in it).
+pub fn file_token(env: &EnvSnapshot) -> Result<Token, String> {
+    // The file's token does not depend on the host; the class only picks
+    // fallbacks, which are not used here.
+    let class = gh_host_class(env).unwrap_or(HostClass::Dotcom);
+    let found = lookup(env, class);
+    match (found.origin, found.token) {
+        (Some(Origin::File), Some(token)) => Ok(token),
+        _ => Err(match (&found.path, &found.file_rejection) {
+            (Some(path), Some(rejection)) => format!(
+                "token file {} ({}) {rejection}",
+                path.display(),
+                kelos_token::env::TOKEN_FILE_VAR
+            ),
+            _ => format!("{} is not set", kelos_token::env::TOKEN_FILE_VAR),
+        }),
+    }
+}
+
+/// `token`: prints the token `get` would answer with for `host`. Exit 1,
+/// with one line on stderr saying why, when there is none.
+pub fn token(env: &EnvSnapshot, host: &Host, format: TokenFormat, tracer: &mut Tracer) -> c_int {
+    let found = lookup(env, host.class());
+    let Some(token) = &found.token else {
+        trace!(tracer, "token: no token for {host}: {}", found.explain());
+        eprintln!(
+            "{}: no token for {host}: {}",
+            crate::PROGRAM,
+            found.explain()
+        );
+        return 1;
+    };
+    match found.origin {
+        Some(Origin::Env(name)) => trace!(
+            tracer,
+            "token: {} from fallback {name} ({})",
+            token.masked(),
+            found.explain()
+        ),
+        _ => trace!(tracer, "token: {} from the token file", token.masked()),
+    }
+    if let Some(at) = found.expires_at {
+        let now = unix_seconds(SystemTime::now());
+        if at <= now {
+            eprintln!(
+                "{}: the token expired at {} ({} ago); the token refresher may be failing",
+                crate::PROGRAM,
+                format_rfc3339(at),
+                format_duration(now - at)
+            );
+        }
+    }
+    write_out(&render_token(format, token))
+}
+
+/// `env`: prints the assignments, or nothing when the file has no valid
+/// token. Silent on stderr (a shell runs it before every command) unless
+/// tracing.
+pub fn env(env: &EnvSnapshot, set: &[String], format: EnvFormat, tracer: &mut Tracer) -> c_int {
+    if let Some(bad) = set.iter().find(|n| !is_var_name(n)) {
+        eprintln!("{}: {}", crate::PROGRAM, bad_var_name(bad));
+        return 2;
+    }
+    let token = match file_token(env) {
+        Ok(token) => token,
+        Err(why) => {
+            trace!(
+                tracer,
+                "env: no valid token from the file, nothing printed: {why}"
+            );
+            return 0;
+        }
+    };
+    let names = env_names(|n| env.get(n).is_some(), set);
+    trace!(
+        tracer,
+        "env: {} to the token file's {}",
+        if names.is_empty() {
+            "no variable to set (none present, no --set)".to_string()
+        } else {
+            format!("setting {}", names.join(", "))
+        },
+        token.masked()
+    );
+    write_out(&render_env(format, &names, &token))
+}
+
+fn write_out(text: &str) -> c_int {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{}: cannot write to stdout: {e}", crate::PROGRAM);
+            2
+        }
+    }
+}
+
+/// `exec`: sets what `env` would print in the environment of `argv`, then
+/// execs `argv[0]`, searched in PATH as `execvp` does. `environ` is the
+/// process environment, in order; `reopened` are the standard descriptors
+/// the start-up guard filled with /dev/null, closed again just before the
+/// exec so that the command gets the descriptors its caller left. Returns
+/// only on failure: 127 when the command is not found, 126 when it cannot
+/// be run.
+pub fn exec(
+    environ: &[&CStr],
+    set: &[String],
+    argv: &[&CStr],
+    mut tracer: Tracer,
+    reopened: &[c_int],
+) -> c_int {
+    if let Some(bad) = set.iter().find(|n| !is_var_name(n)) {
+        eprintln!("{}: {}", crate::PROGRAM, bad_var_name(bad));
+        return 2;
+    }
+    let Some(command) = argv.first() else {
+        eprintln!(
+            "{}: exec needs a command: git-credential-kelos exec [--set NAME]... [--] COMMAND \
+             [ARG]...",
+            crate::PROGRAM
+        );
+        return 2;
+    };
+    let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
+    let environment: Vec<Cow<'_, CStr>> = match file_token(&env) {
+        Ok(token) => {
+            let names = env_names(|n| env.get(n).is_some(), set);
+            trace!(
+                tracer,
+                "exec: setting {} to the token file's {}",
+                if names.is_empty() {
+                    "nothing (no token variable present, no --set)".to_string()
+                } else {
+                    names.join(", ")
+                },
+                token.masked()
+            );
+            exec_environment(environ.iter().copied(), &names, &token)
+        }
+        Err(why) => {
+            trace!(
+                tracer,
+                "exec: no valid token from the file, environment left as it is: {why}"
+            );
+            environ.iter().copied().map(Cow::Borrowed).collect()
+        }
+    };
+    trace!(
+        tracer,
+        "exec: running {:?}",
+        String::from_utf8_lossy(command.to_bytes())
+    );
+    drop(tracer);
+
+    let argv_ptrs: Vec<*const c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([ptr::null()])
+        .collect();
+    let envp: Vec<*const c_char> = environment
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain([ptr::null()])
+        .collect();
+    for fd in reopened {
+        // SAFETY: close(2) of a descriptor this process opened on /dev/null.
+        unsafe { libc::close(*fd) };
+    }
+    // SAFETY: NUL-terminated strings in NULL-terminated arrays, alive until
+    // execvpe returns (only on failure). musl's execvpe searches PATH as its
+    // execvp does, reading PATH from this process's (unchanged) environment.
+    unsafe { libc::execvpe(command.as_ptr(), argv_ptrs.as_ptr(), envp.as_ptr()) };
+    let error = io::Error::last_os_error();
+    let shown = String::from_utf8_lossy(command.to_bytes());
+    let has_slash = command.to_bytes().contains(&b'/');
+    match error.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) if !has_slash => {
+            eprintln!(
+                "{}: exec: {shown}: command not found in PATH",
+                crate::PROGRAM
+            );
+            NOT_FOUND
+        }
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
+            eprintln!("{}: exec: {shown}: {error}", crate::PROGRAM);
+            NOT_FOUND
+        }
+        _ => {
+            eprintln!("{}: exec: {shown}: cannot run it: {error}", crate::PROGRAM);
+            CANNOT_EXECUTE
+        }
+    }
+}
+
+/// Runs a parsed consumer command; `reopened` as for [`exec`].
+pub fn run(parsed: Result<Consumer<'_>, String>, reopened: &[c_int]) -> c_int {
+    let consumer = match parsed {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", crate::PROGRAM);
+            return 2;
+        }
+    };
+    match consumer {
+        Consumer::Help(text) => write_out(text),
+        Consumer::Exec { set, argv } => {
+            // SAFETY: single-threaded, and nothing changes the environment.
+            let environ: Vec<&CStr> = unsafe { kelos_token::env::process_environ() }.collect();
+            let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
+            let tracer = Tracer::from_env(&env, crate::PROGRAM);
+            exec(&environ, &set, &argv, tracer, reopened)
+        }
+        Consumer::Env { set, format } => {
+            let snapshot = EnvSnapshot::from_process();
+            let mut tracer = Tracer::from_env(&snapshot, crate::PROGRAM);
+            env(&snapshot, &set, format, &mut tracer)
+        }
+        Consumer::Token { host, format } => {
+            let snapshot = EnvSnapshot::from_process();
+            let mut tracer = Tracer::from_env(&snapshot, crate::PROGRAM);
+            match token_host(&snapshot, host.as_deref()) {
+                Ok(host) => token(&snapshot, &host, format, &mut tracer),
+                Err(e) => {
+                    eprintln!("{}: {e}", crate::PROGRAM);
+                    2
+                }
+            }
+        }
+    }
+}
+
+/// `--host`, else `$GH_HOST`, else github.com.
+pub fn token_host(env: &EnvSnapshot, given: Option<&str>) -> Result<Host, String> {
+    if let Some(raw) = given {
+        return Host::parse(raw).map_err(|e| {
+            format!("--host {raw:?} is not a host name ({e}); give one like ghe.example.com[:port]")
+        });
+    }
+    let gh_host = env.non_empty(kelos_token::env::GH_HOST_VAR);
+    let raw = gh_host
+        .map_or(Some("github.com"), |v| v.to_str())
+        .unwrap_or("");
+    Host::parse(raw).map_err(|e| {
+        format!(
+            "{}={gh_host:?} is not a host name ({e}); set it like ghe.example.com[:port]",
+            kelos_token::env::GH_HOST_VAR
+        )
+    })
+}
+
+/// A command for the agent's own processes, as parsed from the command line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Consumer<'a> {
+    Token {
+        host: Option<String>,
+        format: TokenFormat,
+    },
+    Env {
+        set: Vec<String>,
+        format: EnvFormat,
+    },
+    Exec {
+        set: Vec<String>,
+        argv: Vec<&'a CStr>,
+    },
+    Help(&'static str),
+}
+
+pub const TOKEN_USAGE: &str = "\
+Print the token `get` would answer with: the token file's, else the fallback
+variable for the host's class. No token: nothing on stdout, the reason on
+stderr, exit 1.
+
+Usage: git-credential-kelos token [--host HOST] [--format plain|header-json]
+
+Options:
+  --host HOST      The host the token is for (its class picks the fallback).
+                   Default: $GH_HOST, else github.com
+  --format FORMAT  plain (default): the token and a newline, like `gh auth token`;
+                   header-json: {\"Authorization\":\"Bearer TOKEN\"} and a newline,
+                   for an MCP client's headers helper
+  -h, --help       Print this help
+";
+
+pub const ENV_USAGE: &str = "\
+Print assignments of the token file's current token to each token variable
+already present (GITHUB_TOKEN, GH_TOKEN, GH_ENTERPRISE_TOKEN,
+GITHUB_ENTERPRISE_TOKEN) and to each --set NAME. Nothing when the file has no
+valid token (the variables keep what they have); never a fallback. Silent on
+stderr unless KELOS_CREDENTIAL_TRACE is set.
+
+Usage: git-credential-kelos env [--format sh|json] [--set NAME]...
+
+  eval \"$(git-credential-kelos env)\"
+
+Options:
+  --format FORMAT  sh (default): export NAME='TOKEN' lines, quoted so that eval
+                   can only ever assign; json: one object {\"NAME\":\"TOKEN\",...}
+  --set NAME       Also set NAME (a variable name); repeatable
+  -h, --help       Print this help
+";
+
+pub const EXEC_USAGE: &str = "\
+Set exactly what `env` would print, then run COMMAND in place of this process
+(found in PATH as execvp does; same PID; arguments, other variables, ignored
+signals and closed descriptors as they were). Nothing after COMMAND is read.
+Command not found: exit 127; not executable: exit 126.
+
+Usage: git-credential-kelos exec [--set NAME]... [--] COMMAND [ARG]...
+
+  git-credential-kelos exec npm install
+  git-credential-kelos exec --set NPM_TOKEN -- npm publish
+
+Options:
+  --set NAME   Also set NAME (a variable name) to the file's token; repeatable
+  -h, --help   Print this help
+";
+
+/// Parses `args` (without the program name) when they ask for `token`,
+/// `env` or `exec`; `None` for any other command line. `--host` may also
+/// come before `token`.
+pub fn parse<'a>(args: &[&'a CStr]) -> Option<Result<Consumer<'a>, String>> {
+    let mut host: Option<String> = None;
+    let mut i = 0;
+    // `--host HOST` before the command word, as for git's operations.
+    while i < args.len() {
+        let a = args[i].to_bytes();
+        if a == b"--host" && i + 1 < args.len() {
+            host = Some(String::from_utf8_lossy(args[i + 1].to_bytes()).into_owned());
+            i += 2;
+        } else if let Some(v) = a.strip_prefix(b"--host=") {
+            host = Some(String::from_utf8_lossy(v).into_owned());
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    let word = args.get(i)?.to_bytes();
+    if !matches!(word, b"token" | b"env" | b"exec") {
+        return None;
+    }
+    let rest = &args[i + 1..];
+    Some(parse_command(word, host, rest))
+}
+
+fn parse_command<'a>(
+    word: &[u8],
+    mut host: Option<String>,
+    rest: &[&'a CStr],
+) -> Result<Consumer<'a>, String> {
+    let name = String::from_utf8_lossy(word).into_owned();
+    let usage = match word {
+        b"token" => TOKEN_USAGE,
+        b"env" => ENV_USAGE,
+        _ => EXEC_USAGE,
+    };
+    let mut set = Vec::new();
+    let mut format: Option<String> = None;
+    let mut i = 0;
+    while i < rest.len() {
+        let raw = rest[i].to_bytes();
+        if word == b"exec" && raw == b"--" {
+            i += 1;
+            break;
+        }
+        if word == b"exec" && !raw.starts_with(b"-") {
+            break;
+        }
+        let arg =
+            std::str::from_utf8(raw).map_err(|_| format!("{name}: an argument is not UTF-8"))?;
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg, None),
+        };
+        let value = |i: &mut usize| -> Result<String, String> {
+            if let Some(v) = inline.clone() {
+                return Ok(v);
+            }
+            *i += 1;
+            match rest.get(*i).map(|v| v.to_bytes()) {
+                Some(v) if !v.starts_with(b"--") => Ok(String::from_utf8_lossy(v).into_owned()),
+                _ => Err(format!("{name}: {flag} needs a value")),
+            }
+        };
+        match flag {
+            "-h" | "--help" => return Ok(Consumer::Help(usage)),
+            "--set" if word != b"token" => set.push(value(&mut i)?),
+            "--format" if word != b"exec" => format = Some(value(&mut i)?),
+            "--host" if word == b"token" => host = Some(value(&mut i)?),
+            _ => {
+                return Err(format!(
+                    "{name}: unexpected argument {arg:?}; see `git-credential-kelos {name} --help`"
+                ))
+            }
+        }
+        i += 1;
+    }
+    if let Some(bad) = set.iter().find(|n| !is_var_name(n)) {
+        return Err(bad_var_name(bad));
+    }
+    match word {
+        b"token" => Ok(Consumer::Token {
+            host,
+            format: match format.as_deref() {
+                None | Some("plain") => TokenFormat::Plain,
+                Some("header-json") => TokenFormat::HeaderJson,
+                Some(other) => {
+                    return Err(format!(
+                        "token: --format {other:?}: use plain or header-json"
+                    ))
+                }
+            },
+        }),
+        b"env" => Ok(Consumer::Env {
+            set,
+            format: match format.as_deref() {
+                None | Some("sh") => EnvFormat::Sh,
+                Some("json") => EnvFormat::Json,
+                Some(other) => return Err(format!("env: --format {other:?}: use sh or json")),
+            },
+        }),
+        _ => {
+            if i >= rest.len() {
+                return Err(
+                    "exec needs a command: git-credential-kelos exec [--set NAME]... [--] COMMAND [ARG]..."
+                        .into(),
+                );
+            }
+            Ok(Consumer::Exec {
+                set,
+                argv: rest[i..].to_vec(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kelos_token::clean_token;
+
+    fn tok(s: &str) -> Token {
+        clean_token(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn variable_names() {
+        for ok in ["A", "_", "GITHUB_TOKEN", "npm_config__auth", "x1", "_9"] {
+            assert!(is_var_name(ok), "{ok}");
+        }
+        for bad in ["", "1A", "A-B", "A B", "A=B", "$A", "Ä", "A\n", "a.b"] {
+            assert!(!is_var_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_present_token_vars_then_set_once_each() {
+        let present = |n: &str| n == "GH_TOKEN" || n == "GITHUB_TOKEN";
+        let set = vec![
+            "NPM_TOKEN".to_string(),
+            "GH_TOKEN".into(),
+            "NPM_TOKEN".into(),
+        ];
+        assert_eq!(
+            env_names(present, &set),
+            ["GITHUB_TOKEN", "GH_TOKEN", "NPM_TOKEN"]
+        );
+        assert!(env_names(|_| false, &[]).is_empty());
+        assert_eq!(env_names(|_| true, &[]), TOKEN_VARS);
+    }
+
+    #[test]
+    fn sh_quoting() {
+        let t = tok(r#"ghs_a'b"c$d`e\f;g*h$(touch x)'"#);
+        assert_eq!(
+            render_env(EnvFormat::Sh, &["GH_TOKEN", "X"], &t),
+            "export GH_TOKEN='ghs_a'\\''b\"c$d`e\\f;g*h$(touch x)'\\'''\n\
+             export X='ghs_a'\\''b\"c$d`e\\f;g*h$(touch x)'\\'''\n"
+        );
+        assert_eq!(render_env(EnvFormat::Sh, &[], &t), "");
+    }
+
+    #[test]
+    fn json_objects() {
+        let t = tok(r#"ghs_a"b\c"#);
+        assert_eq!(
+            render_env(EnvFormat::Json, &["GH_TOKEN", "GITHUB_TOKEN"], &t),
+            "{\"GH_TOKEN\":\"ghs_a\\\"b\\\\c\",\"GITHUB_TOKEN\":\"ghs_a\\\"b\\\\c\"}\n"
+        );
+        assert_eq!(render_env(EnvFormat::Json, &[], &t), "{}\n");
+        assert_eq!(
+            render_token(TokenFormat::HeaderJson, &t),
+            "{\"Authorization\":\"Bearer ghs_a\\\"b\\\\c\"}\n"
+        );
+        assert_eq!(render_token(TokenFormat::Plain, &t), "ghs_a\"b\\c\n");
+    }
+}
