@@ -1,301 +1,575 @@
-//! The command line, parsed by hand: git starts the helper for every request,
-//! and a parser library's code and tables made the binary a third larger and
-//! every start slower. `parse` is a pure function of the arguments.
+//! The command line, in two parts.
+//!
+//! - git's own calls, `[--host HOST]... get|store|erase|capability|OTHER`, are
+//!   read by hand in [`parse_git_call`]: git starts the helper for every
+//!   request, so they stay off clap's start-up cost, and they are git's
+//!   protocol, not a command line: an operation the helper does not know is
+//!   ignored in silence (git may add operations).
+//! - Everything else, the commands for people and scripts, is [`Cli`]
+//!   (clap): every command has its own `--help`, a misspelt option is named
+//!   with a suggestion, a value never swallows the next option, and a usage
+//!   error exits with 2.
 
-use std::ffi::OsStr;
-use std::fmt;
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
+use clap::{Args, Parser, Subcommand};
+
 use crate::configure::Scope;
+use crate::consumers::{bad_var_name, is_var_name, EnvFormat, TokenFormat};
 
-pub const USAGE: &str = "\
-A git credential helper that answers from the rotating GitHub token file
-(KELOS_GITHUB_TOKEN_FILE), for the configured hosts only.
+/// Names of the commands that are [`Cli`]'s, not git's: a git call never
+/// uses them as its operation. A unit test keeps this list equal to clap's.
+pub const PEOPLE_COMMANDS: &[&str] = &[
+    "configure",
+    "unconfigure",
+    "doctor",
+    "token",
+    "env",
+    "exec",
+    "help",
+];
 
-Usage: git-credential-kelos [--host HOST]... COMMAND
+const ABOUT: &str = "A git credential helper that answers from the rotating GitHub token file \
+                     (KELOS_GITHUB_TOKEN_FILE), for the configured hosts only";
 
-Commands:
-  get          (git) Answer with the current token, for a configured host only
-  store        (git) Ignored: the token file is the only store
-  erase        (git) Explain, on stderr, why the server refused a password
-  capability   (git) Print the protocol version this helper speaks
-  configure    Add `kelos` to git's helpers for https://HOST and https://gist.HOST
-               [--system | --global (default) | --file PATH]
-  unconfigure  Remove exactly what `configure` added (same options)
-  doctor       Check the token file, expiry, git and gh set-up; never shows a token
-               [--json] [--no-token-ok]
-
-Options (anywhere on the line):
-  --host HOST    A host this helper answers for (and gist.HOST); repeatable.
-                 Default: $GH_HOST, else github.com
-  -h, --help     Print this help
-  -V, --version  Print the version
-
+const AFTER_HELP: &str = "\
 git runs the helper as `git credential-kelos [--host HOST] get|store|erase`.
 Set it up with `git-credential-kelos configure`; check it with
-`git-credential-kelos doctor`. Operations git may add later are ignored.
-";
+`git-credential-kelos doctor`. Operations git may add later are ignored.";
 
-pub const VERSION: &str = concat!("git-credential-kelos ", env!("CARGO_PKG_VERSION"), "\n");
-
-/// What the command line asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Invocation {
-    Run(Cli),
-    Help,
-    Version,
-}
-
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Parser, PartialEq, Eq)]
+#[command(name = "git-credential-kelos", version, about = ABOUT, after_help = AFTER_HELP)]
+#[command(propagate_version = true)]
 pub struct Cli {
-    /// `--host` values, in order, not yet validated.
-    pub hosts: Vec<String>,
+    /// A host this helper answers for (and gist.HOST); repeatable.
+    /// Default: $GH_HOST, else github.com
+    #[arg(long = "host", value_name = "HOST", global = true)]
+    pub hosts: Vec<OsString>,
+
+    #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Subcommand, PartialEq, Eq)]
 pub enum Command {
+    /// (git) Answer with the current token, for a configured host only
     Get,
+    /// (git) Ignored: the token file is the only store
     Store,
+    /// (git) Explain, on stderr, why the server refused a password
     Erase,
+    /// (git) Print the protocol version this helper speaks
     Capability,
-    Configure(Scope),
-    Unconfigure(Scope),
-    Doctor {
-        json: bool,
-        no_token_ok: bool,
-    },
-    /// An operation this helper does not know: ignored, as git asks of
-    /// helpers (git may add operations).
-    Other(String),
+    /// Add `kelos` to git's helpers for https://HOST and https://gist.HOST
+    #[command(long_about = CONFIGURE_ABOUT)]
+    Configure(ScopeArgs),
+    /// Remove exactly what `configure` added (same options)
+    Unconfigure(ScopeArgs),
+    /// Check the token file, expiry, git and gh set-up; never shows a token
+    #[command(long_about = DOCTOR_ABOUT)]
+    Doctor(DoctorArgs),
+    /// Print the token `get` would answer with (for scripts and header helpers)
+    #[command(long_about = TOKEN_ABOUT, after_help = TOKEN_AFTER_HELP)]
+    Token(TokenArgs),
+    /// Print the file's token as assignments to the token variables, for eval
+    #[command(long_about = ENV_ABOUT, after_help = ENV_AFTER_HELP)]
+    Env(EnvArgs),
+    /// Refresh the token variables from the file, then run COMMAND in place
+    #[command(long_about = EXEC_ABOUT, after_help = EXEC_AFTER_HELP)]
+    Exec(ExecArgs),
+    /// An operation this helper does not know (from git): ignored.
+    #[command(skip)]
+    Other(OsString),
 }
 
-/// A command line that cannot be run; `Display` names the problem and
-/// points at `--help`.
-#[derive(Debug, PartialEq, Eq)]
-pub struct UsageError(String);
+const CONFIGURE_ABOUT: &str = "\
+Add `kelos` to git's helpers for https://HOST and https://gist.HOST.
 
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}; see `git-credential-kelos --help`", self.0)
+For each host it adds an empty value, which resets the helper list git
+inherited for that URL only, followed by `kelos` (`kelos --host HOST` for
+other hosts than github.com). Other hosts' helpers and other keys are left
+alone; running it twice changes nothing. It edits through `git config`,
+never by hand.";
+
+const DOCTOR_ABOUT: &str = "\
+Check the token file, expiry, git and gh set-up; never shows a token.
+
+One line per check, each `ok`, `warn` or `fail` with the fix. Exit status 1
+when a check fails. For the moment of failure itself,
+`KELOS_CREDENTIAL_TRACE=1 git push` shows each decision.";
+
+const TOKEN_ABOUT: &str = "\
+Print the token `get` would answer with for HOST (--host, else $GH_HOST, else
+github.com): the token file's, else the fallback variable for the host's
+class. No token: nothing on stdout, one line on stderr saying why (never a
+token), exit status 1.";
+
+const TOKEN_AFTER_HELP: &str = "\
+Examples:
+  curl -H \"Authorization: Bearer $(git-credential-kelos token)\" https://api.github.com/user
+  git-credential-kelos token --format header-json    # an MCP headersHelper";
+
+const ENV_ABOUT: &str = "\
+Print assignments of the token file's current token to each token variable
+already present in the environment (GITHUB_TOKEN, GH_TOKEN,
+GH_ENTERPRISE_TOKEN, GITHUB_ENTERPRISE_TOKEN) and to each --set NAME.
+
+sh: `export NAME='TOKEN'` lines, quoted so that eval can only ever assign.
+json: one object. When the file has no valid token it prints nothing, exit
+status 0: the variables keep what they have (a fallback is never printed).
+Silent on stderr unless KELOS_CREDENTIAL_TRACE is set: shells run it before
+every command (/etc/profile.d/kelos-env.sh and BASH_ENV do).";
+
+const ENV_AFTER_HELP: &str = "\
+Example:
+  eval \"$(git-credential-kelos env)\"";
+
+const EXEC_ABOUT: &str = "\
+Set exactly what `env` would print, then run COMMAND in place of this
+process, found in PATH as execvp does: same PID, every argument byte for
+byte, every other variable, the ignored signals and closed descriptors as
+the caller left them. Nothing after COMMAND is read by this helper.
+COMMAND not found: exit status 127; found but not executable: 126.";
+
+const EXEC_AFTER_HELP: &str = "\
+Examples:
+  git-credential-kelos exec npm whoami
+  git-credential-kelos exec --set NPM_TOKEN -- npm publish";
+
+/// `token`'s options (the host is the global `--host`).
+#[derive(Clone, Debug, Args, PartialEq, Eq)]
+pub struct TokenArgs {
+    /// plain: the token and a newline, like `gh auth token`;
+    /// header-json: {"Authorization":"Bearer TOKEN"} and a newline
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "plain")]
+    pub format: TokenFormat,
+}
+
+#[derive(Clone, Debug, Args, PartialEq, Eq)]
+pub struct EnvArgs {
+    /// sh: `export NAME='TOKEN'` lines; json: one object {"NAME":"TOKEN",...}
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "sh")]
+    pub format: EnvFormat,
+    /// Also set NAME, a variable name ([A-Za-z_][A-Za-z0-9_]*); repeatable
+    #[arg(long = "set", value_name = "NAME", value_parser = var_name)]
+    pub set: Vec<String>,
+}
+
+#[derive(Clone, Debug, Args, PartialEq, Eq)]
+pub struct ExecArgs {
+    /// Also set NAME, a variable name ([A-Za-z_][A-Za-z0-9_]*); repeatable
+    #[arg(long = "set", value_name = "NAME", value_parser = var_name)]
+    pub set: Vec<String>,
+    /// The command and its arguments, passed on untouched
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
+    )]
+    pub command: Vec<OsString>,
+}
+
+fn var_name(raw: &str) -> Result<String, String> {
+    if is_var_name(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err(bad_var_name(raw))
     }
 }
 
-impl std::error::Error for UsageError {}
-
-fn usage_error(message: impl Into<String>) -> UsageError {
-    UsageError(message.into())
-}
-
-/// Parses `args` (without the program name).
-pub fn parse(args: &[&OsStr]) -> Result<Invocation, UsageError> {
-    let mut hosts = Vec::new();
-    let mut command_word: Option<String> = None;
-    let mut flags: Vec<String> = Vec::new();
-    let mut file: Option<PathBuf> = None;
-    let mut args = args.iter();
-    while let Some(raw) = args.next() {
-        // --file takes any path, UTF-8 or not; a missing one reads as empty.
-        let file_value = if *raw == "--file" {
-            Some(args.next().copied().unwrap_or_default())
-        } else {
-            raw.as_bytes()
-                .strip_prefix(b"--file=")
-                .map(OsStr::from_bytes)
+/// Reads `env` in the forms a shell snippet uses (`env`, `--format sh|json`,
+/// `--set NAME`, in any order), by hand: shells run it before every command,
+/// and clap's start-up would cost more than the rest of the call. `None`
+/// for anything else (`--help`, a mistake), which is then [`Cli`]'s.
+pub fn parse_env_call(args: &[&OsStr]) -> Option<Cli> {
+    let (first, rest) = args.split_first()?;
+    if *first != "env" {
+        return None;
+    }
+    let mut parsed = EnvArgs {
+        format: EnvFormat::Sh,
+        set: Vec::new(),
+    };
+    let mut rest = rest.iter();
+    while let Some(arg) = rest.next() {
+        let arg = arg.to_str()?;
+        let (flag, value) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, value),
+            None => (arg, rest.next()?.to_str()?),
         };
-        if let Some(path) = file_value {
-            set_file(&mut file, PathBuf::from(path))?;
-            flags.push("--file".into());
-            continue;
-        }
-        let Some(arg) = raw.to_str() else {
-            return Err(usage_error(format!("{raw:?} is not UTF-8")));
-        };
-        match arg {
-            "-h" | "--help" => return Ok(Invocation::Help),
-            "-V" | "--version" => return Ok(Invocation::Version),
-            "--host" => match args.next().map(|v| v.to_str()) {
-                Some(Some(host)) => hosts.push(host.to_owned()),
-                Some(None) => return Err(usage_error("the --host value is not UTF-8")),
-                None => return Err(usage_error("--host needs a host name")),
-            },
-            _ if arg.starts_with("--host=") => hosts.push(arg["--host=".len()..].to_owned()),
-            _ if arg.starts_with('-') => flags.push(arg.to_owned()),
-            _ if command_word.is_none() => command_word = Some(arg.to_owned()),
-            _ => {
-                return Err(usage_error(format!(
-                    "unexpected argument {arg:?} after {:?}",
-                    command_word.unwrap_or_default()
-                )))
-            }
+        match (flag, value) {
+            ("--format", "sh") => parsed.format = EnvFormat::Sh,
+            ("--format", "json") => parsed.format = EnvFormat::Json,
+            ("--set", name) if is_var_name(name) => parsed.set.push(name.to_owned()),
+            _ => return None,
         }
     }
-    let Some(word) = command_word else {
-        return Err(usage_error(
-            "no command given (get, configure, doctor, ...)",
-        ));
-    };
-    let allowed: &[&str] = match word.as_str() {
-        "configure" | "unconfigure" => &["--system", "--global", "--file"],
-        "doctor" => &["--json", "--no-token-ok"],
-        _ => &[],
-    };
-    if let Some(flag) = flags.iter().find(|f| !allowed.contains(&f.as_str())) {
-        return Err(usage_error(format!("{word} takes no option {flag}")));
-    }
-    let has = |flag: &str| flags.iter().any(|f| f == flag);
-    let command = match word.as_str() {
-        "get" => Command::Get,
-        "store" => Command::Store,
-        "erase" => Command::Erase,
-        "capability" => Command::Capability,
-        "configure" => Command::Configure(scope(&flags, file)?),
-        "unconfigure" => Command::Unconfigure(scope(&flags, file)?),
-        "doctor" => Command::Doctor {
-            json: has("--json"),
-            no_token_ok: has("--no-token-ok"),
-        },
-        _ => Command::Other(word),
-    };
-    Ok(Invocation::Run(Cli { hosts, command }))
-}
-
-fn set_file(file: &mut Option<PathBuf>, path: PathBuf) -> Result<(), UsageError> {
-    if path.as_os_str().is_empty() {
-        return Err(usage_error("--file needs a path"));
-    }
-    if file.replace(path).is_some() {
-        return Err(usage_error("--file given twice"));
-    }
-    Ok(())
-}
-
-/// One of `--system`, `--global`, `--file PATH`; none means `--global`.
-fn scope(flags: &[String], file: Option<PathBuf>) -> Result<Scope, UsageError> {
-    let mut given: Vec<&str> = flags.iter().map(String::as_str).collect();
-    given.sort_unstable();
-    given.dedup();
-    if given.len() > 1 {
-        return Err(usage_error(format!(
-            "{} cannot be used together; choose one",
-            given.join(" and ")
-        )));
-    }
-    Ok(match (file, given.first()) {
-        (Some(path), _) => Scope::File(path),
-        (None, Some(&"--system")) => Scope::System,
-        _ => Scope::Global,
+    Some(Cli {
+        hosts: Vec::new(),
+        command: Command::Env(parsed),
     })
+}
+
+/// Which git config file `configure` and `unconfigure` edit.
+#[derive(Clone, Debug, Args, PartialEq, Eq)]
+#[group(multiple = false)]
+pub struct ScopeArgs {
+    /// The system config (every user of the machine or image)
+    #[arg(long)]
+    pub system: bool,
+    /// The user's global config (the default)
+    #[arg(long)]
+    pub global: bool,
+    /// A config file of your own
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+}
+
+impl ScopeArgs {
+    pub fn scope(&self) -> Scope {
+        match (&self.file, self.system) {
+            (Some(path), _) => Scope::File(path.clone()),
+            (None, true) => Scope::System,
+            (None, false) => Scope::Global,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Args, PartialEq, Eq)]
+pub struct DoctorArgs {
+    /// Print one JSON object: {"result", "checks": [{"id", "level", "message", "fix"}]}
+    #[arg(long)]
+    pub json: bool,
+    /// A missing token is a warning, not a failure (image build time)
+    #[arg(long)]
+    pub no_token_ok: bool,
+}
+
+/// Reads git's own form of call, `[--host HOST | --host=HOST]... OPERATION`
+/// with the operation anywhere among the hosts; `None` for anything else
+/// (options, people's commands, `--help`), which is then [`Cli`]'s.
+pub fn parse_git_call(args: &[&OsStr]) -> Option<Cli> {
+    let mut hosts = Vec::new();
+    let mut operation = None;
+    let mut args = args.iter();
+    while let Some(&arg) = args.next() {
+        let bytes = arg.as_encoded_bytes();
+        if arg == "--host" {
+            hosts.push(args.next()?.to_os_string());
+        } else if let Some(value) = bytes.strip_prefix(b"--host=") {
+            // SAFETY: split off after ASCII, from bytes of an OsStr.
+            hosts.push(unsafe { OsStr::from_encoded_bytes_unchecked(value) }.to_os_string());
+        } else if bytes.first() == Some(&b'-') || operation.is_some() {
+            return None;
+        } else {
+            operation = Some(arg);
+        }
+    }
+    let command = match operation?.to_str() {
+        Some("get") => Command::Get,
+        Some("store") => Command::Store,
+        Some("erase") => Command::Erase,
+        Some("capability") => Command::Capability,
+        Some(word) if PEOPLE_COMMANDS.contains(&word) => return None,
+        _ => Command::Other(operation?.to_os_string()),
+    };
+    Some(Cli { hosts, command })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+    use std::os::unix::ffi::OsStrExt;
 
-    fn run(args: &[&str]) -> Result<Invocation, UsageError> {
-        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
-        parse(&args)
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
     }
 
-    fn cli(hosts: &[&str], command: Command) -> Result<Invocation, UsageError> {
-        Ok(Invocation::Run(Cli {
-            hosts: hosts.iter().map(|h| h.to_string()).collect(),
-            command,
-        }))
+    fn git(args: &[&str]) -> Option<Cli> {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        parse_git_call(&args)
+    }
+
+    fn clap(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("git-credential-kelos").chain(args.iter().copied()))
     }
 
     #[test]
-    fn git_calls() {
-        assert_eq!(run(&["get"]), cli(&[], Command::Get));
-        assert_eq!(run(&["store"]), cli(&[], Command::Store));
-        assert_eq!(run(&["erase"]), cli(&[], Command::Erase));
-        assert_eq!(run(&["capability"]), cli(&[], Command::Capability));
+    fn git_calls_are_read_by_hand() {
+        let cases: &[(&[&str], &[&str], Command)] = &[
+            (&["get"], &[], Command::Get),
+            (&["store"], &[], Command::Store),
+            (&["erase"], &[], Command::Erase),
+            (&["capability"], &[], Command::Capability),
+            (
+                &["--host", "ghe.example.com", "--host=b.example:8443", "get"],
+                &["ghe.example.com", "b.example:8443"],
+                Command::Get,
+            ),
+            (
+                &["get", "--host", "a.example"],
+                &["a.example"],
+                Command::Get,
+            ),
+            (&["frobnicate"], &[], Command::Other("frobnicate".into())),
+        ];
+        for (args, hosts, command) in cases {
+            let want = Cli {
+                hosts: os(hosts),
+                command: command.clone(),
+            };
+            assert_eq!(git(args).as_ref(), Some(&want), "{args:?}");
+        }
+        let odd = OsStr::from_bytes(b"op\xff");
         assert_eq!(
-            run(&["--host", "ghe.example.com", "--host=b.example:8443", "get"]),
-            cli(&["ghe.example.com", "b.example:8443"], Command::Get)
+            parse_git_call(&[odd]).map(|c| c.command),
+            Some(Command::Other(odd.into()))
         );
-        assert_eq!(
-            run(&["get", "--host", "a.example"]),
-            cli(&["a.example"], Command::Get)
-        );
-        assert_eq!(
-            run(&["frobnicate"]),
-            cli(&[], Command::Other("frobnicate".into()))
-        );
+    }
+
+    #[test]
+    fn everything_else_is_clap_s() {
+        for args in [
+            &["configure"][..],
+            &["doctor", "--json"],
+            &["--help"],
+            &["get", "--json"],
+            &["--hots", "x", "get"],
+            &["get", "extra"],
+            &["--host"],
+            &["get", "--host"],
+            &[],
+            &["help"],
+        ] {
+            assert_eq!(git(args), None, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn people_commands_list_is_clap_s_list() {
+        let git_ops = ["get", "store", "erase", "capability"];
+        let mut from_clap: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .filter(|name| !git_ops.contains(&name.as_str()))
+            .chain(["help".to_owned()])
+            .collect();
+        from_clap.sort();
+        let mut ours: Vec<&str> = PEOPLE_COMMANDS.to_vec();
+        ours.sort();
+        assert_eq!(from_clap, ours);
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn people_commands() {
+        let scope = |system, global, file: Option<&str>| ScopeArgs {
+            system,
+            global,
+            file: file.map(PathBuf::from),
+        };
         assert_eq!(
-            run(&["configure"]),
-            cli(&[], Command::Configure(Scope::Global))
+            clap(&["configure"]).unwrap().command,
+            Command::Configure(scope(false, false, None))
+        );
+        let cli = clap(&["configure", "--system", "--host", "h.example"]).unwrap();
+        assert_eq!(cli.hosts, os(&["h.example"]));
+        assert_eq!(cli.command, Command::Configure(scope(true, false, None)));
+        assert_eq!(
+            clap(&["unconfigure", "--file", "/tmp/x y"])
+                .unwrap()
+                .command,
+            Command::Unconfigure(scope(false, false, Some("/tmp/x y")))
         );
         assert_eq!(
-            run(&["configure", "--system", "--host", "h.example"]),
-            cli(&["h.example"], Command::Configure(Scope::System))
+            clap(&["doctor", "--json", "--no-token-ok"])
+                .unwrap()
+                .command,
+            Command::Doctor(DoctorArgs {
+                json: true,
+                no_token_ok: true
+            })
         );
         assert_eq!(
-            run(&["unconfigure", "--file", "/tmp/x y"]),
-            cli(&[], Command::Unconfigure(Scope::File("/tmp/x y".into())))
+            scope(false, false, Some("/f")).scope(),
+            Scope::File("/f".into())
         );
-        assert_eq!(
-            run(&["--file=/tmp/c", "configure", "--global"]).unwrap_err(),
-            usage_error("--file and --global cannot be used together; choose one")
-        );
-        assert_eq!(
-            run(&["doctor", "--json", "--no-token-ok"]),
-            cli(
-                &[],
-                Command::Doctor {
-                    json: true,
-                    no_token_ok: true
-                }
-            )
-        );
-        assert_eq!(run(&["doctor", "--help"]), Ok(Invocation::Help));
-        assert_eq!(run(&["-V"]), Ok(Invocation::Version));
+        assert_eq!(scope(true, false, None).scope(), Scope::System);
+        assert_eq!(scope(false, true, None).scope(), Scope::Global);
+        assert_eq!(scope(false, false, None).scope(), Scope::Global);
     }
 
     #[test]
-    fn mistakes_are_named() {
-        let cases: &[(&[&str], &str)] = &[
-            (&[], "no command given (get, configure, doctor, ...)"),
+    fn mistakes_are_usage_errors_that_name_them() {
+        use clap::error::ErrorKind;
+        let cases: &[(&[&str], ErrorKind, &str)] = &[
             (
-                &["get", "extra"],
-                "unexpected argument \"extra\" after \"get\"",
+                &["--hots", "x", "get"],
+                ErrorKind::UnknownArgument,
+                "tip: a similar argument exists: '--host'",
             ),
-            (&["get", "--json"], "get takes no option --json"),
-            (&["doctor", "--system"], "doctor takes no option --system"),
+            (&["--frob"], ErrorKind::UnknownArgument, "'--frob'"),
+            (
+                &["configure", "--sytem"],
+                ErrorKind::UnknownArgument,
+                "tip: a similar argument exists: '--system'",
+            ),
+            (
+                &["configure", "--file", "--system"],
+                ErrorKind::InvalidValue,
+                "a value is required for '--file <PATH>'",
+            ),
             (
                 &["configure", "--system", "--global"],
-                "--global and --system cannot be used together; choose one",
+                ErrorKind::ArgumentConflict,
+                "'--system' cannot be used with '--global'",
             ),
-            (&["configure", "--file"], "--file needs a path"),
-            (&["configure", "--file="], "--file needs a path"),
+            (&["get", "extra"], ErrorKind::UnknownArgument, "'extra'"),
+            (&["get", "--json"], ErrorKind::UnknownArgument, "'--json'"),
             (
-                &["configure", "--file", "a", "--file", "b"],
-                "--file given twice",
+                &["doctor", "--system"],
+                ErrorKind::UnknownArgument,
+                "'--system'",
             ),
-            (&["get", "--host"], "--host needs a host name"),
+            (&[], ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand, ""),
         ];
-        for (args, want) in cases {
-            assert_eq!(run(args), Err(usage_error(*want)), "{args:?}");
+        for (args, kind, text) in cases {
+            let err = clap(args).unwrap_err();
+            assert_eq!(err.kind(), *kind, "{args:?}: {err}");
+            assert!(err.to_string().contains(text), "{args:?}: {err}");
+            assert_eq!(err.exit_code(), 2, "{args:?}");
         }
-        let err = run(&["get", "--json"]).unwrap_err().to_string();
-        assert!(
-            err.ends_with("; see `git-credential-kelos --help`"),
-            "{err}"
+    }
+
+    #[test]
+    fn every_command_has_its_own_help() {
+        for name in [
+            "configure",
+            "unconfigure",
+            "doctor",
+            "get",
+            "token",
+            "env",
+            "exec",
+        ] {
+            let err = clap(&[name, "--help"]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("Usage: git-credential-kelos {name}")),
+                "{text}"
+            );
+            assert_eq!(err.exit_code(), 0);
+        }
+    }
+
+    #[test]
+    fn consumer_commands() {
+        let cli = clap(&[
+            "token",
+            "--host",
+            "ghe.example.com",
+            "--format",
+            "header-json",
+        ])
+        .unwrap();
+        assert_eq!(cli.hosts, os(&["ghe.example.com"]));
+        assert_eq!(
+            cli.command,
+            Command::Token(TokenArgs {
+                format: TokenFormat::HeaderJson
+            })
         );
+        assert_eq!(
+            clap(&["token"]).unwrap().command,
+            Command::Token(TokenArgs {
+                format: TokenFormat::Plain
+            })
+        );
+        let exec = |args: &[&str]| match clap(args).map(|c| c.command) {
+            Ok(Command::Exec(e)) => Ok((e.set, e.command)),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.kind()),
+        };
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Nothing after the command is read: not its --help, not a `--`,
+        // not an option of ours.
+        let cases: &[(&[&str], &[&str], &[&str])] = &[
+            (&["exec", "npm", "whoami"], &[], &["npm", "whoami"]),
+            (&["exec", "cmd", "--help"], &[], &["cmd", "--help"]),
+            (&["exec", "--", "cmd", "--help"], &[], &["cmd", "--help"]),
+            (&["exec", "cmd", "--", "x"], &[], &["cmd", "--", "x"]),
+            (&["exec", "--", "cmd", "--", "x"], &[], &["cmd", "--", "x"]),
+            (
+                &["exec", "cmd", "--set", "X", "--host", "h", "-V"],
+                &[],
+                &["cmd", "--set", "X", "--host", "h", "-V"],
+            ),
+            (
+                &["exec", "--set", "A", "--set=B", "--", "-dash"],
+                &["A", "B"],
+                &["-dash"],
+            ),
+        ];
+        for (args, set, command) in cases {
+            assert_eq!(exec(args), Ok((strings(set), os(command))), "{args:?}");
+        }
+        use clap::error::ErrorKind;
+        assert_eq!(exec(&["exec"]), Err(ErrorKind::MissingRequiredArgument));
+        assert_eq!(exec(&["exec", "-x"]), Err(ErrorKind::UnknownArgument));
+        assert_eq!(
+            exec(&["exec", "--set", "1A", "c"]),
+            Err(ErrorKind::ValueValidation)
+        );
+        assert_eq!(exec(&["exec", "--help"]), Err(ErrorKind::DisplayHelp));
+        let odd = OsStr::from_bytes(b"\xff\xfe");
+        let cli = Cli::try_parse_from([OsStr::new("x"), OsStr::new("exec"), OsStr::new("c"), odd])
+            .unwrap();
+        assert!(matches!(cli.command, Command::Exec(e) if e.command[1] == odd));
+    }
+
+    #[test]
+    fn env_s_fast_path_agrees_with_clap() {
+        for args in [
+            &["env"][..],
+            &["env", "--format", "json"],
+            &["env", "--format=sh", "--set", "NPM_TOKEN"],
+            &["env", "--set=A", "--set", "B", "--format", "json"],
+        ] {
+            let fast = parse_env_call(&args.iter().map(OsStr::new).collect::<Vec<_>>());
+            assert_eq!(fast, Some(clap(args).unwrap()), "{args:?}");
+        }
+        // Anything else is clap's, to be named or explained.
+        for args in [
+            &["env", "--help"][..],
+            &["env", "--format", "yaml"],
+            &["env", "--set", "1A"],
+            &["env", "--set"],
+            &["env", "--sett", "A"],
+            &["env", "extra"],
+            &["token"],
+        ] {
+            let fast = parse_env_call(&args.iter().map(OsStr::new).collect::<Vec<_>>());
+            assert_eq!(fast, None, "{args:?}");
+        }
     }
 
     #[test]
     fn a_file_path_need_not_be_utf8() {
         let path = OsStr::from_bytes(b"/tmp/\xff");
-        let args = [OsStr::new("configure"), OsStr::new("--file"), path];
-        assert_eq!(
-            parse(&args),
-            cli(&[], Command::Configure(Scope::File(PathBuf::from(path))))
-        );
+        let cli = Cli::try_parse_from([
+            OsStr::new("git-credential-kelos"),
+            OsStr::new("configure"),
+            OsStr::new("--file"),
+            path,
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Configure(args) => assert_eq!(args.scope(), Scope::File(path.into())),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::gitconfig::{helper_keys, helper_value, with_helper, without_helper};
 use anyhow::{bail, Context, Result};
 use kelos_token::Host;
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
     System,
     Global,

@@ -11,13 +11,15 @@
 //! JSON); the commands below them read the file and write or exec.
 
 use std::borrow::Cow;
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 use std::time::SystemTime;
 
+use crate::cli::ExecArgs;
 use kelos_token::expiry::{format_duration, format_rfc3339, unix_seconds};
-use kelos_token::gh::{exec_environment, gh_host_class};
+use kelos_token::gh::exec_environment;
 use kelos_token::{lookup, trace, EnvSnapshot, Host, HostClass, Origin, Token, Tracer};
 
 /// The token variables `env` and `exec` refresh when they are already
@@ -35,7 +37,7 @@ pub const NOT_FOUND: c_int = 127;
 pub const CANNOT_EXECUTE: c_int = 126;
 
 /// How `token` prints the token.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum TokenFormat {
     /// The token and a newline, like `gh auth token`.
     #[default]
@@ -46,7 +48,7 @@ pub enum TokenFormat {
 }
 
 /// How `env` prints its assignments.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum EnvFormat {
     /// `export NAME='TOKEN'` lines, for `eval`.
     #[default]
@@ -161,9 +163,8 @@ pub fn render_token(format: TokenFormat, token: &Token) -> String {
 /// value in it).
 pub fn file_token(env: &EnvSnapshot) -> Result<Token, String> {
     // The file's token does not depend on the host; the class only picks
-    // fallbacks, which are not used here.
-    let class = gh_host_class(env).unwrap_or(HostClass::Dotcom);
-    let found = lookup(env, class);
+    // the fallbacks, which are never used here.
+    let found = lookup(env, HostClass::Dotcom);
     match (found.origin, found.token) {
         (Some(Origin::File), Some(token)) => Ok(token),
         _ => Err(match (&found.path, &found.file_rejection) {
@@ -353,246 +354,20 @@ pub fn exec(
     }
 }
 
-/// Runs a parsed consumer command; `reopened` as for [`exec`].
-pub fn run(parsed: Result<Consumer<'_>, String>, reopened: &[c_int]) -> c_int {
-    let consumer = match parsed {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{}: {e}", crate::PROGRAM);
-            return 2;
-        }
-    };
-    match consumer {
-        Consumer::Help(text) => write_out(text),
-        Consumer::Exec { set, argv } => {
-            // SAFETY: single-threaded, and nothing changes the environment.
-            let environ: Vec<&CStr> = unsafe { kelos_token::env::process_environ() }.collect();
-            let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
-            let tracer = Tracer::from_env(&env, crate::PROGRAM);
-            exec(&environ, &set, &argv, tracer, reopened)
-        }
-        Consumer::Env { set, format } => {
-            let snapshot = EnvSnapshot::from_process();
-            let mut tracer = Tracer::from_env(&snapshot, crate::PROGRAM);
-            env(&snapshot, &set, format, &mut tracer)
-        }
-        Consumer::Token { host, format } => {
-            let snapshot = EnvSnapshot::from_process();
-            let mut tracer = Tracer::from_env(&snapshot, crate::PROGRAM);
-            match token_host(&snapshot, host.as_deref()) {
-                Ok(host) => token(&snapshot, &host, format, &mut tracer),
-                Err(e) => {
-                    eprintln!("{}: {e}", crate::PROGRAM);
-                    2
-                }
-            }
-        }
-    }
-}
-
-/// `--host`, else `$GH_HOST`, else github.com.
-pub fn token_host(env: &EnvSnapshot, given: Option<&str>) -> Result<Host, String> {
-    if let Some(raw) = given {
-        return Host::parse(raw).map_err(|e| {
-            format!("--host {raw:?} is not a host name ({e}); give one like ghe.example.com[:port]")
-        });
-    }
-    let gh_host = env.non_empty(kelos_token::env::GH_HOST_VAR);
-    let raw = gh_host
-        .map_or(Some("github.com"), |v| v.to_str())
-        .unwrap_or("");
-    Host::parse(raw).map_err(|e| {
-        format!(
-            "{}={gh_host:?} is not a host name ({e}); set it like ghe.example.com[:port]",
-            kelos_token::env::GH_HOST_VAR
-        )
-    })
-}
-
-/// A command for the agent's own processes, as parsed from the command line.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Consumer<'a> {
-    Token {
-        host: Option<String>,
-        format: TokenFormat,
-    },
-    Env {
-        set: Vec<String>,
-        format: EnvFormat,
-    },
-    Exec {
-        set: Vec<String>,
-        argv: Vec<&'a CStr>,
-    },
-    Help(&'static str),
-}
-
-pub const TOKEN_USAGE: &str = "\
-Print the token `get` would answer with: the token file's, else the fallback
-variable for the host's class. No token: nothing on stdout, the reason on
-stderr, exit 1.
-
-Usage: git-credential-kelos token [--host HOST] [--format plain|header-json]
-
-Options:
-  --host HOST      The host the token is for (its class picks the fallback).
-                   Default: $GH_HOST, else github.com
-  --format FORMAT  plain (default): the token and a newline, like `gh auth token`;
-                   header-json: {\"Authorization\":\"Bearer TOKEN\"} and a newline,
-                   for an MCP client's headers helper
-  -h, --help       Print this help
-";
-
-pub const ENV_USAGE: &str = "\
-Print assignments of the token file's current token to each token variable
-already present (GITHUB_TOKEN, GH_TOKEN, GH_ENTERPRISE_TOKEN,
-GITHUB_ENTERPRISE_TOKEN) and to each --set NAME. Nothing when the file has no
-valid token (the variables keep what they have); never a fallback. Silent on
-stderr unless KELOS_CREDENTIAL_TRACE is set.
-
-Usage: git-credential-kelos env [--format sh|json] [--set NAME]...
-
-  eval \"$(git-credential-kelos env)\"
-
-Options:
-  --format FORMAT  sh (default): export NAME='TOKEN' lines, quoted so that eval
-                   can only ever assign; json: one object {\"NAME\":\"TOKEN\",...}
-  --set NAME       Also set NAME (a variable name); repeatable
-  -h, --help       Print this help
-";
-
-pub const EXEC_USAGE: &str = "\
-Set exactly what `env` would print, then run COMMAND in place of this process
-(found in PATH as execvp does; same PID; arguments, other variables, ignored
-signals and closed descriptors as they were). Nothing after COMMAND is read.
-Command not found: exit 127; not executable: exit 126.
-
-Usage: git-credential-kelos exec [--set NAME]... [--] COMMAND [ARG]...
-
-  git-credential-kelos exec npm install
-  git-credential-kelos exec --set NPM_TOKEN -- npm publish
-
-Options:
-  --set NAME   Also set NAME (a variable name) to the file's token; repeatable
-  -h, --help   Print this help
-";
-
-/// Parses `args` (without the program name) when they ask for `token`,
-/// `env` or `exec`; `None` for any other command line. `--host` may also
-/// come before `token`.
-pub fn parse<'a>(args: &[&'a CStr]) -> Option<Result<Consumer<'a>, String>> {
-    let mut host: Option<String> = None;
-    let mut i = 0;
-    // `--host HOST` before the command word, as for git's operations.
-    while i < args.len() {
-        let a = args[i].to_bytes();
-        if a == b"--host" && i + 1 < args.len() {
-            host = Some(String::from_utf8_lossy(args[i + 1].to_bytes()).into_owned());
-            i += 2;
-        } else if let Some(v) = a.strip_prefix(b"--host=") {
-            host = Some(String::from_utf8_lossy(v).into_owned());
-            i += 1;
-        } else {
-            break;
-        }
-    }
-    let word = args.get(i)?.to_bytes();
-    if !matches!(word, b"token" | b"env" | b"exec") {
-        return None;
-    }
-    let rest = &args[i + 1..];
-    Some(parse_command(word, host, rest))
-}
-
-fn parse_command<'a>(
-    word: &[u8],
-    mut host: Option<String>,
-    rest: &[&'a CStr],
-) -> Result<Consumer<'a>, String> {
-    let name = String::from_utf8_lossy(word).into_owned();
-    let usage = match word {
-        b"token" => TOKEN_USAGE,
-        b"env" => ENV_USAGE,
-        _ => EXEC_USAGE,
-    };
-    let mut set = Vec::new();
-    let mut format: Option<String> = None;
-    let mut i = 0;
-    while i < rest.len() {
-        let raw = rest[i].to_bytes();
-        if word == b"exec" && raw == b"--" {
-            i += 1;
-            break;
-        }
-        if word == b"exec" && !raw.starts_with(b"-") {
-            break;
-        }
-        let arg =
-            std::str::from_utf8(raw).map_err(|_| format!("{name}: an argument is not UTF-8"))?;
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg, None),
-        };
-        let value = |i: &mut usize| -> Result<String, String> {
-            if let Some(v) = inline.clone() {
-                return Ok(v);
-            }
-            *i += 1;
-            match rest.get(*i).map(|v| v.to_bytes()) {
-                Some(v) if !v.starts_with(b"--") => Ok(String::from_utf8_lossy(v).into_owned()),
-                _ => Err(format!("{name}: {flag} needs a value")),
-            }
-        };
-        match flag {
-            "-h" | "--help" => return Ok(Consumer::Help(usage)),
-            "--set" if word != b"token" => set.push(value(&mut i)?),
-            "--format" if word != b"exec" => format = Some(value(&mut i)?),
-            "--host" if word == b"token" => host = Some(value(&mut i)?),
-            _ => {
-                return Err(format!(
-                    "{name}: unexpected argument {arg:?}; see `git-credential-kelos {name} --help`"
-                ))
-            }
-        }
-        i += 1;
-    }
-    if let Some(bad) = set.iter().find(|n| !is_var_name(n)) {
-        return Err(bad_var_name(bad));
-    }
-    match word {
-        b"token" => Ok(Consumer::Token {
-            host,
-            format: match format.as_deref() {
-                None | Some("plain") => TokenFormat::Plain,
-                Some("header-json") => TokenFormat::HeaderJson,
-                Some(other) => {
-                    return Err(format!(
-                        "token: --format {other:?}: use plain or header-json"
-                    ))
-                }
-            },
-        }),
-        b"env" => Ok(Consumer::Env {
-            set,
-            format: match format.as_deref() {
-                None | Some("sh") => EnvFormat::Sh,
-                Some("json") => EnvFormat::Json,
-                Some(other) => return Err(format!("env: --format {other:?}: use sh or json")),
-            },
-        }),
-        _ => {
-            if i >= rest.len() {
-                return Err(
-                    "exec needs a command: git-credential-kelos exec [--set NAME]... [--] COMMAND [ARG]..."
-                        .into(),
-                );
-            }
-            Ok(Consumer::Exec {
-                set,
-                argv: rest[i..].to_vec(),
-            })
-        }
-    }
+/// `exec` as parsed from the command line; `reopened` as for [`exec`].
+pub fn exec_command(args: &ExecArgs, reopened: &[c_int]) -> c_int {
+    // An argument from argv never holds a NUL.
+    let argv: Vec<CString> = args
+        .command
+        .iter()
+        .filter_map(|a| CString::new(a.as_bytes()).ok())
+        .collect();
+    let argv: Vec<&CStr> = argv.iter().map(CString::as_c_str).collect();
+    // SAFETY: single-threaded, and nothing changes the environment.
+    let environ: Vec<&CStr> = unsafe { kelos_token::env::process_environ() }.collect();
+    let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
+    let tracer = Tracer::from_env(&env, crate::PROGRAM);
+    exec(&environ, &args.set, &argv, tracer, reopened)
 }
 
 #[cfg(test)]
@@ -632,11 +407,11 @@ mod tests {
 
     #[test]
     fn sh_quoting() {
-        let t = tok(r#"ghs_a'b"c$d`e\f;g*h$(touch x)'"#);
+        let t = tok(r#"ghs_a'b"c$d`e\f;g*h$(touch${IFS}x)'"#);
         assert_eq!(
             render_env(EnvFormat::Sh, &["GH_TOKEN", "X"], &t),
-            "export GH_TOKEN='ghs_a'\\''b\"c$d`e\\f;g*h$(touch x)'\\'''\n\
-             export X='ghs_a'\\''b\"c$d`e\\f;g*h$(touch x)'\\'''\n"
+            "export GH_TOKEN='ghs_a'\\''b\"c$d`e\\f;g*h$(touch${IFS}x)'\\'''\n\
+             export X='ghs_a'\\''b\"c$d`e\\f;g*h$(touch${IFS}x)'\\'''\n"
         );
         assert_eq!(render_env(EnvFormat::Sh, &[], &t), "");
     }

@@ -20,9 +20,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
-use cli::{Cli, Command, Invocation};
+use clap::Parser;
+use cli::{Cli, Command};
 use kelos_token::credential::{answer_get, erase_message, match_request};
-use kelos_token::env::{c_args, GH_HOST_VAR};
+use kelos_token::env::c_args;
+use kelos_token::host::configured_hosts;
 use kelos_token::protocol::{read_request, Request};
 use kelos_token::source::Origin;
 use kelos_token::{lookup, trace, EnvSnapshot, Host, Lookup, Tracer};
@@ -50,33 +52,31 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         return 2;
     };
     // SAFETY: the C runtime passes argc NUL-terminated strings in argv.
-    let c_argv: Vec<&CStr> = unsafe {
+    let args: Vec<&OsStr> = unsafe {
         c_args(argc, argv)
             .iter()
-            .map(|arg| CStr::from_ptr(*arg))
+            .map(|arg| OsStr::from_bytes(CStr::from_ptr(*arg).to_bytes()))
             .collect()
     };
-    if let Some(parsed) = consumers::parse(c_argv.get(1..).unwrap_or_default()) {
-        let code = consumers::run(parsed, &reopened);
-        return if io::stdout().flush().is_err() && code == 0 {
-            2
-        } else {
-            code
-        };
-    }
-    let args: Vec<&OsStr> = c_argv
-        .iter()
-        .map(|arg| OsStr::from_bytes(arg.to_bytes()))
-        .collect();
-    let cli = match cli::parse(args.get(1..).unwrap_or_default()) {
-        Ok(Invocation::Run(cli)) => cli,
-        Ok(Invocation::Help) => return print(cli::USAGE),
-        Ok(Invocation::Version) => return print(cli::VERSION),
-        Err(e) => {
-            eprintln!("{PROGRAM}: {e}");
-            return 2;
-        }
+    let rest = args.get(1..).unwrap_or_default();
+    // git's calls, and `env` in its usual forms (shells run it before every
+    // command), skip clap's start-up cost.
+    let fast = cli::parse_git_call(rest).or_else(|| cli::parse_env_call(rest));
+    let cli = match fast {
+        Some(call) => call,
+        None => match Cli::try_parse_from(&args) {
+            Ok(cli) => cli,
+            // --help and --version come this way too (to stdout, exit 0);
+            // usage errors go to stderr with exit status 2.
+            Err(e) => {
+                let _ = e.print();
+                return e.exit_code();
+            }
+        },
     };
+    if let Command::Exec(exec) = &cli.command {
+        return consumers::exec_command(exec, &reopened);
+    }
     let env = EnvSnapshot::from_process();
     let mut tracer = Tracer::from_env(&env, PROGRAM);
     let code = match run(&cli, &env, &mut tracer) {
@@ -91,14 +91,6 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         return 2;
     }
     code
-}
-
-fn print(text: &str) -> c_int {
-    let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => 0,
-        Err(_) => 2,
-    }
 }
 
 /// Opens /dev/null on any of descriptors 0, 1 and 2 that is closed, as std's
@@ -133,13 +125,19 @@ fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<c_int> {
     match &cli.command {
         Command::Get => get(cli, env, tracer)?,
         Command::Erase => erase(cli, env, tracer)?,
-        Command::Store => drain_stdin(),
+        // Read up to the blank line, like get: the token file is the only
+        // store.
+        Command::Store => drop(read_git_request(tracer)?),
         Command::Capability => io::stdout().write_all(b"version 0\n")?,
-        Command::Configure(scope) => configure::configure(scope, &configured_hosts(cli, env)?)?,
-        Command::Unconfigure(scope) => configure::unconfigure(scope, &configured_hosts(cli, env)?)?,
-        Command::Doctor { json, no_token_ok } => {
-            let report = doctor::run(env, configured_hosts(cli, env)?, *no_token_ok);
-            let text = if *json {
+        Command::Configure(args) => {
+            configure::configure(&args.scope(), &configured_hosts(&cli.hosts, env)?)?
+        }
+        Command::Unconfigure(args) => {
+            configure::unconfigure(&args.scope(), &configured_hosts(&cli.hosts, env)?)?
+        }
+        Command::Doctor(args) => {
+            let report = doctor::run(env, configured_hosts(&cli.hosts, env)?, args.no_token_ok);
+            let text = if args.json {
                 report.to_json()
             } else {
                 report.to_text()
@@ -149,36 +147,21 @@ fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<c_int> {
                 return Ok(1);
             }
         }
+        Command::Token(args) => {
+            let hosts = configured_hosts(&cli.hosts, env)?;
+            let [host] = &hosts[..] else {
+                anyhow::bail!("token is for one host: give --host once");
+            };
+            return Ok(consumers::token(env, host, args.format, tracer));
+        }
+        Command::Env(args) => return Ok(consumers::env(env, &args.set, args.format, tracer)),
+        // main runs it before this, with the descriptors it reopened.
+        Command::Exec(exec) => return Ok(consumers::exec_command(exec, &[])),
         Command::Other(word) => {
             trace!(tracer, "unknown operation {word:?} ignored");
         }
     }
     Ok(0)
-}
-
-/// The hosts to answer for: `--host` values, else `$GH_HOST`, else github.com.
-fn configured_hosts(cli: &Cli, env: &EnvSnapshot) -> Result<Vec<Host>> {
-    if !cli.hosts.is_empty() {
-        return cli
-            .hosts
-            .iter()
-            .map(|raw| {
-                Host::parse(raw).with_context(|| {
-                    format!(
-                        "--host {raw:?} is not a host name; give one like ghe.example.com[:port]"
-                    )
-                })
-            })
-            .collect();
-    }
-    let gh_host = env.non_empty(GH_HOST_VAR);
-    let raw = gh_host
-        .map_or(Some("github.com"), |v| v.to_str())
-        .unwrap_or("");
-    let host = Host::parse(raw).with_context(|| {
-        format!("{GH_HOST_VAR}={gh_host:?} is not a host name; set it like ghe.example.com[:port]")
-    })?;
-    Ok(vec![host])
 }
 
 /// Reads git's request; `None` (with a trace line) when it is malformed.
@@ -220,7 +203,7 @@ fn get(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
     let Some(request) = read_git_request(tracer)? else {
         return Ok(());
     };
-    let hosts = configured_hosts(cli, env)?;
+    let hosts = configured_hosts(&cli.hosts, env)?;
     let host = match match_request(&request, &hosts) {
         Ok(host) => host,
         Err(refusal) => {
@@ -247,7 +230,7 @@ fn erase(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
     let Some(request) = read_git_request(tracer)? else {
         return Ok(());
     };
-    let hosts = configured_hosts(cli, env)?;
+    let hosts = configured_hosts(&cli.hosts, env)?;
     let Ok(host) = match_request(&request, &hosts) else {
         return Ok(());
     };
@@ -286,11 +269,4 @@ fn trace_lookup(tracer: &mut Tracer, host: &Host, found: &Lookup) {
         }
         _ => trace!(tracer, "no token: {}", found.explain()),
     }
-}
-
-fn drain_stdin() {
-    let _ = io::copy(
-        &mut io::stdin().lock().take(MAX_DRAIN_BYTES),
-        &mut io::sink(),
-    );
 }

@@ -26,8 +26,9 @@ use std::ptr;
 use anyhow::{anyhow, Result};
 use kelos_token::env::{c_args, process_environ, split_entry, GH_PATH_VAR};
 use kelos_token::gh::{
-    exec_environment, find_real_gh, gh_host_class, stat_file, token_vars, Found, WRAPPER_MARKER,
+    exec_environment, find_real_gh, stat_file, token_vars, Found, WRAPPER_MARKER,
 };
+use kelos_token::host::gh_host;
 use kelos_token::source::Origin;
 use kelos_token::{lookup, trace, EnvSnapshot, Token, Tracer};
 
@@ -109,8 +110,8 @@ fn exec(path: &Path, args: &[*const c_char], environment: &[Cow<'_, CStr>]) -> i
 /// The variables to set and the token to set them to: only a valid token
 /// that came from the file. `None` leaves the environment exactly as it is.
 fn token_exports(env: &EnvSnapshot, tracer: &mut Tracer) -> Option<(Vec<&'static str>, Token)> {
-    let class = match gh_host_class(env) {
-        Ok(class) => class,
+    let class = match gh_host(env) {
+        Ok(host) => host.class(),
         Err(why) => {
             trace!(tracer, "{why}; environment left as it is");
             return None;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::SystemTime;
 
 use crate::env::EnvSnapshot;
-use crate::expiry::{format_duration, format_rfc3339, unix_seconds};
+use crate::expiry::{describe_age, describe_expiry, unix_seconds};
 use crate::host::{Host, HostClass, HostError};
 use crate::protocol::{Request, Response};
 use crate::source::{Lookup, Origin};
@@ -80,7 +80,13 @@ pub fn answer_get(
             stderr: Some(format!("no token for {host}: {}", lookup.explain())),
         };
     };
-    let username = request.username.as_deref().unwrap_or(DEFAULT_USERNAME);
+    // `https://@github.com/...` makes git send `username=`: that is no
+    // username, and the App token's own goes back.
+    let username = request
+        .username
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .unwrap_or(DEFAULT_USERNAME);
     let Some(response) = Response::new(username, token, lookup.expires_at) else {
         return GetAnswer {
             stdout: Vec::new(),
@@ -93,10 +99,9 @@ pub fn answer_get(
         let now = unix_seconds(clock());
         (at <= now).then(|| {
             format!(
-                "the token in {} expired at {} ({} ago); the token refresher may be failing",
+                "the token in {} {}; the token refresher may be failing",
                 file_name(lookup),
-                format_rfc3339(at),
-                format_duration(now - at)
+                describe_expiry(at, now)
             )
         })
     });
@@ -140,24 +145,11 @@ pub fn erase_message(
              so a retry will use the new one"
         );
     }
-    let age = lookup
-        .modified
-        .and_then(|m| now.duration_since(m).ok())
-        .map(|d| format!("written {} ago", format_duration(d.as_secs() as i64)))
-        .unwrap_or_else(|| "age unknown".into());
-    let expiry = match lookup.expires_at {
-        Some(at) if at <= unix_seconds(now) => format!(
-            "expired at {} ({} ago)",
-            format_rfc3339(at),
-            format_duration(unix_seconds(now) - at)
-        ),
-        Some(at) => format!(
-            "expires at {} (in {})",
-            format_rfc3339(at),
-            format_duration(at - unix_seconds(now))
-        ),
-        None => "expiry unknown".into(),
-    };
+    let age = describe_age(lookup.modified, now);
+    let expiry = lookup.expires_at.map_or_else(
+        || "expiry unknown".into(),
+        |at| describe_expiry(at, unix_seconds(now)),
+    );
     format!(
         "{host} refused the current token from {source} ({age}, {expiry}); \
          the token itself was rejected: check that it is still valid and may access this repository"
@@ -284,6 +276,20 @@ mod tests {
         let r = parse_request(b"url=https://alice@github.com/o/r\n").unwrap();
         let a = answer_get(&r, host, &l, now);
         assert!(a.stdout.starts_with(b"username=alice\npassword=ghs_now\n"));
+        // An empty username (`https://@github.com/o/r`) is none.
+        for input in [
+            &b"url=https://@github.com/o/r\n"[..],
+            b"protocol=https\nhost=github.com\nusername=\n",
+        ] {
+            let r = parse_request(input).unwrap();
+            let a = answer_get(&r, host, &l, now);
+            assert!(
+                a.stdout
+                    .starts_with(b"username=x-access-token\npassword=ghs_now\n"),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 
     #[test]

@@ -174,6 +174,33 @@ pub fn unix_seconds(t: std::time::SystemTime) -> i64 {
     }
 }
 
+/// How old a file is, as every message says it: `written 3m ago`, or
+/// `age unknown` (no modification time, or one in the future).
+pub fn describe_age(modified: Option<std::time::SystemTime>, now: std::time::SystemTime) -> String {
+    modified
+        .and_then(|m| now.duration_since(m).ok())
+        .map(|d| format!("written {} ago", format_duration(d.as_secs() as i64)))
+        .unwrap_or_else(|| "age unknown".into())
+}
+
+/// An expiry against now, as every message says it: `expired at
+/// 2026-11-23T10:00:00Z (3m ago)` or `expires at ... (in 42m)`.
+pub fn describe_expiry(at: i64, now: i64) -> String {
+    if at <= now {
+        format!(
+            "expired at {} ({} ago)",
+            format_rfc3339(at),
+            format_duration(now - at)
+        )
+    } else {
+        format!(
+            "expires at {} (in {})",
+            format_rfc3339(at),
+            format_duration(at - now)
+        )
+    }
+}
+
 /// A duration in seconds as people say it: `42s`, `7m`, `3h12m`, `2d4h`.
 pub fn format_duration(secs: i64) -> String {
     let secs = secs.unsigned_abs();
@@ -249,5 +276,30 @@ mod tests {
         assert_eq!(format_duration(-125), "2m");
         assert_eq!(format_duration(3 * 3600 + 12 * 60), "3h12m");
         assert_eq!(format_duration(2 * 86_400 + 4 * 3600), "2d4h");
+    }
+
+    #[test]
+    fn ages_and_expiries_in_words() {
+        use std::time::{Duration, SystemTime};
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_428_000);
+        let written = now - Duration::from_secs(180);
+        assert_eq!(describe_age(Some(written), now), "written 3m ago");
+        assert_eq!(describe_age(None, now), "age unknown");
+        assert_eq!(
+            describe_age(Some(now + Duration::from_secs(5)), now),
+            "age unknown"
+        );
+        assert_eq!(
+            describe_expiry(1_795_428_000, 1_795_428_180),
+            "expired at 2026-11-23T10:00:00Z (3m ago)"
+        );
+        assert_eq!(
+            describe_expiry(1_795_428_000, 1_795_428_000),
+            "expired at 2026-11-23T10:00:00Z (0s ago)"
+        );
+        assert_eq!(
+            describe_expiry(1_795_428_000, 1_795_425_480),
+            "expires at 2026-11-23T10:00:00Z (in 42m)"
+        );
     }
 }

@@ -10,8 +10,8 @@ use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::env::{split_entry, EnvSnapshot, GH_HOST_VAR, GH_PATH_VAR};
-use crate::host::{Host, HostClass};
+use crate::env::{split_entry, GH_PATH_VAR};
+use crate::host::HostClass;
 use crate::token::Token;
 
 /// The variables `kelos-gh` sets to the file's token for a `GH_HOST` of
@@ -103,19 +103,6 @@ pub fn stat_file(path: &Path) -> Option<FileId> {
         ino: meta.ino(),
         is_executable_regular_file: meta.is_file() && meta.permissions().mode() & 0o111 != 0,
     })
-}
-
-/// The class of `GH_HOST` (unset or empty: github.com), or why it has none.
-pub fn gh_host_class(env: &EnvSnapshot) -> Result<HostClass, String> {
-    let Some(raw) = env.non_empty(GH_HOST_VAR) else {
-        return Ok(HostClass::Dotcom);
-    };
-    let text = raw
-        .to_str()
-        .ok_or_else(|| format!("{GH_HOST_VAR}={raw:?} is not UTF-8"))?;
-    let host = Host::parse(text)
-        .map_err(|e| format!("{GH_HOST_VAR}={text:?} is not a host name ({e})"))?;
-    Ok(host.class())
 }
 
 /// Why `KELOS_GH_PATH` cannot be used.

@@ -3,7 +3,10 @@
 //! The classes follow gh's own lookup (go-gh `auth.TokenForHost`), so that the
 //! helper, the wrapper and gh agree on which token a host gets.
 
+use std::ffi::OsStr;
 use std::fmt;
+
+use crate::env::{EnvSnapshot, GH_HOST_VAR};
 
 /// Which family of GitHub deployment a host belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -200,6 +203,140 @@ fn split_port(host: &str) -> Result<(&str, Option<u16>), HostError> {
     }
 }
 
+/// Where a host that a person gave comes from: it names the thing to fix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostOrigin {
+    /// The `GH_HOST` variable.
+    GhHost,
+    /// A `--host` option.
+    HostOption,
+}
+
+/// What is wrong with a host a person gave, in the terms they wrote it in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostProblem {
+    NotUtf8,
+    /// `https://...`: a URL, not a host.
+    Scheme(String),
+    /// `host/path`.
+    Path,
+    /// Spaces, tabs or newlines, at either end or inside.
+    Whitespace,
+    /// `user@host`.
+    UserInfo,
+    /// Anything else `Host::parse` refuses.
+    Invalid(HostError),
+}
+
+impl fmt::Display for HostProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostProblem::NotUtf8 => f.write_str("is not UTF-8"),
+            HostProblem::Scheme(scheme) => {
+                write!(f, "is a URL ({scheme}://...), not a host name")
+            }
+            HostProblem::Path => f.write_str("has a path after the host name"),
+            HostProblem::Whitespace => f.write_str("contains white space"),
+            HostProblem::UserInfo => f.write_str("has a user name before the host (user@)"),
+            HostProblem::Invalid(e) => write!(f, "is not a host name: {e}"),
+        }
+    }
+}
+
+/// A host from `GH_HOST` or `--host` that cannot be used. `Display` is the
+/// one message every command gives for it: the value, the actual problem,
+/// and what to write instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostInputError {
+    pub origin: HostOrigin,
+    /// The value as given, escaped for one line.
+    pub value: String,
+    pub problem: HostProblem,
+    /// The host name the value most likely meant, when one can be seen.
+    pub suggestion: Option<Host>,
+}
+
+impl fmt::Display for HostInputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let example = self
+            .suggestion
+            .as_ref()
+            .map_or_else(|| "ghe.example.com[:port]".to_owned(), Host::to_string);
+        match self.origin {
+            HostOrigin::GhHost => write!(
+                f,
+                "{GH_HOST_VAR}={} {}; set {GH_HOST_VAR} to the host name alone, like {example}",
+                self.value, self.problem
+            ),
+            HostOrigin::HostOption => write!(
+                f,
+                "--host {} {}; give the host name alone, like {example}",
+                self.value, self.problem
+            ),
+        }
+    }
+}
+
+impl std::error::Error for HostInputError {}
+
+/// Reads a host that a person gave (`GH_HOST`, `--host`): the one place
+/// that turns such a value into a [`Host`] or into a message naming what
+/// is actually wrong with it (a scheme, a path, white space, ...).
+pub fn parse_host_input(origin: HostOrigin, raw: &OsStr) -> Result<Host, HostInputError> {
+    let error = |problem, suggestion| HostInputError {
+        origin,
+        value: format!("{:?}", raw.to_string_lossy()),
+        problem,
+        suggestion,
+    };
+    let Some(text) = raw.to_str() else {
+        return Err(error(HostProblem::NotUtf8, None));
+    };
+    let parse_error = match Host::parse(text) {
+        Ok(host) => return Ok(host),
+        Err(e) => e,
+    };
+    // Only a refused value is looked at more closely.
+    let trimmed = text.trim();
+    let (problem, rest) = if let Some((scheme, rest)) = trimmed.split_once("://") {
+        (HostProblem::Scheme(scheme.to_owned()), rest)
+    } else if trimmed != text || text.contains(char::is_whitespace) {
+        (HostProblem::Whitespace, trimmed)
+    } else if text.contains('/') {
+        (HostProblem::Path, text)
+    } else if text.contains('@') {
+        (HostProblem::UserInfo, text)
+    } else {
+        return Err(error(HostProblem::Invalid(parse_error), None));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    Err(error(problem, Host::parse(authority).ok()))
+}
+
+/// The host of `GH_HOST` (unset or empty: `github.com`).
+pub fn gh_host(env: &EnvSnapshot) -> Result<Host, HostInputError> {
+    match env.non_empty(GH_HOST_VAR) {
+        None => Ok(Host(String::from("github.com"))),
+        Some(raw) => parse_host_input(HostOrigin::GhHost, raw),
+    }
+}
+
+/// The hosts the helper answers for: the `--host` values, else `GH_HOST`,
+/// else github.com.
+pub fn configured_hosts<S: AsRef<OsStr>>(
+    options: &[S],
+    env: &EnvSnapshot,
+) -> Result<Vec<Host>, HostInputError> {
+    if options.is_empty() {
+        return gh_host(env).map(|h| vec![h]);
+    }
+    options
+        .iter()
+        .map(|raw| parse_host_input(HostOrigin::HostOption, raw.as_ref()))
+        .collect()
+}
+
 fn classify_name(name: &str) -> (HostClass, String) {
     if name == "github.com" || name.ends_with(".github.com") {
         return (HostClass::Dotcom, "github.com".to_owned());
@@ -342,6 +479,86 @@ mod tests {
         );
         assert_eq!(gist("[::1]:80"), None);
         assert_eq!(gist("127.0.0.1:8080"), None);
+    }
+
+    #[test]
+    fn a_person_s_host_errors_name_the_actual_problem() {
+        use std::os::unix::ffi::OsStrExt;
+        let gh = |raw: &str| parse_host_input(HostOrigin::GhHost, OsStr::new(raw));
+        let cases = [
+            (
+                "https://ghe.corp.example",
+                "GH_HOST=\"https://ghe.corp.example\" is a URL (https://...), not a host \
+                 name; set GH_HOST to the host name alone, like ghe.corp.example",
+            ),
+            (
+                "https://x-access-token:ghs_abc@ghe.corp.example:8443/org/repo.git",
+                "GH_HOST=\"https://x-access-token:ghs_abc@ghe.corp.example:8443/org/repo.git\" \
+                 is a URL (https://...), not a host name; set GH_HOST to the host name alone, \
+                 like ghe.corp.example:8443",
+            ),
+            (
+                "ghe.corp.example/org",
+                "GH_HOST=\"ghe.corp.example/org\" has a path after the host name; set \
+                 GH_HOST to the host name alone, like ghe.corp.example",
+            ),
+            (
+                " ghe.corp.example\n",
+                "GH_HOST=\" ghe.corp.example\\n\" contains white space; set GH_HOST to the \
+                 host name alone, like ghe.corp.example",
+            ),
+            (
+                "me@ghe.corp.example",
+                "GH_HOST=\"me@ghe.corp.example\" has a user name before the host (user@); \
+                 set GH_HOST to the host name alone, like ghe.corp.example",
+            ),
+            (
+                "ghe.corp.example:https",
+                "GH_HOST=\"ghe.corp.example:https\" is not a host name: the port is not a \
+                 number from 1 to 65535; set GH_HOST to the host name alone, like \
+                 ghe.example.com[:port]",
+            ),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(gh(raw).unwrap_err().to_string(), want, "{raw:?}");
+        }
+        let not_utf8 = parse_host_input(HostOrigin::HostOption, OsStr::from_bytes(b"gh\xffe"));
+        assert_eq!(
+            not_utf8.unwrap_err().to_string(),
+            "--host \"gh\u{fffd}e\" is not UTF-8; give the host name alone, like \
+             ghe.example.com[:port]"
+        );
+        assert_eq!(
+            gh("GHE.corp.example.").unwrap().as_str(),
+            "ghe.corp.example"
+        );
+    }
+
+    #[test]
+    fn configured_hosts_come_from_options_else_gh_host_else_github_com() {
+        let none: [&str; 0] = [];
+        let empty = EnvSnapshot::default();
+        let set = EnvSnapshot::from_pairs([(GH_HOST_VAR, "GHE.example.com")]);
+        let blank = EnvSnapshot::from_pairs([(GH_HOST_VAR, "")]);
+        let names = |hosts: Vec<Host>| hosts.into_iter().map(|h| h.0).collect::<Vec<_>>();
+        assert_eq!(
+            names(configured_hosts(&none, &empty).unwrap()),
+            ["github.com"]
+        );
+        assert_eq!(
+            names(configured_hosts(&none, &blank).unwrap()),
+            ["github.com"]
+        );
+        assert_eq!(
+            names(configured_hosts(&none, &set).unwrap()),
+            ["ghe.example.com"]
+        );
+        assert_eq!(
+            names(configured_hosts(&["a.example", "B.example:1"], &set).unwrap()),
+            ["a.example", "b.example:1"]
+        );
+        let err = configured_hosts(&["https://a.example"], &set).unwrap_err();
+        assert_eq!(err.origin, HostOrigin::HostOption);
     }
 
     #[test]

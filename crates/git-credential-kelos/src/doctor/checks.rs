@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use crate::gitconfig::is_kelos_helper;
 use kelos_token::env::{EnvSnapshot, GH_HOST_VAR, TOKEN_FILE_VAR};
-use kelos_token::expiry::{format_duration, format_rfc3339, unix_seconds};
+use kelos_token::expiry::{describe_age, describe_expiry, unix_seconds};
 use kelos_token::host::Host;
 use kelos_token::source::{FileProblem, FileRead, FileRejection, Layout, Lookup, Origin};
 
@@ -207,11 +207,7 @@ fn token_file_checks(f: &Facts, checks: &mut Vec<Check>) {
             ));
         }
         Some(Ok(read)) => {
-            let age = read
-                .modified
-                .and_then(|m| f.now.duration_since(m).ok())
-                .map(|d| format!("written {} ago", format_duration(d.as_secs() as i64)))
-                .unwrap_or_else(|| "age unknown".into());
+            let age = describe_age(read.modified, f.now);
             let facts = format!(
                 "{} bytes, mode {:04o}, {age}",
                 read.contents.len(),
@@ -273,23 +269,19 @@ fn expiry_check(f: &Facts, checks: &mut Vec<Check>) {
         (Some(at), _) if at <= now => check(
             "token.expiry",
             Level::Fail,
-            format!(
-                "the token expired at {} ({} ago)",
-                format_rfc3339(at),
-                format_duration(now - at)
-            ),
+            format!("the token {}", describe_expiry(at, now)),
             Some("the token refresher is failing: check the Kelos controller's events for GitHubTokenRefreshFailed"),
         ),
         (Some(at), _) if at - now < 300 => check(
             "token.expiry",
             Level::Warn,
-            format!("the token expires at {} (in {})", format_rfc3339(at), format_duration(at - now)),
+            format!("the token {}", describe_expiry(at, now)),
             Some("Kelos re-mints with 5 minutes left; if this persists, the refresher may be failing"),
         ),
         (Some(at), _) => check(
             "token.expiry",
             Level::Ok,
-            format!("the token expires at {} (in {})", format_rfc3339(at), format_duration(at - now)),
+            format!("the token {}", describe_expiry(at, now)),
             None,
         ),
         (None, Some(problem)) => check(

@@ -13,7 +13,8 @@ use std::time::SystemTime;
 use crate::gitconfig::{helpers_for, parse_null_config};
 use checks::{diagnose, Facts, GhFacts, GitFacts, Report};
 use kelos_token::env::{GH_PATH_VAR, TOKEN_FILE_VAR};
-use kelos_token::gh::{find_real_gh, gh_host_class, stat_file, token_vars, WRAPPER_MARKER};
+use kelos_token::gh::{find_real_gh, stat_file, token_vars, WRAPPER_MARKER};
+use kelos_token::host::gh_host;
 use kelos_token::source::{read_token_file, FileProblem};
 use kelos_token::{lookup, EnvSnapshot, Host};
 
@@ -41,8 +42,8 @@ pub fn run(env: &EnvSnapshot, hosts: Vec<Host>, no_token_ok: bool) -> Report {
 }
 
 fn gh_vars(env: &EnvSnapshot) -> Result<Vec<&'static str>, String> {
-    let class = gh_host_class(env).map_err(|why| format!("{why}; kelos-gh sets nothing"))?;
-    Ok(token_vars(class, |name| env.get(name).is_some()))
+    let host = gh_host(env).map_err(|why| format!("{why}; kelos-gh sets nothing"))?;
+    Ok(token_vars(host.class(), |name| env.get(name).is_some()))
 }
 
 fn git_facts(hosts: &[Host]) -> GitFacts {
