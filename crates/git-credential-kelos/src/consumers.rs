@@ -22,6 +22,8 @@ use kelos_token::expiry::{format_duration, format_rfc3339, unix_seconds};
 use kelos_token::gh::exec_environment;
 use kelos_token::{lookup, trace, EnvSnapshot, Host, HostClass, Origin, Token, Tracer};
 
+const PROGRAM: &str = "git-credential-kelos";
+
 /// The token variables `env` and `exec` refresh when they are already
 /// present, in the order they are written.
 pub const TOKEN_VARS: [&str; 4] = [
@@ -184,11 +186,7 @@ pub fn token(env: &EnvSnapshot, host: &Host, format: TokenFormat, tracer: &mut T
     let found = lookup(env, host.class());
     let Some(token) = &found.token else {
         trace!(tracer, "token: no token for {host}: {}", found.explain());
-        eprintln!(
-            "{}: no token for {host}: {}",
-            crate::PROGRAM,
-            found.explain()
-        );
+        eprintln!("{}: no token for {host}: {}", PROGRAM, found.explain());
         return 1;
     };
     match found.origin {
@@ -205,7 +203,7 @@ pub fn token(env: &EnvSnapshot, host: &Host, format: TokenFormat, tracer: &mut T
         if at <= now {
             eprintln!(
                 "{}: the token expired at {} ({} ago); the token refresher may be failing",
-                crate::PROGRAM,
+                PROGRAM,
                 format_rfc3339(at),
                 format_duration(now - at)
             );
@@ -219,7 +217,7 @@ pub fn token(env: &EnvSnapshot, host: &Host, format: TokenFormat, tracer: &mut T
 /// tracing.
 pub fn env(env: &EnvSnapshot, set: &[String], format: EnvFormat, tracer: &mut Tracer) -> c_int {
     if let Some(bad) = set.iter().find(|n| !is_var_name(n)) {
-        eprintln!("{}: {}", crate::PROGRAM, bad_var_name(bad));
+        eprintln!("{}: {}", PROGRAM, bad_var_name(bad));
         return 2;
     }
     let token = match file_token(env) {
@@ -251,7 +249,7 @@ fn write_out(text: &str) -> c_int {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("{}: cannot write to stdout: {e}", crate::PROGRAM);
+            eprintln!("{}: cannot write to stdout: {e}", PROGRAM);
             2
         }
     }
@@ -272,14 +270,14 @@ pub fn exec(
     reopened: &[c_int],
 ) -> c_int {
     if let Some(bad) = set.iter().find(|n| !is_var_name(n)) {
-        eprintln!("{}: {}", crate::PROGRAM, bad_var_name(bad));
+        eprintln!("{}: {}", PROGRAM, bad_var_name(bad));
         return 2;
     }
     let Some(command) = argv.first() else {
         eprintln!(
             "{}: exec needs a command: git-credential-kelos exec [--set NAME]... [--] COMMAND \
              [ARG]...",
-            crate::PROGRAM
+            PROGRAM
         );
         return 2;
     };
@@ -337,18 +335,15 @@ pub fn exec(
     let has_slash = command.to_bytes().contains(&b'/');
     match error.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENOTDIR) if !has_slash => {
-            eprintln!(
-                "{}: exec: {shown}: command not found in PATH",
-                crate::PROGRAM
-            );
+            eprintln!("{}: exec: {shown}: command not found in PATH", PROGRAM);
             NOT_FOUND
         }
         Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
-            eprintln!("{}: exec: {shown}: {error}", crate::PROGRAM);
+            eprintln!("{}: exec: {shown}: {error}", PROGRAM);
             NOT_FOUND
         }
         _ => {
-            eprintln!("{}: exec: {shown}: cannot run it: {error}", crate::PROGRAM);
+            eprintln!("{}: exec: {shown}: cannot run it: {error}", PROGRAM);
             CANNOT_EXECUTE
         }
     }
@@ -366,7 +361,7 @@ pub fn exec_command(args: &ExecArgs, reopened: &[c_int]) -> c_int {
     // SAFETY: single-threaded, and nothing changes the environment.
     let environ: Vec<&CStr> = unsafe { kelos_token::env::process_environ() }.collect();
     let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
-    let tracer = Tracer::from_env(&env, crate::PROGRAM);
+    let tracer = Tracer::from_env(&env, PROGRAM);
     exec(&environ, &args.set, &argv, tracer, reopened)
 }
 

@@ -120,6 +120,7 @@ fn token_exports(env: &EnvSnapshot, tracer: &mut Tracer) -> Option<(Vec<&'static
     let found = lookup(env, class);
     match (found.origin, &found.token) {
         (Some(Origin::File), Some(token)) => {
+            tracer.hide(token.expose().as_bytes());
             let names = token_vars(class, |name| env.get(name).is_some());
             trace!(
                 tracer,
