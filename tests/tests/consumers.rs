@@ -1042,6 +1042,29 @@ fn token_without_a_token_exits_1_with_one_line_and_nothing_on_stdout() {
 }
 
 #[test]
+fn token_prints_an_expired_token_with_a_warning_and_env_stays_silent() {
+    let home = TempDir::new("kelos-e2e-token-expired");
+    let token = unique_token("Expired");
+    let mut vol = TokenVolume::new();
+    vol.publish(token.as_bytes(), Some("2020-01-01T00:00:00Z"));
+    let ran = run(helper_cmd(home.path(), &vol.token_path(), &["token"]));
+    assert!(ran.status.success());
+    assert_eq!(text(&ran.stdout), format!("{token}\n"));
+    let err = text(&ran.stderr);
+    assert!(
+        err.contains("expired at 2020-01-01T00:00:00Z") && err.contains("refresher"),
+        "{err}"
+    );
+    assert_no_token_in("stderr", &ran.stderr, &[&token]);
+    // env's callers are shells before every command: no warning there.
+    let mut cmd = helper_cmd(home.path(), &vol.token_path(), &["env"]);
+    cmd.env("GH_TOKEN", "stale");
+    let ran = run(cmd);
+    assert_eq!(text(&ran.stdout), format!("export GH_TOKEN='{token}'\n"));
+    assert!(ran.stderr.is_empty());
+}
+
+#[test]
 fn the_image_installs_the_snippet_verbatim() {
     // install.sh carries the snippet (an image build often has nothing else of the
     // repository): it must be images/kelos-env.sh byte for byte.
