@@ -762,11 +762,14 @@ fn exec_exits_127_when_not_found_and_126_when_not_executable() {
         );
         assert_no_token_in("stderr", &ran.stderr, &[&fx.token]);
     }
-    // Usage errors: no command, an option of ours misspelt.
+    // Usage errors: no command, an option of ours misspelt, a --host that would do nothing.
     for args in [
         &["exec"][..],
         &["exec", "--sett", "X", "gh"],
         &["exec", "--set"],
+        &["exec", "--host", "ghe.example.com", "gh"],
+        &["--host", "ghe.example.com", "exec", "gh"],
+        &["env", "--host", "ghe.example.com"],
     ] {
         let mut cmd = Command::new(bin(HELPER));
         cmd.env_clear().envs(fx.vars()).args(args);

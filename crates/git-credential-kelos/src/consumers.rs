@@ -33,6 +33,12 @@ pub const TOKEN_VARS: [&str; 4] = [
     "GITHUB_ENTERPRISE_TOKEN",
 ];
 
+/// `env` and `exec` refuse `--host`: the file's token is the same for every
+/// host, and the variables they set are the ones present.
+pub const NO_HOST_OPTION: &str = "env and exec take no --host: they set the token file's token, \
+                                  which is the same for every host, in the variables already set \
+                                  (and --set NAME)";
+
 /// Exit status of `exec` when the command is not found (as a shell's).
 pub const NOT_FOUND: c_int = 127;
 /// Exit status of `exec` when the command was found but could not be run.

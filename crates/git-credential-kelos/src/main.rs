@@ -71,6 +71,10 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         },
     };
     if let Command::Exec(exec) = &cli.command {
+        if !cli.hosts.is_empty() {
+            eprintln!("{PROGRAM}: {}", consumers::NO_HOST_OPTION);
+            return 2;
+        }
         return consumers::exec_command(exec, &reopened);
     }
     let env = EnvSnapshot::from_process();
@@ -150,7 +154,12 @@ fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<c_int> {
             };
             return Ok(consumers::token(env, host, args.format, tracer));
         }
-        Command::Env(args) => return Ok(consumers::env(env, &args.set, args.format, tracer)),
+        Command::Env(args) => {
+            if !cli.hosts.is_empty() {
+                anyhow::bail!(consumers::NO_HOST_OPTION);
+            }
+            return Ok(consumers::env(env, &args.set, args.format, tracer));
+        }
         // main runs it before this, with the descriptors it reopened.
         Command::Exec(exec) => return Ok(consumers::exec_command(exec, &[])),
         Command::Other(word) => {
