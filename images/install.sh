@@ -7,9 +7,12 @@
 #   install.sh DIR      first install DIR/git-credential-kelos and DIR/kelos-gh (e.g. a
 #                       release's dist/<target>/) as those two files
 #
-# Then writes the helper into the system git config (every user, every
-# directory, for https://github.com and https://gist.github.com, or for
-# $GH_HOST) and runs the helper's own check of the set-up. There is no token at
+# Then installs /etc/profile.d/kelos-env.sh (the shell snippet that refreshes
+# the token variables in every login shell, and in every bash -c with
+# BASH_ENV=/etc/profile.d/kelos-env.sh), writes the helper into the system git
+# config (every user, every directory, for https://github.com and
+# https://gist.github.com, or for $GH_HOST) and runs the helper's own check of
+# the set-up. There is no token at
 # build time (Kelos mounts it when the pod starts): that is a warning, anything
 # else that is wrong fails the build.
 set -eu
@@ -42,6 +45,44 @@ done
 command -v git >/dev/null || { echo "install.sh: git is not installed: install git before the helpers" >&2; exit 1; }
 
 "$BIN/git-credential-kelos" --version
+
+# images/kelos-env.sh, verbatim (a test keeps the two equal): this script is
+# often all an image build has of the repository.
+PROFILE_D=/etc/profile.d
+mkdir -p "$PROFILE_D"
+cat >"$PROFILE_D/.kelos-env.sh.tmp" <<'KELOS_ENV_SH'
+# kelos-env.sh: refreshes the GitHub token variables that are already set
+# (GITHUB_TOKEN, GH_TOKEN, GH_ENTERPRISE_TOKEN, GITHUB_ENTERPRISE_TOKEN) from
+# the token file Kelos keeps current (KELOS_GITHUB_TOKEN_FILE), so that the
+# commands a long-running agent starts never see the token frozen at pod start.
+#
+# Installed as /etc/profile.d/kelos-env.sh (login shells: bash -l, sh -l) and
+# named by BASH_ENV=/etc/profile.d/kelos-env.sh (every non-interactive bash:
+# bash -c, bash scripts). POSIX sh (dash, bash, busybox sh).
+#
+# It prints nothing and never makes the shell fail: not under set -e or set -u,
+# not without git-credential-kelos in PATH, not with a missing or bad token file
+# (the variables then keep the values they have). Under set -x the token is not
+# traced. One helper run per shell: bash -lc reads it twice (/etc/profile, then
+# BASH_ENV) and runs the helper once.
+if [ "${KELOS_ENV_SH_DONE-}" != "$$" ] && command -v git-credential-kelos >/dev/null 2>&1; then
+  KELOS_ENV_SH_DONE=$$
+  case $- in
+    *x*) kelos_env_sh_x=1; set +x ;;
+    *) kelos_env_sh_x= ;;
+  esac
+  # `command eval`: an assignment that fails (a readonly variable) must not end
+  # a POSIX shell, as a failing special built-in otherwise would.
+  kelos_env_sh_out=$(git-credential-kelos env 2>/dev/null) &&
+    command eval "$kelos_env_sh_out" 2>/dev/null || :
+  unset kelos_env_sh_out
+  [ -z "$kelos_env_sh_x" ] || set -x
+  unset kelos_env_sh_x
+fi
+KELOS_ENV_SH
+chmod 0644 "$PROFILE_D/.kelos-env.sh.tmp"
+mv -f "$PROFILE_D/.kelos-env.sh.tmp" "$PROFILE_D/kelos-env.sh"
+echo "installed $PROFILE_D/kelos-env.sh (login shells; set BASH_ENV=$PROFILE_D/kelos-env.sh for bash -c)"
 "$BIN/git-credential-kelos" configure --system
 # With the PATH the image has: gh there must be this wrapper, ahead of the real gh.
 "$BIN/git-credential-kelos" doctor --no-token-ok

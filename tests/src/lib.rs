@@ -7,6 +7,7 @@
 pub mod chroot;
 pub mod gh_api;
 pub mod http;
+pub mod npm_registry;
 pub mod process;
 pub mod sandbox;
 pub mod secrets;

@@ -2,6 +2,12 @@
 //! atomic-writer layout (and a plain one), git's request on a file for stdin,
 //! an isolated gh config, and the wrappers installed as `gh` in directories
 //! of their own.
+//!
+//! Every binary that is timed runs from a fresh copy in this directory (a
+//! new file, new inode, written just before the run), never from where it
+//! was built or installed: the same bytes measured 9-10% slower run from an
+//! older file than from a fresh copy, which would bias any comparison of a
+//! just-built binary with an old one (the floor, /usr/bin/gh).
 
 use std::fs;
 use std::io;
@@ -35,11 +41,20 @@ pub struct Fixture {
     pub noop_real_dir: PathBuf,
     /// Kelos's shell wrapper rewritten to exec the floor binary.
     pub shell_noop: PathBuf,
+    /// Fresh copies of the helper, the floors and the real gh.
+    pub helper: PathBuf,
+    pub noop: PathBuf,
+    pub bare_noop: PathBuf,
+    pub real_gh: PathBuf,
+    /// Holds `gh` = the fresh copy of the real gh; in PATH after the wrapper.
+    pub real_gh_dir: PathBuf,
 }
 
 pub struct Sources<'a> {
+    pub helper: &'a Path,
     pub kelos_gh: &'a Path,
     pub noop: &'a Path,
+    pub bare_noop: &'a Path,
     pub shell_wrapper: &'a Path,
     pub real_gh: &'a Path,
 }
@@ -56,6 +71,17 @@ impl Fixture {
             fs::create_dir_all(&d)?;
             Ok(d)
         };
+
+        let bins = dir("bin")?;
+        let helper = bins.join("git-credential-kelos");
+        install(src.helper, &helper)?;
+        let noop = bins.join("kelos-bench-noop");
+        install(src.noop, &noop)?;
+        let bare_noop = bins.join("kelos-bench-noop-bare");
+        install(src.bare_noop, &bare_noop)?;
+        let real_gh_dir = dir("real-gh")?;
+        let real_gh = real_gh_dir.join("gh");
+        install(src.real_gh, &real_gh)?;
 
         let input = root.join("request");
         fs::write(&input, REQUEST)?;
@@ -92,7 +118,7 @@ impl Fixture {
         let shell_gh = dir("shell-wrapper")?.join("gh");
         write_script(
             &shell_gh,
-            &wrapper.replace(exec_line, &format!("exec {} \"$@\"", src.real_gh.display())),
+            &wrapper.replace(exec_line, &format!("exec {} \"$@\"", real_gh.display())),
         )?;
 
         let noop_wrap_dir = dir("noop-wrap")?;
@@ -120,11 +146,23 @@ impl Fixture {
             noop_wrap_dir,
             noop_real_dir,
             shell_noop,
+            helper,
+            noop,
+            bare_noop,
+            real_gh,
+            real_gh_dir,
         })
     }
 }
 
 impl Fixture {
+    /// A fresh copy of `from` (another build to compare), as `bin/<name>`.
+    pub fn fresh_copy(&self, name: &str, from: &Path) -> io::Result<PathBuf> {
+        let to = self.root.join("bin").join(name);
+        install(from, &to)?;
+        Ok(to)
+    }
+
     /// A new directory `name` holding `from` as an executable `gh`.
     pub fn install_gh(&self, name: &str, from: &Path) -> io::Result<PathBuf> {
         let dir = self.root.join(name);

@@ -255,8 +255,10 @@ fn run(o: &Options) -> Result<bool, String> {
     let fx = Fixture::create(
         &o.work,
         &Sources {
+            helper: &helper,
             kelos_gh: &kelos_gh,
             noop: &noop,
+            bare_noop: &bare_noop,
             shell_wrapper: &shell_wrapper,
             real_gh: &o.gh,
         },
@@ -274,14 +276,27 @@ fn run(o: &Options) -> Result<bool, String> {
         );
         also_kelos_gh.push((label.clone(), dirs));
     }
+    // Other builds to compare run from fresh copies too (see fixture.rs).
+    let mut also_helper = Vec::new();
+    for (n, (label, path)) in o.also_helper.iter().enumerate() {
+        let copy = fx
+            .fresh_copy(&format!("also-helper-{n}"), path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        also_helper.push((label.clone(), copy));
+    }
+    let mut also_floor = Vec::new();
+    for (n, (label, path)) in o.also_floor.iter().enumerate() {
+        let copy = fx
+            .fresh_copy(&format!("also-floor-{n}"), path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        also_floor.push((label.clone(), copy));
+    }
     let mut variants = build_variants(
-        o,
         &fx,
-        &helper,
-        &noop,
-        &bare_noop,
         &shell_helper,
         &also_kelos_gh,
+        &also_helper,
+        &also_floor,
     );
     for v in &mut variants {
         check(v, &fx)?;
@@ -388,21 +403,22 @@ fn order(round: usize, j: usize, n: usize) -> usize {
 }
 
 fn build_variants(
-    o: &Options,
     fx: &Fixture,
-    helper: &Path,
-    noop: &Path,
-    bare_noop: &Path,
     shell_helper: &Path,
     also_kelos_gh: &[(String, (PathBuf, PathBuf))],
+    also_helper: &[(String, PathBuf)],
+    also_floor: &[(String, PathBuf)],
 ) -> Vec<Variant> {
+    let (helper, noop, bare_noop) = (&fx.helper, &fx.noop, &fx.bare_noop);
+    // The fresh copy of the real gh comes before the system's in every PATH.
     let path_with = |first: &[&Path]| -> OsString {
         let mut p = OsString::new();
         for d in first {
             p.push(d.as_os_str());
             p.push(":");
         }
-        p.push("/usr/local/bin:/usr/bin:/bin");
+        p.push(fx.real_gh_dir.as_os_str());
+        p.push(":/usr/local/bin:/usr/bin:/bin");
         p
     };
     // One environment for all, as in an agent container: kelos-gh's
@@ -462,6 +478,31 @@ fn build_variants(
         plain,
         Expect::Line(format!("password={TOKEN}")),
     );
+    // The agent's own commands: `env` as the shell snippet runs it before
+    // every command (GITHUB_TOKEN and GH_TOKEN present, as in a pod), and
+    // `exec` in front of the floor (what it adds is one exec and its work).
+    let mut env = base(helper, &["env"], std_path.clone());
+    env.env("GITHUB_TOKEN", "ghs_stale")
+        .env("GH_TOKEN", "ghs_stale");
+    add(
+        "env",
+        "`git-credential-kelos env` (GITHUB_TOKEN, GH_TOKEN present)".into(),
+        Some("floor"),
+        env,
+        Expect::Line(format!("export GITHUB_TOKEN='{TOKEN}'")),
+    );
+    let mut exec = base(helper, &["exec"], std_path.clone());
+    exec.arg(noop)
+        .arg("get")
+        .env("GITHUB_TOKEN", "ghs_stale")
+        .env("GH_TOKEN", "ghs_stale");
+    add(
+        "floor-exec",
+        "floor via `git-credential-kelos exec` (GITHUB_TOKEN, GH_TOKEN present)".into(),
+        Some("floor"),
+        exec,
+        Expect::Empty,
+    );
     let mut sh = base(Path::new("/bin/sh"), &[], std_path.clone());
     sh.arg(shell_helper).arg("get");
     add(
@@ -471,7 +512,11 @@ fn build_variants(
         sh,
         Expect::Line(format!("password={TOKEN}")),
     );
-    let mut gh_cred = base(&o.gh, &["auth", "git-credential", "get"], std_path.clone());
+    let mut gh_cred = base(
+        &fx.real_gh,
+        &["auth", "git-credential", "get"],
+        std_path.clone(),
+    );
     gh_cred.env("GH_TOKEN", TOKEN);
     add(
         "gh-credential",
@@ -482,9 +527,9 @@ fn build_variants(
     );
     add(
         "gh",
-        format!("`gh --version` direct ({})", o.gh.display()),
+        "`gh --version` direct".into(),
         None,
-        base(&o.gh, &["--version"], std_path.clone()),
+        base(&fx.real_gh, &["--version"], std_path.clone()),
         Expect::Prefix("gh version"),
     );
     add(
@@ -523,7 +568,7 @@ fn build_variants(
         base(&fx.shell_noop, &["--version"], noop_path),
         Expect::Empty,
     );
-    for (n, (label, path)) in o.also_floor.iter().enumerate() {
+    for (n, (label, path)) in also_floor.iter().enumerate() {
         add(
             &format!("also-floor-{n}"),
             format!("floor [{label}]"),
@@ -532,7 +577,7 @@ fn build_variants(
             Expect::Empty,
         );
     }
-    for (n, (label, path)) in o.also_helper.iter().enumerate() {
+    for (n, (label, path)) in also_helper.iter().enumerate() {
         add(
             &format!("also-helper-{n}"),
             format!("`git-credential-kelos get` [{label}]"),
@@ -640,6 +685,8 @@ fn peak_rss(launcher: &Path, v: &Variant, fx: &Fixture) -> Result<u64, String> {
 fn check_wrappers_pass_the_token(fx: &Fixture) -> Result<(), String> {
     for wrapper in [fx.kelos_gh_dir.join("gh"), fx.shell_gh.clone()] {
         let mut path = fx.kelos_gh_dir.clone().into_os_string();
+        path.push(":");
+        path.push(fx.real_gh_dir.as_os_str());
         path.push(":/usr/local/bin:/usr/bin:/bin");
         let out = Command::new(&wrapper)
             .args(["auth", "token"])

@@ -213,6 +213,29 @@ fn targets(r: &Results) -> Vec<Target> {
         pass: Some(ratio <= HELPER_MAX_RATIO),
     });
 
+    // `env` runs before every shell command (the snippet): held to the
+    // helper's own target.
+    let env = wall_ms(r, r.index("env"));
+    let ratio = summarize(&env).median / summarize(&floor).median;
+    let (lo, hi) = bootstrap_ci(&floor, &env, |a, b| b / a);
+    t.push(Target {
+        what: "`git-credential-kelos env` vs floor (median ratio)".into(),
+        measured: format!("{ratio:.3}×"),
+        ci: format!("{lo:.3}× … {hi:.3}×"),
+        limit: format!("≤ {HELPER_MAX_RATIO:.2}×"),
+        pass: Some(ratio <= HELPER_MAX_RATIO),
+    });
+    let via_exec = wall_ms(r, r.index("floor-exec"));
+    let added = summarize(&via_exec).median - summarize(&floor).median;
+    let (lo, hi) = bootstrap_ci(&floor, &via_exec, |a, b| b - a);
+    t.push(Target {
+        what: "`git-credential-kelos exec` added, in front of the floor (median difference)".into(),
+        measured: format!("{added:+.3} ms"),
+        ci: format!("{lo:+.3} … {hi:+.3} ms"),
+        limit: format!("≤ {WRAPPER_MAX_ADDED_MS} ms"),
+        pass: Some(added <= WRAPPER_MAX_ADDED_MS),
+    });
+
     // What kelos-gh adds is one exec of itself and its own work, the same
     // whatever it execs; in front of the floor that is measured without gh's
     // own spread of milliseconds, which is the decisive row.

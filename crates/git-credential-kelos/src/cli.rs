@@ -16,10 +16,19 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::configure::Scope;
+use crate::consumers::{bad_var_name, is_var_name, EnvFormat, TokenFormat};
 
 /// Names of the commands that are [`Cli`]'s, not git's: a git call never
 /// uses them as its operation. A unit test keeps this list equal to clap's.
-pub const PEOPLE_COMMANDS: &[&str] = &["configure", "unconfigure", "doctor", "help"];
+pub const PEOPLE_COMMANDS: &[&str] = &[
+    "configure",
+    "unconfigure",
+    "doctor",
+    "token",
+    "env",
+    "exec",
+    "help",
+];
 
 const ABOUT: &str = "A git credential helper that answers from the rotating GitHub token file \
                      (KELOS_GITHUB_TOKEN_FILE), for the configured hosts only";
@@ -60,6 +69,15 @@ pub enum Command {
     /// Check the token file, expiry, git and gh set-up; never shows a token
     #[command(long_about = DOCTOR_ABOUT)]
     Doctor(DoctorArgs),
+    /// Print the token `get` would answer with (for scripts and header helpers)
+    #[command(long_about = TOKEN_ABOUT, after_help = TOKEN_AFTER_HELP)]
+    Token(TokenArgs),
+    /// Print the file's token as assignments to the token variables, for eval
+    #[command(long_about = ENV_ABOUT, after_help = ENV_AFTER_HELP)]
+    Env(EnvArgs),
+    /// Refresh the token variables from the file, then run COMMAND in place
+    #[command(long_about = EXEC_ABOUT, after_help = EXEC_AFTER_HELP)]
+    Exec(ExecArgs),
     /// An operation this helper does not know (from git): ignored.
     #[command(skip)]
     Other(OsString),
@@ -80,6 +98,119 @@ Check the token file, expiry, git and gh set-up; never shows a token.
 One line per check, each `ok`, `warn` or `fail` with the fix. Exit status 1
 when a check fails. For the moment of failure itself,
 `KELOS_CREDENTIAL_TRACE=1 git push` shows each decision.";
+
+const TOKEN_ABOUT: &str = "\
+Print the token `get` would answer with for HOST (--host, else $GH_HOST, else
+github.com): the token file's, else the fallback variable for the host's
+class. No token: nothing on stdout, one line on stderr saying why (never a
+token), exit status 1.";
+
+const TOKEN_AFTER_HELP: &str = "\
+Examples:
+  curl -H \"Authorization: Bearer $(git-credential-kelos token)\" https://api.github.com/user
+  git-credential-kelos token --format header-json    # an MCP headersHelper";
+
+const ENV_ABOUT: &str = "\
+Print assignments of the token file's current token to each token variable
+already present in the environment (GITHUB_TOKEN, GH_TOKEN,
+GH_ENTERPRISE_TOKEN, GITHUB_ENTERPRISE_TOKEN) and to each --set NAME.
+
+sh: `export NAME='TOKEN'` lines, quoted so that eval can only ever assign.
+json: one object. When the file has no valid token it prints nothing, exit
+status 0: the variables keep what they have (a fallback is never printed).
+Silent on stderr unless KELOS_CREDENTIAL_TRACE is set: shells run it before
+every command (/etc/profile.d/kelos-env.sh and BASH_ENV do).";
+
+const ENV_AFTER_HELP: &str = "\
+Example:
+  eval \"$(git-credential-kelos env)\"";
+
+const EXEC_ABOUT: &str = "\
+Set exactly what `env` would print, then run COMMAND in place of this
+process, found in PATH as execvp does: same PID, every argument byte for
+byte, every other variable, the ignored signals and closed descriptors as
+the caller left them. Nothing after COMMAND is read by this helper.
+COMMAND not found: exit status 127; found but not executable: 126.";
+
+const EXEC_AFTER_HELP: &str = "\
+Examples:
+  git-credential-kelos exec npm whoami
+  git-credential-kelos exec --set NPM_TOKEN -- npm publish";
+
+/// `token`'s options (the host is the global `--host`).
+#[derive(Clone, Debug, Args, PartialEq, Eq)]
+pub struct TokenArgs {
+    /// plain: the token and a newline, like `gh auth token`;
+    /// header-json: {"Authorization":"Bearer TOKEN"} and a newline
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "plain")]
+    pub format: TokenFormat,
+}
+
+#[derive(Clone, Debug, Args, PartialEq, Eq)]
+pub struct EnvArgs {
+    /// sh: `export NAME='TOKEN'` lines; json: one object {"NAME":"TOKEN",...}
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "sh")]
+    pub format: EnvFormat,
+    /// Also set NAME, a variable name ([A-Za-z_][A-Za-z0-9_]*); repeatable
+    #[arg(long = "set", value_name = "NAME", value_parser = var_name)]
+    pub set: Vec<String>,
+}
+
+#[derive(Clone, Debug, Args, PartialEq, Eq)]
+pub struct ExecArgs {
+    /// Also set NAME, a variable name ([A-Za-z_][A-Za-z0-9_]*); repeatable
+    #[arg(long = "set", value_name = "NAME", value_parser = var_name)]
+    pub set: Vec<String>,
+    /// The command and its arguments, passed on untouched
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
+    )]
+    pub command: Vec<OsString>,
+}
+
+fn var_name(raw: &str) -> Result<String, String> {
+    if is_var_name(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err(bad_var_name(raw))
+    }
+}
+
+/// Reads `env` in the forms a shell snippet uses (`env`, `--format sh|json`,
+/// `--set NAME`, in any order), by hand: shells run it before every command,
+/// and clap's start-up would cost more than the rest of the call. `None`
+/// for anything else (`--help`, a mistake), which is then [`Cli`]'s.
+pub fn parse_env_call(args: &[&OsStr]) -> Option<Cli> {
+    let (first, rest) = args.split_first()?;
+    if *first != "env" {
+        return None;
+    }
+    let mut parsed = EnvArgs {
+        format: EnvFormat::Sh,
+        set: Vec::new(),
+    };
+    let mut rest = rest.iter();
+    while let Some(arg) = rest.next() {
+        let arg = arg.to_str()?;
+        let (flag, value) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, value),
+            None => (arg, rest.next()?.to_str()?),
+        };
+        match (flag, value) {
+            ("--format", "sh") => parsed.format = EnvFormat::Sh,
+            ("--format", "json") => parsed.format = EnvFormat::Json,
+            ("--set", name) if is_var_name(name) => parsed.set.push(name.to_owned()),
+            _ => return None,
+        }
+    }
+    Some(Cli {
+        hosts: Vec::new(),
+        command: Command::Env(parsed),
+    })
+}
 
 /// Which git config file `configure` and `unconfigure` edit.
 #[derive(Clone, Debug, Args, PartialEq, Eq)]
@@ -315,7 +446,15 @@ mod tests {
 
     #[test]
     fn every_command_has_its_own_help() {
-        for name in ["configure", "unconfigure", "doctor", "get"] {
+        for name in [
+            "configure",
+            "unconfigure",
+            "doctor",
+            "get",
+            "token",
+            "env",
+            "exec",
+        ] {
             let err = clap(&[name, "--help"]).unwrap_err();
             assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
             let text = err.to_string();
@@ -324,6 +463,97 @@ mod tests {
                 "{text}"
             );
             assert_eq!(err.exit_code(), 0);
+        }
+    }
+
+    #[test]
+    fn consumer_commands() {
+        let cli = clap(&[
+            "token",
+            "--host",
+            "ghe.example.com",
+            "--format",
+            "header-json",
+        ])
+        .unwrap();
+        assert_eq!(cli.hosts, os(&["ghe.example.com"]));
+        assert_eq!(
+            cli.command,
+            Command::Token(TokenArgs {
+                format: TokenFormat::HeaderJson
+            })
+        );
+        assert_eq!(
+            clap(&["token"]).unwrap().command,
+            Command::Token(TokenArgs {
+                format: TokenFormat::Plain
+            })
+        );
+        let exec = |args: &[&str]| match clap(args).map(|c| c.command) {
+            Ok(Command::Exec(e)) => Ok((e.set, e.command)),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.kind()),
+        };
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Nothing after the command is read: not its --help, not a `--`,
+        // not an option of ours.
+        let cases: &[(&[&str], &[&str], &[&str])] = &[
+            (&["exec", "npm", "whoami"], &[], &["npm", "whoami"]),
+            (&["exec", "cmd", "--help"], &[], &["cmd", "--help"]),
+            (&["exec", "--", "cmd", "--help"], &[], &["cmd", "--help"]),
+            (&["exec", "cmd", "--", "x"], &[], &["cmd", "--", "x"]),
+            (&["exec", "--", "cmd", "--", "x"], &[], &["cmd", "--", "x"]),
+            (
+                &["exec", "cmd", "--set", "X", "--host", "h", "-V"],
+                &[],
+                &["cmd", "--set", "X", "--host", "h", "-V"],
+            ),
+            (
+                &["exec", "--set", "A", "--set=B", "--", "-dash"],
+                &["A", "B"],
+                &["-dash"],
+            ),
+        ];
+        for (args, set, command) in cases {
+            assert_eq!(exec(args), Ok((strings(set), os(command))), "{args:?}");
+        }
+        use clap::error::ErrorKind;
+        assert_eq!(exec(&["exec"]), Err(ErrorKind::MissingRequiredArgument));
+        assert_eq!(exec(&["exec", "-x"]), Err(ErrorKind::UnknownArgument));
+        assert_eq!(
+            exec(&["exec", "--set", "1A", "c"]),
+            Err(ErrorKind::ValueValidation)
+        );
+        assert_eq!(exec(&["exec", "--help"]), Err(ErrorKind::DisplayHelp));
+        let odd = OsStr::from_bytes(b"\xff\xfe");
+        let cli = Cli::try_parse_from([OsStr::new("x"), OsStr::new("exec"), OsStr::new("c"), odd])
+            .unwrap();
+        assert!(matches!(cli.command, Command::Exec(e) if e.command[1] == odd));
+    }
+
+    #[test]
+    fn env_s_fast_path_agrees_with_clap() {
+        for args in [
+            &["env"][..],
+            &["env", "--format", "json"],
+            &["env", "--format=sh", "--set", "NPM_TOKEN"],
+            &["env", "--set=A", "--set", "B", "--format", "json"],
+        ] {
+            let fast = parse_env_call(&args.iter().map(OsStr::new).collect::<Vec<_>>());
+            assert_eq!(fast, Some(clap(args).unwrap()), "{args:?}");
+        }
+        // Anything else is clap's, to be named or explained.
+        for args in [
+            &["env", "--help"][..],
+            &["env", "--format", "yaml"],
+            &["env", "--set", "1A"],
+            &["env", "--set"],
+            &["env", "--sett", "A"],
+            &["env", "extra"],
+            &["token"],
+        ] {
+            let fast = parse_env_call(&args.iter().map(OsStr::new).collect::<Vec<_>>());
+            assert_eq!(fast, None, "{args:?}");
         }
     }
 

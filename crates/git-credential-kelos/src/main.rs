@@ -22,7 +22,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use clap::Parser;
 use git_credential_kelos::cli::{self, Cli, Command};
-use git_credential_kelos::{configure, doctor};
+use git_credential_kelos::{configure, consumers, doctor};
 use kelos_token::credential::{answer_get, erase_message, match_request, DEFAULT_USERNAME};
 use kelos_token::env::c_args;
 use kelos_token::host::configured_hosts;
@@ -44,9 +44,9 @@ const MAX_DRAIN_BYTES: u64 = 1 << 20;
 
 #[cfg_attr(not(test), no_mangle)]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
-    if !standard_descriptors_open() {
+    let Some(reopened) = standard_descriptors_open() else {
         return 2;
-    }
+    };
     // SAFETY: the C runtime passes argc NUL-terminated strings in argv.
     let args: Vec<&OsStr> = unsafe {
         c_args(argc, argv)
@@ -54,7 +54,11 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
             .map(|arg| OsStr::from_bytes(CStr::from_ptr(*arg).to_bytes()))
             .collect()
     };
-    let cli = match cli::parse_git_call(args.get(1..).unwrap_or_default()) {
+    let rest = args.get(1..).unwrap_or_default();
+    // git's calls, and `env` in its usual forms (shells run it before every
+    // command), skip clap's start-up cost.
+    let fast = cli::parse_git_call(rest).or_else(|| cli::parse_env_call(rest));
+    let cli = match fast {
         Some(call) => call,
         None => match Cli::try_parse_from(&args) {
             Ok(cli) => cli,
@@ -66,6 +70,13 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
             }
         },
     };
+    if let Command::Exec(exec) = &cli.command {
+        if !cli.hosts.is_empty() {
+            eprintln!("{PROGRAM}: {}", consumers::NO_HOST_OPTION);
+            return 2;
+        }
+        return consumers::exec_command(exec, &reopened);
+    }
     let env = EnvSnapshot::from_process();
     let mut tracer = Tracer::from_env(&env, PROGRAM);
     let code = match run(&cli, &env, &mut tracer) {
@@ -85,8 +96,9 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 /// Opens /dev/null on any of descriptors 0, 1 and 2 that is closed, as std's
 /// start-up would: otherwise the token file or the trace file could be
 /// opened as descriptor 1, and the answer written into it. `false` when one
-/// cannot be filled.
-fn standard_descriptors_open() -> bool {
+/// cannot be filled, else the descriptors it filled (`exec` closes them again
+/// before it runs its command, which gets them as its caller left them).
+fn standard_descriptors_open() -> Option<Vec<c_int>> {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
         fd,
         events: 0,
@@ -95,11 +107,17 @@ fn standard_descriptors_open() -> bool {
     // SAFETY: poll(2) on an array we own; open(2) with a static path.
     unsafe {
         if libc::poll(fds.as_mut_ptr(), 3, 0) < 0 {
-            return false;
+            return None;
         }
-        fds.iter()
+        let closed: Vec<c_int> = fds
+            .iter()
             .filter(|p| p.revents & libc::POLLNVAL != 0)
-            .all(|p| libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) == p.fd)
+            .map(|p| p.fd)
+            .collect();
+        closed
+            .iter()
+            .all(|fd| libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) == *fd)
+            .then_some(closed)
     }
 }
 
@@ -129,6 +147,21 @@ fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<c_int> {
                 return Ok(1);
             }
         }
+        Command::Token(args) => {
+            let hosts = configured_hosts(&cli.hosts, env)?;
+            let [host] = &hosts[..] else {
+                anyhow::bail!("token is for one host: give --host once");
+            };
+            return Ok(consumers::token(env, host, args.format, tracer));
+        }
+        Command::Env(args) => {
+            if !cli.hosts.is_empty() {
+                anyhow::bail!(consumers::NO_HOST_OPTION);
+            }
+            return Ok(consumers::env(env, &args.set, args.format, tracer));
+        }
+        // main runs it before this, with the descriptors it reopened.
+        Command::Exec(exec) => return Ok(consumers::exec_command(exec, &[])),
         Command::Other(word) => {
             trace!(tracer, "unknown operation {word:?} ignored");
         }

@@ -14,12 +14,19 @@ use kelos_e2e::soak::run::{default_report, soak, Config};
 
 const USAGE: &str = "\
 usage: soak [--duration SECS] [--workers N] [--min-ops N] [--fault-duration SECS] [--baseline SECS]
+            [--consumer-duration SECS] [--consumer-min-ops N]
             [--rotate-ms MS] [--write-pause-ms MS] [--op-timeout SECS] [--report PATH]
 
   --duration SECS        rotation phase length (default 5: the CI run, about 20 s in all)
   --workers N            concurrent workers (default 4)
   --min-ops N            go on with the rotation phase past --duration until N operations
                          are done (at most 3 x duration; default 0)
+  --consumer-duration SECS
+                         the consumer phase: bash -c (BASH_ENV) running curl with
+                         $GITHUB_TOKEN while the token rotates (default: duration / 2,
+                         from 3 to 60)
+  --consumer-min-ops N   go on with the consumer phase until N operations are done (at
+                         most 3 x its duration; default 0)
   --fault-duration SECS  each fault phase (default: duration / 12, at least 0.75)
   --baseline SECS        the baseline phase, which also times the operations
                          (default: duration / 10, from 2 to 15)
@@ -36,6 +43,8 @@ fn parse() -> Result<Config, String> {
     let mut min_ops = 0usize;
     let mut fault: Option<f64> = None;
     let mut baseline: Option<f64> = None;
+    let mut consumer: Option<f64> = None;
+    let mut consumer_min_ops = 0usize;
     let mut rotate_ms: Option<u64> = None;
     let mut pause_ms = 20u64;
     let mut op_timeout = 30.0f64;
@@ -68,6 +77,8 @@ fn parse() -> Result<Config, String> {
             "--min-ops" => min_ops = num(value()?)? as usize,
             "--fault-duration" => fault = Some(num(value()?)?),
             "--baseline" => baseline = Some(num(value()?)?),
+            "--consumer-duration" => consumer = Some(num(value()?)?),
+            "--consumer-min-ops" => consumer_min_ops = num(value()?)? as usize,
             "--rotate-ms" => rotate_ms = Some(num(value()?)? as u64),
             "--write-pause-ms" => pause_ms = num(value()?)? as u64,
             "--op-timeout" => op_timeout = num(value()?)?,
@@ -80,10 +91,13 @@ fn parse() -> Result<Config, String> {
     }
     let fault = fault.unwrap_or((duration / 12.0).max(0.75));
     let baseline = baseline.unwrap_or((duration / 10.0).clamp(2.0, 15.0));
+    let consumer = consumer.unwrap_or((duration / 2.0).clamp(3.0, 60.0));
     Ok(Config {
         workers,
         baseline: Duration::from_secs_f64(baseline),
         rotation: Duration::from_secs_f64(duration),
+        consumer: Duration::from_secs_f64(consumer),
+        consumer_min_ops,
         min_ops,
         fault: Duration::from_secs_f64(fault),
         rotate_every: rotate_ms.map(Duration::from_millis),

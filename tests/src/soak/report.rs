@@ -33,7 +33,8 @@ pub fn render(r: &SoakResult) -> String {
     let _ = writeln!(
         s,
         "{} workers (each looping git fetch, git push to its own branch, gh api user through \
-         kelos-gh); baseline phase {} s, rotation phase {} s{}, fault phases {} s; a new token \
+         kelos-gh); baseline phase {} s, rotation phase {} s{}, consumer phase {} s{} (bash -c with \
+         BASH_ENV running curl with $GITHUB_TOKEN), fault phases {} s; a new token \
          every {} ms, servers accept the current and the previous \
          one; operation time limit {} s. Total {} s (set-up {} s). {} tokens made. Load \
          average {} before, {} after ({} CPUs).\n\nRotation interval: {}.\n",
@@ -42,6 +43,12 @@ pub fn render(r: &SoakResult) -> String {
         secs(cfg.rotation),
         if cfg.min_ops > 0 {
             format!(" (or until {} operations)", cfg.min_ops)
+        } else {
+            String::new()
+        },
+        secs(cfg.consumer),
+        if cfg.consumer_min_ops > 0 {
+            format!(" (or until {} operations)", cfg.consumer_min_ops)
         } else {
             String::new()
         },
@@ -110,8 +117,11 @@ pub fn render(r: &SoakResult) -> String {
     );
     let _ = writeln!(s, "|---|---|--:|--:|--:|--:|--:|");
     for p in &r.phases {
-        for k in OpKind::ALL {
+        for k in OpKind::EVERY {
             let recs: Vec<&OpRecord> = p.records.iter().filter(|x| x.kind == k).collect();
+            if recs.is_empty() {
+                continue;
+            }
             let ok = recs.iter().filter(|x| x.outcome == Outcome::Ok).count();
             let (p50, p99, max) = times(&recs);
             let _ = writeln!(
@@ -129,11 +139,12 @@ pub fn render(r: &SoakResult) -> String {
     }
 
     let _ = writeln!(s, "\n## Rotation and grace window\n");
-    for p in r
-        .phases
-        .iter()
-        .filter(|p| matches!(p.kind, PhaseKind::Rotation | PhaseKind::NonAtomic))
-    {
+    for p in r.phases.iter().filter(|p| {
+        matches!(
+            p.kind,
+            PhaseKind::Rotation | PhaseKind::NonAtomic | PhaseKind::Consumer
+        )
+    }) {
         let _ = write!(
             s,
             "- {}: {} new tokens, {} writes in {} s, ticks at most {} ms late (rotator thread {})",
@@ -170,7 +181,7 @@ pub fn render(r: &SoakResult) -> String {
             p.git.served, p.git.unauthenticated, p.git.refused, p.api.ok, p.api.refused,
             p.api.unauthenticated
         );
-        for k in OpKind::ALL {
+        for k in OpKind::EVERY {
             let recs: Vec<&OpRecord> = p.records.iter().filter(|x| x.kind == k).collect();
             let (_, p99, _) = times(&recs);
             if p99 > grace(r) {

@@ -31,7 +31,13 @@
 //! 2. **non-atomic writer**: every 200 ms the file is truncated, left empty for `write_pause`,
 //!    then written in place (a new token every interval, else the same one again); the helper
 //!    re-reads an empty file for ~50 ms.
-//! 3. For each of: file removed, a directory, a FIFO, an oversized file (64 KiB + 1, holding
+//! 3. **consumers**: the agent's own commands, not git or gh. Every operation is a
+//!    `bash -c` (with `BASH_ENV` = `images/kelos-env.sh`, as the example image sets it)
+//!    that calls the API stand-in with curl and `Authorization: token $GITHUB_TOKEN`, the
+//!    variable as the shell sees it, while the token rotates kubelet-style as in phase 1.
+//!    The environment still holds the frozen, revoked token: a variable the snippet did not
+//!    refresh is refused and shows up.
+//! 4. For each of: file removed, a directory, a FIFO, an oversized file (64 KiB + 1, holding
 //!    a token nobody accepts), `..data` dangling — once with `GH_TOKEN`/`GITHUB_TOKEN` set to
 //!    the only token the servers accept (every operation must succeed from the fallback), once
 //!    without (every operation must fail cleanly and fast: no credential, no hang).
@@ -71,6 +77,11 @@ pub struct Config {
     pub baseline: Duration,
     /// Length of the rotation phase.
     pub rotation: Duration,
+    /// Length of the consumer phase (bash -c with BASH_ENV, curl with $GITHUB_TOKEN).
+    pub consumer: Duration,
+    /// The consumer phase goes on past `consumer` until this many operations are done (at
+    /// most three times `consumer`).
+    pub consumer_min_ops: usize,
     /// The rotation phase goes on past `rotation` until this many operations are done (at
     /// most three times `rotation`).
     pub min_ops: usize,
@@ -93,19 +104,31 @@ pub enum OpKind {
     Fetch,
     Push,
     Gh,
+    /// `bash -c` (BASH_ENV) running curl with `$GITHUB_TOKEN` against the API stand-in.
+    Shell,
 }
 
 impl OpKind {
+    /// What workers loop over in every phase but the consumer phase.
     pub const ALL: [OpKind; 3] = [OpKind::Fetch, OpKind::Push, OpKind::Gh];
+    /// What workers run in the consumer phase.
+    pub const CONSUMERS: [OpKind; 1] = [OpKind::Shell];
+    /// Every kind, for the report.
+    pub const EVERY: [OpKind; 4] = [OpKind::Fetch, OpKind::Push, OpKind::Gh, OpKind::Shell];
 
     pub fn name(self) -> &'static str {
         match self {
             OpKind::Fetch => "git fetch",
             OpKind::Push => "git push",
             OpKind::Gh => "gh api user",
+            OpKind::Shell => "bash -c 'curl ... $GITHUB_TOKEN'",
         }
     }
 }
+
+/// The consumer phase's command: the variable as the shell sees it after BASH_ENV ran.
+pub const SHELL_OP: &str = "curl -sS --fail-with-body --max-time 20 -x \"$HTTP_PROXY\" \
+                            -H \"Authorization: token $GITHUB_TOKEN\" http://api.github.localhost/user";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Outcome {
@@ -194,6 +217,7 @@ pub enum PhaseKind {
     Baseline,
     Rotation,
     NonAtomic,
+    Consumer,
     Fault { fault: Fault, env: bool },
 }
 
@@ -211,6 +235,10 @@ impl PhaseKind {
                 interval.min(DEFAULT_INTERVAL).as_millis(),
                 interval.as_millis()
             ),
+            PhaseKind::Consumer => format!(
+                "consumers: bash -c (BASH_ENV) curl with $GITHUB_TOKEN, rotation every {} ms",
+                interval.as_millis()
+            ),
             PhaseKind::Fault { fault, env: true } => {
                 format!("{} + GH_TOKEN/GITHUB_TOKEN", fault.name())
             }
@@ -224,6 +252,10 @@ impl PhaseKind {
             PhaseKind::Baseline | PhaseKind::Rotation | PhaseKind::NonAtomic => {
                 "every operation succeeds with a token from the file; no fallback, nothing refused"
             }
+            PhaseKind::Consumer => {
+                "every shell command's curl succeeds with the $GITHUB_TOKEN the snippet set from \
+                 the file; the frozen (revoked) value is never sent, nothing refused"
+            }
             PhaseKind::Fault { env: true, .. } => {
                 "every operation succeeds with the fallback variable's token; the file's content is never used"
             }
@@ -234,7 +266,10 @@ impl PhaseKind {
     }
 
     fn rotates(self) -> bool {
-        matches!(self, PhaseKind::Rotation | PhaseKind::NonAtomic)
+        matches!(
+            self,
+            PhaseKind::Rotation | PhaseKind::NonAtomic | PhaseKind::Consumer
+        )
     }
 }
 
@@ -394,6 +429,11 @@ impl Worker {
                 c.args(["api", "user"]);
                 c
             }
+            OpKind::Shell => {
+                let mut c = self.sb.command("bash");
+                c.args(["-c", SHELL_OP]);
+                c
+            }
         };
         let ran = exec::run(cmd, ctx.op_timeout);
         let trace = fs::read(&self.trace).unwrap_or_default();
@@ -481,7 +521,7 @@ impl Worker {
             if !more {
                 break;
             }
-            let kind = OpKind::ALL[i % OpKind::ALL.len()];
+            let kind = until.kinds[i % until.kinds.len()];
             i += 1;
             self.op(kind, ctx, &mut out);
             until.done.fetch_add(1, Ordering::Relaxed);
@@ -492,6 +532,7 @@ impl Worker {
 
 /// When a phase's workers stop.
 struct Until {
+    kinds: &'static [OpKind],
     deadline: Instant,
     min_ops: usize,
     cap: Instant,
@@ -504,13 +545,19 @@ pub fn classify(kind: OpKind, ran: &Ran) -> Outcome {
         return Outcome::Hung;
     }
     let err = String::from_utf8_lossy(&ran.stderr);
-    let ok = ran.success()
-        && (kind != OpKind::Gh || String::from_utf8_lossy(&ran.stdout).contains(LOGIN));
+    let out = String::from_utf8_lossy(&ran.stdout);
+    let ok = ran.success() && (!matches!(kind, OpKind::Gh | OpKind::Shell) || out.contains(LOGIN));
     if ok {
         return Outcome::Ok;
     }
+    // curl --fail-with-body prints the API's answer on stdout.
+    let err = if kind == OpKind::Shell {
+        format!("{err}{out}").into()
+    } else {
+        err
+    };
     let (auth, none): (&[&str], &[&str]) = match kind {
-        OpKind::Gh => (&["Bad credentials"], &["Requires authentication"]),
+        OpKind::Gh | OpKind::Shell => (&["Bad credentials"], &["Requires authentication"]),
         _ => (
             &["Authentication failed"],
             &["could not read Username", "could not read Password"],
@@ -787,6 +834,13 @@ pub fn soak(cfg: Config) -> SoakResult {
     let load_before = load_average();
     require_tool("git");
     require_tool("gh");
+    require_tool("bash");
+    require_tool("curl");
+    let snippet = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("images/kelos-env.sh");
+    assert!(snippet.is_file(), "{} is missing", snippet.display());
 
     // Private copies of the binaries; make the sandboxes use them.
     let bins = TempDir::new("kelos-soak-bin");
@@ -794,9 +848,11 @@ pub fn soak(cfg: Config) -> SoakResult {
     install(&bin(HELPER), &bins.join(HELPER));
     install(&bin(WRAPPER), &wrapdir.join("gh"));
     std::env::set_var("KELOS_BIN_DIR", bins.path());
+    // The helper is also in PATH: the shell snippet runs `git-credential-kelos env`.
     let path_var = format!(
-        "{}:{}",
+        "{}:{}:{}",
         wrapdir.path().display(),
+        bins.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
 
@@ -841,11 +897,12 @@ pub fn soak(cfg: Config) -> SoakResult {
     let mut workers: Vec<Worker> = (0..cfg.workers)
         .map(|id| {
             let ctx = ctx.clone();
-            let (token_path, path_var, proxy, first) = (
+            let (token_path, path_var, proxy, first, snippet) = (
                 token_path.clone(),
                 path_var.clone(),
                 api.proxy_url(),
                 first.clone(),
+                snippet.clone(),
             );
             let host = git.host();
             thread::spawn(move || {
@@ -871,6 +928,8 @@ pub fn soak(cfg: Config) -> SoakResult {
                         home.join("gh-config").to_str().expect("UTF-8"),
                     ),
                     ("GH_NO_UPDATE_NOTIFIER", "1"),
+                    // As the example image sets it: every bash -c reads the snippet.
+                    ("BASH_ENV", snippet.to_str().expect("UTF-8")),
                     ("GH_PROMPT_DISABLED", "1"),
                     ("GH_SPINNER_DISABLED", "1"),
                     ("NO_COLOR", "1"),
@@ -964,6 +1023,7 @@ pub fn soak(cfg: Config) -> SoakResult {
         PhaseKind::Baseline,
         PhaseKind::Rotation,
         PhaseKind::NonAtomic,
+        PhaseKind::Consumer,
     ];
     for fault in Fault::ALL {
         plan.push(PhaseKind::Fault { fault, env: true });
@@ -974,7 +1034,10 @@ pub fn soak(cfg: Config) -> SoakResult {
     for kind in plan {
         // Arrange the phase.
         let env_token: Option<&str> = match kind {
-            PhaseKind::Baseline | PhaseKind::Rotation | PhaseKind::NonAtomic => Some(&first),
+            PhaseKind::Baseline
+            | PhaseKind::Rotation
+            | PhaseKind::NonAtomic
+            | PhaseKind::Consumer => Some(&first),
             PhaseKind::Fault { env: true, .. } => Some(&fallback),
             PhaseKind::Fault { env: false, .. } => None,
         };
@@ -993,6 +1056,7 @@ pub fn soak(cfg: Config) -> SoakResult {
             PhaseKind::Rotation => cfg.rotation,
             // Long enough for a few rotations at a lengthened interval.
             PhaseKind::NonAtomic => (cfg.fault * 2).max(interval * 3),
+            PhaseKind::Consumer => cfg.consumer.max(interval * 3),
             PhaseKind::Fault { .. } => cfg.fault,
         };
         if let PhaseKind::Fault { fault, .. } = kind {
@@ -1004,7 +1068,7 @@ pub fn soak(cfg: Config) -> SoakResult {
 
         let stop = Arc::new(AtomicBool::new(false));
         let rotator = match kind {
-            PhaseKind::Rotation => {
+            PhaseKind::Rotation | PhaseKind::Consumer => {
                 Some(env.rotator(WriteMode::Atomic, interval, cfg.write_pause, stop.clone()))
             }
             PhaseKind::NonAtomic => {
@@ -1015,11 +1079,16 @@ pub fn soak(cfg: Config) -> SoakResult {
         let cpu0 = cpu_time();
         let t0 = Instant::now();
         let until = Arc::new(Until {
-            deadline: t0 + duration,
-            min_ops: if kind == PhaseKind::Rotation {
-                cfg.min_ops
+            kinds: if kind == PhaseKind::Consumer {
+                &OpKind::CONSUMERS
             } else {
-                0
+                &OpKind::ALL
+            },
+            deadline: t0 + duration,
+            min_ops: match kind {
+                PhaseKind::Rotation => cfg.min_ops,
+                PhaseKind::Consumer => cfg.consumer_min_ops,
+                _ => 0,
             },
             cap: t0 + duration * 3,
             done: AtomicUsize::new(0),
@@ -1082,11 +1151,12 @@ pub fn soak(cfg: Config) -> SoakResult {
         let apic = api.counts();
 
         // Pushes landed: the server's branch is the worker's HEAD after a successful push.
-        let pushes_landed = if kind.rotates()
-            || matches!(
-                kind,
-                PhaseKind::Baseline | PhaseKind::Fault { env: true, .. }
-            ) {
+        let pushes_landed = if kind != PhaseKind::Consumer
+            && (kind.rotates()
+                || matches!(
+                    kind,
+                    PhaseKind::Baseline | PhaseKind::Fault { env: true, .. }
+                )) {
             let mut checked = 0;
             let mut landed = 0;
             for w in &workers {
@@ -1258,7 +1328,7 @@ fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -
     );
 
     match r.kind {
-        PhaseKind::Baseline | PhaseKind::Rotation | PhaseKind::NonAtomic => {
+        PhaseKind::Baseline | PhaseKind::Rotation | PhaseKind::NonAtomic | PhaseKind::Consumer => {
             check(
                 &mut c,
                 "every operation succeeds",

@@ -1,0 +1,434 @@
+//! The commands for everything else in the pod that reads the token: the
+//! agent's shell commands, `npm`, `curl`, scripts, MCP header helpers.
+//!
+//! - `token`: the token `get` would answer with, for people and helper hooks.
+//! - `env`: assignments of the file's token to the token variables already
+//!   present (and `--set` names), for `eval` (the shell snippet
+//!   `images/kelos-env.sh` runs it before every `bash -c`).
+//! - `exec`: the same variables, then `execvp` of a command.
+//!
+//! The functions at the top are pure (what is set, how it is quoted, the
+//! JSON); the commands below them read the file and write or exec.
+
+use std::borrow::Cow;
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::ptr;
+use std::time::SystemTime;
+
+use crate::cli::ExecArgs;
+use kelos_token::expiry::{format_duration, format_rfc3339, unix_seconds};
+use kelos_token::gh::exec_environment;
+use kelos_token::{lookup, trace, EnvSnapshot, Host, HostClass, Origin, Token, Tracer};
+
+const PROGRAM: &str = "git-credential-kelos";
+
+/// The token variables `env` and `exec` refresh when they are already
+/// present, in the order they are written.
+pub const TOKEN_VARS: [&str; 4] = [
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "GH_ENTERPRISE_TOKEN",
+    "GITHUB_ENTERPRISE_TOKEN",
+];
+
+/// `env` and `exec` refuse `--host`: the file's token is the same for every
+/// host, and the variables they set are the ones present.
+pub const NO_HOST_OPTION: &str = "env and exec take no --host: they set the token file's token, \
+                                  which is the same for every host, in the variables already set \
+                                  (and --set NAME)";
+
+/// Exit status of `exec` when the command is not found (as a shell's).
+pub const NOT_FOUND: c_int = 127;
+/// Exit status of `exec` when the command was found but could not be run.
+pub const CANNOT_EXECUTE: c_int = 126;
+
+/// How `token` prints the token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenFormat {
+    /// The token and a newline, like `gh auth token`.
+    #[default]
+    Plain,
+    /// `{"Authorization":"Bearer TOKEN"}` and a newline, for MCP clients'
+    /// header helpers.
+    HeaderJson,
+}
+
+/// How `env` prints its assignments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvFormat {
+    /// `export NAME='TOKEN'` lines, for `eval`.
+    #[default]
+    Sh,
+    /// One JSON object, `{"NAME":"TOKEN",...}`.
+    Json,
+}
+
+/// Whether `name` can be a shell variable: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_var_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The message for a `--set` value that is no variable name (exit 2).
+pub fn bad_var_name(name: &str) -> String {
+    format!(
+        "--set {name:?} is not a variable name: use letters, digits and _, not starting with a \
+         digit (e.g. --set NPM_TOKEN)"
+    )
+}
+
+/// The variables to set: each of [`TOKEN_VARS`] that is `present`, then each
+/// `--set` name, every name once, in that order.
+pub fn env_names<'a>(present: impl Fn(&str) -> bool, set: &'a [String]) -> Vec<&'a str> {
+    let mut names: Vec<&'a str> = TOKEN_VARS.into_iter().filter(|n| present(n)).collect();
+    for name in set {
+        if !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Appends `value` in single quotes, each `'` written as `'\''`: inside
+/// single quotes a POSIX shell gives every other byte its literal meaning, so
+/// `eval` of the result can only ever yield `value`.
+pub fn sh_quote_into(value: &str, out: &mut String) {
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+}
+
+/// Appends `value` as a JSON string.
+pub fn json_string_into(value: &str, out: &mut String) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// What `env` prints for `names` and `token`. `sh` with no names prints
+/// nothing; `json` prints `{}`.
+pub fn render_env(format: EnvFormat, names: &[&str], token: &Token) -> String {
+    let mut out = String::new();
+    match format {
+        EnvFormat::Sh => {
+            for name in names {
+                debug_assert!(is_var_name(name));
+                out.push_str("export ");
+                out.push_str(name);
+                out.push('=');
+                sh_quote_into(token.expose(), &mut out);
+                out.push('\n');
+            }
+        }
+        EnvFormat::Json => {
+            out.push('{');
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string_into(name, &mut out);
+                out.push(':');
+                json_string_into(token.expose(), &mut out);
+            }
+            out.push_str("}\n");
+        }
+    }
+    out
+}
+
+/// What `token` prints.
+pub fn render_token(format: TokenFormat, token: &Token) -> String {
+    let mut out = String::new();
+    match format {
+        TokenFormat::Plain => out.push_str(token.expose()),
+        TokenFormat::HeaderJson => {
+            out.push_str("{\"Authorization\":");
+            json_string_into(&format!("Bearer {}", token.expose()), &mut out);
+            out.push('}');
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// The token the file holds now, never a fallback; else why not (no token
+/// value in it).
+pub fn file_token(env: &EnvSnapshot) -> Result<Token, String> {
+    // The file's token does not depend on the host; the class only picks
+    // the fallbacks, which are never used here.
+    let found = lookup(env, HostClass::Dotcom);
+    match (found.origin, found.token) {
+        (Some(Origin::File), Some(token)) => Ok(token),
+        _ => Err(match (&found.path, &found.file_rejection) {
+            (Some(path), Some(rejection)) => format!(
+                "token file {} ({}) {rejection}",
+                path.display(),
+                kelos_token::env::TOKEN_FILE_VAR
+            ),
+            _ => format!("{} is not set", kelos_token::env::TOKEN_FILE_VAR),
+        }),
+    }
+}
+
+/// `token`: prints the token `get` would answer with for `host`. Exit 1,
+/// with one line on stderr saying why, when there is none.
+pub fn token(env: &EnvSnapshot, host: &Host, format: TokenFormat, tracer: &mut Tracer) -> c_int {
+    let found = lookup(env, host.class());
+    let Some(token) = &found.token else {
+        trace!(tracer, "token: no token for {host}: {}", found.explain());
+        eprintln!("{}: no token for {host}: {}", PROGRAM, found.explain());
+        return 1;
+    };
+    match found.origin {
+        Some(Origin::Env(name)) => trace!(
+            tracer,
+            "token: {} from fallback {name} ({})",
+            token.masked(),
+            found.explain()
+        ),
+        _ => trace!(tracer, "token: {} from the token file", token.masked()),
+    }
+    if let Some(at) = found.expires_at {
+        let now = unix_seconds(SystemTime::now());
+        if at <= now {
+            eprintln!(
+                "{}: the token expired at {} ({} ago); the token refresher may be failing",
+                PROGRAM,
+                format_rfc3339(at),
+                format_duration(now - at)
+            );
+        }
+    }
+    write_out(&render_token(format, token))
+}
+
+/// `env`: prints the assignments, or nothing when the file has no valid
+/// token. Silent on stderr (a shell runs it before every command) unless
+/// tracing.
+pub fn env(env: &EnvSnapshot, set: &[String], format: EnvFormat, tracer: &mut Tracer) -> c_int {
+    if let Some(bad) = set.iter().find(|n| !is_var_name(n)) {
+        eprintln!("{}: {}", PROGRAM, bad_var_name(bad));
+        return 2;
+    }
+    let token = match file_token(env) {
+        Ok(token) => token,
+        Err(why) => {
+            trace!(
+                tracer,
+                "env: no valid token from the file, nothing printed: {why}"
+            );
+            return 0;
+        }
+    };
+    let names = env_names(|n| env.get(n).is_some(), set);
+    trace!(
+        tracer,
+        "env: {} to the token file's {}",
+        if names.is_empty() {
+            "no variable to set (none present, no --set)".to_string()
+        } else {
+            format!("setting {}", names.join(", "))
+        },
+        token.masked()
+    );
+    write_out(&render_env(format, &names, &token))
+}
+
+fn write_out(text: &str) -> c_int {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{}: cannot write to stdout: {e}", PROGRAM);
+            2
+        }
+    }
+}
+
+/// `exec`: sets what `env` would print in the environment of `argv`, then
+/// execs `argv[0]`, searched in PATH as `execvp` does. `environ` is the
+/// process environment, in order; `reopened` are the standard descriptors
+/// the start-up guard filled with /dev/null, closed again just before the
+/// exec so that the command gets the descriptors its caller left. Returns
+/// only on failure: 127 when the command is not found, 126 when it cannot
+/// be run.
+pub fn exec(
+    environ: &[&CStr],
+    set: &[String],
+    argv: &[&CStr],
+    mut tracer: Tracer,
+    reopened: &[c_int],
+) -> c_int {
+    if let Some(bad) = set.iter().find(|n| !is_var_name(n)) {
+        eprintln!("{}: {}", PROGRAM, bad_var_name(bad));
+        return 2;
+    }
+    let Some(command) = argv.first() else {
+        eprintln!(
+            "{}: exec needs a command: git-credential-kelos exec [--set NAME]... [--] COMMAND \
+             [ARG]...",
+            PROGRAM
+        );
+        return 2;
+    };
+    let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
+    let environment: Vec<Cow<'_, CStr>> = match file_token(&env) {
+        Ok(token) => {
+            let names = env_names(|n| env.get(n).is_some(), set);
+            trace!(
+                tracer,
+                "exec: setting {} to the token file's {}",
+                if names.is_empty() {
+                    "nothing (no token variable present, no --set)".to_string()
+                } else {
+                    names.join(", ")
+                },
+                token.masked()
+            );
+            exec_environment(environ.iter().copied(), &names, &token)
+        }
+        Err(why) => {
+            trace!(
+                tracer,
+                "exec: no valid token from the file, environment left as it is: {why}"
+            );
+            environ.iter().copied().map(Cow::Borrowed).collect()
+        }
+    };
+    trace!(
+        tracer,
+        "exec: running {:?}",
+        String::from_utf8_lossy(command.to_bytes())
+    );
+    drop(tracer);
+
+    let argv_ptrs: Vec<*const c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([ptr::null()])
+        .collect();
+    let envp: Vec<*const c_char> = environment
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain([ptr::null()])
+        .collect();
+    for fd in reopened {
+        // SAFETY: close(2) of a descriptor this process opened on /dev/null.
+        unsafe { libc::close(*fd) };
+    }
+    // SAFETY: NUL-terminated strings in NULL-terminated arrays, alive until
+    // execvpe returns (only on failure). musl's execvpe searches PATH as its
+    // execvp does, reading PATH from this process's (unchanged) environment.
+    unsafe { libc::execvpe(command.as_ptr(), argv_ptrs.as_ptr(), envp.as_ptr()) };
+    let error = io::Error::last_os_error();
+    let shown = String::from_utf8_lossy(command.to_bytes());
+    let has_slash = command.to_bytes().contains(&b'/');
+    match error.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) if !has_slash => {
+            eprintln!("{}: exec: {shown}: command not found in PATH", PROGRAM);
+            NOT_FOUND
+        }
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
+            eprintln!("{}: exec: {shown}: {error}", PROGRAM);
+            NOT_FOUND
+        }
+        _ => {
+            eprintln!("{}: exec: {shown}: cannot run it: {error}", PROGRAM);
+            CANNOT_EXECUTE
+        }
+    }
+}
+
+/// `exec` as parsed from the command line; `reopened` as for [`exec`].
+pub fn exec_command(args: &ExecArgs, reopened: &[c_int]) -> c_int {
+    // An argument from argv never holds a NUL.
+    let argv: Vec<CString> = args
+        .command
+        .iter()
+        .filter_map(|a| CString::new(a.as_bytes()).ok())
+        .collect();
+    let argv: Vec<&CStr> = argv.iter().map(CString::as_c_str).collect();
+    // SAFETY: single-threaded, and nothing changes the environment.
+    let environ: Vec<&CStr> = unsafe { kelos_token::env::process_environ() }.collect();
+    let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
+    let tracer = Tracer::from_env(&env, PROGRAM);
+    exec(&environ, &args.set, &argv, tracer, reopened)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kelos_token::clean_token;
+
+    fn tok(s: &str) -> Token {
+        clean_token(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn variable_names() {
+        for ok in ["A", "_", "GITHUB_TOKEN", "npm_config__auth", "x1", "_9"] {
+            assert!(is_var_name(ok), "{ok}");
+        }
+        for bad in ["", "1A", "A-B", "A B", "A=B", "$A", "Ä", "A\n", "a.b"] {
+            assert!(!is_var_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_present_token_vars_then_set_once_each() {
+        let present = |n: &str| n == "GH_TOKEN" || n == "GITHUB_TOKEN";
+        let set = vec![
+            "NPM_TOKEN".to_string(),
+            "GH_TOKEN".into(),
+            "NPM_TOKEN".into(),
+        ];
+        assert_eq!(
+            env_names(present, &set),
+            ["GITHUB_TOKEN", "GH_TOKEN", "NPM_TOKEN"]
+        );
+        assert!(env_names(|_| false, &[]).is_empty());
+        assert_eq!(env_names(|_| true, &[]), TOKEN_VARS);
+    }
+
+    #[test]
+    fn sh_quoting() {
+        let t = tok(r#"ghs_a'b"c$d`e\f;g*h$(touch${IFS}x)'"#);
+        assert_eq!(
+            render_env(EnvFormat::Sh, &["GH_TOKEN", "X"], &t),
+            "export GH_TOKEN='ghs_a'\\''b\"c$d`e\\f;g*h$(touch${IFS}x)'\\'''\n\
+             export X='ghs_a'\\''b\"c$d`e\\f;g*h$(touch${IFS}x)'\\'''\n"
+        );
+        assert_eq!(render_env(EnvFormat::Sh, &[], &t), "");
+    }
+
+    #[test]
+    fn json_objects() {
+        let t = tok(r#"ghs_a"b\c"#);
+        assert_eq!(
+            render_env(EnvFormat::Json, &["GH_TOKEN", "GITHUB_TOKEN"], &t),
+            "{\"GH_TOKEN\":\"ghs_a\\\"b\\\\c\",\"GITHUB_TOKEN\":\"ghs_a\\\"b\\\\c\"}\n"
+        );
+        assert_eq!(render_env(EnvFormat::Json, &[], &t), "{}\n");
+        assert_eq!(
+            render_token(TokenFormat::HeaderJson, &t),
+            "{\"Authorization\":\"Bearer ghs_a\\\"b\\\\c\"}\n"
+        );
+        assert_eq!(render_token(TokenFormat::Plain, &t), "ghs_a\"b\\c\n");
+    }
+}
