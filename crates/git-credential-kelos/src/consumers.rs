@@ -18,20 +18,13 @@ use std::ptr;
 use std::time::SystemTime;
 
 use crate::cli::ExecArgs;
-use kelos_token::expiry::{format_duration, format_rfc3339, unix_seconds};
+use kelos_token::credential::expiry_warning;
+use kelos_token::env::TOKEN_VARS;
+use kelos_token::expiry::unix_seconds;
 use kelos_token::gh::exec_environment;
 use kelos_token::{lookup, trace, EnvSnapshot, Host, HostClass, Origin, Token, Tracer};
 
 const PROGRAM: &str = "git-credential-kelos";
-
-/// The token variables `env` and `exec` refresh when they are already
-/// present, in the order they are written.
-pub const TOKEN_VARS: [&str; 4] = [
-    "GITHUB_TOKEN",
-    "GH_TOKEN",
-    "GH_ENTERPRISE_TOKEN",
-    "GITHUB_ENTERPRISE_TOKEN",
-];
 
 /// `env` and `exec` refuse `--host`: the file's token is the same for every
 /// host, and the variables they set are the ones present.
@@ -83,7 +76,7 @@ pub fn bad_var_name(name: &str) -> String {
 /// The variables to set: each of [`TOKEN_VARS`] that is `present`, then each
 /// `--set` name, every name once, in that order.
 pub fn env_names<'a>(present: impl Fn(&str) -> bool, set: &'a [String]) -> Vec<&'a str> {
-    let mut names: Vec<&'a str> = TOKEN_VARS.into_iter().filter(|n| present(n)).collect();
+    let mut names: Vec<&'a str> = TOKEN_VARS.iter().copied().filter(|n| present(n)).collect();
     for name in set {
         if !names.contains(&name.as_str()) {
             names.push(name);
@@ -173,9 +166,9 @@ pub fn file_token(env: &EnvSnapshot) -> Result<Token, String> {
     // The file's token does not depend on the host; the class only picks
     // the fallbacks, which are never used here.
     let found = lookup(env, HostClass::Dotcom);
-    match (found.origin, found.token) {
-        (Some(Origin::File), Some(token)) => Ok(token),
-        _ => Err(match (&found.path, &found.file_rejection) {
+    match found.file_token() {
+        Some(token) => Ok(token.clone()),
+        None => Err(match (&found.path, &found.file_rejection) {
             (Some(path), Some(rejection)) => format!(
                 "token file {} ({}) {rejection}",
                 path.display(),
@@ -204,15 +197,9 @@ pub fn token(env: &EnvSnapshot, host: &Host, format: TokenFormat, tracer: &mut T
         ),
         _ => trace!(tracer, "token: {} from the token file", token.masked()),
     }
-    if let Some(at) = found.expires_at {
-        let now = unix_seconds(SystemTime::now());
-        if at <= now {
-            eprintln!(
-                "{}: the token expired at {} ({} ago); the token refresher may be failing",
-                PROGRAM,
-                format_rfc3339(at),
-                format_duration(now - at)
-            );
+    if found.expires_at.is_some() {
+        if let Some(warning) = expiry_warning(&found, unix_seconds(SystemTime::now())) {
+            eprintln!("{PROGRAM}: {warning}");
         }
     }
     write_out(&render_token(format, token))

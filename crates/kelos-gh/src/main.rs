@@ -118,8 +118,8 @@ fn token_exports(env: &EnvSnapshot, tracer: &mut Tracer) -> Option<(Vec<&'static
         }
     };
     let found = lookup(env, class);
-    match (found.origin, &found.token) {
-        (Some(Origin::File), Some(token)) => {
+    match found.file_token() {
+        Some(token) => {
             tracer.hide(token.expose().as_bytes());
             let names = token_vars(class, |name| env.get(name).is_some());
             trace!(
@@ -130,9 +130,9 @@ fn token_exports(env: &EnvSnapshot, tracer: &mut Tracer) -> Option<(Vec<&'static
             );
             Some((names, token.clone()))
         }
-        (origin, _) => {
+        None => {
             let mut why = found.explain();
-            if let Some(Origin::Env(name)) = origin {
+            if let Some(Origin::Env(name)) = found.origin {
                 why = format!("{why}; gh reads {name} itself");
             }
             trace!(

@@ -95,17 +95,24 @@ pub fn answer_get(
     };
     let mut stdout = Vec::new();
     response.write_to(&mut stdout);
-    let stderr = lookup.expires_at.and_then(|at| {
-        let now = unix_seconds(clock());
-        (at <= now).then(|| {
-            format!(
-                "the token in {} {}; the token refresher may be failing",
-                file_name(lookup),
-                describe_expiry(at, now)
-            )
-        })
-    });
+    let stderr = lookup
+        .expires_at
+        .and_then(|_| expiry_warning(lookup, unix_seconds(clock())));
     GetAnswer { stdout, stderr }
+}
+
+/// The warning for a token whose known expiry is already past (`now` in
+/// Unix seconds): it is still handed out (git discards an expired password
+/// itself), and this says that the refresher may be failing.
+pub fn expiry_warning(lookup: &Lookup, now: i64) -> Option<String> {
+    let at = lookup.expires_at?;
+    (at <= now).then(|| {
+        format!(
+            "the token in {} {}; the token refresher may be failing",
+            file_name(lookup),
+            describe_expiry(at, now)
+        )
+    })
 }
 
 /// The one line `erase` prints: was the refused password the token we hold

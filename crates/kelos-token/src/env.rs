@@ -11,10 +11,11 @@ pub const TRACE_VAR: &str = "KELOS_CREDENTIAL_TRACE";
 
 /// Every variable either binary reads. Nothing else is captured, so nothing
 /// else can leak through a snapshot.
-/// The variables that may hold a token (gh's, and the fallbacks).
+/// The variables that may hold a token (gh's, and the fallbacks), in the
+/// order `env` writes them.
 pub const TOKEN_VARS: &[&str] = &[
-    "GH_TOKEN",
     "GITHUB_TOKEN",
+    "GH_TOKEN",
     "GH_ENTERPRISE_TOKEN",
     "GITHUB_ENTERPRISE_TOKEN",
 ];

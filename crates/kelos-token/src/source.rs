@@ -168,6 +168,17 @@ impl Lookup {
     }
 }
 
+impl Lookup {
+    /// The token only if it came from the file: what kelos-gh, `env` and
+    /// `exec` hand on (a frozen fallback is left where it is).
+    pub fn file_token(&self) -> Option<&Token> {
+        match self.origin {
+            Some(Origin::File) => self.token.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 /// Reads the token for a host of `class`: the file named by
 /// `KELOS_GITHUB_TOKEN_FILE`, else the frozen variables.
 pub fn lookup(env: &EnvSnapshot, class: HostClass) -> Lookup {
