@@ -284,7 +284,8 @@ mod tests {
             let r = parse_request(input).unwrap();
             let a = answer_get(&r, host, &l, now);
             assert!(
-                a.stdout.starts_with(b"username=x-access-token\npassword=ghs_now\n"),
+                a.stdout
+                    .starts_with(b"username=x-access-token\npassword=ghs_now\n"),
                 "{}",
                 String::from_utf8_lossy(input)
             );
