@@ -3,14 +3,16 @@
 //! appears only as [`Token::masked`](kelos_token::Token::masked).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::time::SystemTime;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use crate::gitconfig::is_kelos_helper;
 use kelos_token::env::{EnvSnapshot, GH_HOST_VAR, TOKEN_FILE_VAR};
 use kelos_token::expiry::{describe_age, describe_expiry, unix_seconds};
-use kelos_token::host::Host;
+use kelos_token::host::{Host, HostInputError, HostOrigin};
+use kelos_token::redact::redact;
 use kelos_token::source::{FileProblem, FileRead, FileRejection, Layout, Lookup, Origin};
+use kelos_token::Token;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -39,13 +41,63 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-/// What git's configuration and binary say.
+/// What git's configuration and binary say. Helper command lines are
+/// already masked ([`redact`]).
 #[derive(Clone, Debug)]
 pub struct GitFacts {
     /// `git --version`, or why it could not be run.
     pub version: Result<String, String>,
     /// Per configured host, the helpers git would run for `https://HOST`.
     pub helpers: Vec<(Host, Vec<String>)>,
+    /// Each kelos helper git would run, and whether git can run it (it asked
+    /// git: `git credential-kelos capability`), or why not.
+    pub kelos_runs: Vec<(String, Result<(), String>)>,
+    /// What `git credential fill` gave for hosts that must get nothing.
+    pub probes: Vec<Probe>,
+    /// The repository doctor ran in (its top level), if any.
+    pub repository: Option<PathBuf>,
+}
+
+/// A helper entry of git's config, and where it comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HelperSource {
+    /// The command line, masked.
+    pub value: String,
+    /// `credential.helper` or `credential.<url>.helper`.
+    pub key: String,
+    /// `system`, `global`, `local`, `worktree`, `command`.
+    pub scope: String,
+    /// The config file (absolute), when it is a file.
+    pub file: Option<PathBuf>,
+}
+
+/// What git answered a probe with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// No password (what must happen).
+    Silent,
+    /// A password came (never kept: only that one came).
+    Answered,
+    /// git (a helper) did not finish within the limit; it was killed.
+    TimedOut(Duration),
+    /// Not asked, and why.
+    Skipped(String),
+    /// git could not be asked.
+    Failed(String),
+}
+
+/// One `git credential fill` for a URL no helper may answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// `https://kelos-doctor-probe.invalid`, `http://HOST`.
+    pub url: String,
+    pub outcome: ProbeOutcome,
+    /// When it answered or timed out: each helper git runs for the URL,
+    /// asked alone, that answered or did not return.
+    pub culprits: Vec<(HelperSource, ProbeOutcome)>,
+    /// The helpers git runs for the URL, masked (for when no single one
+    /// answered alone).
+    pub helpers: Vec<String>,
 }
 
 /// Where `gh` leads.
@@ -76,6 +128,8 @@ pub struct Facts {
     pub gh: GhFacts,
     /// Image build time: no token yet is a warning, not a failure.
     pub no_token_ok: bool,
+    /// A `GH_HOST` or `--host` that is not a host: `hosts` is then empty.
+    pub host_error: Option<HostInputError>,
 }
 
 #[derive(Clone, Debug)]
@@ -84,6 +138,22 @@ pub struct Report {
 }
 
 impl Report {
+    /// Every message and fix with every token-shaped word masked: the one
+    /// place doctor's output passes through before anyone sees it.
+    pub fn redacted(self, known: &[&Token]) -> Report {
+        Report {
+            checks: self
+                .checks
+                .into_iter()
+                .map(|c| Check {
+                    message: redact(&c.message, known),
+                    fix: c.fix.map(|f| redact(&f, known)),
+                    ..c
+                })
+                .collect(),
+        }
+    }
+
     pub fn failed(&self) -> bool {
         self.worst() == Level::Fail
     }
@@ -346,6 +416,19 @@ fn fallback_check(f: &Facts, checks: &mut Vec<Check>) {
 }
 
 fn host_check(f: &Facts, checks: &mut Vec<Check>) {
+    if let Some(e) = &f.host_error {
+        let fix = match e.origin {
+            HostOrigin::GhHost => {
+                format!("set {GH_HOST_VAR} to the host name alone (or unset it for github.com)")
+            }
+            HostOrigin::HostOption => "give --host the host name alone".to_owned(),
+        };
+        let fix = match &e.suggestion {
+            Some(h) => format!("{fix}, like {h}"),
+            None => fix,
+        };
+        checks.push(check("host", Level::Fail, e.to_string(), Some(&fix)));
+    }
     let hosts: Vec<String> = f
         .hosts
         .iter()
@@ -356,12 +439,14 @@ fn host_check(f: &Facts, checks: &mut Vec<Check>) {
     } else {
         "default"
     };
-    checks.push(check(
-        "host",
-        Level::Ok,
-        format!("answering for {} [{source}]", hosts.join(", ")),
-        None,
-    ));
+    if f.host_error.is_none() {
+        checks.push(check(
+            "host",
+            Level::Ok,
+            format!("answering for {} [{source}]", hosts.join(", ")),
+            None,
+        ));
+    }
     checks.push(match &f.gh_vars {
         Ok(vars) => check(
             "gh.vars",
@@ -393,20 +478,34 @@ fn git_checks(f: &Facts, checks: &mut Vec<Check>) {
             helpers.join(" → ")
         };
         let configure = format!("git-credential-kelos configure --system --host {host}");
-        let c = match helpers.iter().position(|h| is_kelos_helper(h)) {
-            None => check(
+        let position = helpers.iter().position(|h| is_kelos_helper(h));
+        let cannot_run = position.and_then(|p| {
+            f.git
+                .kelos_runs
+                .iter()
+                .find(|(value, _)| *value == helpers[p])
+                .and_then(|(value, run)| run.as_ref().err().map(|why| (value, why)))
+        });
+        let c = match (position, cannot_run) {
+            (Some(_), Some((value, why))) => check(
+                "git.helper",
+                Level::Fail,
+                format!("git is configured to run `{value}` for https://{host}, but cannot run it: {why} (helpers: {list})"),
+                Some("install git-credential-kelos into a directory in PATH: install -m 0755 git-credential-kelos /usr/local/bin/git-credential-kelos"),
+            ),
+            (None, _) => check(
                 "git.helper",
                 Level::Fail,
                 format!("git runs no kelos helper for https://{host} (helpers: {list})"),
                 Some(&configure),
             ),
-            Some(0) => check(
+            (Some(0), None) => check(
                 "git.helper",
                 Level::Ok,
                 format!("git asks kelos first for https://{host} (helpers: {list})"),
                 None,
             ),
-            Some(_) => check(
+            (Some(_), None) => check(
                 "git.helper",
                 Level::Warn,
                 format!("another helper runs before kelos for https://{host} (helpers: {list}); it may answer with a stale token"),
@@ -415,6 +514,169 @@ fn git_checks(f: &Facts, checks: &mut Vec<Check>) {
         };
         checks.push(c);
     }
+    leak_check(f, checks);
+}
+
+/// `git.leak`: no helper may answer a host that is not ours, or plain http.
+fn leak_check(f: &Facts, checks: &mut Vec<Check>) {
+    let probes = &f.git.probes;
+    if probes.is_empty() {
+        return;
+    }
+    let asked: Vec<&str> = probes.iter().map(|p| p.url.as_str()).collect();
+    let mut findings = Vec::new();
+    let mut leaking: Vec<&HelperSource> = Vec::new();
+    let mut level = Level::Ok;
+    for probe in probes {
+        match &probe.outcome {
+            ProbeOutcome::Silent => {}
+            ProbeOutcome::Answered | ProbeOutcome::TimedOut(_) => {
+                level = Level::Fail;
+                let what = if probe.outcome == ProbeOutcome::Answered {
+                    "git gets a password (not shown)"
+                } else {
+                    "git does not finish"
+                };
+                let culprits: Vec<String> = probe
+                    .culprits
+                    .iter()
+                    .map(|(h, outcome)| {
+                        leaking.push(h);
+                        let did = match outcome {
+                            ProbeOutcome::TimedOut(limit) => {
+                                format!("never returns (killed after {} s)", limit.as_secs_f32())
+                            }
+                            _ => "answers it".to_owned(),
+                        };
+                        format!("helper `{}` ({}) {did}", h.value, describe_source(h))
+                    })
+                    .collect();
+                let by = if culprits.is_empty() {
+                    format!(
+                        "from one of the helpers git runs for it: {}",
+                        if probe.helpers.is_empty() {
+                            "none listed".to_owned()
+                        } else {
+                            probe.helpers.join(" → ")
+                        }
+                    )
+                } else {
+                    culprits.join("; ")
+                };
+                findings.push(format!("for {}, {what}: {by}", probe.url));
+            }
+            ProbeOutcome::Skipped(why) => {
+                level = level.max(Level::Warn);
+                findings.push(format!("{} not asked: {why}", probe.url));
+            }
+            ProbeOutcome::Failed(why) => {
+                level = level.max(Level::Warn);
+                findings.push(format!("{} could not be asked: {why}", probe.url));
+            }
+        }
+    }
+    let place = f
+        .git
+        .repository
+        .as_deref()
+        .map(|r| format!(" in {}", r.display()))
+        .unwrap_or_default();
+    if level == Level::Ok {
+        checks.push(check(
+            "git.leak",
+            Level::Ok,
+            format!(
+                "no helper answers {} (asked git credential fill{place})",
+                asked.join(" or ")
+            ),
+            None,
+        ));
+        return;
+    }
+    let message = format!(
+        "{}; a helper that answers any host gives the token to every remote{place}",
+        findings.join("; ")
+    );
+    let fix = leak_fix(&leaking, &f.hosts, f.git.repository.as_deref());
+    checks.push(check("git.leak", level, message, Some(&fix)));
+}
+
+fn describe_source(h: &HelperSource) -> String {
+    match (&h.file, h.scope.as_str()) {
+        (_, "command") => format!("{} from git's command line or GIT_CONFIG_PARAMETERS", h.key),
+        (Some(file), scope) if !scope.is_empty() => {
+            format!("{} in {}, {scope} config", h.key, file.display())
+        }
+        (Some(file), _) => format!("{} in {}", h.key, file.display()),
+        (None, _) => h.key.clone(),
+    }
+}
+
+/// Commands a person can paste: for each scope a leaking helper comes
+/// from, `configure --exclusive` in that scope (the repository's last, as
+/// it starts with `cd`).
+pub fn leak_fix(leaking: &[&HelperSource], hosts: &[Host], repository: Option<&Path>) -> String {
+    let host_args: String = match hosts {
+        [only] if only.as_str() == "github.com" => String::new(),
+        _ => hosts.iter().map(|h| format!(" --host {h}")).collect(),
+    };
+    let cmd =
+        |scope: &str| format!("git-credential-kelos configure --exclusive {scope}{host_args}");
+    let mut fixes: Vec<String> = Vec::new();
+    let mut push = |fix: String| {
+        if !fixes.contains(&fix) {
+            fixes.push(fix);
+        }
+    };
+    let mut others = Vec::new();
+    for scope in ["system", "global", "worktree", "command", "local", ""] {
+        for h in leaking.iter().filter(|h| {
+            h.scope == scope
+                || (scope.is_empty()
+                    && !["system", "global", "worktree", "command", "local"]
+                        .contains(&h.scope.as_str()))
+        }) {
+            match (scope, &h.file) {
+                ("system", _) => push(cmd("--system")),
+                ("global", _) => push(cmd("--global")),
+                ("local", _) => {
+                    let dir = repository
+                        .map(Path::to_path_buf)
+                        .or_else(|| h.file.as_deref().and_then(|f| f.parent()?.parent()).map(Path::to_path_buf));
+                    match dir {
+                        Some(dir) => push(format!("cd {} && {}", sh_quote(&dir.display().to_string()), cmd("--local"))),
+                        None => push(cmd("--local")),
+                    }
+                }
+                ("command", _) => others.push(format!(
+                    "remove `{}` from the -c options or GIT_CONFIG_PARAMETERS/GIT_CONFIG_COUNT of what starts git",
+                    h.value
+                )),
+                (_, Some(file)) => push(cmd(&format!("--file {}", sh_quote(&file.display().to_string())))),
+                (_, None) => others.push(format!("remove `{}` ({})", h.value, h.key)),
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    if !fixes.is_empty() {
+        parts.push(fixes.join(" && "));
+    }
+    parts.extend(others);
+    if parts.is_empty() {
+        return "find the helper with `git config --show-origin --show-scope --get-regexp 'credential\\..*helper'`, then run `git-credential-kelos configure --exclusive` in its scope".to_owned();
+    }
+    parts.join("; ")
+}
+
+/// `s` as one shell word.
+fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%".contains(c))
+    {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 fn gh_checks(f: &Facts, checks: &mut Vec<Check>) {
