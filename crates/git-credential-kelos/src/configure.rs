@@ -146,6 +146,16 @@ fn unconfigure_exclusive(scope: &Scope, hosts: &[Host]) -> Result<()> {
                 "{PLAIN_KEY}: exclusive {value:?} and its reset removed from {}",
                 scope.describe()
             );
+            // git config can remove one of several equal values only by
+            // removing them all: then the list was written again.
+            let count = |v: &str| current.iter().filter(|c| *c == v).count();
+            if count("") > 1 || count(&value) > 1 {
+                println!(
+                    "{PLAIN_KEY}: the file has another entry equal to one of them, so its \
+                     {PLAIN_KEY} list was rewritten: the same values in the same order, \
+                     now at the end of its last [credential] section"
+                );
+            }
         }
     }
     Ok(())

@@ -14,7 +14,8 @@
 //!
 //! Each masked span becomes [`Token::masked`] of its text (type prefix,
 //! length, at most the last four characters); everything else is left
-//! exactly as it was.
+//! exactly as it was. Masking twice is masking once (a value holding `…`
+//! is a mask already).
 
 use crate::token::{clean_token, Token};
 
@@ -127,6 +128,9 @@ fn url_passwords(text: &str, spans: &mut Vec<(usize, usize)>) {
             continue;
         };
         let userinfo = &authority[..at_sign];
+        if userinfo.contains('…') {
+            continue; // masked already
+        }
         if let Some(colon) = userinfo.find(':') {
             let pw_start = start + colon + 1;
             let pw_end = start + at_sign;
@@ -149,7 +153,7 @@ fn password_values(text: &str, spans: &mut Vec<(usize, usize)>) {
             .find(ends_value)
             .map_or(text.len(), |e| start + e);
         let value = &text[start..end];
-        if value.is_empty() || is_shell_expansion(&text[start..]) {
+        if value.is_empty() || is_shell_expansion(&text[start..]) || value.contains('…') {
             continue;
         }
         spans.push((start, end));
@@ -303,6 +307,7 @@ mod tests {
             for v in &values {
                 prop_assert!(!out.contains(v.as_str()), "{v} in {out}");
             }
+            prop_assert_eq!(&redact(&out, &refs), &out, "masking twice is masking once");
             prop_assert_eq!(out, want);
         }
 

@@ -524,57 +524,84 @@ fn leak_check(f: &Facts, checks: &mut Vec<Check>) {
         return;
     }
     let asked: Vec<&str> = probes.iter().map(|p| p.url.as_str()).collect();
-    let mut findings = Vec::new();
-    let mut leaking: Vec<&HelperSource> = Vec::new();
+    // Per helper: the URLs it answered, and those it never returned for.
+    let mut by_helper: Vec<(&HelperSource, Vec<&str>, Vec<String>)> = Vec::new();
+    let mut unattributed = Vec::new();
+    let mut notes = Vec::new();
     let mut level = Level::Ok;
     for probe in probes {
         match &probe.outcome {
             ProbeOutcome::Silent => {}
             ProbeOutcome::Answered | ProbeOutcome::TimedOut(_) => {
                 level = Level::Fail;
-                let what = if probe.outcome == ProbeOutcome::Answered {
-                    "git gets a password (not shown)"
-                } else {
-                    "git does not finish"
-                };
-                let culprits: Vec<String> = probe
-                    .culprits
-                    .iter()
-                    .map(|(h, outcome)| {
-                        leaking.push(h);
-                        let did = match outcome {
-                            ProbeOutcome::TimedOut(limit) => {
-                                format!("never returns (killed after {} s)", limit.as_secs_f32())
-                            }
-                            _ => "answers it".to_owned(),
-                        };
-                        format!("helper `{}` ({}) {did}", h.value, describe_source(h))
-                    })
-                    .collect();
-                let by = if culprits.is_empty() {
-                    format!(
-                        "from one of the helpers git runs for it: {}",
-                        if probe.helpers.is_empty() {
-                            "none listed".to_owned()
-                        } else {
-                            probe.helpers.join(" → ")
+                if probe.culprits.is_empty() {
+                    let what = if probe.outcome == ProbeOutcome::Answered {
+                        "git gets a password (not shown)"
+                    } else {
+                        "git does not finish"
+                    };
+                    let helpers = if probe.helpers.is_empty() {
+                        "none listed".to_owned()
+                    } else {
+                        probe.helpers.join(" → ")
+                    };
+                    unattributed.push(format!(
+                        "for {}, {what} from the helpers git runs for it ({helpers})",
+                        probe.url
+                    ));
+                }
+                for (h, outcome) in &probe.culprits {
+                    let at = match by_helper.iter().position(|(known, _, _)| *known == h) {
+                        Some(at) => at,
+                        None => {
+                            by_helper.push((h, Vec::new(), Vec::new()));
+                            by_helper.len() - 1
                         }
-                    )
-                } else {
-                    culprits.join("; ")
-                };
-                findings.push(format!("for {}, {what}: {by}", probe.url));
+                    };
+                    match outcome {
+                        ProbeOutcome::TimedOut(limit) => by_helper[at].2.push(format!(
+                            "{} (killed after {} s)",
+                            probe.url,
+                            limit.as_secs_f32()
+                        )),
+                        _ => by_helper[at].1.push(&probe.url),
+                    }
+                }
             }
             ProbeOutcome::Skipped(why) => {
                 level = level.max(Level::Warn);
-                findings.push(format!("{} not asked: {why}", probe.url));
+                notes.push(format!("{} not asked: {why}", probe.url));
             }
             ProbeOutcome::Failed(why) => {
                 level = level.max(Level::Warn);
-                findings.push(format!("{} could not be asked: {why}", probe.url));
+                notes.push(format!("{} could not be asked: {why}", probe.url));
             }
         }
     }
+    let mut findings: Vec<String> = by_helper
+        .iter()
+        .map(|(h, answered, hung)| {
+            let mut did = Vec::new();
+            if !answered.is_empty() {
+                did.push(format!(
+                    "gives git a password (not shown) for {}",
+                    answered.join(" and ")
+                ));
+            }
+            if !hung.is_empty() {
+                did.push(format!("never returns for {}", hung.join(" and ")));
+            }
+            format!(
+                "helper `{}` ({}) {}",
+                h.value,
+                describe_source(h),
+                did.join(", and ")
+            )
+        })
+        .collect();
+    findings.extend(unattributed);
+    findings.extend(notes);
+    let leaking: Vec<&HelperSource> = by_helper.iter().map(|(h, _, _)| *h).collect();
     let place = f
         .git
         .repository
@@ -593,10 +620,14 @@ fn leak_check(f: &Facts, checks: &mut Vec<Check>) {
         ));
         return;
     }
-    let message = format!(
-        "{}; a helper that answers any host gives the token to every remote{place}",
+    let message = if level == Level::Fail {
+        format!(
+            "{}; git runs it for every remote{place}, so any host (and plain http) can get the token",
+            findings.join("; ")
+        )
+    } else {
         findings.join("; ")
-    );
+    };
     let fix = leak_fix(&leaking, &f.hosts, f.git.repository.as_deref());
     checks.push(check("git.leak", level, message, Some(&fix)));
 }

@@ -26,6 +26,8 @@ const CHILD_LIMIT: Duration = Duration::from_secs(3);
 const TOTAL_LIMIT: Duration = Duration::from_secs(15);
 /// A host no helper may answer for.
 pub const PROBE_HOST: &str = "kelos-doctor-probe.invalid";
+/// The username of the probes.
+const PROBE_USER: &str = "kelos-doctor-probe";
 /// The variables a token may be in (for masking them wherever they show).
 const TOKEN_VARS: &[&str] = &[
     "GH_TOKEN",
@@ -210,7 +212,9 @@ fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, 
         let url = format!("{protocol}://{host}");
         let candidates = helper_entries(&entries, protocol, &host);
         let shown: Vec<String> = candidates.iter().map(|e| mask(&e.value)).collect();
-        let request = format!("protocol={protocol}\nhost={host}\n\n");
+        // With a username, as in `https://user@host/...`: a helper that gives
+        // only a password then completes the credential (git would send it).
+        let request = format!("protocol={protocol}\nhost={host}\nusername={PROBE_USER}\n\n");
         let outcome = if let Some(h) = candidates.iter().find(|e| hung.contains(&e.value)) {
             ProbeOutcome::Skipped(format!(
                 "helper `{}` never returned for an earlier probe",
