@@ -765,3 +765,248 @@ fn gh_checks(f: &Facts, checks: &mut Vec<Check>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kelos_token::host::{configured_hosts, HostClass};
+    use kelos_token::source::choose;
+
+    fn facts(git: GitFacts, hosts: &[&str]) -> Facts {
+        let env = EnvSnapshot::from_pairs(Vec::<(&str, &str)>::new());
+        Facts {
+            now: SystemTime::now(),
+            lookup: choose(
+                None,
+                Err(FileProblem::NotConfigured),
+                &env,
+                HostClass::Dotcom,
+            ),
+            env,
+            hosts: hosts.iter().map(|h| Host::parse(h).unwrap()).collect(),
+            file: None,
+            gh_vars: Ok(vec!["GH_TOKEN"]),
+            git,
+            gh: GhFacts::default(),
+            no_token_ok: true,
+            host_error: None,
+        }
+    }
+
+    fn git(probes: Vec<Probe>, repository: Option<&str>) -> GitFacts {
+        GitFacts {
+            version: Ok("git version 2.47.3".into()),
+            helpers: vec![],
+            kelos_runs: vec![],
+            probes,
+            repository: repository.map(PathBuf::from),
+        }
+    }
+
+    fn source(value: &str, scope: &str, file: Option<&str>) -> HelperSource {
+        HelperSource {
+            value: value.into(),
+            key: "credential.helper".into(),
+            scope: scope.into(),
+            file: file.map(PathBuf::from),
+        }
+    }
+
+    fn probe(
+        url: &str,
+        outcome: ProbeOutcome,
+        culprits: Vec<(HelperSource, ProbeOutcome)>,
+    ) -> Probe {
+        Probe {
+            url: url.into(),
+            outcome,
+            culprits,
+            helpers: vec![],
+        }
+    }
+
+    fn leak(f: &Facts) -> Check {
+        diagnose(f)
+            .checks
+            .into_iter()
+            .find(|c| c.id == "git.leak")
+            .expect("a git.leak check")
+    }
+
+    #[test]
+    fn silent_probes_are_ok_and_name_what_was_asked() {
+        let f = facts(
+            git(
+                vec![
+                    probe(
+                        "https://kelos-doctor-probe.invalid",
+                        ProbeOutcome::Silent,
+                        vec![],
+                    ),
+                    probe("http://github.com", ProbeOutcome::Silent, vec![]),
+                ],
+                Some("/w/repo"),
+            ),
+            &["github.com"],
+        );
+        let c = leak(&f);
+        assert_eq!(c.level, Level::Ok);
+        assert_eq!(
+            c.message,
+            "no helper answers https://kelos-doctor-probe.invalid or http://github.com (asked git credential fill in /w/repo)"
+        );
+        assert_eq!(c.fix, None);
+    }
+
+    #[test]
+    fn a_leaking_helper_is_named_once_with_its_file_and_the_fix_for_its_scope() {
+        let controller = source(
+            "!f() { echo password=$GITHUB_TOKEN; }; f",
+            "local",
+            Some("/w/my repo/.git/config"),
+        );
+        let f = facts(
+            git(
+                vec![
+                    probe(
+                        "https://kelos-doctor-probe.invalid",
+                        ProbeOutcome::Answered,
+                        vec![(controller.clone(), ProbeOutcome::Answered)],
+                    ),
+                    probe(
+                        "http://ghe.example.com",
+                        ProbeOutcome::Answered,
+                        vec![(controller, ProbeOutcome::Answered)],
+                    ),
+                ],
+                Some("/w/my repo"),
+            ),
+            &["ghe.example.com"],
+        );
+        let c = leak(&f);
+        assert_eq!(c.level, Level::Fail);
+        assert_eq!(
+            c.message,
+            "helper `!f() { echo password=$GITHUB_TOKEN; }; f` (credential.helper in /w/my repo/.git/config, local config) \
+             gives git a password (not shown) for https://kelos-doctor-probe.invalid and http://ghe.example.com; \
+             git runs it for every remote in /w/my repo, so any host (and plain http) can get the token"
+        );
+        assert_eq!(
+            c.fix.as_deref(),
+            Some("cd '/w/my repo' && git-credential-kelos configure --exclusive --local --host ghe.example.com")
+        );
+    }
+
+    #[test]
+    fn fixes_per_scope_system_first_the_repository_last() {
+        let hosts = configured_hosts(
+            &Vec::<String>::new(),
+            &EnvSnapshot::from_pairs(Vec::<(&str, &str)>::new()),
+        )
+        .unwrap();
+        let local = source("a", "local", Some("/r/.git/config"));
+        let global = source("b", "global", Some("/h/.gitconfig"));
+        let system = source("c", "system", Some("/etc/gitconfig"));
+        let other = source("d", "worktree", Some("/r/.git/config.worktree"));
+        let command = source("e", "command", None);
+        assert_eq!(
+            leak_fix(&[&local, &global, &system, &global, &other, &command], &hosts, None),
+            "git-credential-kelos configure --exclusive --system && \
+             git-credential-kelos configure --exclusive --global && \
+             git-credential-kelos configure --exclusive --file /r/.git/config.worktree && \
+             cd /r && git-credential-kelos configure --exclusive --local; \
+             remove `e` from the -c options or GIT_CONFIG_PARAMETERS/GIT_CONFIG_COUNT of what starts git"
+        );
+    }
+
+    #[test]
+    fn a_helper_that_never_returns_fails_and_skipped_probes_say_why() {
+        let sleeper = source("!f() { sleep 1000; }; f", "global", Some("/h/.gitconfig"));
+        let f = facts(
+            git(
+                vec![
+                    probe(
+                        "https://kelos-doctor-probe.invalid",
+                        ProbeOutcome::TimedOut(Duration::from_secs(3)),
+                        vec![(sleeper, ProbeOutcome::TimedOut(Duration::from_secs(3)))],
+                    ),
+                    probe(
+                        "http://github.com",
+                        ProbeOutcome::Skipped(
+                            "helper `x` never returned for an earlier probe".into(),
+                        ),
+                        vec![],
+                    ),
+                ],
+                None,
+            ),
+            &["github.com"],
+        );
+        let c = leak(&f);
+        assert_eq!(c.level, Level::Fail);
+        assert!(c.message.contains("helper `!f() { sleep 1000; }; f` (credential.helper in /h/.gitconfig, global config) never returns for https://kelos-doctor-probe.invalid (killed after 3 s)"), "{}", c.message);
+        assert!(
+            c.message
+                .contains("http://github.com not asked: helper `x` never returned"),
+            "{}",
+            c.message
+        );
+        assert_eq!(
+            c.fix.as_deref(),
+            Some("git-credential-kelos configure --exclusive --global")
+        );
+        // Only skipped: a warning.
+        let f = facts(
+            git(
+                vec![probe(
+                    "http://github.com",
+                    ProbeOutcome::Skipped("budget".into()),
+                    vec![],
+                )],
+                None,
+            ),
+            &["github.com"],
+        );
+        assert_eq!(leak(&f).level, Level::Warn);
+    }
+
+    #[test]
+    fn a_bad_host_is_a_failed_host_check_and_the_rest_still_runs() {
+        let env = EnvSnapshot::from_pairs([("GH_HOST", "https://ghe.corp.example")]);
+        let mut f = facts(git(vec![], None), &[]);
+        f.host_error = configured_hosts(&Vec::<String>::new(), &env).err();
+        let report = diagnose(&f);
+        let host = report.checks.iter().find(|c| c.id == "host").unwrap();
+        assert_eq!(host.level, Level::Fail);
+        assert!(
+            host.message.contains("is a URL (https://...)"),
+            "{}",
+            host.message
+        );
+        assert_eq!(
+            host.fix.as_deref(),
+            Some("set GH_HOST to the host name alone (or unset it for github.com), like ghe.corp.example")
+        );
+        assert!(report.failed());
+        assert!(report.checks.iter().any(|c| c.id == "git"));
+        assert!(report.to_json().starts_with("{\"result\":\"fail\""));
+    }
+
+    #[test]
+    fn the_report_is_masked_as_a_whole() {
+        let token = kelos_token::clean_token(b"SecretKnownTokenValue1234").unwrap();
+        let report = Report {
+            checks: vec![check(
+                "git.helper",
+                Level::Warn,
+                "helpers: store SecretKnownTokenValue1234 → ghp_abcdefghijklmnopqrstuvwxyz".into(),
+                Some("see https://u:pw1234567@x/"),
+            )],
+        }
+        .redacted(&[&token]);
+        let text = report.to_text();
+        assert!(!text.contains("SecretKnown"), "{text}");
+        assert!(!text.contains("ghp_abcdefghij"), "{text}");
+        assert!(!text.contains("pw1234567"), "{text}");
+    }
+}
