@@ -85,8 +85,12 @@ const DOCTOR_ABOUT: &str = "\
 Check the token file, expiry, git and gh set-up; never shows a token.
 
 One line per check, each `ok`, `warn` or `fail` with the fix. Exit status 1
-when a check fails. For the moment of failure itself,
-`KELOS_CREDENTIAL_TRACE=1 git push` shows each decision.";
+when a check fails. `git.leak` asks git itself (`git credential fill`, in
+the current directory, time-limited, no prompt) for a host and a protocol no
+helper may answer, and names the helper that does, its file, and the command
+that silences it. Helper command lines are shown with tokens masked.
+For the moment of failure itself, `KELOS_CREDENTIAL_TRACE=1 git push` shows
+each decision.";
 
 /// Which git config file `configure` and `unconfigure` edit.
 #[derive(Clone, Debug, Args, PartialEq, Eq)]

@@ -88,8 +88,10 @@ fn gh_vars(env: &EnvSnapshot) -> Result<Vec<&'static str>, String> {
 
 /// git, as doctor runs it: no terminal prompt, no askpass program (an
 /// empty `GIT_ASKPASS` also stops git from looking at `core.askPass` and
-/// `SSH_ASKPASS`), no credential manager dialogs; [`child::run`] adds no
-/// stdin and no controlling terminal.
+/// `SSH_ASKPASS`), no credential manager dialogs or probing; [`child::run`]
+/// adds no stdin (or just the request), no controlling terminal and a time
+/// limit. `git credential fill` itself uses no network; a helper is the
+/// user's own program, and is killed with its process group at the limit.
 fn quiet_git() -> Command {
     let mut c = Command::new("git");
     c.env("GIT_TERMINAL_PROMPT", "0")
@@ -97,6 +99,9 @@ fn quiet_git() -> Command {
         .env("SSH_ASKPASS", "")
         .env("SSH_ASKPASS_REQUIRE", "never")
         .env("GCM_INTERACTIVE", "never")
+        // Git Credential Manager: no HTTP request to the host to find out
+        // what kind of host it is.
+        .env("GCM_AUTODETECT_TIMEOUT", "0")
         .env("GIT_TRACE", "0")
         .env("LC_ALL", "C");
     c
