@@ -56,6 +56,8 @@ pub struct GitFacts {
     pub probes: Vec<Probe>,
     /// The repository doctor ran in (its top level), if any.
     pub repository: Option<PathBuf>,
+    /// Why git could not list its helpers (a broken config file, ...).
+    pub config_error: Option<String>,
 }
 
 /// A helper entry of git's config, and where it comes from.
@@ -464,10 +466,26 @@ fn host_check(f: &Facts, checks: &mut Vec<Check>) {
 }
 
 fn git_checks(f: &Facts, checks: &mut Vec<Check>) {
-    match &f.git.version {
-        Ok(v) => checks.push(check("git", Level::Ok, v.clone(), None)),
-        Err(e) => {
-            checks.push(check("git", Level::Fail, e.clone(), Some("install git")));
+    match (&f.git.version, &f.git.config_error) {
+        (Ok(v), None) => checks.push(check("git", Level::Ok, v.clone(), None)),
+        (Ok(v), Some(e)) => {
+            checks.push(check(
+                "git",
+                Level::Fail,
+                format!("{v}, but it cannot read its config: {e}"),
+                Some(
+                    "fix the config file git names (`git config --list --show-origin` shows which)",
+                ),
+            ));
+            return;
+        }
+        (Err(e), _) => {
+            let fix = if e.starts_with("cannot run git") {
+                "install git"
+            } else {
+                "fix what git says (a config file it cannot read: `git config --list --show-origin` names them)"
+            };
+            checks.push(check("git", Level::Fail, e.clone(), Some(fix)));
             return;
         }
     }
@@ -800,6 +818,7 @@ mod tests {
             kelos_runs: vec![],
             probes,
             repository: repository.map(PathBuf::from),
+            config_error: None,
         }
     }
 

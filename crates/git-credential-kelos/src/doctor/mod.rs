@@ -140,7 +140,12 @@ fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, 
         Err(ChildError::Spawn(e)) => Err(format!("cannot run git: {e}")),
         Err(e) => Err(format!("git --version {e}")),
         Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned()),
-        Ok(o) => Err(format!("git --version failed: {}", o.status)),
+        // git reads its config even for --version: a broken file stops it.
+        Ok(o) => Err(format!(
+            "git --version failed ({}): {}",
+            o.status,
+            mask(&first_line(&o.stderr))
+        )),
     };
     if version.is_err() {
         return (
@@ -150,6 +155,7 @@ fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, 
                 kelos_runs: Vec::new(),
                 probes: Vec::new(),
                 repository: None,
+                config_error: None,
             },
             Vec::new(),
         );
@@ -165,9 +171,19 @@ fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, 
         ],
         None,
         deadline,
-    )
-    .map(|o| parse_origin_config(&o.stdout))
-    .unwrap_or_default();
+    );
+    // Exit 1: no helper configured at all.
+    let (entries, config_error) = match entries {
+        Ok(o) if matches!(o.status.code(), Some(0 | 1)) => (parse_origin_config(&o.stdout), None),
+        Ok(o) => (
+            Vec::new(),
+            Some(format!(
+                "git config failed: {}",
+                mask(&first_line(&o.stderr))
+            )),
+        ),
+        Err(e) => (Vec::new(), Some(format!("git config {e}"))),
+    };
     let repository = git(&["rev-parse", "--show-toplevel"], None, deadline)
         .ok()
         .filter(|o| o.status.success())
@@ -265,6 +281,7 @@ fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, 
         kelos_runs,
         probes,
         repository,
+        config_error,
     };
     (facts, std::mem::take(passwords))
 }
