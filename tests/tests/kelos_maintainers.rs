@@ -150,7 +150,7 @@ fn every_command_of_the_maintainers_page_runs() {
     let sh = blocks(&page, "sh");
     assert_eq!(
         sh.len(),
-        4,
+        5,
         "the sh blocks this test runs, in order:\n{sh:#?}"
     );
     let yaml = blocks(&page, "yaml");
@@ -270,4 +270,34 @@ fn every_command_of_the_maintainers_page_runs() {
     assert!(shown.contains("password_expiry_utc=4070908800"), "{shown}");
     assert!(shown.contains("token.expiry"), "{shown}");
     assert!(shown.contains("2099-01-01T00:00:00Z"), "{shown}");
+
+    // 5. As it is today: the controller's inline helper in the repository answers any host;
+    //    the page's command silences it, and the token's host still gets the token.
+    let git = |args: &[&str]| {
+        let mut c = pod.command(&pod.path[1].join("git"));
+        c.current_dir(&repo).args(args);
+        run_with_timeout(c, b"", DEFAULT_TIMEOUT)
+    };
+    let file = vol.token_path().display().to_string();
+    let inline = format!(
+        r#"!f() {{ if [ -r {file} ]; then echo "password=$(cat {file})"; else echo "password=$GITHUB_TOKEN"; fi; }}; f"#
+    );
+    git(&["config", "--unset-all", "credential.helper"]);
+    assert!(git(&["config", "--add", "credential.helper", &inline])
+        .status
+        .success());
+    let leaked = attr(&pod.fill(&repo, "evil.example.com").stdout, "password");
+    assert!(
+        leaked.as_deref() == Some(token.as_str()),
+        "the inline helper answers any host"
+    );
+    pod.sh(&sh[4]);
+    assert_eq!(
+        attr(&pod.fill(&repo, "evil.example.com").stdout, "password"),
+        None
+    );
+    assert!(
+        attr(&pod.fill(&repo, "github.com").stdout, "password").as_deref() == Some(token.as_str()),
+        "https://github.com still gets the file's token"
+    );
 }
