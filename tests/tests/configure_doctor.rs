@@ -2308,3 +2308,82 @@ fn cli_misuse_is_an_error_that_names_it_and_every_help_works() {
     assert!(text(&out.stdout).contains("--exclusive"));
     assert!(text(&out.stdout).contains("--local"));
 }
+
+/// Under a terminal (a pseudo-terminal whose input nobody types into, as when a person runs
+/// doctor and walks away), a helper that reads the terminal gets none: doctor's children
+/// have no controlling terminal, so nothing can prompt, and nothing waits for an answer.
+#[test]
+fn kelos_today_doctor_gives_helpers_no_terminal_to_prompt_on() {
+    // The system's python (a version manager's shim would need a shell in PATH).
+    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("python3 not found: install it with `apt-get install python3`"));
+    let (fx, _vol, _token) = healthy();
+    fx.git_ok(&[
+        "config",
+        "--global",
+        "--add",
+        "credential.helper",
+        "!f() { read -r x </dev/tty && echo password=$x; }; f",
+    ]);
+    // The child gets the terminal as its controlling terminal; the parent only reads it.
+    const UNDER_A_TERMINAL: &str = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+while True:
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+"#;
+    let helper = bin(HELPER);
+    let start = std::time::Instant::now();
+    let out = fx.run(
+        &python,
+        &[
+            "-c",
+            UNDER_A_TERMINAL,
+            helper.to_str().unwrap(),
+            "doctor",
+            "--json",
+        ],
+        b"",
+    );
+    let took = start.elapsed();
+    assert_no_token_piece("doctor under a terminal", &out.stdout, &fx.tokens);
+    let shown = text(&out.stdout).replace('\r', "");
+    let json = shown
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON from doctor under a terminal:\n{shown}\n{}",
+                text(&out.stderr)
+            )
+        });
+    let v: Value = serde_json::from_str(json).expect("one JSON object");
+    let leak = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "git.leak")
+        .expect("a git.leak check");
+    assert_eq!(
+        leak["level"], "ok",
+        "the helper found a terminal to read: {leak}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "doctor waited {took:?}"
+    );
+}
