@@ -671,39 +671,53 @@ pub fn leak_fix(leaking: &[&HelperSource], hosts: &[Host], repository: Option<&P
     };
     let cmd =
         |scope: &str| format!("git-credential-kelos configure --exclusive {scope}{host_args}");
-    let mut fixes: Vec<String> = Vec::new();
-    let mut push = |fix: String| {
-        if !fixes.contains(&fix) {
-            fixes.push(fix);
-        }
+    // In the order the commands can run one after another: the repository's
+    // last, as it starts with `cd`.
+    let rank = |h: &&&HelperSource| match h.scope.as_str() {
+        "system" => 0,
+        "global" => 1,
+        "local" => 3,
+        _ => 2,
     };
+    let mut sorted: Vec<&&HelperSource> = leaking.iter().collect();
+    sorted.sort_by_key(rank);
+    let mut fixes: Vec<String> = Vec::new();
     let mut others = Vec::new();
-    for scope in ["system", "global", "worktree", "command", "local", ""] {
-        for h in leaking.iter().filter(|h| {
-            h.scope == scope
-                || (scope.is_empty()
-                    && !["system", "global", "worktree", "command", "local"]
-                        .contains(&h.scope.as_str()))
-        }) {
-            match (scope, &h.file) {
-                ("system", _) => push(cmd("--system")),
-                ("global", _) => push(cmd("--global")),
-                ("local", _) => {
-                    let dir = repository
+    for h in sorted {
+        let fix = match (h.scope.as_str(), &h.file) {
+            ("system", _) => cmd("--system"),
+            ("global", _) => cmd("--global"),
+            ("local", file) => {
+                // The repository doctor ran in, else the one the file is in.
+                let dir = repository.map(Path::to_path_buf).or_else(|| {
+                    file.as_deref()
+                        .and_then(|f| f.parent()?.parent())
                         .map(Path::to_path_buf)
-                        .or_else(|| h.file.as_deref().and_then(|f| f.parent()?.parent()).map(Path::to_path_buf));
-                    match dir {
-                        Some(dir) => push(format!("cd {} && {}", sh_quote(&dir.display().to_string()), cmd("--local"))),
-                        None => push(cmd("--local")),
-                    }
+                });
+                match dir {
+                    Some(dir) => format!(
+                        "cd {} && {}",
+                        sh_quote(&dir.display().to_string()),
+                        cmd("--local")
+                    ),
+                    None => cmd("--local"),
                 }
-                ("command", _) => others.push(format!(
+            }
+            ("command", _) => {
+                others.push(format!(
                     "remove `{}` from the -c options or GIT_CONFIG_PARAMETERS/GIT_CONFIG_COUNT of what starts git",
                     h.value
-                )),
-                (_, Some(file)) => push(cmd(&format!("--file {}", sh_quote(&file.display().to_string())))),
-                (_, None) => others.push(format!("remove `{}` ({})", h.value, h.key)),
+                ));
+                continue;
             }
+            (_, Some(file)) => cmd(&format!("--file {}", sh_quote(&file.display().to_string()))),
+            (_, None) => {
+                others.push(format!("remove `{}` ({})", h.value, h.key));
+                continue;
+            }
+        };
+        if !fixes.contains(&fix) {
+            fixes.push(fix);
         }
     }
     let mut parts = Vec::new();
