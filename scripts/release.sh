@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release: stripped static musl executables of git-credential-kelos
 # and kelos-gh for x86_64 and aarch64 Linux, into dist/<target>/, with
-# dist/SHA256SUMS, and prints their sizes.
+# dist/SHA256SUMS, the shell completions (dist/completions/) and man pages
+# (dist/man/man1/), and prints their sizes.
 #
 #   bash scripts/release.sh [TARGET...]
 #
@@ -87,7 +88,13 @@ for target in "${targets[@]}"; do
   done
 done
 
-(cd dist && sha256sum -- */* >SHA256SUMS)
+# Shell completions and man pages, from the same clap definition the helper
+# parses with (kelos-docgen runs on this machine; nothing of it is shipped
+# inside the binaries).
+step "cargo run -p kelos-docgen (completions and man pages into dist/)"
+cargo run --locked --quiet -p kelos-docgen -- dist >/dev/null
+
+(cd dist && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum -- >SHA256SUMS)
 
 step "dist/"
 for target in "${targets[@]}"; do

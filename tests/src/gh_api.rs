@@ -496,44 +496,12 @@ impl Drop for FakeApi {
     }
 }
 
-/// Reads an HTTP request head: the request line, and the token of its
-/// `Authorization: token T` (or `Bearer T`) header. `None` for a connection
-/// that sends nothing, or a head over 64 KiB.
+/// Reads an HTTP request head (see [`crate::http::read_head`]): the request
+/// line, and the token of its `Authorization: token T` (or `Bearer T`)
+/// header. `None` for a connection that sends nothing or a bad head.
 pub fn read_request_head(reader: &mut impl BufRead) -> Option<(String, Option<String>)> {
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-        return None;
-    }
-    let request_line = request_line.trim_end().to_string();
-    let mut token = None;
-    let mut total = request_line.len();
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => total += n,
-        }
-        if total > 64 * 1024 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("authorization") {
-                let value = value.trim();
-                token = Some(
-                    value
-                        .strip_prefix("token ")
-                        .or_else(|| value.strip_prefix("Bearer "))
-                        .unwrap_or(value)
-                        .to_string(),
-                );
-            }
-        }
-    }
-    Some((request_line, token))
+    let head = crate::http::read_head(reader).ok()??;
+    Some((head.request_line(), head.authorization_token()))
 }
 
 fn serve(conn: TcpStream, accepted: &Mutex<String>, seen: &Mutex<Vec<ApiRequest>>) {

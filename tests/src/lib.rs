@@ -4,9 +4,9 @@
 //! against the real `git`. Nothing here silently skips: a missing binary or tool is a panic
 //! that says how to fix it.
 
-pub mod base64;
 pub mod chroot;
 pub mod gh_api;
+pub mod http;
 pub mod process;
 pub mod sandbox;
 pub mod secrets;
@@ -62,17 +62,9 @@ pub fn require_tool(tool: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("{tool} not found: install it with `apt-get install {tool}`"))
 }
 
-fn find_in_path(tool: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = env::var_os("PATH")?;
-    env::split_paths(&path)
-        .filter(|d| d.is_absolute())
-        .map(|d| d.join(tool))
-        .find(|p| {
-            p.metadata()
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
+/// `tool` in PATH, as a shell finds it (`which`).
+pub fn find_in_path(tool: &str) -> Option<PathBuf> {
+    which::which(tool).ok()
 }
 
 /// Parses credential-protocol output (`key=value` lines) into pairs, in order.

@@ -5,10 +5,12 @@
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+use wait_timeout::ChildExt;
 
 /// Default time limit for one git or helper invocation.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,13 +38,9 @@ pub fn run_with_timeout(mut cmd: Command, stdin: &[u8], timeout: Duration) -> Ou
     });
     let rx = collect_output(&mut child);
 
-    let status: ExitStatus = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) => {}
-            Err(e) => panic!("waiting for {what}: {e}"),
-        }
-        if start.elapsed() > timeout {
+    let status = match child.wait_timeout(timeout) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
             // SAFETY: kill(2) on the process group we created; the leader is not reaped yet,
             // so the group id cannot have been reused.
             unsafe {
@@ -54,7 +52,7 @@ pub fn run_with_timeout(mut cmd: Command, stdin: &[u8], timeout: Duration) -> Ou
                 timeout
             );
         }
-        thread::sleep(Duration::from_millis(5));
+        Err(e) => panic!("waiting for {what}: {e}"),
     };
 
     let mut stdout = None;

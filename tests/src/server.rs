@@ -12,7 +12,10 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::process::{run_with_timeout, DEFAULT_TIMEOUT};
-use crate::{base64, require_tool, TempDir};
+use base64::prelude::{Engine as _, BASE64_STANDARD};
+
+use crate::http::{read_head, RequestHead};
+use crate::{require_tool, TempDir};
 
 /// Name of the repository the server exports.
 pub const REPO: &str = "repo.git";
@@ -223,19 +226,17 @@ struct Request {
     method: String,
     path: String,
     query: String,
-    headers: Vec<(String, String)>,
+    head: RequestHead,
     body: Vec<u8>,
 }
 
 impl Request {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.head.header(name)
     }
 }
 
+/// One line of a chunked body (a size or the CRLF after a chunk).
 fn read_line(r: &mut impl BufRead) -> std::io::Result<String> {
     let mut buf = Vec::new();
     r.take(64 * 1024).read_until(b'\n', &mut buf)?;
@@ -245,7 +246,7 @@ fn read_line(r: &mut impl BufRead) -> std::io::Result<String> {
     while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         buf.pop();
     }
-    String::from_utf8(buf).map_err(|_| std::io::Error::other("non-UTF-8 header line"))
+    String::from_utf8(buf).map_err(|_| std::io::Error::other("non-UTF-8 line"))
 }
 
 fn read_request(
@@ -253,29 +254,16 @@ fn read_request(
     w: &mut TcpStream,
     st: &State,
 ) -> std::io::Result<Request> {
-    let line = read_line(r)?;
-    let mut parts = line.split(' ');
-    let method = parts.next().unwrap_or_default().to_string();
-    let target = parts.next().unwrap_or_default().to_string();
-    let (path, query) = match target.split_once('?') {
+    let head = read_head(r)?.ok_or_else(|| std::io::Error::other("the connection sent nothing"))?;
+    let (path, query) = match head.target.split_once('?') {
         Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (target, String::new()),
+        None => (head.target.clone(), String::new()),
     };
-    let mut headers = Vec::new();
-    loop {
-        let l = read_line(r)?;
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
     let mut req = Request {
-        method,
+        method: head.method.clone(),
         path,
         query,
-        headers,
+        head,
         body: Vec::new(),
     };
     if req
@@ -324,7 +312,7 @@ fn basic_credentials(req: &Request) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let raw = String::from_utf8(base64::decode(rest)?).ok()?;
+    let raw = String::from_utf8(BASE64_STANDARD.decode(rest.trim()).ok()?).ok()?;
     let (u, p) = raw.split_once(':')?;
     Some((u.to_string(), p.to_string()))
 }

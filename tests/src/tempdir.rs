@@ -1,37 +1,29 @@
-//! A self-removing temporary directory (std only).
+//! A self-removing temporary directory: `tempfile`'s, created 0700 under
+//! the system temp dir, with its path resolved (macOS-style symlinked temp
+//! dirs, and tests that compare paths git prints).
 
-use std::fs;
-use std::io;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Debug)]
 pub struct TempDir {
+    /// Removes the directory when dropped.
+    _inner: tempfile::TempDir,
     path: PathBuf,
 }
 
 impl TempDir {
-    /// Creates a fresh 0700 directory under the system temp dir.
+    /// Creates a fresh 0700 directory named `PREFIX-…` under the system temp dir.
     pub fn new(prefix: &str) -> TempDir {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let base = std::env::temp_dir();
-        loop {
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0);
-            let path = base.join(format!("{prefix}-{}-{n}-{nanos:08x}", std::process::id()));
-            match fs::DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => {
-                    let path = path.canonicalize().expect("canonicalize temp dir");
-                    return TempDir { path };
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => panic!("cannot create temp dir {}: {e}", path.display()),
-            }
+        let inner = tempfile::Builder::new()
+            .prefix(&format!("{prefix}-"))
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temp dir {prefix}-…: {e}"));
+        let path = inner.path().canonicalize().expect("canonicalize temp dir");
+        TempDir {
+            _inner: inner,
+            path,
         }
     }
 
@@ -44,8 +36,18 @@ impl TempDir {
     }
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_removed_on_drop() {
+        let dir = TempDir::new("kelos-e2e-selftest");
+        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let path = dir.path().to_path_buf();
+        assert!(dir._inner.path().exists());
+        drop(dir);
+        assert!(!path.exists());
     }
 }

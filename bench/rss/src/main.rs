@@ -12,21 +12,6 @@
 use std::io::{self, Write};
 use std::process::{Command, ExitCode, Stdio};
 
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-compile_error!("reads struct rusage as laid out on 64-bit Linux");
-
-/// `struct rusage` on 64-bit Linux; `maxrss` (KiB) follows two timevals.
-#[repr(C)]
-struct Rusage {
-    times: [i64; 4],
-    maxrss: i64,
-    rest: [i64; 13],
-}
-
-extern "C" {
-    fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut Rusage) -> i32;
-}
-
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     let Some(program) = args.next() else {
@@ -47,15 +32,11 @@ fn main() -> ExitCode {
     };
     let pid = child.id() as i32;
     let mut status = 0;
-    let mut usage = Rusage {
-        times: [0; 4],
-        maxrss: 0,
-        rest: [0; 13],
-    };
+    // SAFETY: rusage is plain integers; all zeros is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: both pointers are to live, writable values of the layout
-        // the kernel writes on this target.
-        if unsafe { wait4(pid, &mut status, 0, &mut usage) } == pid {
+        // SAFETY: both pointers are to live, writable values.
+        if unsafe { libc::wait4(pid, &mut status, 0, &mut usage) } == pid {
             break;
         }
         if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
@@ -63,12 +44,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let _ = usage.rest;
-    let exit = if status & 0x7f == 0 {
-        (status >> 8) & 0xff
+    let exit = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
     } else {
-        128 + (status & 0x7f)
+        128 + libc::WTERMSIG(status)
     };
-    let _ = writeln!(io::stdout(), "{} {exit}", usage.maxrss);
+    let _ = writeln!(io::stdout(), "{} {exit}", usage.ru_maxrss);
     ExitCode::SUCCESS
 }

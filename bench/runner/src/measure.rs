@@ -9,30 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-compile_error!("the benchmark reads struct rusage as laid out on 64-bit Linux");
-
-#[repr(C)]
-struct Timeval {
-    sec: i64,
-    usec: i64,
-}
-
-/// `struct rusage` on 64-bit Linux: two timevals, then fourteen longs
-/// (`ru_maxrss`, `ru_ixrss`, `ru_idrss`, `ru_isrss`, `ru_minflt`, ...).
-#[repr(C)]
-struct Rusage {
-    utime: Timeval,
-    stime: Timeval,
-    longs: [i64; 14],
-}
-
-const RU_MINFLT: usize = 4;
-
-extern "C" {
-    fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut Rusage) -> i32;
-}
-
 /// What one run cost.
 #[derive(Clone, Copy, Debug)]
 pub struct Sample {
@@ -63,24 +39,20 @@ pub fn run_once(command: &mut Command, input: &Path, sink: &File) -> io::Result<
     drop(child);
     Ok(Sample {
         wall_ns: u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX),
-        cpu_ns: timeval_ns(&usage.utime) + timeval_ns(&usage.stime),
-        minflt: u64::try_from(usage.longs[RU_MINFLT]).unwrap_or(0),
+        cpu_ns: timeval_ns(&usage.ru_utime) + timeval_ns(&usage.ru_stime),
+        minflt: u64::try_from(usage.ru_minflt).unwrap_or(0),
         exit: decode_status(status),
     })
 }
 
-fn reap(pid: u32) -> io::Result<(i32, Rusage)> {
+fn reap(pid: u32) -> io::Result<(i32, libc::rusage)> {
     let pid = i32::try_from(pid).map_err(|_| io::Error::other("pid out of range"))?;
     let mut status = 0i32;
-    let mut usage = Rusage {
-        utime: Timeval { sec: 0, usec: 0 },
-        stime: Timeval { sec: 0, usec: 0 },
-        longs: [0; 14],
-    };
+    // SAFETY: rusage is plain integers; all zeros is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: `status` and `usage` are valid, writable and laid out as
-        // the kernel expects on this target (checked by the cfg above).
-        let rc = unsafe { wait4(pid, &mut status, 0, &mut usage) };
+        // SAFETY: `status` and `usage` are valid and writable.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
         if rc == pid {
             return Ok((status, usage));
         }
@@ -91,14 +63,14 @@ fn reap(pid: u32) -> io::Result<(i32, Rusage)> {
     }
 }
 
-fn timeval_ns(t: &Timeval) -> u64 {
-    u64::try_from(t.sec * 1_000_000_000 + t.usec * 1_000).unwrap_or(0)
+fn timeval_ns(t: &libc::timeval) -> u64 {
+    u64::try_from(t.tv_sec * 1_000_000_000 + t.tv_usec * 1_000).unwrap_or(0)
 }
 
 fn decode_status(status: i32) -> i32 {
-    if status & 0x7f == 0 {
-        (status >> 8) & 0xff
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
     } else {
-        128 + (status & 0x7f)
+        128 + libc::WTERMSIG(status)
     }
 }

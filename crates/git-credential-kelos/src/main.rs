@@ -21,19 +21,15 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cli::{Cli, Command};
-use kelos_token::credential::{answer_get, erase_message, match_request};
+use git_credential_kelos::cli::{self, Cli, Command};
+use git_credential_kelos::{configure, doctor};
+use kelos_token::credential::{answer_get, erase_message, match_request, DEFAULT_USERNAME};
 use kelos_token::env::c_args;
 use kelos_token::host::configured_hosts;
 use kelos_token::protocol::{read_request, Request};
 use kelos_token::source::Origin;
+use kelos_token::token::mask;
 use kelos_token::{lookup, trace, EnvSnapshot, Host, Lookup, Tracer};
-
-mod child;
-mod cli;
-mod configure;
-mod doctor;
-mod gitconfig;
 
 // Every allocation of a short-lived helper from one static arena: musl's
 // allocator would map and unmap pages for each burst (see bench/README.md).
@@ -160,12 +156,26 @@ fn read_git_request(tracer: &mut Tracer) -> Result<Option<Request>> {
     }
     match parsed {
         Ok(request) => {
+            // A token can arrive as the username (`https://TOKEN@host/`) and
+            // comes as the password to `erase`: both are masked in every
+            // later line; only git's usual username is shown as it is.
+            let username = request.username.as_deref().map(|u| {
+                if u == DEFAULT_USERNAME {
+                    u.to_owned()
+                } else {
+                    tracer.hide(u.as_bytes());
+                    mask(u)
+                }
+            });
+            if let Some(password) = &request.password {
+                tracer.hide(password);
+            }
             trace!(
                 tracer,
-                "request protocol={:?} host={:?} username={:?} password={}",
+                "request protocol={:?} host={:?} username={} password={}",
                 request.protocol,
                 request.host,
-                request.username,
+                username.as_deref().unwrap_or("<none>"),
                 if request.password.is_some() {
                     "<given>"
                 } else {
@@ -228,6 +238,9 @@ fn erase(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
 fn trace_lookup(tracer: &mut Tracer, host: &Host, found: &Lookup) {
     if !tracer.enabled() {
         return;
+    }
+    if let Some(token) = &found.token {
+        tracer.hide(token.expose().as_bytes());
     }
     trace!(tracer, "host {host} class {}", host.class());
     if found.file_rejection.is_some() {

@@ -120,6 +120,7 @@ fn token_exports(env: &EnvSnapshot, tracer: &mut Tracer) -> Option<(Vec<&'static
     let found = lookup(env, class);
     match (found.origin, &found.token) {
         (Some(Origin::File), Some(token)) => {
+            tracer.hide(token.expose().as_bytes());
             let names = token_vars(class, |name| env.get(name).is_some());
             trace!(
                 tracer,
@@ -152,14 +153,15 @@ fn var<'a>(environ: &[&'a CStr], name: &str) -> Option<&'a OsStr> {
     })
 }
 
-/// `KELOS_GH_PATH`, else the first gh in PATH after this wrapper's entry.
+/// `KELOS_GH_PATH`, else the first gh in PATH that first appears after this
+/// wrapper's own first appearance (see [`find_real_gh`]).
 fn locate_gh(env: &EnvSnapshot, environ: &[&CStr]) -> Result<Found> {
     let gh_path = env.get(GH_PATH_VAR).filter(|v| !v.is_empty());
     let this_exe = match fs::metadata("/proc/self/exe") {
-        Ok(meta) => (meta.dev(), meta.ino()),
+        Ok(meta) => Some((meta.dev(), meta.ino())),
         // Without our own identity a PATH search could find ourselves and
         // loop; KELOS_GH_PATH still works (nothing can match us then).
-        Err(_) if gh_path.is_some() => (u64::MAX, u64::MAX),
+        Err(_) if gh_path.is_some() => None,
         Err(e) => {
             return Err(anyhow!(
                 "cannot tell which file this wrapper is (/proc/self/exe: {e}), so PATH \

@@ -11,6 +11,14 @@ pub const TRACE_VAR: &str = "KELOS_CREDENTIAL_TRACE";
 
 /// Every variable either binary reads. Nothing else is captured, so nothing
 /// else can leak through a snapshot.
+/// The variables that may hold a token (gh's, and the fallbacks).
+pub const TOKEN_VARS: &[&str] = &[
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_ENTERPRISE_TOKEN",
+    "GITHUB_ENTERPRISE_TOKEN",
+];
+
 pub const KNOWN_VARS: &[&str] = &[
     TOKEN_FILE_VAR,
     GH_HOST_VAR,

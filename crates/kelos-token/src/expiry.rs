@@ -3,29 +3,16 @@
 //! Written by hand rather than pulled from a date crate: the helper needs one
 //! format in each direction, and every dependency is start-up time.
 
-use std::fmt;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ExpiryError {
+    #[error("is empty")]
     Empty,
     /// Neither Unix seconds nor `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+    #[error("is neither Unix seconds nor RFC 3339 (e.g. 2026-11-23T10:00:00Z)")]
     Format,
+    #[error("is out of range")]
     OutOfRange,
 }
-
-impl fmt::Display for ExpiryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExpiryError::Empty => f.write_str("is empty"),
-            ExpiryError::Format => {
-                f.write_str("is neither Unix seconds nor RFC 3339 (e.g. 2026-11-23T10:00:00Z)")
-            }
-            ExpiryError::OutOfRange => f.write_str("is out of range"),
-        }
-    }
-}
-
-impl std::error::Error for ExpiryError {}
 
 /// Parses an expiry file's contents (surrounding whitespace ignored).
 pub fn parse_expiry(raw: &[u8]) -> Result<i64, ExpiryError> {

@@ -54,27 +54,18 @@ impl fmt::Display for HostClass {
 }
 
 /// Why a string is not accepted as a host.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HostError {
+    #[error("the host is empty")]
     Empty,
     /// A byte that cannot appear in a host name or `[IPv6]:port`.
+    #[error("the host contains {0:?}")]
     BadCharacter(char),
+    #[error("the port is not a number from 1 to 65535")]
     BadPort,
+    #[error("an IPv6 address must be written [addr]")]
     BadBrackets,
 }
-
-impl fmt::Display for HostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HostError::Empty => f.write_str("the host is empty"),
-            HostError::BadCharacter(c) => write!(f, "the host contains {c:?}"),
-            HostError::BadPort => f.write_str("the port is not a number from 1 to 65535"),
-            HostError::BadBrackets => f.write_str("an IPv6 address must be written [addr]"),
-        }
-    }
-}
-
-impl std::error::Error for HostError {}
 
 /// A host in canonical form: lower-case, one trailing dot removed, port kept.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -213,34 +204,25 @@ pub enum HostOrigin {
 }
 
 /// What is wrong with a host a person gave, in the terms they wrote it in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HostProblem {
+    #[error("is not UTF-8")]
     NotUtf8,
     /// `https://...`: a URL, not a host.
+    #[error("is a URL ({0}://...), not a host name")]
     Scheme(String),
     /// `host/path`.
+    #[error("has a path after the host name")]
     Path,
     /// Spaces, tabs or newlines, at either end or inside.
+    #[error("contains white space")]
     Whitespace,
     /// `user@host`.
+    #[error("has a user name before the host (user@)")]
     UserInfo,
     /// Anything else `Host::parse` refuses.
+    #[error("is not a host name: {0}")]
     Invalid(HostError),
-}
-
-impl fmt::Display for HostProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HostProblem::NotUtf8 => f.write_str("is not UTF-8"),
-            HostProblem::Scheme(scheme) => {
-                write!(f, "is a URL ({scheme}://...), not a host name")
-            }
-            HostProblem::Path => f.write_str("has a path after the host name"),
-            HostProblem::Whitespace => f.write_str("contains white space"),
-            HostProblem::UserInfo => f.write_str("has a user name before the host (user@)"),
-            HostProblem::Invalid(e) => write!(f, "is not a host name: {e}"),
-        }
-    }
 }
 
 /// A host from `GH_HOST` or `--host` that cannot be used. `Display` is the

@@ -38,33 +38,22 @@ impl fmt::Debug for Request {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
+    #[error("a line is longer than {MAX_LINE_BYTES} bytes")]
     LineTooLong,
+    #[error("the input contains a NUL byte")]
     Nul,
     /// A line without `=`; git itself refuses those.
+    #[error("a line has no '='")]
     NoEquals,
     /// A value the helper acts on is not UTF-8.
+    #[error("the {0} is not UTF-8")]
     NotUtf8(&'static str),
     /// A `url=` value git could not have produced.
+    #[error("the url {0}")]
     BadUrl(&'static str),
 }
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParseError::LineTooLong => {
-                write!(f, "a line is longer than {MAX_LINE_BYTES} bytes")
-            }
-            ParseError::Nul => f.write_str("the input contains a NUL byte"),
-            ParseError::NoEquals => f.write_str("a line has no '='"),
-            ParseError::NotUtf8(key) => write!(f, "the {key} is not UTF-8"),
-            ParseError::BadUrl(why) => write!(f, "the url {why}"),
-        }
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// Reads git's request from `input`: up to a blank line or EOF, never more
 /// than one line's limit into memory beyond what was already accepted.

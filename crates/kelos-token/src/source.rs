@@ -34,39 +34,24 @@ pub const EMPTY_RETRY_DELAYS: [Duration; 4] = [
 pub const EXPIRES_AT_SUFFIX: &str = "_EXPIRES_AT";
 
 /// Why the token file gave no usable bytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FileProblem {
     /// `KELOS_GITHUB_TOKEN_FILE` is unset or empty.
+    #[error("{TOKEN_FILE_VAR} is not set")]
     NotConfigured,
     /// The path is not absolute; a relative path would depend on the
     /// directory git or gh happens to run in.
+    #[error("is not an absolute path")]
     NotAbsolute,
+    #[error("does not exist")]
     Missing,
     /// A directory, FIFO, socket or device; `kind` names which.
-    NotRegular {
-        kind: &'static str,
-    },
-    TooLarge {
-        bytes: u64,
-    },
-    Unreadable {
-        error: String,
-    },
-}
-
-impl fmt::Display for FileProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FileProblem::NotConfigured => write!(f, "{TOKEN_FILE_VAR} is not set"),
-            FileProblem::NotAbsolute => f.write_str("is not an absolute path"),
-            FileProblem::Missing => f.write_str("does not exist"),
-            FileProblem::NotRegular { kind } => write!(f, "is a {kind}, not a regular file"),
-            FileProblem::TooLarge { bytes } => {
-                write!(f, "is {bytes} bytes, over the {MAX_FILE_BYTES}-byte limit")
-            }
-            FileProblem::Unreadable { error } => write!(f, "cannot be read: {error}"),
-        }
-    }
+    #[error("is a {kind}, not a regular file")]
+    NotRegular { kind: &'static str },
+    #[error("is {bytes} bytes, over the {MAX_FILE_BYTES}-byte limit")]
+    TooLarge { bytes: u64 },
+    #[error("cannot be read: {error}")]
+    Unreadable { error: String },
 }
 
 /// How the token directory is laid out.
@@ -111,35 +96,21 @@ pub enum Origin {
 }
 
 /// Why the file's token was not used.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FileRejection {
+    #[error(transparent)]
     Problem(FileProblem),
+    #[error(transparent)]
     Invalid(InvalidToken),
 }
 
-impl fmt::Display for FileRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FileRejection::Problem(p) => p.fmt(f),
-            FileRejection::Invalid(i) => i.fmt(f),
-        }
-    }
-}
-
 /// Why the expiry file was not used.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ExpiryProblem {
+    #[error(transparent)]
     File(FileProblem),
+    #[error(transparent)]
     Parse(ExpiryError),
-}
-
-impl fmt::Display for ExpiryProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExpiryProblem::File(p) => p.fmt(f),
-            ExpiryProblem::Parse(e) => e.fmt(f),
-        }
-    }
 }
 
 /// The outcome of looking for a token: the token (if any), where it came

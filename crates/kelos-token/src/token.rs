@@ -34,18 +34,7 @@ impl Token {
     /// four characters, and only when the token is long enough that they give
     /// nothing useful away.
     pub fn masked(&self) -> String {
-        let prefix = KNOWN_PREFIXES
-            .iter()
-            .find(|p| self.0.starts_with(**p))
-            .copied()
-            .unwrap_or("");
-        let len = self.0.chars().count();
-        if len >= 20 {
-            let tail: String = self.0.chars().skip(len - 4).collect();
-            format!("{prefix}…{tail} ({len} chars)")
-        } else {
-            format!("{prefix}… ({len} chars)")
-        }
+        mask(&self.0)
     }
 
     /// Compares with a candidate in time independent of where they differ, so
@@ -68,41 +57,72 @@ impl fmt::Debug for Token {
     }
 }
 
+/// The masked form of any value that is, or could be, a token (a username
+/// from git's request, a word of a helper's command line): the one way
+/// every message shows such a value. See [`Token::masked`].
+pub fn mask(value: &str) -> String {
+    let prefix = KNOWN_PREFIXES
+        .iter()
+        .find(|p| value.starts_with(**p))
+        .copied()
+        .unwrap_or("");
+    let len = value.chars().count();
+    if len >= 20 {
+        let tail: String = value.chars().skip(len - 4).collect();
+        format!("{prefix}…{tail} ({len} chars)")
+    } else {
+        format!("{prefix}… ({len} chars)")
+    }
+}
+
+/// Whether a word (a run of ASCII letters, digits and `_`) has the shape
+/// of a GitHub token: a known type prefix, or 40 hex digits (the old
+/// OAuth and personal token form).
+pub fn is_token_shaped(word: &str) -> bool {
+    KNOWN_PREFIXES
+        .iter()
+        .any(|p| word.len() > p.len() && word.starts_with(p))
+        || (word.len() == 40 && word.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `text` with every token-shaped word ([`is_token_shaped`]) masked.
+pub fn mask_token_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+        out.push_str(&rest[..start]);
+        let word_len = rest[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len() - start);
+        let word = &rest[start..start + word_len];
+        if is_token_shaped(word) {
+            out.push_str(&mask(word));
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[start + word_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 const KNOWN_PREFIXES: &[&str] = &["github_pat_", "ghs_", "ghp_", "gho_", "ghu_", "ghr_"];
 
 /// Why a candidate is not a valid token. Positions are byte offsets in the
 /// cleaned value; the value itself is never carried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidToken {
+    #[error("is empty")]
     Empty,
+    #[error("is not valid UTF-8")]
     NotUtf8,
+    #[error("has whitespace inside it (byte {at}); it must be one token on one line")]
     Whitespace { at: usize },
+    #[error("has a control character inside it (byte {at})")]
     Control { at: usize },
+    #[error("has a non-ASCII character inside it (byte {at})")]
     NotAscii { at: usize },
 }
-
-impl fmt::Display for InvalidToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InvalidToken::Empty => f.write_str("is empty"),
-            InvalidToken::NotUtf8 => f.write_str("is not valid UTF-8"),
-            InvalidToken::Whitespace { at } => {
-                write!(
-                    f,
-                    "has whitespace inside it (byte {at}); it must be one token on one line"
-                )
-            }
-            InvalidToken::Control { at } => {
-                write!(f, "has a control character inside it (byte {at})")
-            }
-            InvalidToken::NotAscii { at } => {
-                write!(f, "has a non-ASCII character inside it (byte {at})")
-            }
-        }
-    }
-}
-
-impl std::error::Error for InvalidToken {}
 
 /// Strips a UTF-8 BOM and surrounding ASCII whitespace, then validates:
 /// non-empty, no whitespace, no control character, ASCII only.
@@ -137,6 +157,22 @@ pub fn clean_token(raw: &[u8]) -> Result<Token, InvalidToken> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_shaped_words_are_masked_and_nothing_else_changes() {
+        let text = "a ghs_abcdefghijklmnopqrstuvwxyz, 'github_pat_11AAAAAA_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb' \
+                    0123456789abcdef0123456789abcdef01234567 ghs_ ghp ghs_x.y x-access-token é";
+        let masked = mask_token_words(text);
+        assert_eq!(
+            masked,
+            "a ghs_…wxyz (30 chars), 'github_pat_…bbbb (50 chars)' …4567 (40 chars) ghs_ ghp \
+             ghs_… (5 chars).y x-access-token é"
+        );
+        assert_eq!(
+            mask_token_words("no tokens here: 42, a_b"),
+            "no tokens here: 42, a_b"
+        );
+    }
 
     #[test]
     fn cleaning_table() {

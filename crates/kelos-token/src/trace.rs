@@ -1,23 +1,33 @@
 //! Tracing through `KELOS_CREDENTIAL_TRACE`: `1`/`true` → stderr, an
-//! absolute path → appended to that file. Callers pass only values that are
-//! safe to show; a [`crate::Token`] has no `Display`, so it cannot be
-//! formatted into a trace line by accident.
+//! absolute path → appended to that file.
+//!
+//! Two rules hold for every line, whatever a caller formats into it:
+//! - **No secret**: every value the tracer was told of ([`Tracer::hide`]:
+//!   the token variables' values from the start, then the token and the
+//!   username and password of git's request) is masked in each line before
+//!   it is written. A [`crate::Token`] has no `Display` besides.
+//! - **Tracing never changes what git or gh get**: the sink is opened
+//!   without blocking and kept only when it is a regular file that is not
+//!   this process's stdout (a FIFO, a device, `/dev/stdout` are refused);
+//!   any failure to open or write it is silent.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::{File, Metadata, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::env::{EnvSnapshot, TRACE_VAR};
+use crate::env::{EnvSnapshot, TOKEN_VARS, TRACE_VAR};
+use crate::token::{mask, mask_token_words};
 
 /// What `KELOS_CREDENTIAL_TRACE` asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TraceSetting {
     Off,
     Stderr,
-    File(std::path::PathBuf),
+    File(PathBuf),
     /// Set to something that is neither a switch nor an absolute path.
     Invalid,
 }
@@ -35,6 +45,34 @@ pub fn trace_setting(env: &EnvSnapshot) -> TraceSetting {
     }
 }
 
+/// Identity of an open file, to tell whether two descriptors lead to one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileKey {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileKey {
+    fn of(meta: &Metadata) -> FileKey {
+        FileKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// Whether an opened trace file may be written to: only a regular file
+/// that is not where the answer goes (`stdout`, when it is known).
+pub fn file_sink_allowed(is_regular: bool, sink: FileKey, stdout: Option<FileKey>) -> bool {
+    is_regular && stdout != Some(sink)
+}
+
+/// Whether stderr may carry trace lines: not when it is the very stream
+/// the answer goes to (`2>&1` into git's pipe), unless that is a terminal.
+pub fn stderr_sink_allowed(stderr: Option<FileKey>, stdout: Option<FileKey>, is_tty: bool) -> bool {
+    is_tty || stderr.is_none() || stderr != stdout
+}
+
 enum Sink {
     Stderr,
     File(File),
@@ -43,6 +81,8 @@ enum Sink {
 pub struct Tracer {
     program: &'static str,
     sink: Option<Sink>,
+    /// Values masked in every line.
+    secrets: Vec<String>,
 }
 
 impl Tracer {
@@ -50,43 +90,52 @@ impl Tracer {
         Tracer {
             program,
             sink: None,
+            secrets: Vec::new(),
         }
     }
 
-    /// Opens the trace sink. A setting that cannot be honoured is reported
-    /// once on stderr and tracing stays off: a broken trace must never break
-    /// git or gh.
+    /// Opens the trace sink that `KELOS_CREDENTIAL_TRACE` names, if it can
+    /// be used (see the module's rules); otherwise tracing stays off,
+    /// silently: a broken trace must never break git or gh.
     pub fn from_env(env: &EnvSnapshot, program: &'static str) -> Tracer {
         let sink = match trace_setting(env) {
-            TraceSetting::Off => None,
-            TraceSetting::Stderr => Some(Sink::Stderr),
-            TraceSetting::Invalid => {
-                eprintln!(
-                    "{program}: {TRACE_VAR} is neither 1/true nor an absolute path; tracing is off"
-                );
-                None
+            TraceSetting::Off | TraceSetting::Invalid => None,
+            TraceSetting::Stderr => {
+                let is_tty = unsafe { libc::isatty(2) } == 1;
+                stderr_sink_allowed(fd_key(2), fd_key(1), is_tty).then_some(Sink::Stderr)
             }
-            TraceSetting::File(path) => match OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600)
-                .open(&path)
-            {
-                Ok(file) => Some(Sink::File(file)),
-                Err(e) => {
-                    eprintln!(
-                        "{program}: cannot open trace file {} ({TRACE_VAR}): {e}; tracing is off",
-                        path.display()
-                    );
-                    None
-                }
-            },
+            TraceSetting::File(path) => open_file_sink(&path).map(Sink::File),
         };
-        Tracer { program, sink }
+        let mut tracer = Tracer {
+            program,
+            sink,
+            secrets: Vec::new(),
+        };
+        if tracer.enabled() {
+            for name in TOKEN_VARS {
+                if let Some(value) = env.non_empty(name) {
+                    tracer.hide(value.as_encoded_bytes());
+                }
+            }
+        }
+        tracer
     }
 
     pub fn enabled(&self) -> bool {
         self.sink.is_some()
+    }
+
+    /// Masks `value` in every later line. Costs nothing when tracing is off.
+    pub fn hide(&mut self, value: &[u8]) {
+        if !self.enabled() || value.is_empty() {
+            return;
+        }
+        let value = String::from_utf8_lossy(value).into_owned();
+        if !self.secrets.contains(&value) {
+            self.secrets.push(value);
+            // Longest first, so that a secret holding another is masked whole.
+            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
     }
 
     /// Writes one line in a single `write`, so lines from concurrent
@@ -102,13 +151,49 @@ impl Tracer {
             now.subsec_millis(),
             self.program,
             std::process::id(),
-            message
+            mask_secrets(&message.to_string(), &self.secrets)
         );
         let _ = match sink {
             Sink::Stderr => std::io::stderr().write_all(text.as_bytes()),
             Sink::File(f) => f.write_all(text.as_bytes()),
         };
     }
+}
+
+/// `text` with every occurrence of each of `secrets`, and every
+/// token-shaped word, masked.
+pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
+    let mut out = mask_token_words(text);
+    for secret in secrets {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), &mask(secret));
+        }
+    }
+    out
+}
+
+/// Opens the trace file for appending without blocking (a FIFO with no
+/// reader fails at once, one with a reader is refused below) and keeps it
+/// only if [`file_sink_allowed`].
+fn open_file_sink(path: &Path) -> Option<File> {
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    file_sink_allowed(meta.is_file(), FileKey::of(&meta), fd_key(1)).then_some(file)
+}
+
+/// The identity of what descriptor `fd` leads to; `None` when it is closed.
+fn fd_key(fd: i32) -> Option<FileKey> {
+    // SAFETY: the File is only borrowed for fstat and never dropped, so the
+    // descriptor is not closed.
+    let file = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
+    debug_assert_eq!(file.as_raw_fd(), fd);
+    file.metadata().ok().map(|m| FileKey::of(&m))
 }
 
 /// `trace!(tracer, "format", args...)`: formats only when tracing is on.
@@ -142,5 +227,40 @@ mod tests {
             assert_eq!(trace_setting(&env), want, "{value:?}");
         }
         assert_eq!(trace_setting(&EnvSnapshot::default()), TraceSetting::Off);
+    }
+
+    #[test]
+    fn sinks_never_share_the_answer_s_stream() {
+        let (a, b) = (FileKey { dev: 1, ino: 2 }, FileKey { dev: 1, ino: 3 });
+        assert!(file_sink_allowed(true, a, Some(b)));
+        assert!(file_sink_allowed(true, a, None));
+        assert!(
+            !file_sink_allowed(true, a, Some(a)),
+            "the trace file is stdout"
+        );
+        assert!(!file_sink_allowed(false, a, Some(b)), "a FIFO or device");
+        assert!(stderr_sink_allowed(Some(a), Some(b), false));
+        assert!(
+            !stderr_sink_allowed(Some(a), Some(a), false),
+            "2>&1 into git's pipe"
+        );
+        assert!(stderr_sink_allowed(Some(a), Some(a), true), "one terminal");
+    }
+
+    #[test]
+    fn secrets_are_masked_whole_and_everywhere() {
+        let secrets = vec![
+            "ghs_0123456789abcdefghijXYZW".to_owned(),
+            "ghs_0123".to_owned(),
+        ];
+        let text = "a ghs_0123456789abcdefghijXYZW b ghs_0123 c ghs_0123456789abcdefghijXYZW";
+        let masked = mask_secrets(text, &secrets);
+        assert!(!masked.contains("ghs_0123456789"), "{masked}");
+        assert!(!masked.contains("ghs_0123 "), "{masked}");
+        assert_eq!(
+            masked.matches("ghs_…XYZW (28 chars)").count(),
+            2,
+            "{masked}"
+        );
     }
 }

@@ -102,17 +102,41 @@ pub struct Probe {
     pub helpers: Vec<String>,
 }
 
-/// Where `gh` leads.
+/// Where `gh` leads: the gh a shell would run, and while that is kelos-gh,
+/// each file the copy before it would exec.
 #[derive(Clone, Debug, Default)]
 pub struct GhFacts {
-    /// What `gh` resolves to in PATH, if anything.
-    pub resolved: Option<PathBuf>,
-    /// Whether that is the kelos-gh wrapper.
+    /// The chain in order, the first gh in PATH first. Empty: no gh in PATH.
+    pub chain: Vec<GhLink>,
+    /// How the chain ends (with an empty chain: [`GhEnd::NoGh`]).
+    pub end: GhEnd,
+}
+
+/// One file of the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GhLink {
+    pub path: PathBuf,
+    /// Whether it is kelos-gh (it carries the wrapper's marker).
     pub is_wrapper: bool,
-    /// The real gh the wrapper would exec, or why there is none.
-    pub real: Option<Result<PathBuf, String>>,
-    /// The real gh's `--version` first line.
-    pub real_version: Option<String>,
+    /// Whether the copy before it found it through `KELOS_GH_PATH`.
+    pub from_gh_path: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum GhEnd {
+    /// No gh in PATH.
+    #[default]
+    NoGh,
+    /// The last link is the real gh: the first line of its `--version`, or
+    /// why there is none (it failed, or ran past its time limit).
+    Real(Result<String, String>),
+    /// The last link is kelos-gh and finds no real gh: why, as it says.
+    NotFound(String),
+    /// The last link is kelos-gh and would exec this file, a copy already
+    /// in the chain.
+    Loops(PathBuf),
+    /// Still kelos-gh after the most links doctor follows.
+    TooLong,
 }
 
 /// Everything the checks look at.
@@ -743,58 +767,215 @@ fn sh_quote(s: &str) -> String {
 }
 
 fn gh_checks(f: &Facts, checks: &mut Vec<Check>) {
-    let gh = &f.gh;
-    let Some(resolved) = &gh.resolved else {
-        checks.push(check(
+    checks.push(gh_check(&f.gh));
+}
+
+/// The `gh` check: the whole chain, from the gh in PATH to the real gh (or
+/// to where it ends without one).
+fn gh_check(gh: &GhFacts) -> Check {
+    const NO_REAL_GH: &str = "install gh, or set KELOS_GH_PATH to the absolute path of the real gh";
+    const EXTRA_COPIES: &str = "remove the extra kelos-gh copies from PATH (keep one, ahead of \
+                                the real gh), or set KELOS_GH_PATH to the absolute path of the \
+                                real gh";
+    let Some(first) = gh.chain.first() else {
+        return check(
             "gh",
             Level::Warn,
             "no gh in PATH".into(),
             Some("install gh and kelos-gh as /usr/local/bin/gh, if agents use gh"),
-        ));
-        return;
+        );
     };
-    if !gh.is_wrapper {
-        checks.push(check(
+    if !first.is_wrapper {
+        return check(
             "gh",
             Level::Warn,
             format!(
                 "gh in PATH is {}, not the kelos-gh wrapper: gh will use the frozen token",
-                resolved.display()
+                first.path.display()
             ),
             Some("install kelos-gh as /usr/local/bin/gh, ahead of the real gh in PATH"),
-        ));
-        return;
+        );
     }
-    match &gh.real {
-        Some(Ok(real)) => checks.push(check(
-            "gh",
-            Level::Ok,
-            format!(
-                "gh in PATH is the kelos-gh wrapper ({}); real gh: {}{}",
-                resolved.display(),
-                real.display(),
-                gh.real_version
-                    .as_deref()
-                    .map(|v| format!(" ({v})"))
-                    .unwrap_or_default()
-            ),
-            None,
-        )),
-        other => {
-            let why = match other {
-                Some(Err(why)) => why.as_str(),
-                _ => "the real gh was not looked for",
-            };
-            checks.push(check(
-                "gh",
-                Level::Fail,
-                format!(
-                    "gh in PATH is the kelos-gh wrapper ({}), but {why}",
-                    resolved.display()
-                ),
-                Some("install gh, or set KELOS_GH_PATH to the real gh"),
-            ));
+    // "the kelos-gh wrapper A → B (another kelos-gh copy) → real gh C"
+    let mut chain = format!(
+        "gh in PATH is the kelos-gh wrapper {}",
+        first.path.display()
+    );
+    for link in &gh.chain[1..] {
+        let via = if link.from_gh_path {
+            ", from KELOS_GH_PATH"
+        } else {
+            ""
+        };
+        if link.is_wrapper {
+            let _ = write!(
+                chain,
+                " → {} (another kelos-gh copy{via})",
+                link.path.display()
+            );
+        } else {
+            let _ = write!(chain, " → real gh {}", link.path.display());
+            if link.from_gh_path {
+                chain.push_str(" (from KELOS_GH_PATH)");
+            }
         }
+    }
+    let last = gh.chain.last().unwrap_or(first);
+    match &gh.end {
+        GhEnd::Real(Ok(version)) => check("gh", Level::Ok, format!("{chain} ({version})"), None),
+        GhEnd::Real(Err(why)) => check(
+            "gh",
+            Level::Warn,
+            format!("{chain}, but {why}"),
+            Some(&format!(
+                "check that the real gh runs: {} --version",
+                last.path.display()
+            )),
+        ),
+        GhEnd::NotFound(why) => check(
+            "gh",
+            Level::Fail,
+            format!(
+                "{chain}, which finds no real gh (gh exits 127): {}",
+                why.strip_prefix("cannot find the real gh: ").unwrap_or(why)
+            ),
+            Some(NO_REAL_GH),
+        ),
+        GhEnd::Loops(to) => check(
+            "gh",
+            Level::Fail,
+            format!(
+                "{chain} → {} again: the chain of kelos-gh copies loops and gh never runs",
+                to.display()
+            ),
+            Some(EXTRA_COPIES),
+        ),
+        GhEnd::TooLong | GhEnd::NoGh => check(
+            "gh",
+            Level::Fail,
+            format!(
+                "{chain}: still kelos-gh after {} copies, no real gh reached",
+                gh.chain.len()
+            ),
+            Some(EXTRA_COPIES),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod gh_check_tests {
+    use super::*;
+
+    fn link(path: &str, is_wrapper: bool) -> GhLink {
+        GhLink {
+            path: path.into(),
+            is_wrapper,
+            from_gh_path: false,
+        }
+    }
+
+    fn facts(chain: Vec<GhLink>, end: GhEnd) -> GhFacts {
+        GhFacts { chain, end }
+    }
+
+    #[test]
+    fn the_whole_chain_is_reported_and_the_real_gh_is_its_end() {
+        let c = gh_check(&facts(
+            vec![
+                link("/usr/local/bin/gh", true),
+                link("/x/gh", true),
+                link("/usr/bin/gh", false),
+            ],
+            GhEnd::Real(Ok("gh version 2.23.0 (2023-02-27)".into())),
+        ));
+        assert_eq!(c.level, Level::Ok);
+        assert_eq!(
+            c.message,
+            "gh in PATH is the kelos-gh wrapper /usr/local/bin/gh → /x/gh (another kelos-gh \
+             copy) → real gh /usr/bin/gh (gh version 2.23.0 (2023-02-27))"
+        );
+        assert_eq!(c.fix, None);
+
+        let mut from_gh_path = link("/opt/gh", false);
+        from_gh_path.from_gh_path = true;
+        let c = gh_check(&facts(
+            vec![link("/usr/local/bin/gh", true), from_gh_path],
+            GhEnd::Real(Ok("gh version 2.99.0".into())),
+        ));
+        assert_eq!(
+            c.message,
+            "gh in PATH is the kelos-gh wrapper /usr/local/bin/gh → real gh /opt/gh (from \
+             KELOS_GH_PATH) (gh version 2.99.0)"
+        );
+    }
+
+    #[test]
+    fn a_chain_without_a_real_gh_fails_with_the_fix() {
+        let c = gh_check(&facts(
+            vec![link("/a/gh", true), link("/b/gh", true)],
+            GhEnd::NotFound(
+                "cannot find the real gh: KELOS_GH_PATH is unset, and no gh in PATH after \
+                 this wrapper's own entry /b can be run (searched /a/gh: comes earlier in PATH \
+                 than this wrapper)"
+                    .into(),
+            ),
+        ));
+        assert_eq!(c.level, Level::Fail);
+        assert!(
+            c.message.starts_with(
+                "gh in PATH is the kelos-gh wrapper /a/gh → /b/gh (another kelos-gh copy), \
+                 which finds no real gh (gh exits 127): KELOS_GH_PATH is unset"
+            ),
+            "{}",
+            c.message
+        );
+        assert!(c.fix.as_deref().unwrap().contains("KELOS_GH_PATH"));
+    }
+
+    #[test]
+    fn a_looping_or_endless_chain_fails_with_the_fix() {
+        for end in [GhEnd::Loops("/a/gh".into()), GhEnd::TooLong] {
+            let c = gh_check(&facts(
+                vec![link("/a/gh", true), link("/b/gh", true)],
+                end.clone(),
+            ));
+            assert_eq!(c.level, Level::Fail, "{end:?}");
+            assert!(c.message.contains("/a/gh → /b/gh"), "{}", c.message);
+            let fix = c.fix.unwrap();
+            assert!(fix.contains("extra kelos-gh copies"), "{fix}");
+            assert!(fix.contains("KELOS_GH_PATH"), "{fix}");
+        }
+    }
+
+    #[test]
+    fn a_real_gh_whose_version_times_out_is_a_warning_that_says_so() {
+        let why = "`/usr/bin/gh --version` did not finish within 5s (doctor killed it)";
+        let c = gh_check(&facts(
+            vec![link("/usr/local/bin/gh", true), link("/usr/bin/gh", false)],
+            GhEnd::Real(Err(why.into())),
+        ));
+        assert_eq!(c.level, Level::Warn);
+        assert!(c.message.ends_with(why), "{}", c.message);
+        assert!(c.fix.unwrap().contains("/usr/bin/gh --version"));
+    }
+
+    #[test]
+    fn no_gh_or_not_the_wrapper_warn() {
+        let c = gh_check(&GhFacts::default());
+        assert_eq!(
+            (c.level, c.message.as_str()),
+            (Level::Warn, "no gh in PATH")
+        );
+        let c = gh_check(&facts(
+            vec![link("/usr/bin/gh", false)],
+            GhEnd::Real(Ok("gh version 2.23.0".into())),
+        ));
+        assert_eq!(c.level, Level::Warn);
+        assert!(
+            c.message.contains("not the kelos-gh wrapper"),
+            "{}",
+            c.message
+        );
     }
 }
 

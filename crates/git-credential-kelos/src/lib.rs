@@ -1,0 +1,11 @@
+//! git-credential-kelos as a library: the command line's definition and
+//! the commands for people (configure, doctor). The binary (`main.rs`) is a
+//! thin layer that reads git's request and calls these and `kelos_token`;
+//! `kelos-docgen` builds the shell completions and the man page from the
+//! same [`cli::Cli`].
+
+pub mod child;
+pub mod cli;
+pub mod configure;
+pub mod doctor;
+pub mod gitconfig;
