@@ -4,20 +4,21 @@
 //! Masked are:
 //! - every occurrence of a known token (the file's, a fallback's, a password
 //!   a probe received), wherever it stands;
-//! - GitHub's token shapes: `gh[pousr]_[A-Za-z0-9_]+` and
-//!   `github_pat_[A-Za-z0-9_]+`, starting a word;
+//! - every word of token shape ([`is_token_shaped`]: `gh[pousr]_…`,
+//!   `github_pat_…`, 40 hex digits), a word being a run of ASCII letters,
+//!   digits and `_`;
 //! - the password of URL userinfo: `scheme://user:PASSWORD@`;
 //! - the value after `password=`, up to white space, a quote or shell
 //!   punctuation, unless it is a shell expansion (`$NAME`, `${...}`,
 //!   `$(...)`): `echo "password=$GITHUB_TOKEN"` names a variable, not a
 //!   token, and stays readable.
 //!
-//! Each masked span becomes [`Token::masked`] of its text (type prefix,
-//! length, at most the last four characters); everything else is left
+//! Each masked span becomes [`mask`] of its text, as [`Token::masked`] shows
+//! a token (type prefix, length, at most the last four characters); everything else is left
 //! exactly as it was. Masking twice is masking once (a value holding `…`
 //! is a mask already).
 
-use crate::token::{clean_token, Token};
+use crate::token::{is_token_shaped, mask, Token};
 
 /// `text` with every token-shaped word masked (see the module docs).
 pub fn redact(text: &str, known: &[&Token]) -> String {
@@ -31,7 +32,7 @@ pub fn redact(text: &str, known: &[&Token]) -> String {
             from = start + value.len();
         }
     }
-    github_shapes(text, &mut spans);
+    token_words(text, &mut spans);
     url_passwords(text, &mut spans);
     password_values(text, &mut spans);
     if spans.is_empty() {
@@ -62,50 +63,25 @@ pub fn redact(text: &str, known: &[&Token]) -> String {
     out
 }
 
-/// The masked form of a span: [`Token::masked`] when it is token-like.
-fn mask(span: &str) -> String {
-    match clean_token(span.as_bytes()) {
-        Ok(token) => token.masked(),
-        Err(_) => format!("… ({} chars)", span.chars().count()),
-    }
-}
-
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// `gh[pousr]_…` and `github_pat_…`, each at the start of a word.
-fn github_shapes(text: &str, spans: &mut Vec<(usize, usize)>) {
+/// Every word of token shape.
+fn token_words(text: &str, spans: &mut Vec<(usize, usize)>) {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let starts_word = i == 0 || !is_word_byte(bytes[i - 1]);
-        let rest = &bytes[i..];
-        let prefix = if !starts_word {
-            0
-        } else if rest.starts_with(b"github_pat_") {
-            11
-        } else if rest.len() >= 4
-            && rest.starts_with(b"gh")
-            && b"pousr".contains(&rest[2])
-            && rest[3] == b'_'
-        {
-            4
-        } else {
-            0
-        };
-        if prefix == 0 {
+        if !is_word_byte(bytes[i]) {
             i += 1;
             continue;
         }
-        let body = rest[prefix..]
-            .iter()
-            .take_while(|b| is_word_byte(**b))
-            .count();
-        if body > 0 {
-            spans.push((i, i + prefix + body));
+        let len = bytes[i..].iter().take_while(|b| is_word_byte(**b)).count();
+        // A word is ASCII, so these are char boundaries.
+        if is_token_shaped(&text[i..i + len]) {
+            spans.push((i, i + len));
         }
-        i += prefix + body;
+        i += len;
     }
 }
 
@@ -175,6 +151,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    use crate::token::clean_token;
+
     fn token(s: &str) -> Token {
         clean_token(s.as_bytes()).unwrap()
     }
@@ -212,6 +190,10 @@ mod tests {
                 "the ghost_town and xghp_abc stay",
             ),
             ("ghs_ alone", "ghs_ alone"),
+            (
+                "old 0123456789abcdef0123456789abcdef01234567 form",
+                "old …4567 (40 chars) form",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(redact(input, &[&file]), *want, "{input}");
