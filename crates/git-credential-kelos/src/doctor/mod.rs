@@ -16,7 +16,7 @@ use crate::gitconfig::{helper_entries, is_kelos_helper, parse_origin_config, Con
 use checks::{
     diagnose, Facts, GhEnd, GhFacts, GhLink, GitFacts, HelperSource, Probe, ProbeOutcome, Report,
 };
-use kelos_token::env::{GH_PATH_VAR, TOKEN_FILE_VAR};
+use kelos_token::env::{GH_PATH_VAR, TOKEN_FILE_VAR, TOKEN_VARS};
 use kelos_token::gh::{find_real_gh, stat_file, token_vars, Found, WRAPPER_MARKER};
 use kelos_token::host::{gh_host, HostInputError};
 use kelos_token::redact::redact;
@@ -31,13 +31,6 @@ const TOTAL_LIMIT: Duration = Duration::from_secs(15);
 pub const PROBE_HOST: &str = "kelos-doctor-probe.invalid";
 /// The username of the probes.
 const PROBE_USER: &str = "kelos-doctor-probe";
-/// The variables a token may be in (for masking them wherever they show).
-const TOKEN_VARS: &[&str] = &[
-    "GH_TOKEN",
-    "GITHUB_TOKEN",
-    "GH_ENTERPRISE_TOKEN",
-    "GITHUB_ENTERPRISE_TOKEN",
-];
 
 pub fn run(
     env: &EnvSnapshot,
@@ -58,6 +51,7 @@ pub fn run(
         .filter(|r| !matches!(r, Err(FileProblem::NotConfigured)));
     let found = lookup(env, class);
     let mut known: Vec<Token> = found.token.iter().cloned().collect();
+    // The fallbacks too (each word of a value), wherever they might show.
     known.extend(
         TOKEN_VARS
             .iter()
@@ -135,8 +129,7 @@ fn first_line(bytes: &[u8]) -> String {
 /// The git facts, and the passwords probes received (only so that they can
 /// be masked wherever they would show).
 fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, Vec<Token>) {
-    let mut passwords = Vec::new();
-    let passwords = &mut passwords;
+    let passwords = &mut Vec::new();
     let known: Vec<&Token> = known.iter().collect();
     let mask = |value: &str| redact(value, &known);
     let version = match git(&["--version"], None, deadline) {
