@@ -25,8 +25,8 @@ use kelos_e2e::gh_api::{path_of, write_executable, WrapperDir, EXEC_LOCK};
 use kelos_e2e::process::DEFAULT_TIMEOUT;
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::{
-    assert_no_token_in, attr, bin, make_plain_file, require_tool, run_with_timeout, TempDir,
-    TokenVolume, HELPER,
+    assert_no_token_in, attr, bin, make_plain_file, require_tool, run_with_timeout,
+    SmartHttpServer, TempDir, TokenVolume, HELPER,
 };
 use serde_json::Value;
 
@@ -49,6 +49,7 @@ const CHECK_IDS: &[&str] = &[
     "gh.vars",
     "git",
     "git.helper",
+    "git.leak",
     "gh",
 ];
 
@@ -118,6 +119,8 @@ struct Fx {
     /// Directories that must live as long as the fixture (wrapper, stand-in gh, ...).
     keep: Vec<TempDir>,
     wrappers: Vec<WrapperDir>,
+    /// Where commands run (default: HOME).
+    cwd: Option<PathBuf>,
 }
 
 fn bin_dir() -> PathBuf {
@@ -145,6 +148,7 @@ impl Fx {
             tokens: Vec::new(),
             keep: Vec::new(),
             wrappers: Vec::new(),
+            cwd: None,
         }
     }
 
@@ -190,6 +194,17 @@ impl Fx {
         self.wrappers.push(w);
     }
 
+    /// A directory with `tools` (symlinks to the real ones) at the end of PATH, for shell
+    /// helpers that need them.
+    fn add_tools(&mut self, tools: &[&str]) {
+        let dir = TempDir::new("kelos-e2e-tools");
+        for tool in tools {
+            symlink(require_tool(tool), dir.join(tool)).expect("symlink tool");
+        }
+        self.path.push(dir.path().to_path_buf());
+        self.keep.push(dir);
+    }
+
     /// A stand-in for the real gh (a script printing a version) as `gh` at the end of PATH.
     fn add_plain_gh(&mut self) -> PathBuf {
         let dir = TempDir::new("kelos-e2e-realgh");
@@ -217,7 +232,7 @@ impl Fx {
             .env("GIT_ASKPASS", "")
             .env("LC_ALL", "C")
             .env("LANG", "C")
-            .current_dir(self.home());
+            .current_dir(self.cwd.clone().unwrap_or_else(|| self.home()));
         match &self.system_config {
             Some(file) => c.env("GIT_CONFIG_SYSTEM", file),
             None => c.env("GIT_CONFIG_NOSYSTEM", "1"),
@@ -1064,6 +1079,7 @@ fn doctor_healthy_setup_is_all_ok() {
             "gh.vars",
             "git",
             "git.helper",
+            "git.leak",
             "gh"
         ],
         "{}",
@@ -1103,8 +1119,14 @@ fn doctor_healthy_setup_is_all_ok() {
     );
 
     // --no-token-ok changes nothing when there is a token.
+    // (Moments apart: "in 1h00m" may have become "in 59m".)
     let d2 = fx.doctor(&["--no-token-ok"]);
-    assert_eq!(d2.checks, d.checks);
+    let timeless = |cs: &[Check]| -> Vec<(String, String, String)> {
+        cs.iter()
+            .map(|c| (c.id.clone(), c.level.clone(), without_durations(&c.message)))
+            .collect()
+    };
+    assert_eq!(timeless(&d2.checks), timeless(&d.checks));
 }
 
 #[test]
@@ -1496,4 +1518,872 @@ fn doctor_without_git_fails_git() {
         .unwrap()
         .contains("install git"));
     assert_ne!(d.code, 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Kelos as it runs today: the controller's helper in /workspace/repo/.git/config (issue 12)
+// ---------------------------------------------------------------------------------------
+
+/// The helper the Kelos controller writes, verbatim but for the file's path.
+fn controller_helper(token_file: &Path) -> String {
+    let f = token_file.display();
+    format!(
+        r#"!f() {{ if [ -r {f} ]; then echo "password=$(cat {f})"; else echo "password=$GITHUB_TOKEN"; fi; }}; f"#
+    )
+}
+
+/// Configures the repository in the fixture's working directory exactly as the controller
+/// does: `--unset-all`, `--add` its helper, the username.
+fn controller_setup(fx: &mut Fx, token_file: &Path) {
+    fx.add_tools(&["cat"]);
+    // --unset-all exits 5 when nothing is set; the controller goes on either way.
+    let out = fx.git(&["config", "--unset-all", "credential.helper"], b"");
+    assert!(
+        matches!(out.status.code(), Some(0 | 5)),
+        "{}",
+        text(&out.stderr)
+    );
+    fx.git_ok(&[
+        "config",
+        "--add",
+        "credential.helper",
+        &controller_helper(token_file),
+    ]);
+    fx.git_ok(&["config", "credential.username", "x-access-token"]);
+}
+
+/// The password `git credential fill` gives for `protocol://host` (compared by callers,
+/// never printed).
+fn fill_password(fx: &Fx, protocol: &str, host: &str) -> Option<String> {
+    let out = fx.fill(&format!("protocol={protocol}\nhost={host}\n\n"));
+    attr(&out.stdout, "password").filter(|p| !p.is_empty())
+}
+
+/// `sh -c FIX` as a person would paste it (from HOME); must succeed.
+fn run_fix(fx: &mut Fx, fix: &str) {
+    let cwd = fx.cwd.take();
+    let out = fx.run(Path::new("/bin/sh"), &["-c", fix], b"");
+    fx.cwd = cwd;
+    assert_no_token_piece("the fix's stdout", &out.stdout, &fx.tokens);
+    assert_no_token_piece("the fix's stderr", &out.stderr, &fx.tokens);
+    assert!(
+        out.status.success(),
+        "the printed fix `{fix}` failed ({}): {}",
+        out.status,
+        text(&out.stderr)
+    );
+}
+
+fn commit_file(fx: &Fx, name: &str) -> String {
+    let dir = fx.cwd.clone().expect("a repository");
+    fs::write(dir.join(name), format!("{name}\n")).unwrap();
+    fx.git_ok(&["add", name]);
+    fx.git_ok(&[
+        "-c",
+        "user.name=Kelos E2E",
+        "-c",
+        "user.email=e2e@kelos.invalid",
+        "commit",
+        "-q",
+        "-m",
+        name,
+    ]);
+    let out = fx.git(&["rev-parse", "HEAD"], b"");
+    text(&out.stdout).trim().to_owned()
+}
+
+fn server_main(server: &SmartHttpServer) -> String {
+    let out = Command::new("git")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .arg("--git-dir")
+        .arg(server.repo_path())
+        .args(["rev-parse", "refs/heads/main"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    text(&out.stdout).trim().to_owned()
+}
+
+/// The whole story of issue 12 in one repository: the controller's helper leaks, doctor
+/// (text and JSON) says so naming it (masked) and its file, the fix it prints silences it
+/// while the host keeps its token (push and fetch across a rotation), and
+/// `unconfigure --exclusive --local` puts the file back byte for byte.
+#[test]
+fn kelos_today_doctor_finds_the_controllers_helper_and_its_fix_silences_it() {
+    let mut fx = Fx::new();
+    let (a, b, frozen) = (secret_token(), secret_token(), secret_token());
+    for t in [&a, &b, &frozen] {
+        fx.secret(t);
+    }
+    let mut vol = TokenVolume::new();
+    vol.publish(a.as_bytes(), Some(&(unix_now() + 3600).to_string()));
+    fx.set(TOKEN_FILE_VAR, vol.token_path());
+    fx.set("GITHUB_TOKEN", &frozen);
+    let server = SmartHttpServer::start(&[&a]);
+    let host = server.host();
+    fx.set("GH_HOST", &host);
+    // Our system config, as the images have it.
+    let system = fx.root.join("gitconfig-system");
+    fs::write(&system, b"").unwrap();
+    fx.system_config = Some(system);
+    fx.kelos_ok(&["configure", "--system"]);
+    // The init container's clone, then the controller's helper.
+    let helper = bin(HELPER);
+    fx.git_ok(&[
+        "-c",
+        "credential.helper=",
+        "-c",
+        &format!("credential.helper={}", helper.display()),
+        "clone",
+        "-q",
+        &server.url(),
+        "repo",
+    ]);
+    let repo = fx.home().join("repo");
+    fx.cwd = Some(repo.clone());
+    controller_setup(&mut fx, &vol.token_path());
+    let config = repo.join(".git/config");
+    let before = fs::read(&config).unwrap();
+
+    // The leak the issue found: any host gets the token.
+    assert!(
+        fill_password(&fx, "https", "evil.example.com").as_deref() == Some(a.as_str()),
+        "the controller's helper should answer any host before the fix"
+    );
+
+    let d = fx.doctor(&[]);
+    assert_eq!(d.result, "fail", "{}", d.text);
+    let leak = d.check("git.leak");
+    assert_eq!(leak.level, "fail", "{}", d.text);
+    for word in [
+        "https://kelos-doctor-probe.invalid",
+        "local config",
+        "credential.helper in",
+        config.to_str().unwrap(),
+        r#"echo "password=$(cat"#,
+        "(not shown)",
+    ] {
+        assert!(leak.message.contains(word), "{word:?} not in:\n{}", d.text);
+    }
+    // kelos itself is asked first for the host; the leak is the helper after it.
+    assert_eq!(d.level("git.helper"), "ok", "{}", d.text);
+    let fix = leak.fix.clone().expect("a fix");
+    assert_eq!(
+        fix,
+        format!(
+            "cd {} && git-credential-kelos configure --exclusive --local --host {host}",
+            repo.display()
+        ),
+        "{}",
+        d.text
+    );
+
+    run_fix(&mut fx, &fix);
+    assert_eq!(
+        fill_password(&fx, "https", "kelos-doctor-probe.invalid"),
+        None,
+        "after the fix the probe gets nothing"
+    );
+    assert_eq!(fill_password(&fx, "https", "evil.example.com"), None);
+    assert_eq!(fill_password(&fx, "http", "evil.example.com"), None);
+    assert!(
+        fill_password(&fx, "https", &host).as_deref() == Some(a.as_str()),
+        "https://HOST still gets the file's token"
+    );
+    let listed = fx.git(
+        &["config", "--show-origin", "--get-all", "credential.helper"],
+        b"",
+    );
+    let listed = text(&listed.stdout);
+    let last: Vec<&str> = listed.lines().rev().take(2).collect();
+    assert_eq!(
+        last,
+        [
+            format!("file:.git/config\tkelos --host {host}").as_str(),
+            "file:.git/config\t"
+        ],
+        "the reset and kelos come after the controller's entry:\n{listed}"
+    );
+    let d = fx.doctor(&[]);
+    assert_eq!(d.level("git.leak"), "ok", "{}", d.text);
+    assert_eq!(d.level("git.helper"), "ok", "{}", d.text);
+    assert!(
+        d.check("git.helper").message.contains("helpers: kelos"),
+        "{}",
+        d.text
+    );
+    // Running the fix again changes nothing.
+    let once = fs::read(&config).unwrap();
+    run_fix(&mut fx, &fix);
+    assert_eq!(fs::read(&config).unwrap(), once, "the fix is idempotent");
+
+    // push and fetch through kelos alone, across a rotation.
+    let c1 = commit_file(&fx, "one.txt");
+    fx.git_ok(&["push", "-q", "origin", "HEAD:main"]);
+    assert_eq!(server_main(&server), c1);
+    vol.publish(b.as_bytes(), Some(&(unix_now() + 3600).to_string()));
+    server.set_accepted(&[&b]);
+    server.reset_counters();
+    let c2 = commit_file(&fx, "two.txt");
+    fx.git_ok(&["push", "-q", "origin", "HEAD:main"]);
+    assert_eq!(server_main(&server), c2);
+    fx.git_ok(&["fetch", "-q", "origin"]);
+    assert_eq!(server.auth_failures(), 0, "{:?}", server.log());
+    assert!(
+        server.presented_passwords().iter().all(|p| *p == b),
+        "after the rotation only the new token is presented"
+    );
+
+    // unconfigure --exclusive --local: the file as the controller left it, byte for byte.
+    fx.kelos_ok(&["unconfigure", "--exclusive", "--local"]);
+    assert!(
+        fs::read(&config).unwrap() == before,
+        "unconfigure --exclusive --local restores .git/config byte for byte"
+    );
+    assert_eq!(fx.doctor(&[]).level("git.leak"), "fail");
+}
+
+/// What the controller may do later (`--unset-all` and `--add` again) removes the reset
+/// with its own entry; doctor sees the leak again, and the same fix works again.
+#[test]
+fn kelos_today_controller_rewriting_its_helper_is_detected_again() {
+    let (mut fx, vol, token) = healthy();
+    fx.git_ok(&["init", "-q", "repo"]);
+    let repo = fx.home().join("repo");
+    fx.cwd = Some(repo);
+    controller_setup(&mut fx, &vol.token_path());
+    let fix = fx.doctor(&[]).check("git.leak").fix.clone().unwrap();
+    run_fix(&mut fx, &fix);
+    assert_eq!(fx.doctor(&[]).level("git.leak"), "ok");
+    controller_setup(&mut fx, &vol.token_path());
+    let d = fx.doctor(&[]);
+    assert_eq!(d.level("git.leak"), "fail", "{}", d.text);
+    assert_eq!(d.check("git.leak").fix.as_deref(), Some(fix.as_str()));
+    run_fix(&mut fx, &fix);
+    let d = fx.doctor(&[]);
+    assert_eq!(d.level("git.leak"), "ok", "{}", d.text);
+    assert!(fill_password(&fx, "https", "github.com").as_deref() == Some(token.as_str()));
+}
+
+/// A helper in the global or the system config that answers every host is reported
+/// (both probes), with the scope's own fix; the fix silences it.
+#[test]
+fn kelos_today_global_and_system_helpers_that_answer_every_host_are_reported() {
+    for scope in ["--global", "--system"] {
+        let (mut fx, _vol, token) = healthy();
+        if scope == "--system" {
+            let system = fx.root.join("gitconfig-system");
+            fs::write(&system, b"").unwrap();
+            fx.system_config = Some(system);
+        }
+        let leaked = secret_token();
+        fx.secret(&leaked);
+        let helper = format!("!f() {{ echo password={leaked}; }}; f");
+        fx.git_ok(&["config", scope, "--add", "credential.helper", &helper]);
+        let d = fx.doctor(&[]);
+        let leak = d.check("git.leak");
+        assert_eq!(leak.level, "fail", "{scope}:\n{}", d.text);
+        let name = &scope[2..];
+        for word in [
+            "https://kelos-doctor-probe.invalid",
+            "http://github.com",
+            &format!("{name} config"),
+            "!f() { echo password=ghs_…",
+        ] {
+            assert!(
+                leak.message.contains(word),
+                "{scope}: {word:?} not in:\n{}",
+                d.text
+            );
+        }
+        assert_eq!(
+            leak.fix.as_deref(),
+            Some(format!("git-credential-kelos configure --exclusive {scope}").as_str()),
+            "{}",
+            d.text
+        );
+        run_fix(&mut fx, leak.fix.as_deref().unwrap());
+        let d = fx.doctor(&[]);
+        assert_eq!(d.level("git.leak"), "ok", "{scope}:\n{}", d.text);
+        assert_eq!(d.result, "ok", "{scope}:\n{}", d.text);
+        assert_eq!(
+            fill_password(&fx, "https", "kelos-doctor-probe.invalid"),
+            None
+        );
+        assert!(fill_password(&fx, "https", "github.com").as_deref() == Some(token.as_str()));
+    }
+}
+
+/// A helper scoped to plain http for our host is found by the `http://HOST` probe.
+#[test]
+fn kelos_today_a_helper_for_plain_http_is_reported() {
+    let (fx, _vol, _token) = healthy();
+    let leaked = secret_token();
+    let mut fx = fx;
+    fx.secret(&leaked);
+    fx.git_ok(&[
+        "config",
+        "--global",
+        "credential.http://github.com.helper",
+        &format!("!f() {{ echo password={leaked}; }}; f"),
+    ]);
+    let d = fx.doctor(&[]);
+    let leak = d.check("git.leak");
+    assert_eq!(leak.level, "fail", "{}", d.text);
+    assert!(leak.message.contains("for http://github.com"), "{}", d.text);
+    assert!(
+        !leak
+            .message
+            .contains("for https://kelos-doctor-probe.invalid"),
+        "{}",
+        d.text
+    );
+    assert!(
+        leak.message
+            .contains("credential.http://github.com.helper in"),
+        "{}",
+        d.text
+    );
+}
+
+/// No false alarm: kelos scoped to its host, and other helpers scoped to other hosts.
+#[test]
+fn kelos_today_a_correctly_scoped_setup_is_not_reported() {
+    let (fx, _vol, _token) = healthy();
+    let other = secret_token();
+    let mut fx = fx;
+    fx.secret(&other);
+    fx.git_ok(&[
+        "config",
+        "--global",
+        "credential.https://gitlab.example.com.helper",
+        &format!("!f() {{ echo password={other}; }}; f"),
+    ]);
+    fx.git_ok(&["init", "-q", "repo"]);
+    fx.cwd = Some(fx.home().join("repo"));
+    fx.kelos_ok(&["configure", "--local"]);
+    let d = fx.doctor(&[]);
+    assert_eq!(d.result, "ok", "{}", d.text);
+    assert!(
+        d.check("git.leak")
+            .message
+            .contains("no helper answers https://kelos-doctor-probe.invalid or http://github.com"),
+        "{}",
+        d.text
+    );
+}
+
+/// A helper that never returns: doctor still finishes within its limit, and says which
+/// helper and which probe.
+#[test]
+fn kelos_today_a_helper_that_never_returns_is_named_and_doctor_finishes() {
+    let (mut fx, _vol, _token) = healthy();
+    fx.add_tools(&["sleep"]);
+    fx.git_ok(&[
+        "config",
+        "--global",
+        "--add",
+        "credential.helper",
+        "!f() { sleep 1000; }; f",
+    ]);
+    let start = std::time::Instant::now();
+    let d = fx.doctor(&[]); // text and JSON: two runs
+    let took = start.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(40),
+        "two doctor runs took {took:?}"
+    );
+    let leak = d.check("git.leak");
+    assert_eq!(leak.level, "fail", "{}", d.text);
+    for word in [
+        "helper `!f() { sleep 1000; }; f`",
+        "never returns for https://kelos-doctor-probe.invalid (killed after 3 s)",
+        "http://github.com not asked",
+    ] {
+        assert!(leak.message.contains(word), "{word:?} not in:\n{}", d.text);
+    }
+    assert_eq!(
+        leak.fix.as_deref(),
+        Some("git-credential-kelos configure --exclusive --global")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// doctor's blind spots (issue 9, item 4)
+// ---------------------------------------------------------------------------------------
+
+/// `--json` prints exactly one JSON object in every state (`Doctor::run` checks the object,
+/// its keys, the exit status and that text and JSON agree); a bad host is a failed `host`
+/// check with exit 1, not an exit 2 without JSON.
+#[test]
+fn doctor_json_is_one_object_in_every_state() {
+    type Setup = fn(&mut Fx, &mut TokenVolume) -> Vec<&'static str>;
+    let cases: &[(&str, Setup, &str, &str, &str)] = &[
+        (
+            "GH_HOST with a scheme",
+            |fx, _| {
+                fx.set("GH_HOST", "https://ghe.corp.example");
+                vec![]
+            },
+            "host",
+            "fail",
+            "is a URL (https://...)",
+        ),
+        (
+            "GH_HOST not UTF-8",
+            |fx, _| {
+                use std::os::unix::ffi::OsStringExt;
+                fx.set("GH_HOST", OsString::from_vec(b"gh\xffe.example".to_vec()));
+                vec![]
+            },
+            "host",
+            "fail",
+            "is not UTF-8",
+        ),
+        (
+            "--host with white space",
+            |_, _| vec!["--host", "ghe example.com"],
+            "host",
+            "fail",
+            "--host \"ghe example.com\" contains white space",
+        ),
+        (
+            "no token file",
+            |fx, _| {
+                fx.unset(TOKEN_FILE_VAR);
+                vec![]
+            },
+            "token.file",
+            "fail",
+            "is not set",
+        ),
+        (
+            "bad token file",
+            |_, vol| {
+                vol.publish(b"two words\n", None);
+                vec![]
+            },
+            "token.valid",
+            "fail",
+            "has whitespace inside it",
+        ),
+        (
+            "no git in PATH",
+            |fx, _| {
+                fx.path.retain(|d| !d.ends_with("git-only"));
+                vec![]
+            },
+            "git",
+            "fail",
+            "cannot run git",
+        ),
+        (
+            "a broken global config",
+            |fx, _| {
+                fs::write(fx.gitconfig(), b"[credential\n\thelper = kelos\n").unwrap();
+                vec![]
+            },
+            "git",
+            "fail",
+            "fatal: bad config line 1 in file",
+        ),
+        (
+            "no gh in PATH",
+            |fx, _| {
+                fx.path.truncate(2);
+                vec![]
+            },
+            "gh",
+            "warn",
+            "no gh in PATH",
+        ),
+    ];
+    for (name, setup, id, level, words) in cases {
+        let (mut fx, mut vol, _token) = healthy();
+        let args = setup(&mut fx, &mut vol);
+        let d = fx.doctor(&args);
+        let c = d
+            .find(id)
+            .unwrap_or_else(|| panic!("{name}: no {id} check:\n{}", d.text));
+        assert_eq!(c.level, *level, "{name}:\n{}", d.text);
+        assert!(
+            c.message.contains(words),
+            "{name}: {words:?} not in:\n{}",
+            d.text
+        );
+        if *id == "host" {
+            assert_eq!(d.code, 1, "{name}: a bad host is exit 1:\n{}", d.text);
+            assert!(
+                c.fix.as_deref().unwrap().contains("host name alone"),
+                "{}",
+                d.text
+            );
+        }
+    }
+}
+
+/// git configured to run `kelos` while `git-credential-kelos` is not in PATH: git says
+/// "not a git command" and gets no token; doctor says so with the fix.
+#[test]
+fn doctor_git_helper_fails_when_git_cannot_run_kelos() {
+    let (mut fx, _vol, _token) = healthy();
+    let bins = bin_dir();
+    fx.path.retain(|d| *d != bins);
+    let d = fx.doctor(&[]);
+    let c = d.check("git.helper");
+    assert_eq!(c.level, "fail", "{}", d.text);
+    assert!(c.message.contains("cannot run it"), "{}", d.text);
+    assert!(c.message.contains("not a git command"), "{}", d.text);
+    assert!(c.message.contains("not in PATH"), "{}", d.text);
+    assert!(
+        c.fix
+            .as_deref()
+            .unwrap()
+            .contains("/usr/local/bin/git-credential-kelos"),
+        "{}",
+        d.text
+    );
+    assert_ne!(d.code, 0);
+}
+
+/// A token hard-coded in a helper's command line (a known token, a GitHub-shaped one, a
+/// URL password, a `password=` value) is masked in every line doctor prints.
+#[test]
+fn doctor_masks_tokens_in_helper_command_lines() {
+    let (mut fx, _vol, _token) = healthy();
+    let known = secret_token()[4..].to_owned(); // no gh*_ shape: known only as GITHUB_TOKEN
+    let shaped = format!("ghp_{}", &secret_token()[4..]);
+    let url_pw = secret_token()[4..].to_owned();
+    let pw = secret_token()[4..].to_owned();
+    for t in [&known, &shaped, &url_pw, &pw] {
+        fx.secret(t);
+    }
+    fx.set("GITHUB_TOKEN", &known);
+    for helper in [
+        format!("!/bin/true --token {known}"),
+        format!("!/bin/true {shaped}"),
+        format!("!/bin/true https://u:{url_pw}@example.com/x"),
+        format!("!/bin/true password={pw}"),
+    ] {
+        fx.git_ok(&["config", "--global", "--add", GITHUB, &helper]);
+    }
+    let d = fx.doctor(&[]); // every output is checked for five characters of each token
+    let c = d.check("git.helper");
+    assert!(c.message.contains("--token …"), "{}", d.text);
+    assert!(c.message.contains("ghp_…"), "{}", d.text);
+    assert!(c.message.contains("https://u:…"), "{}", d.text);
+    assert!(c.message.contains("password=…"), "{}", d.text);
+}
+
+// ---------------------------------------------------------------------------------------
+// configure --exclusive / --local, and command-line misuse
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn configure_exclusive_appends_reset_and_kelos_after_every_helper_and_removes_exactly_them() {
+    let fx = Fx::new();
+    let dir = TempDir::new("kelos-e2e-excl");
+    let file = dir.join("config");
+    let f = file.to_str().unwrap();
+    // The user's scoped sections first, then the plain [credential] section.
+    fx.git_ok(&["config", "--file", f, "--add", GITHUB, "store"]);
+    fx.git_ok(&[
+        "config",
+        "--file",
+        f,
+        "credential.https://github.com.username",
+        "octocat",
+    ]);
+    fx.git_ok(&[
+        "config",
+        "--file",
+        f,
+        "--add",
+        "credential.helper",
+        "cache --timeout=60",
+    ]);
+    fx.git_ok(&["config", "--file", f, "--add", "credential.helper", ""]);
+    fx.git_ok(&["config", "--file", f, "--add", "credential.helper", "other"]);
+    fx.git_ok(&["config", "--file", f, "user.name", "Kelos E2E"]);
+    let before = fs::read(&file).unwrap();
+    fx.kelos_ok(&["configure", "--exclusive", "--file", f]);
+    let plain = fx.get_all(&["--file", f], "credential.helper").unwrap();
+    assert_eq!(
+        plain,
+        strs(&["cache --timeout=60", "", "other", "", "kelos"]).unwrap()
+    );
+    // Only the plain list changed, and git now runs only kelos, for any host.
+    assert_eq!(
+        fx.get_all(&["--file", f], GITHUB),
+        strs(&["store"]),
+        "the user's scoped entries stay"
+    );
+    let once = fs::read(&file).unwrap();
+    let out = fx.kelos_ok(&["configure", "--exclusive", "--file", f]);
+    assert!(
+        text(&out.stdout).contains("already"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(fs::read(&file).unwrap(), once, "idempotent");
+    // The user has a reset of their own: git config cannot remove just ours, so the
+    // plain list is written again (same values, same order), and unconfigure says so.
+    let out = fx.kelos_ok(&["unconfigure", "--exclusive", "--file", f]);
+    assert!(
+        text(&out.stdout).contains("rewritten"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        fx.get_all(&["--file", f], "credential.helper"),
+        strs(&["cache --timeout=60", "", "other"])
+    );
+    assert_eq!(fx.get_all(&["--file", f], GITHUB), strs(&["store"]));
+    assert!(fx.list(&["--file", f]).contains("user.name=Kelos E2E"));
+    let _ = before;
+    // Without a reset of the user's own, byte for byte.
+    fx.git_ok(&[
+        "config",
+        "--file",
+        f,
+        "--fixed-value",
+        "--unset",
+        "credential.helper",
+        "",
+    ]);
+    let before = fs::read(&file).unwrap();
+    fx.kelos_ok(&["configure", "--exclusive", "--file", f]);
+    assert_ne!(fs::read(&file).unwrap(), before);
+    let out = fx.kelos_ok(&["unconfigure", "--exclusive", "--file", f]);
+    assert!(
+        !text(&out.stdout).contains("rewritten"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(fs::read(&file).unwrap(), before, "byte for byte");
+    fx.git_ok(&[
+        "config",
+        "--file",
+        f,
+        "--fixed-value",
+        "--unset",
+        "credential.helper",
+        "other",
+    ]);
+    fx.git_ok(&["config", "--file", f, "--add", "credential.helper", ""]);
+    fx.git_ok(&["config", "--file", f, "--add", "credential.helper", "other"]);
+    // Several hosts: one entry for all of them.
+    fx.kelos_ok(&[
+        "configure",
+        "--exclusive",
+        "--file",
+        f,
+        "--host",
+        "github.com",
+        "--host",
+        GHE,
+    ]);
+    let plain = fx.get_all(&["--file", f], "credential.helper").unwrap();
+    assert_eq!(
+        plain.last().map(String::as_str),
+        Some("kelos --host github.com --host ghe.example.com:8443")
+    );
+    fx.kelos_ok(&[
+        "unconfigure",
+        "--exclusive",
+        "--file",
+        f,
+        "--host",
+        "github.com",
+        "--host",
+        GHE,
+    ]);
+    // The reset is not unique here (the user has one too): still exactly ours goes.
+    assert_eq!(
+        fx.get_all(&["--file", f], "credential.helper"),
+        strs(&["cache --timeout=60", "", "other"])
+    );
+    let out = fx.kelos_ok(&["unconfigure", "--exclusive", "--file", f]);
+    assert!(text(&out.stdout).contains("nothing to remove"));
+}
+
+#[test]
+fn configure_exclusive_refuses_when_a_later_section_would_still_run() {
+    let fx = Fx::new();
+    let dir = TempDir::new("kelos-e2e-excl");
+    let file = dir.join("config");
+    let f = file.to_str().unwrap();
+    fx.git_ok(&["config", "--file", f, "credential.helper", "first"]);
+    fx.git_ok(&[
+        "config",
+        "--file",
+        f,
+        "credential.https://a.example.helper",
+        "scoped",
+    ]);
+    let before = fs::read(&file).unwrap();
+    let out = fx.kelos(&["configure", "--exclusive", "--file", f]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("credential.https://a.example.helper = scoped"),
+        "{err}"
+    );
+    assert!(err.contains("move them above"), "{err}");
+    assert_eq!(fs::read(&file).unwrap(), before, "nothing written");
+}
+
+#[test]
+fn configure_local_edits_the_repository_and_is_an_error_outside_one() {
+    let mut fx = Fx::new();
+    for command in ["configure", "unconfigure"] {
+        for extra in [&[][..], &["--exclusive"]] {
+            let mut args = vec![command, "--local"];
+            args.extend_from_slice(extra);
+            let out = fx.kelos(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let err = text(&out.stderr);
+            assert!(
+                err.contains("not inside a git repository"),
+                "{args:?}: {err}"
+            );
+            assert!(err.contains("--global"), "{args:?}: {err}");
+        }
+    }
+    fx.git_ok(&["init", "-q", "repo"]);
+    let repo = fx.home().join("repo");
+    fx.cwd = Some(repo.join("sub"));
+    fs::create_dir(repo.join("sub")).unwrap();
+    fx.kelos_ok(&["configure", "--local"]);
+    assert_eq!(fx.get_all(&["--local"], GITHUB), strs(&["", "kelos"]));
+    assert_eq!(fx.get_all(&["--global"], GITHUB), None, "global untouched");
+    fx.kelos_ok(&["unconfigure", "--local"]);
+    assert_eq!(fx.get_all(&["--local"], GITHUB), None);
+}
+
+#[test]
+fn cli_misuse_is_an_error_that_names_it_and_every_help_works() {
+    let fx = Fx::new();
+    let out = fx.kelos(&["configure", "--file", "--system"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("a value is required for '--file <PATH>'"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !fx.home().join("--system").exists(),
+        "no file named --system"
+    );
+    assert!(fs::read(fx.gitconfig()).map_or(true, |c| c.is_empty()));
+    let out = fx.kelos(&["configure", "--sytem"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("'--system'"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = fx.kelos(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("Usage: git-credential-kelos"));
+    for command in [
+        "configure",
+        "unconfigure",
+        "doctor",
+        "get",
+        "store",
+        "erase",
+        "capability",
+    ] {
+        let out = fx.kelos(&[command, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{command} --help");
+        assert!(
+            text(&out.stdout).contains(&format!("Usage: git-credential-kelos {command}")),
+            "{command} --help: {}",
+            text(&out.stdout)
+        );
+    }
+    let out = fx.kelos(&["configure", "--help"]);
+    assert!(text(&out.stdout).contains("--exclusive"));
+    assert!(text(&out.stdout).contains("--local"));
+}
+
+/// Under a terminal (a pseudo-terminal whose input nobody types into, as when a person runs
+/// doctor and walks away), a helper that reads the terminal gets none: doctor's children
+/// have no controlling terminal, so nothing can prompt, and nothing waits for an answer.
+#[test]
+fn kelos_today_doctor_gives_helpers_no_terminal_to_prompt_on() {
+    // The system's python (a version manager's shim would need a shell in PATH).
+    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("python3 not found: install it with `apt-get install python3`"));
+    let (fx, _vol, _token) = healthy();
+    fx.git_ok(&[
+        "config",
+        "--global",
+        "--add",
+        "credential.helper",
+        "!f() { read -r x </dev/tty && echo password=$x; }; f",
+    ]);
+    // The child gets the terminal as its controlling terminal; the parent only reads it.
+    const UNDER_A_TERMINAL: &str = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+while True:
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+"#;
+    let helper = bin(HELPER);
+    let start = std::time::Instant::now();
+    let out = fx.run(
+        &python,
+        &[
+            "-c",
+            UNDER_A_TERMINAL,
+            helper.to_str().unwrap(),
+            "doctor",
+            "--json",
+        ],
+        b"",
+    );
+    let took = start.elapsed();
+    assert_no_token_piece("doctor under a terminal", &out.stdout, &fx.tokens);
+    let shown = text(&out.stdout).replace('\r', "");
+    let json = shown
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON from doctor under a terminal:\n{shown}\n{}",
+                text(&out.stderr)
+            )
+        });
+    let v: Value = serde_json::from_str(json).expect("one JSON object");
+    let leak = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "git.leak")
+        .expect("a git.leak check");
+    assert_eq!(
+        leak["level"], "ok",
+        "the helper found a terminal to read: {leak}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "doctor waited {took:?}"
+    );
 }

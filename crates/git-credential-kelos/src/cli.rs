@@ -63,9 +63,9 @@ pub enum Command {
     Capability,
     /// Add `kelos` to git's helpers for https://HOST and https://gist.HOST
     #[command(long_about = CONFIGURE_ABOUT)]
-    Configure(ScopeArgs),
+    Configure(ConfigureArgs),
     /// Remove exactly what `configure` added (same options)
-    Unconfigure(ScopeArgs),
+    Unconfigure(ConfigureArgs),
     /// Check the token file, expiry, git and gh set-up; never shows a token
     #[command(long_about = DOCTOR_ABOUT)]
     Doctor(DoctorArgs),
@@ -90,14 +90,25 @@ For each host it adds an empty value, which resets the helper list git
 inherited for that URL only, followed by `kelos` (`kelos --host HOST` for
 other hosts than github.com). Other hosts' helpers and other keys are left
 alone; running it twice changes nothing. It edits through `git config`,
-never by hand.";
+never by hand.
+
+With --exclusive, it adds an empty plain `credential.helper` (which clears
+every helper git read before it, for every URL) and then kelos, after every
+other helper entry of that file: git then runs only kelos, for every host.
+Nothing is deleted; `unconfigure --exclusive` removes exactly those two.
+For the helper the Kelos controller writes into /workspace/repo/.git/config,
+run `git-credential-kelos configure --exclusive --local` in that repository.";
 
 const DOCTOR_ABOUT: &str = "\
 Check the token file, expiry, git and gh set-up; never shows a token.
 
 One line per check, each `ok`, `warn` or `fail` with the fix. Exit status 1
-when a check fails. For the moment of failure itself,
-`KELOS_CREDENTIAL_TRACE=1 git push` shows each decision.";
+when a check fails. `git.leak` asks git itself (`git credential fill`, in
+the current directory, time-limited, no prompt) for a host and a protocol no
+helper may answer, and names the helper that does, its file, and the command
+that silences it. Helper command lines are shown with tokens masked.
+For the moment of failure itself, `KELOS_CREDENTIAL_TRACE=1 git push` shows
+each decision.";
 
 const TOKEN_ABOUT: &str = "\
 Print the token `get` would answer with for HOST (--host, else $GH_HOST, else
@@ -225,16 +236,32 @@ pub struct ScopeArgs {
     /// A config file of your own
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
+    /// The repository's own config (.git/config of the current directory)
+    #[arg(long)]
+    pub local: bool,
 }
 
 impl ScopeArgs {
     pub fn scope(&self) -> Scope {
-        match (&self.file, self.system) {
-            (Some(path), _) => Scope::File(path.clone()),
-            (None, true) => Scope::System,
-            (None, false) => Scope::Global,
+        match (&self.file, self.system, self.local) {
+            (Some(path), _, _) => Scope::File(path.clone()),
+            (None, true, _) => Scope::System,
+            (None, false, true) => Scope::Local,
+            (None, false, false) => Scope::Global,
         }
     }
+}
+
+/// `configure` and `unconfigure`: the scope, and whether kelos is to be the
+/// only helper.
+#[derive(Clone, Debug, Args, PartialEq, Eq)]
+pub struct ConfigureArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Make git run only kelos, for every host: an empty plain
+    /// credential.helper, then kelos, after every other helper of that file
+    #[arg(long)]
+    pub exclusive: bool,
 }
 
 #[derive(Clone, Debug, Args, PartialEq, Eq)]
@@ -370,19 +397,50 @@ mod tests {
             system,
             global,
             file: file.map(PathBuf::from),
+            local: false,
+        };
+        let plain = |scope| ConfigureArgs {
+            scope,
+            exclusive: false,
         };
         assert_eq!(
             clap(&["configure"]).unwrap().command,
-            Command::Configure(scope(false, false, None))
+            Command::Configure(plain(scope(false, false, None)))
         );
         let cli = clap(&["configure", "--system", "--host", "h.example"]).unwrap();
         assert_eq!(cli.hosts, os(&["h.example"]));
-        assert_eq!(cli.command, Command::Configure(scope(true, false, None)));
+        assert_eq!(
+            cli.command,
+            Command::Configure(plain(scope(true, false, None)))
+        );
         assert_eq!(
             clap(&["unconfigure", "--file", "/tmp/x y"])
                 .unwrap()
                 .command,
-            Command::Unconfigure(scope(false, false, Some("/tmp/x y")))
+            Command::Unconfigure(plain(scope(false, false, Some("/tmp/x y"))))
+        );
+        let local = ScopeArgs {
+            local: true,
+            ..scope(false, false, None)
+        };
+        assert_eq!(local.scope(), Scope::Local);
+        assert_eq!(
+            clap(&["configure", "--exclusive", "--local"])
+                .unwrap()
+                .command,
+            Command::Configure(ConfigureArgs {
+                scope: local.clone(),
+                exclusive: true
+            })
+        );
+        assert_eq!(
+            clap(&["unconfigure", "--local", "--exclusive"])
+                .unwrap()
+                .command,
+            Command::Unconfigure(ConfigureArgs {
+                scope: local,
+                exclusive: true
+            })
         );
         assert_eq!(
             clap(&["doctor", "--json", "--no-token-ok"])
@@ -426,6 +484,16 @@ mod tests {
                 &["configure", "--system", "--global"],
                 ErrorKind::ArgumentConflict,
                 "'--system' cannot be used with '--global'",
+            ),
+            (
+                &["configure", "--local", "--file", "/f"],
+                ErrorKind::ArgumentConflict,
+                "'--local' cannot be used with '--file <PATH>'",
+            ),
+            (
+                &["unconfigure", "--exclusiv"],
+                ErrorKind::UnknownArgument,
+                "tip: a similar argument exists: '--exclusive'",
             ),
             (&["get", "extra"], ErrorKind::UnknownArgument, "'extra'"),
             (&["get", "--json"], ErrorKind::UnknownArgument, "'--json'"),
@@ -568,7 +636,7 @@ mod tests {
         ])
         .unwrap();
         match cli.command {
-            Command::Configure(args) => assert_eq!(args.scope(), Scope::File(path.into())),
+            Command::Configure(args) => assert_eq!(args.scope.scope(), Scope::File(path.into())),
             other => panic!("{other:?}"),
         }
     }

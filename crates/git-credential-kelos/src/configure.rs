@@ -5,15 +5,24 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use crate::gitconfig::{helper_keys, helper_value, with_helper, without_helper};
+use crate::gitconfig::{
+    exclusive_value, helper_keys, helper_value, parse_null_config, plan_exclusive, with_helper,
+    without_helper, ExclusivePlan,
+};
 use anyhow::{bail, Context, Result};
+use kelos_token::redact::redact;
 use kelos_token::Host;
+
+/// The plain key `configure --exclusive` writes to.
+const PLAIN_KEY: &str = "credential.helper";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
     System,
     Global,
     File(PathBuf),
+    /// The repository's own config (`.git/config`) of the current directory.
+    Local,
 }
 
 impl Scope {
@@ -22,6 +31,7 @@ impl Scope {
             Scope::System => vec!["--system".into()],
             Scope::Global => vec!["--global".into()],
             Scope::File(path) => vec!["--file".into(), path.into()],
+            Scope::Local => vec!["--local".into()],
         }
     }
 
@@ -30,16 +40,146 @@ impl Scope {
             Scope::System => "the system git config".into(),
             Scope::Global => "the global git config".into(),
             Scope::File(path) => format!("git config file {}", path.display()),
+            Scope::Local => "the repository's git config (.git/config)".into(),
         }
+    }
+
+    /// `--local` needs a repository: say so plainly, before git does.
+    fn ready(&self) -> Result<()> {
+        if *self != Scope::Local {
+            return Ok(());
+        }
+        let out = Command::new("git")
+            .args(["rev-parse", "--git-dir"])
+            .output()
+            .context("cannot run git (is it installed and in PATH? `apt-get install git`)")?;
+        if !out.status.success() {
+            let dir = std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| "the current directory".into());
+            bail!(
+                "--local: {dir} is not inside a git repository; run it in the repository \
+                 (e.g. `cd /workspace/repo && git-credential-kelos configure --local`), \
+                 or choose --global, --system or --file PATH"
+            );
+        }
+        Ok(())
     }
 }
 
-pub fn configure(scope: &Scope, hosts: &[Host]) -> Result<()> {
+pub fn configure(scope: &Scope, hosts: &[Host], exclusive: bool) -> Result<()> {
+    scope.ready()?;
+    if exclusive {
+        return configure_exclusive(scope, hosts);
+    }
     edit(scope, hosts, with_helper, "configured")
 }
 
-pub fn unconfigure(scope: &Scope, hosts: &[Host]) -> Result<()> {
+pub fn unconfigure(scope: &Scope, hosts: &[Host], exclusive: bool) -> Result<()> {
+    scope.ready()?;
+    if exclusive {
+        return unconfigure_exclusive(scope, hosts);
+    }
     edit(scope, hosts, without_helper, "unconfigured")
+}
+
+/// In `scope`'s file, an empty plain `credential.helper` (which clears
+/// every helper git read so far, for every URL) and then kelos, after every
+/// other helper entry of that file: git then runs only kelos.
+fn configure_exclusive(scope: &Scope, hosts: &[Host]) -> Result<()> {
+    let value = exclusive_value(hosts);
+    let file = list(scope)?;
+    match plan_exclusive(&file, &value) {
+        ExclusivePlan::Already => {
+            println!(
+                "{PLAIN_KEY}: already exclusive ({value:?} after an empty reset) in {}",
+                scope.describe()
+            );
+        }
+        ExclusivePlan::Append => {
+            check(scope, PLAIN_KEY, git(scope, &["--add", PLAIN_KEY, ""])?)?;
+            check(scope, PLAIN_KEY, git(scope, &["--add", PLAIN_KEY, &value])?)?;
+            if plan_exclusive(&list(scope)?, &value) != ExclusivePlan::Already {
+                bail!(
+                    "added an empty {PLAIN_KEY} and {value:?} to {}, but git does not list them \
+                     after the file's other helpers; run `git config {} --show-origin --get-regexp \
+                     'credential\\..*helper'` to see the order",
+                    scope.describe(),
+                    scope.args()[0].to_string_lossy()
+                );
+            }
+            println!(
+                "{PLAIN_KEY}: exclusive in {}: an empty reset, then {value:?}; git runs only kelos",
+                scope.describe()
+            );
+        }
+        ExclusivePlan::Blocked(later) => {
+            let shown: Vec<String> = later
+                .iter()
+                .map(|e| format!("{} = {}", e.key, redact(&e.value, &[])))
+                .collect();
+            bail!(
+                "cannot make kelos the only helper in {}: these entries come after its last \
+                 [credential] section, so git would still run them after a reset written there: {}; \
+                 move them above the [credential] section (or remove them), then run this again",
+                scope.describe(),
+                shown.join("; ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Removes exactly the reset and kelos entry that `configure --exclusive`
+/// added (the last such pair of the plain list).
+fn unconfigure_exclusive(scope: &Scope, hosts: &[Host]) -> Result<()> {
+    let value = exclusive_value(hosts);
+    let current = get_all(scope, PLAIN_KEY)?;
+    match without_helper(&current, &value) {
+        None => println!(
+            "{PLAIN_KEY}: no exclusive {value:?} in {}; nothing to remove",
+            scope.describe()
+        ),
+        Some(new) => {
+            apply(scope, PLAIN_KEY, &current, &new)?;
+            println!(
+                "{PLAIN_KEY}: exclusive {value:?} and its reset removed from {}",
+                scope.describe()
+            );
+            // git config can remove one of several equal values only by
+            // removing them all: then the list was written again.
+            let count = |v: &str| current.iter().filter(|c| *c == v).count();
+            if count("") > 1 || count(&value) > 1 {
+                println!(
+                    "{PLAIN_KEY}: the file has another entry equal to one of them, so its \
+                     {PLAIN_KEY} list was rewritten: the same values in the same order, \
+                     now at the end of its last [credential] section"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every entry of `scope`'s file, in file order.
+fn list(scope: &Scope) -> Result<Vec<crate::gitconfig::ConfigEntry>> {
+    let out = git(scope, &["--null", "--list"])?;
+    if out.status.success() {
+        return Ok(parse_null_config(&out.stdout));
+    }
+    // A file that does not exist yet lists as empty.
+    let missing = match scope {
+        Scope::File(path) => !path.exists(),
+        _ => String::from_utf8_lossy(&out.stderr).contains("No such file"),
+    };
+    if missing {
+        return Ok(Vec::new());
+    }
+    bail!(
+        "git config {} --list failed: {}",
+        scope.args()[0].to_string_lossy(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    )
 }
 
 /// Applies `change` to the value list of each key; a key is rewritten only

@@ -7,11 +7,17 @@ use kelos_token::host::Host;
 /// The helper name git resolves to `git credential-kelos`.
 pub const HELPER_NAME: &str = "kelos";
 
-/// One `key=value` from `git config --null --get-regexp`, in config order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One `key=value` from `git config --null --get-regexp` (or `--list`), in
+/// config order; with `--show-scope --show-origin`, where it comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConfigEntry {
     pub key: String,
     pub value: String,
+    /// `system`, `global`, `local`, `worktree`, `command`; empty if unknown.
+    pub scope: String,
+    /// As git shows it: `file:PATH` (relative paths are relative to the
+    /// repository's top level), `command line:`, `blob:...`; empty if unknown.
+    pub origin: String,
 }
 
 /// Parses `git config --null --get-regexp` output: `key\nvalue\0` records
@@ -22,24 +28,73 @@ pub fn parse_null_config(output: &[u8]) -> Vec<ConfigEntry> {
         .filter(|record| !record.is_empty())
         .map(|record| {
             let text = String::from_utf8_lossy(record);
-            match text.split_once('\n') {
-                Some((key, value)) => ConfigEntry {
-                    key: key.to_owned(),
-                    value: value.to_owned(),
-                },
-                None => ConfigEntry {
-                    key: text.into_owned(),
-                    value: String::new(),
-                },
-            }
+            key_value(&text)
         })
         .collect()
+}
+
+fn key_value(text: &str) -> ConfigEntry {
+    match text.split_once('\n') {
+        Some((key, value)) => ConfigEntry {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            ..ConfigEntry::default()
+        },
+        None => ConfigEntry {
+            key: text.to_owned(),
+            ..ConfigEntry::default()
+        },
+    }
+}
+
+/// Parses `git config --show-scope --show-origin --null --get-regexp`
+/// output: `scope\0origin\0key\nvalue\0` records.
+pub fn parse_origin_config(output: &[u8]) -> Vec<ConfigEntry> {
+    let fields: Vec<&[u8]> = output.split(|b| *b == 0).collect();
+    fields
+        .chunks_exact(3)
+        .map(|record| {
+            let mut entry = key_value(&String::from_utf8_lossy(record[2]));
+            entry.scope = String::from_utf8_lossy(record[0]).into_owned();
+            entry.origin = String::from_utf8_lossy(record[1]).into_owned();
+            entry
+        })
+        .collect()
+}
+
+/// Whether `key` is a credential helper key: `credential.helper` or
+/// `credential.<url>.helper`.
+pub fn is_helper_key(key: &str) -> bool {
+    key == "credential.helper"
+        || key
+            .strip_prefix("credential.")
+            .is_some_and(|rest| rest.ends_with(".helper"))
+}
+
+/// Whether `key` belongs to the plain `[credential]` section (no URL).
+fn is_plain_credential_key(key: &str) -> bool {
+    key.strip_prefix("credential.")
+        .is_some_and(|rest| !rest.contains('.'))
 }
 
 /// The helpers git would run, in order, for `https://HOST`: entries of
 /// `credential.helper` and of `credential.<url>.helper` whose URL matches,
 /// with an empty value clearing the list so far (as git does).
+#[cfg(test)]
 pub fn helpers_for(entries: &[ConfigEntry], host: &Host) -> Vec<String> {
+    helper_entries(entries, "https", host)
+        .into_iter()
+        .map(|e| e.value.clone())
+        .collect()
+}
+
+/// The entries whose helpers git would run, in order, for
+/// `PROTOCOL://HOST` (no user, no path).
+pub fn helper_entries<'a>(
+    entries: &'a [ConfigEntry],
+    protocol: &str,
+    host: &Host,
+) -> Vec<&'a ConfigEntry> {
     let mut helpers = Vec::new();
     for entry in entries {
         let Some(rest) = entry.key.strip_prefix("credential.") else {
@@ -49,7 +104,7 @@ pub fn helpers_for(entries: &[ConfigEntry], host: &Host) -> Vec<String> {
             true
         } else {
             match rest.strip_suffix(".helper") {
-                Some(url) => url_matches(url, host),
+                Some(url) => url_matches(url, protocol, host),
                 None => false,
             }
         };
@@ -59,7 +114,7 @@ pub fn helpers_for(entries: &[ConfigEntry], host: &Host) -> Vec<String> {
         if entry.value.is_empty() {
             helpers.clear();
         } else {
-            helpers.push(entry.value.clone());
+            helpers.push(entry);
         }
     }
     helpers
@@ -118,11 +173,81 @@ fn ends_with_pair(values: &[String], value: &str) -> bool {
     matches!(values, [.., empty, last] if empty.is_empty() && last == value)
 }
 
+/// The plain `credential.helper` value `configure --exclusive` writes after
+/// its reset: `kelos` when github.com is the only host (as [`helper_value`]),
+/// else `kelos --host A --host B ...`, so that one entry serves every host.
+pub fn exclusive_value(hosts: &[Host]) -> String {
+    match hosts {
+        [only] => helper_value(only),
+        _ => hosts.iter().fold(HELPER_NAME.to_owned(), |mut v, h| {
+            v.push_str(" --host ");
+            v.push_str(h.as_str());
+            v
+        }),
+    }
+}
+
+/// What `configure --exclusive` must do to one config file, given its
+/// entries in file order (`git config --file F --null --list`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExclusivePlan {
+    /// The reset and `value` are the file's last helper entries: nothing.
+    Already,
+    /// `git config --add credential.helper ""`, then `value`: git puts them
+    /// after the last entry of the file's last `[credential]` section.
+    Append,
+    /// Entries after that point that git would still run (helpers of a
+    /// `[credential "URL"]` section, include directives): appending cannot
+    /// come after them, and nothing of anyone else's is moved.
+    Blocked(Vec<ConfigEntry>),
+}
+
+pub fn plan_exclusive(file: &[ConfigEntry], value: &str) -> ExclusivePlan {
+    let harmless = |e: &ConfigEntry| {
+        !(is_helper_key(&e.key) || is_include_key(&e.key))
+            || (is_helper_key(&e.key) && (e.value.is_empty() || is_kelos_helper(&e.value)))
+    };
+    // Already: a plain reset followed by `value`, and after the reset
+    // nothing but kelos helpers, resets, or keys that are no helpers.
+    let plain: Vec<usize> = (0..file.len())
+        .filter(|&i| file[i].key == "credential.helper")
+        .collect();
+    if let [.., reset, last] = plain[..] {
+        if file[reset].value.is_empty()
+            && file[last].value == value
+            && file[reset + 1..].iter().all(harmless)
+        {
+            return ExclusivePlan::Already;
+        }
+    }
+    let insert_at = file
+        .iter()
+        .rposition(|e| is_plain_credential_key(&e.key))
+        .map_or(file.len(), |i| i + 1);
+    let later: Vec<ConfigEntry> = file[insert_at..]
+        .iter()
+        .filter(|e| !harmless(e))
+        .cloned()
+        .collect();
+    if later.is_empty() {
+        ExclusivePlan::Append
+    } else {
+        ExclusivePlan::Blocked(later)
+    }
+}
+
+fn is_include_key(key: &str) -> bool {
+    key == "include.path" || (key.starts_with("includeif.") && key.ends_with(".path"))
+}
+
 /// git's URL matching for `credential.<url>.*`, for the request
-/// `https://HOST` (no user, no path): the scheme must be https, the host
+/// `PROTOCOL://HOST` (no user, no path): the scheme must be the same, the host
 /// equal (a `*` matches one label), the port equal, the path empty or `/`.
-fn url_matches(pattern: &str, host: &Host) -> bool {
-    let Some(rest) = pattern.strip_prefix("https://") else {
+fn url_matches(pattern: &str, protocol: &str, host: &Host) -> bool {
+    let Some(rest) = pattern
+        .strip_prefix(protocol)
+        .and_then(|p| p.strip_prefix("://"))
+    else {
         return false;
     };
     let (authority, path) = match rest.find('/') {
@@ -157,6 +282,7 @@ mod tests {
             .map(|(k, v)| ConfigEntry {
                 key: k.to_string(),
                 value: v.to_string(),
+                ..ConfigEntry::default()
             })
             .collect()
     }
@@ -238,5 +364,114 @@ mod tests {
         assert_eq!(without_helper(&user, "kelos"), None);
         assert_eq!(with_helper(&[], "kelos"), Some(s(&["", "kelos"])));
         assert_eq!(without_helper(&s(&["", "kelos"]), "kelos"), Some(vec![]));
+    }
+
+    #[test]
+    fn parses_origins() {
+        let out = b"global\0file:/h/.gitconfig\0credential.helper\ncache\0local\0file:.git/config\0credential.https://x.helper\n\0";
+        let got = parse_origin_config(out);
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            (
+                got[0].scope.as_str(),
+                got[0].origin.as_str(),
+                got[0].key.as_str(),
+                got[0].value.as_str()
+            ),
+            ("global", "file:/h/.gitconfig", "credential.helper", "cache")
+        );
+        assert_eq!(
+            (
+                got[1].scope.as_str(),
+                got[1].origin.as_str(),
+                got[1].value.as_str()
+            ),
+            ("local", "file:.git/config", "")
+        );
+    }
+
+    #[test]
+    fn helper_entries_by_protocol() {
+        let config = entries(&[
+            ("credential.helper", "leaky"),
+            ("credential.https://github.com.helper", ""),
+            ("credential.https://github.com.helper", "kelos"),
+            ("credential.http://github.com.helper", "plain-http"),
+        ]);
+        let values = |p: &str, h: &str| -> Vec<String> {
+            helper_entries(&config, p, &host(h))
+                .into_iter()
+                .map(|e| e.value.clone())
+                .collect()
+        };
+        assert_eq!(values("https", "github.com"), ["kelos"]);
+        assert_eq!(values("http", "github.com"), ["leaky", "plain-http"]);
+        assert_eq!(values("https", "probe.invalid"), ["leaky"]);
+    }
+
+    #[test]
+    fn exclusive_values() {
+        assert_eq!(exclusive_value(&[host("github.com")]), "kelos");
+        assert_eq!(
+            exclusive_value(&[host("ghe.example.com")]),
+            "kelos --host ghe.example.com"
+        );
+        assert_eq!(
+            exclusive_value(&[host("github.com"), host("ghe.example.com:8443")]),
+            "kelos --host github.com --host ghe.example.com:8443"
+        );
+    }
+
+    #[test]
+    fn exclusive_plans() {
+        use ExclusivePlan::*;
+        let controller = "!f() { echo password=$GITHUB_TOKEN; }; f";
+        // The controller's repository: append, then already.
+        let file = entries(&[
+            ("core.bare", "false"),
+            ("credential.helper", controller),
+            ("credential.username", "x-access-token"),
+        ]);
+        assert_eq!(plan_exclusive(&file, "kelos"), Append);
+        let mut done = file.clone();
+        done.extend(entries(&[
+            ("credential.helper", ""),
+            ("credential.helper", "kelos"),
+        ]));
+        assert_eq!(plan_exclusive(&done, "kelos"), Already);
+        // Another value (other hosts): append.
+        assert_eq!(plan_exclusive(&done, "kelos --host h"), Append);
+        // The controller added its helper again after ours.
+        let mut again = done.clone();
+        again.extend(entries(&[("credential.helper", controller)]));
+        assert_eq!(plan_exclusive(&again, "kelos"), Append);
+        // Our own scoped entries and other keys later are harmless.
+        let mut scoped = done.clone();
+        scoped.extend(entries(&[
+            ("credential.https://github.com.helper", ""),
+            ("credential.https://github.com.helper", "kelos"),
+            ("user.name", "x"),
+        ]));
+        assert_eq!(plan_exclusive(&scoped, "kelos"), Already);
+        // Someone else's scoped helper after the [credential] section: blocked.
+        let mut blocked = file.clone();
+        blocked.extend(entries(&[
+            ("credential.https://a.example.helper", ""),
+            ("credential.https://a.example.helper", "leaky"),
+            ("include.path", "/x"),
+        ]));
+        assert_eq!(
+            plan_exclusive(&blocked, "kelos"),
+            Blocked(entries(&[
+                ("credential.https://a.example.helper", "leaky"),
+                ("include.path", "/x"),
+            ]))
+        );
+        // A scoped helper before the [credential] section is reset: append.
+        let mut before = entries(&[("credential.https://a.example.helper", "leaky")]);
+        before.extend(file);
+        assert_eq!(plan_exclusive(&before, "kelos"), Append);
+        // An empty file: a new [credential] section at its end.
+        assert_eq!(plan_exclusive(&[], "kelos"), Append);
     }
 }

@@ -5,6 +5,7 @@
 //! `kelos-docgen` builds the shell completions and the man page from the
 //! same [`cli::Cli`].
 
+pub mod child;
 pub mod cli;
 pub mod configure;
 pub mod consumers;

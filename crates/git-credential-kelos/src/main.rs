@@ -129,14 +129,20 @@ fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<c_int> {
         // store.
         Command::Store => drop(read_git_request(tracer)?),
         Command::Capability => io::stdout().write_all(b"version 0\n")?,
-        Command::Configure(args) => {
-            configure::configure(&args.scope(), &configured_hosts(&cli.hosts, env)?)?
-        }
-        Command::Unconfigure(args) => {
-            configure::unconfigure(&args.scope(), &configured_hosts(&cli.hosts, env)?)?
-        }
+        Command::Configure(args) => configure::configure(
+            &args.scope.scope(),
+            &configured_hosts(&cli.hosts, env)?,
+            args.exclusive,
+        )?,
+        Command::Unconfigure(args) => configure::unconfigure(
+            &args.scope.scope(),
+            &configured_hosts(&cli.hosts, env)?,
+            args.exclusive,
+        )?,
         Command::Doctor(args) => {
-            let report = doctor::run(env, configured_hosts(&cli.hosts, env)?, args.no_token_ok);
+            // A bad GH_HOST or --host is one of doctor's findings, not an
+            // error before it: the report (and --json) still comes.
+            let report = doctor::run(env, configured_hosts(&cli.hosts, env), args.no_token_ok);
             let text = if args.json {
                 report.to_json()
             } else {

@@ -13,6 +13,7 @@ pub mod expiry;
 pub mod gh;
 pub mod host;
 pub mod protocol;
+pub mod redact;
 pub mod source;
 pub mod token;
 pub mod trace;

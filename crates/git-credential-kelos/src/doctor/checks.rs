@@ -3,14 +3,16 @@
 //! appears only as [`Token::masked`](kelos_token::Token::masked).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::time::SystemTime;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use crate::gitconfig::is_kelos_helper;
 use kelos_token::env::{EnvSnapshot, GH_HOST_VAR, TOKEN_FILE_VAR};
 use kelos_token::expiry::{describe_age, describe_expiry, unix_seconds};
-use kelos_token::host::Host;
+use kelos_token::host::{Host, HostInputError, HostOrigin};
+use kelos_token::redact::redact;
 use kelos_token::source::{FileProblem, FileRead, FileRejection, Layout, Lookup, Origin};
+use kelos_token::Token;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -39,13 +41,65 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-/// What git's configuration and binary say.
+/// What git's configuration and binary say. Helper command lines are
+/// already masked ([`redact`]).
 #[derive(Clone, Debug)]
 pub struct GitFacts {
     /// `git --version`, or why it could not be run.
     pub version: Result<String, String>,
     /// Per configured host, the helpers git would run for `https://HOST`.
     pub helpers: Vec<(Host, Vec<String>)>,
+    /// Each kelos helper git would run, and whether git can run it (it asked
+    /// git: `git credential-kelos capability`), or why not.
+    pub kelos_runs: Vec<(String, Result<(), String>)>,
+    /// What `git credential fill` gave for hosts that must get nothing.
+    pub probes: Vec<Probe>,
+    /// The repository doctor ran in (its top level), if any.
+    pub repository: Option<PathBuf>,
+    /// Why git could not list its helpers (a broken config file, ...).
+    pub config_error: Option<String>,
+}
+
+/// A helper entry of git's config, and where it comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HelperSource {
+    /// The command line, masked.
+    pub value: String,
+    /// `credential.helper` or `credential.<url>.helper`.
+    pub key: String,
+    /// `system`, `global`, `local`, `worktree`, `command`.
+    pub scope: String,
+    /// The config file (absolute), when it is a file.
+    pub file: Option<PathBuf>,
+}
+
+/// What git answered a probe with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// No password (what must happen).
+    Silent,
+    /// A password came (never kept: only that one came).
+    Answered,
+    /// git (a helper) did not finish within the limit; it was killed.
+    TimedOut(Duration),
+    /// Not asked, and why.
+    Skipped(String),
+    /// git could not be asked.
+    Failed(String),
+}
+
+/// One `git credential fill` for a URL no helper may answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// `https://kelos-doctor-probe.invalid`, `http://HOST`.
+    pub url: String,
+    pub outcome: ProbeOutcome,
+    /// When it answered or timed out: each helper git runs for the URL,
+    /// asked alone, that answered or did not return.
+    pub culprits: Vec<(HelperSource, ProbeOutcome)>,
+    /// The helpers git runs for the URL, masked (for when no single one
+    /// answered alone).
+    pub helpers: Vec<String>,
 }
 
 /// Where `gh` leads: the gh a shell would run, and while that is kelos-gh,
@@ -100,6 +154,8 @@ pub struct Facts {
     pub gh: GhFacts,
     /// Image build time: no token yet is a warning, not a failure.
     pub no_token_ok: bool,
+    /// A `GH_HOST` or `--host` that is not a host: `hosts` is then empty.
+    pub host_error: Option<HostInputError>,
 }
 
 #[derive(Clone, Debug)]
@@ -108,6 +164,22 @@ pub struct Report {
 }
 
 impl Report {
+    /// Every message and fix with every token-shaped word masked: the one
+    /// place doctor's output passes through before anyone sees it.
+    pub fn redacted(self, known: &[&Token]) -> Report {
+        Report {
+            checks: self
+                .checks
+                .into_iter()
+                .map(|c| Check {
+                    message: redact(&c.message, known),
+                    fix: c.fix.map(|f| redact(&f, known)),
+                    ..c
+                })
+                .collect(),
+        }
+    }
+
     pub fn failed(&self) -> bool {
         self.worst() == Level::Fail
     }
@@ -370,6 +442,19 @@ fn fallback_check(f: &Facts, checks: &mut Vec<Check>) {
 }
 
 fn host_check(f: &Facts, checks: &mut Vec<Check>) {
+    if let Some(e) = &f.host_error {
+        let fix = match e.origin {
+            HostOrigin::GhHost => {
+                format!("set {GH_HOST_VAR} to the host name alone (or unset it for github.com)")
+            }
+            HostOrigin::HostOption => "give --host the host name alone".to_owned(),
+        };
+        let fix = match &e.suggestion {
+            Some(h) => format!("{fix}, like {h}"),
+            None => fix,
+        };
+        checks.push(check("host", Level::Fail, e.to_string(), Some(&fix)));
+    }
     let hosts: Vec<String> = f
         .hosts
         .iter()
@@ -380,12 +465,14 @@ fn host_check(f: &Facts, checks: &mut Vec<Check>) {
     } else {
         "default"
     };
-    checks.push(check(
-        "host",
-        Level::Ok,
-        format!("answering for {} [{source}]", hosts.join(", ")),
-        None,
-    ));
+    if f.host_error.is_none() {
+        checks.push(check(
+            "host",
+            Level::Ok,
+            format!("answering for {} [{source}]", hosts.join(", ")),
+            None,
+        ));
+    }
     checks.push(match &f.gh_vars {
         Ok(vars) => check(
             "gh.vars",
@@ -403,10 +490,26 @@ fn host_check(f: &Facts, checks: &mut Vec<Check>) {
 }
 
 fn git_checks(f: &Facts, checks: &mut Vec<Check>) {
-    match &f.git.version {
-        Ok(v) => checks.push(check("git", Level::Ok, v.clone(), None)),
-        Err(e) => {
-            checks.push(check("git", Level::Fail, e.clone(), Some("install git")));
+    match (&f.git.version, &f.git.config_error) {
+        (Ok(v), None) => checks.push(check("git", Level::Ok, v.clone(), None)),
+        (Ok(v), Some(e)) => {
+            checks.push(check(
+                "git",
+                Level::Fail,
+                format!("{v}, but it cannot read its config: {e}"),
+                Some(
+                    "fix the config file git names (`git config --list --show-origin` shows which)",
+                ),
+            ));
+            return;
+        }
+        (Err(e), _) => {
+            let fix = if e.starts_with("cannot run git") {
+                "install git"
+            } else {
+                "fix what git says (a config file it cannot read: `git config --list --show-origin` names them)"
+            };
+            checks.push(check("git", Level::Fail, e.clone(), Some(fix)));
             return;
         }
     }
@@ -417,20 +520,34 @@ fn git_checks(f: &Facts, checks: &mut Vec<Check>) {
             helpers.join(" → ")
         };
         let configure = format!("git-credential-kelos configure --system --host {host}");
-        let c = match helpers.iter().position(|h| is_kelos_helper(h)) {
-            None => check(
+        let position = helpers.iter().position(|h| is_kelos_helper(h));
+        let cannot_run = position.and_then(|p| {
+            f.git
+                .kelos_runs
+                .iter()
+                .find(|(value, _)| *value == helpers[p])
+                .and_then(|(value, run)| run.as_ref().err().map(|why| (value, why)))
+        });
+        let c = match (position, cannot_run) {
+            (Some(_), Some((value, why))) => check(
+                "git.helper",
+                Level::Fail,
+                format!("git is configured to run `{value}` for https://{host}, but cannot run it: {why} (helpers: {list})"),
+                Some("install git-credential-kelos into a directory in PATH: install -m 0755 git-credential-kelos /usr/local/bin/git-credential-kelos"),
+            ),
+            (None, _) => check(
                 "git.helper",
                 Level::Fail,
                 format!("git runs no kelos helper for https://{host} (helpers: {list})"),
                 Some(&configure),
             ),
-            Some(0) => check(
+            (Some(0), None) => check(
                 "git.helper",
                 Level::Ok,
                 format!("git asks kelos first for https://{host} (helpers: {list})"),
                 None,
             ),
-            Some(_) => check(
+            (Some(_), None) => check(
                 "git.helper",
                 Level::Warn,
                 format!("another helper runs before kelos for https://{host} (helpers: {list}); it may answer with a stale token"),
@@ -439,6 +556,214 @@ fn git_checks(f: &Facts, checks: &mut Vec<Check>) {
         };
         checks.push(c);
     }
+    leak_check(f, checks);
+}
+
+/// `git.leak`: no helper may answer a host that is not ours, or plain http.
+fn leak_check(f: &Facts, checks: &mut Vec<Check>) {
+    let probes = &f.git.probes;
+    if probes.is_empty() {
+        return;
+    }
+    let asked: Vec<&str> = probes.iter().map(|p| p.url.as_str()).collect();
+    // Per helper: the URLs it answered, and those it never returned for.
+    let mut by_helper: Vec<(&HelperSource, Vec<&str>, Vec<String>)> = Vec::new();
+    let mut unattributed = Vec::new();
+    let mut notes = Vec::new();
+    let mut level = Level::Ok;
+    for probe in probes {
+        match &probe.outcome {
+            ProbeOutcome::Silent => {}
+            ProbeOutcome::Answered | ProbeOutcome::TimedOut(_) => {
+                level = Level::Fail;
+                if probe.culprits.is_empty() {
+                    let what = if probe.outcome == ProbeOutcome::Answered {
+                        "git gets a password (not shown)"
+                    } else {
+                        "git does not finish"
+                    };
+                    let helpers = if probe.helpers.is_empty() {
+                        "none listed".to_owned()
+                    } else {
+                        probe.helpers.join(" → ")
+                    };
+                    unattributed.push(format!(
+                        "for {}, {what} from the helpers git runs for it ({helpers})",
+                        probe.url
+                    ));
+                }
+                for (h, outcome) in &probe.culprits {
+                    let at = match by_helper.iter().position(|(known, _, _)| *known == h) {
+                        Some(at) => at,
+                        None => {
+                            by_helper.push((h, Vec::new(), Vec::new()));
+                            by_helper.len() - 1
+                        }
+                    };
+                    match outcome {
+                        ProbeOutcome::TimedOut(limit) => by_helper[at].2.push(format!(
+                            "{} (killed after {} s)",
+                            probe.url,
+                            limit.as_secs_f32()
+                        )),
+                        _ => by_helper[at].1.push(&probe.url),
+                    }
+                }
+            }
+            ProbeOutcome::Skipped(why) => {
+                level = level.max(Level::Warn);
+                notes.push(format!("{} not asked: {why}", probe.url));
+            }
+            ProbeOutcome::Failed(why) => {
+                level = level.max(Level::Warn);
+                notes.push(format!("{} could not be asked: {why}", probe.url));
+            }
+        }
+    }
+    let mut findings: Vec<String> = by_helper
+        .iter()
+        .map(|(h, answered, hung)| {
+            let mut did = Vec::new();
+            if !answered.is_empty() {
+                did.push(format!(
+                    "gives git a password (not shown) for {}",
+                    answered.join(" and ")
+                ));
+            }
+            if !hung.is_empty() {
+                did.push(format!("never returns for {}", hung.join(" and ")));
+            }
+            format!(
+                "helper `{}` ({}) {}",
+                h.value,
+                describe_source(h),
+                did.join(", and ")
+            )
+        })
+        .collect();
+    findings.extend(unattributed);
+    findings.extend(notes);
+    let leaking: Vec<&HelperSource> = by_helper.iter().map(|(h, _, _)| *h).collect();
+    let place = f
+        .git
+        .repository
+        .as_deref()
+        .map(|r| format!(" in {}", r.display()))
+        .unwrap_or_default();
+    if level == Level::Ok {
+        checks.push(check(
+            "git.leak",
+            Level::Ok,
+            format!(
+                "no helper answers {} (asked git credential fill{place})",
+                asked.join(" or ")
+            ),
+            None,
+        ));
+        return;
+    }
+    let message = if level == Level::Fail {
+        format!(
+            "{}; git runs it for every remote{place}, so any host (and plain http) can get the token",
+            findings.join("; ")
+        )
+    } else {
+        findings.join("; ")
+    };
+    let fix = leak_fix(&leaking, &f.hosts, f.git.repository.as_deref());
+    checks.push(check("git.leak", level, message, Some(&fix)));
+}
+
+fn describe_source(h: &HelperSource) -> String {
+    match (&h.file, h.scope.as_str()) {
+        (_, "command") => format!("{} from git's command line or GIT_CONFIG_PARAMETERS", h.key),
+        (Some(file), scope) if !scope.is_empty() => {
+            format!("{} in {}, {scope} config", h.key, file.display())
+        }
+        (Some(file), _) => format!("{} in {}", h.key, file.display()),
+        (None, _) => h.key.clone(),
+    }
+}
+
+/// Commands a person can paste: for each scope a leaking helper comes
+/// from, `configure --exclusive` in that scope (the repository's last, as
+/// it starts with `cd`).
+pub fn leak_fix(leaking: &[&HelperSource], hosts: &[Host], repository: Option<&Path>) -> String {
+    let host_args: String = match hosts {
+        [only] if only.as_str() == "github.com" => String::new(),
+        _ => hosts.iter().map(|h| format!(" --host {h}")).collect(),
+    };
+    let cmd =
+        |scope: &str| format!("git-credential-kelos configure --exclusive {scope}{host_args}");
+    // In the order the commands can run one after another: the repository's
+    // last, as it starts with `cd`.
+    let rank = |h: &&&HelperSource| match h.scope.as_str() {
+        "system" => 0,
+        "global" => 1,
+        "local" => 3,
+        _ => 2,
+    };
+    let mut sorted: Vec<&&HelperSource> = leaking.iter().collect();
+    sorted.sort_by_key(rank);
+    let mut fixes: Vec<String> = Vec::new();
+    let mut others = Vec::new();
+    for h in sorted {
+        let fix = match (h.scope.as_str(), &h.file) {
+            ("system", _) => cmd("--system"),
+            ("global", _) => cmd("--global"),
+            ("local", file) => {
+                // The repository doctor ran in, else the one the file is in.
+                let dir = repository.map(Path::to_path_buf).or_else(|| {
+                    file.as_deref()
+                        .and_then(|f| f.parent()?.parent())
+                        .map(Path::to_path_buf)
+                });
+                match dir {
+                    Some(dir) => format!(
+                        "cd {} && {}",
+                        sh_quote(&dir.display().to_string()),
+                        cmd("--local")
+                    ),
+                    None => cmd("--local"),
+                }
+            }
+            ("command", _) => {
+                others.push(format!(
+                    "remove `{}` from the -c options or GIT_CONFIG_PARAMETERS/GIT_CONFIG_COUNT of what starts git",
+                    h.value
+                ));
+                continue;
+            }
+            (_, Some(file)) => cmd(&format!("--file {}", sh_quote(&file.display().to_string()))),
+            (_, None) => {
+                others.push(format!("remove `{}` ({})", h.value, h.key));
+                continue;
+            }
+        };
+        if !fixes.contains(&fix) {
+            fixes.push(fix);
+        }
+    }
+    let mut parts = Vec::new();
+    if !fixes.is_empty() {
+        parts.push(fixes.join(" && "));
+    }
+    parts.extend(others);
+    if parts.is_empty() {
+        return "find the helper with `git config --show-origin --show-scope --get-regexp 'credential\\..*helper'`, then run `git-credential-kelos configure --exclusive` in its scope".to_owned();
+    }
+    parts.join("; ")
+}
+
+/// `s` as one shell word.
+fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%".contains(c))
+    {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 fn gh_checks(f: &Facts, checks: &mut Vec<Check>) {
@@ -651,5 +976,251 @@ mod gh_check_tests {
             "{}",
             c.message
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kelos_token::host::{configured_hosts, HostClass};
+    use kelos_token::source::choose;
+
+    fn facts(git: GitFacts, hosts: &[&str]) -> Facts {
+        let env = EnvSnapshot::from_pairs(Vec::<(&str, &str)>::new());
+        Facts {
+            now: SystemTime::now(),
+            lookup: choose(
+                None,
+                Err(FileProblem::NotConfigured),
+                &env,
+                HostClass::Dotcom,
+            ),
+            env,
+            hosts: hosts.iter().map(|h| Host::parse(h).unwrap()).collect(),
+            file: None,
+            gh_vars: Ok(vec!["GH_TOKEN"]),
+            git,
+            gh: GhFacts::default(),
+            no_token_ok: true,
+            host_error: None,
+        }
+    }
+
+    fn git(probes: Vec<Probe>, repository: Option<&str>) -> GitFacts {
+        GitFacts {
+            version: Ok("git version 2.47.3".into()),
+            helpers: vec![],
+            kelos_runs: vec![],
+            probes,
+            repository: repository.map(PathBuf::from),
+            config_error: None,
+        }
+    }
+
+    fn source(value: &str, scope: &str, file: Option<&str>) -> HelperSource {
+        HelperSource {
+            value: value.into(),
+            key: "credential.helper".into(),
+            scope: scope.into(),
+            file: file.map(PathBuf::from),
+        }
+    }
+
+    fn probe(
+        url: &str,
+        outcome: ProbeOutcome,
+        culprits: Vec<(HelperSource, ProbeOutcome)>,
+    ) -> Probe {
+        Probe {
+            url: url.into(),
+            outcome,
+            culprits,
+            helpers: vec![],
+        }
+    }
+
+    fn leak(f: &Facts) -> Check {
+        diagnose(f)
+            .checks
+            .into_iter()
+            .find(|c| c.id == "git.leak")
+            .expect("a git.leak check")
+    }
+
+    #[test]
+    fn silent_probes_are_ok_and_name_what_was_asked() {
+        let f = facts(
+            git(
+                vec![
+                    probe(
+                        "https://kelos-doctor-probe.invalid",
+                        ProbeOutcome::Silent,
+                        vec![],
+                    ),
+                    probe("http://github.com", ProbeOutcome::Silent, vec![]),
+                ],
+                Some("/w/repo"),
+            ),
+            &["github.com"],
+        );
+        let c = leak(&f);
+        assert_eq!(c.level, Level::Ok);
+        assert_eq!(
+            c.message,
+            "no helper answers https://kelos-doctor-probe.invalid or http://github.com (asked git credential fill in /w/repo)"
+        );
+        assert_eq!(c.fix, None);
+    }
+
+    #[test]
+    fn a_leaking_helper_is_named_once_with_its_file_and_the_fix_for_its_scope() {
+        let controller = source(
+            "!f() { echo password=$GITHUB_TOKEN; }; f",
+            "local",
+            Some("/w/my repo/.git/config"),
+        );
+        let f = facts(
+            git(
+                vec![
+                    probe(
+                        "https://kelos-doctor-probe.invalid",
+                        ProbeOutcome::Answered,
+                        vec![(controller.clone(), ProbeOutcome::Answered)],
+                    ),
+                    probe(
+                        "http://ghe.example.com",
+                        ProbeOutcome::Answered,
+                        vec![(controller, ProbeOutcome::Answered)],
+                    ),
+                ],
+                Some("/w/my repo"),
+            ),
+            &["ghe.example.com"],
+        );
+        let c = leak(&f);
+        assert_eq!(c.level, Level::Fail);
+        assert_eq!(
+            c.message,
+            "helper `!f() { echo password=$GITHUB_TOKEN; }; f` (credential.helper in /w/my repo/.git/config, local config) \
+             gives git a password (not shown) for https://kelos-doctor-probe.invalid and http://ghe.example.com; \
+             git runs it for every remote in /w/my repo, so any host (and plain http) can get the token"
+        );
+        assert_eq!(
+            c.fix.as_deref(),
+            Some("cd '/w/my repo' && git-credential-kelos configure --exclusive --local --host ghe.example.com")
+        );
+    }
+
+    #[test]
+    fn fixes_per_scope_system_first_the_repository_last() {
+        let hosts = configured_hosts(
+            &Vec::<String>::new(),
+            &EnvSnapshot::from_pairs(Vec::<(&str, &str)>::new()),
+        )
+        .unwrap();
+        let local = source("a", "local", Some("/r/.git/config"));
+        let global = source("b", "global", Some("/h/.gitconfig"));
+        let system = source("c", "system", Some("/etc/gitconfig"));
+        let other = source("d", "worktree", Some("/r/.git/config.worktree"));
+        let command = source("e", "command", None);
+        assert_eq!(
+            leak_fix(&[&local, &global, &system, &global, &other, &command], &hosts, None),
+            "git-credential-kelos configure --exclusive --system && \
+             git-credential-kelos configure --exclusive --global && \
+             git-credential-kelos configure --exclusive --file /r/.git/config.worktree && \
+             cd /r && git-credential-kelos configure --exclusive --local; \
+             remove `e` from the -c options or GIT_CONFIG_PARAMETERS/GIT_CONFIG_COUNT of what starts git"
+        );
+    }
+
+    #[test]
+    fn a_helper_that_never_returns_fails_and_skipped_probes_say_why() {
+        let sleeper = source("!f() { sleep 1000; }; f", "global", Some("/h/.gitconfig"));
+        let f = facts(
+            git(
+                vec![
+                    probe(
+                        "https://kelos-doctor-probe.invalid",
+                        ProbeOutcome::TimedOut(Duration::from_secs(3)),
+                        vec![(sleeper, ProbeOutcome::TimedOut(Duration::from_secs(3)))],
+                    ),
+                    probe(
+                        "http://github.com",
+                        ProbeOutcome::Skipped(
+                            "helper `x` never returned for an earlier probe".into(),
+                        ),
+                        vec![],
+                    ),
+                ],
+                None,
+            ),
+            &["github.com"],
+        );
+        let c = leak(&f);
+        assert_eq!(c.level, Level::Fail);
+        assert!(c.message.contains("helper `!f() { sleep 1000; }; f` (credential.helper in /h/.gitconfig, global config) never returns for https://kelos-doctor-probe.invalid (killed after 3 s)"), "{}", c.message);
+        assert!(
+            c.message
+                .contains("http://github.com not asked: helper `x` never returned"),
+            "{}",
+            c.message
+        );
+        assert_eq!(
+            c.fix.as_deref(),
+            Some("git-credential-kelos configure --exclusive --global")
+        );
+        // Only skipped: a warning.
+        let f = facts(
+            git(
+                vec![probe(
+                    "http://github.com",
+                    ProbeOutcome::Skipped("budget".into()),
+                    vec![],
+                )],
+                None,
+            ),
+            &["github.com"],
+        );
+        assert_eq!(leak(&f).level, Level::Warn);
+    }
+
+    #[test]
+    fn a_bad_host_is_a_failed_host_check_and_the_rest_still_runs() {
+        let env = EnvSnapshot::from_pairs([("GH_HOST", "https://ghe.corp.example")]);
+        let mut f = facts(git(vec![], None), &[]);
+        f.host_error = configured_hosts(&Vec::<String>::new(), &env).err();
+        let report = diagnose(&f);
+        let host = report.checks.iter().find(|c| c.id == "host").unwrap();
+        assert_eq!(host.level, Level::Fail);
+        assert!(
+            host.message.contains("is a URL (https://...)"),
+            "{}",
+            host.message
+        );
+        assert_eq!(
+            host.fix.as_deref(),
+            Some("set GH_HOST to the host name alone (or unset it for github.com), like ghe.corp.example")
+        );
+        assert!(report.failed());
+        assert!(report.checks.iter().any(|c| c.id == "git"));
+        assert!(report.to_json().starts_with("{\"result\":\"fail\""));
+    }
+
+    #[test]
+    fn the_report_is_masked_as_a_whole() {
+        let token = kelos_token::clean_token(b"SecretKnownTokenValue1234").unwrap();
+        let report = Report {
+            checks: vec![check(
+                "git.helper",
+                Level::Warn,
+                "helpers: store SecretKnownTokenValue1234 → ghp_abcdefghijklmnopqrstuvwxyz".into(),
+                Some("see https://u:pw1234567@x/"),
+            )],
+        }
+        .redacted(&[&token]);
+        let text = report.to_text();
+        assert!(!text.contains("SecretKnown"), "{text}");
+        assert!(!text.contains("ghp_abcdefghij"), "{text}");
+        assert!(!text.contains("pw1234567"), "{text}");
     }
 }

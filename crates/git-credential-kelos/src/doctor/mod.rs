@@ -5,21 +5,42 @@ mod checks;
 
 use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::gitconfig::{helpers_for, parse_null_config};
-use checks::{diagnose, Facts, GhEnd, GhFacts, GhLink, GitFacts, Report};
-use kelos_token::env::{GH_PATH_VAR, TOKEN_FILE_VAR};
+use crate::child::{self, ChildError, Deadline};
+use crate::gitconfig::{helper_entries, is_kelos_helper, parse_origin_config, ConfigEntry};
+use checks::{
+    diagnose, Facts, GhEnd, GhFacts, GhLink, GitFacts, HelperSource, Probe, ProbeOutcome, Report,
+};
+use kelos_token::env::{GH_PATH_VAR, TOKEN_FILE_VAR, TOKEN_VARS};
 use kelos_token::gh::{find_real_gh, stat_file, token_vars, Found, WRAPPER_MARKER};
-use kelos_token::host::gh_host;
+use kelos_token::host::{gh_host, HostInputError};
+use kelos_token::redact::redact;
 use kelos_token::source::{read_token_file, FileProblem};
-use kelos_token::{lookup, EnvSnapshot, Host};
+use kelos_token::{clean_token, lookup, EnvSnapshot, Host, Token};
 
-pub fn run(env: &EnvSnapshot, hosts: Vec<Host>, no_token_ok: bool) -> Report {
+/// The most any one child (git) is given.
+const CHILD_LIMIT: Duration = Duration::from_secs(3);
+/// The most all of doctor's children together are given.
+const TOTAL_LIMIT: Duration = Duration::from_secs(15);
+/// A host no helper may answer for.
+pub const PROBE_HOST: &str = "kelos-doctor-probe.invalid";
+/// The username of the probes.
+const PROBE_USER: &str = "kelos-doctor-probe";
+
+pub fn run(
+    env: &EnvSnapshot,
+    hosts: Result<Vec<Host>, HostInputError>,
+    no_token_ok: bool,
+) -> Report {
+    let (hosts, host_error) = match hosts {
+        Ok(hosts) => (hosts, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
     let class = hosts
         .first()
         .map(Host::class)
@@ -28,18 +49,33 @@ pub fn run(env: &EnvSnapshot, hosts: Vec<Host>, no_token_ok: bool) -> Report {
         .non_empty(TOKEN_FILE_VAR)
         .map(|p| read_token_file(Path::new(p)))
         .filter(|r| !matches!(r, Err(FileProblem::NotConfigured)));
+    let found = lookup(env, class);
+    let mut known: Vec<Token> = found.token.iter().cloned().collect();
+    // The fallbacks too (each word of a value), wherever they might show.
+    known.extend(
+        TOKEN_VARS
+            .iter()
+            .filter_map(|v| env.non_empty(v))
+            .flat_map(|v| v.as_encoded_bytes().split(u8::is_ascii_whitespace))
+            .filter_map(|v| clean_token(v).ok()),
+    );
+    let deadline = Deadline::new(TOTAL_LIMIT, CHILD_LIMIT);
+    let (git, probe_passwords) = git_facts(&hosts, &known, deadline);
+    known.extend(probe_passwords);
     let facts = Facts {
         now: SystemTime::now(),
-        lookup: lookup(env, class),
+        lookup: found,
         file,
         gh_vars: gh_vars(env),
-        git: git_facts(&hosts),
+        git,
         gh: gh_facts(env),
         env: env.clone(),
         hosts,
         no_token_ok,
+        host_error,
     };
-    diagnose(&facts)
+    let known: Vec<&Token> = known.iter().collect();
+    diagnose(&facts).redacted(&known)
 }
 
 fn gh_vars(env: &EnvSnapshot) -> Result<Vec<&'static str>, String> {
@@ -47,34 +83,261 @@ fn gh_vars(env: &EnvSnapshot) -> Result<Vec<&'static str>, String> {
     Ok(token_vars(host.class(), |name| env.get(name).is_some()))
 }
 
-fn git_facts(hosts: &[Host]) -> GitFacts {
-    let version = Command::new("git")
-        .arg("--version")
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))
-        .and_then(|o| {
-            if o.status.success() {
-                Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            } else {
-                Err(format!("git --version failed: {}", o.status))
-            }
-        });
-    let entries = Command::new("git")
-        .args([
+/// git, as doctor runs it: no terminal prompt, no askpass program (an
+/// empty `GIT_ASKPASS` also stops git from looking at `core.askPass` and
+/// `SSH_ASKPASS`), no credential manager dialogs or probing; [`child::run`]
+/// adds no stdin (or just the request), no controlling terminal and a time
+/// limit. `git credential fill` itself uses no network; a helper is the
+/// user's own program, and is killed with its process group at the limit.
+fn quiet_git() -> Command {
+    let mut c = Command::new("git");
+    c.env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "")
+        .env("SSH_ASKPASS", "")
+        .env("SSH_ASKPASS_REQUIRE", "never")
+        .env("GCM_INTERACTIVE", "never")
+        // Git Credential Manager: no HTTP request to the host to find out
+        // what kind of host it is.
+        .env("GCM_AUTODETECT_TIMEOUT", "0")
+        .env("GIT_TRACE", "0")
+        .env("LC_ALL", "C");
+    c
+}
+
+/// Runs quiet git with `args` (and `stdin`), within the deadline.
+fn git(
+    args: &[&str],
+    stdin: Option<&[u8]>,
+    deadline: Deadline,
+) -> Result<child::Finished, ChildError> {
+    let limit = deadline.next_limit();
+    if limit.is_zero() {
+        return Err(ChildError::TimedOut(limit));
+    }
+    child::run(quiet_git().args(args), stdin, limit)
+}
+
+fn first_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_owned()
+}
+
+/// The git facts, and the passwords probes received (only so that they can
+/// be masked wherever they would show).
+fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, Vec<Token>) {
+    let passwords = &mut Vec::new();
+    let known: Vec<&Token> = known.iter().collect();
+    let mask = |value: &str| redact(value, &known);
+    let version = match git(&["--version"], None, deadline) {
+        Err(ChildError::Spawn(e)) => Err(format!("cannot run git: {e}")),
+        Err(e) => Err(format!("git --version {e}")),
+        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned()),
+        // git reads its config even for --version: a broken file stops it.
+        Ok(o) => Err(format!(
+            "git --version failed ({}): {}",
+            o.status,
+            mask(&first_line(&o.stderr))
+        )),
+    };
+    if version.is_err() {
+        return (
+            GitFacts {
+                version,
+                helpers: Vec::new(),
+                kelos_runs: Vec::new(),
+                probes: Vec::new(),
+                repository: None,
+                config_error: None,
+            },
+            Vec::new(),
+        );
+    }
+    let entries = git(
+        &[
             "config",
+            "--show-scope",
+            "--show-origin",
             "--null",
             "--get-regexp",
             r"^credential\..*helper$",
-        ])
-        .output()
-        .map(|o| parse_null_config(&o.stdout))
-        .unwrap_or_default();
-    GitFacts {
+        ],
+        None,
+        deadline,
+    );
+    // Exit 1: no helper configured at all.
+    let (entries, config_error) = match entries {
+        Ok(o) if matches!(o.status.code(), Some(0 | 1)) => (parse_origin_config(&o.stdout), None),
+        Ok(o) => (
+            Vec::new(),
+            Some(format!(
+                "git config failed: {}",
+                mask(&first_line(&o.stderr))
+            )),
+        ),
+        Err(e) => (Vec::new(), Some(format!("git config {e}"))),
+    };
+    let repository = git(&["rev-parse", "--show-toplevel"], None, deadline)
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim_end_matches('\n')));
+    let helpers = hosts
+        .iter()
+        .map(|h| {
+            let values = helper_entries(&entries, "https", h)
+                .into_iter()
+                .map(|e| mask(&e.value))
+                .collect();
+            (h.clone(), values)
+        })
+        .collect();
+    let mut kelos_runs: Vec<(String, Result<(), String>)> = Vec::new();
+    for entry in &entries {
+        let shown = mask(&entry.value);
+        if is_kelos_helper(&entry.value) && !kelos_runs.iter().any(|(v, _)| *v == shown) {
+            kelos_runs.push((shown, can_run_kelos(&entry.value, deadline)));
+        }
+    }
+    let base = std::env::current_dir().ok();
+    let source = |e: &ConfigEntry| HelperSource {
+        value: mask(&e.value),
+        key: e.key.clone(),
+        scope: e.scope.clone(),
+        file: e.origin.strip_prefix("file:").map(|f| {
+            let f = Path::new(f);
+            match (&repository, &base) {
+                (_, _) if f.is_absolute() => f.to_path_buf(),
+                (Some(top), _) => top.join(f),
+                (None, Some(cwd)) => cwd.join(f),
+                (None, None) => f.to_path_buf(),
+            }
+        }),
+    };
+    let mut targets: Vec<(&str, Host)> = Vec::new();
+    if let Ok(probe) = Host::parse(PROBE_HOST) {
+        targets.push(("https", probe));
+    }
+    for h in hosts.iter().filter(|h| !h.is_loopback()) {
+        targets.push(("http", h.clone()));
+    }
+    let mut hung: Vec<String> = Vec::new();
+    let mut probes = Vec::new();
+    for (protocol, host) in targets {
+        let url = format!("{protocol}://{host}");
+        let candidates = helper_entries(&entries, protocol, &host);
+        let shown: Vec<String> = candidates.iter().map(|e| mask(&e.value)).collect();
+        // With a username, as in `https://user@host/...`: a helper that gives
+        // only a password then completes the credential (git would send it).
+        let request = format!("protocol={protocol}\nhost={host}\nusername={PROBE_USER}\n\n");
+        let outcome = if let Some(h) = candidates.iter().find(|e| hung.contains(&e.value)) {
+            ProbeOutcome::Skipped(format!(
+                "helper `{}` never returned for an earlier probe",
+                mask(&h.value)
+            ))
+        } else if deadline.passed() {
+            ProbeOutcome::Skipped("doctor's time limit for git is spent".into())
+        } else {
+            fill(&[], &request, deadline, passwords)
+        };
+        let mut culprits = Vec::new();
+        if matches!(outcome, ProbeOutcome::Answered | ProbeOutcome::TimedOut(_)) {
+            for entry in &candidates {
+                let alone = if hung.contains(&entry.value) {
+                    ProbeOutcome::TimedOut(CHILD_LIMIT)
+                } else {
+                    let only = format!("credential.helper={}", entry.value);
+                    fill(
+                        &["-c", "credential.helper=", "-c", &only],
+                        &request,
+                        deadline,
+                        passwords,
+                    )
+                };
+                if let ProbeOutcome::TimedOut(_) = alone {
+                    hung.push(entry.value.clone());
+                }
+                if matches!(alone, ProbeOutcome::Answered | ProbeOutcome::TimedOut(_)) {
+                    culprits.push((source(entry), alone));
+                }
+            }
+        }
+        probes.push(Probe {
+            url,
+            outcome,
+            culprits,
+            helpers: shown,
+        });
+    }
+    let facts = GitFacts {
         version,
-        helpers: hosts
-            .iter()
-            .map(|h| (h.clone(), helpers_for(&entries, h)))
-            .collect(),
+        helpers,
+        kelos_runs,
+        probes,
+        repository,
+        config_error,
+    };
+    (facts, std::mem::take(passwords))
+}
+
+/// `git [pre] credential fill` with `request`: did a password come? The
+/// password itself is kept only for masking.
+fn fill(
+    pre: &[&str],
+    request: &str,
+    deadline: Deadline,
+    passwords: &mut Vec<Token>,
+) -> ProbeOutcome {
+    let mut args: Vec<&str> = pre.to_vec();
+    args.extend(["-c", "credential.interactive=false", "credential", "fill"]);
+    match git(&args, Some(request.as_bytes()), deadline) {
+        Ok(o) => {
+            let password = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.strip_prefix("password="))
+                .find(|p| !p.is_empty())
+                .map(str::to_owned);
+            match password {
+                Some(p) => {
+                    if let Ok(t) = clean_token(p.as_bytes()) {
+                        passwords.push(t);
+                    }
+                    ProbeOutcome::Answered
+                }
+                None => ProbeOutcome::Silent,
+            }
+        }
+        Err(ChildError::TimedOut(limit)) => ProbeOutcome::TimedOut(limit),
+        Err(e) => ProbeOutcome::Failed(format!("git credential fill {e}")),
+    }
+}
+
+/// Whether git can run the kelos helper `value`: for `kelos ...`, git's own
+/// lookup (`git credential-kelos capability`, as git runs helpers); for a
+/// path, that file.
+fn can_run_kelos(value: &str, deadline: Deadline) -> Result<(), String> {
+    let program = value.split_whitespace().next().unwrap_or("");
+    let ran = if program.contains('/') {
+        let limit = deadline.next_limit();
+        child::run(Command::new(program).arg("capability"), None, limit)
+    } else {
+        git(&["credential-kelos", "capability"], None, deadline)
+    };
+    match ran {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => {
+            let said = first_line(&o.stderr);
+            let hint = if said.contains("not a git command") {
+                "; git-credential-kelos is not in PATH"
+            } else {
+                ""
+            };
+            Err(format!("{said}{hint}"))
+        }
+        Err(ChildError::Spawn(e)) => Err(format!("{program}: {e}")),
+        Err(e) => Err(format!("{program} capability {e}")),
     }
 }
 
