@@ -22,9 +22,15 @@ use crate::token::{is_token_shaped, mask, Token};
 
 /// `text` with every token-shaped word masked (see the module docs).
 pub fn redact(text: &str, known: &[&Token]) -> String {
+    let values: Vec<&str> = known.iter().map(|t| t.expose()).collect();
+    redact_values(text, &values)
+}
+
+/// [`redact`] with the known secrets as plain values: what the trace holds
+/// (a username or password from git's request need not be a valid token).
+pub fn redact_values(text: &str, known: &[&str]) -> String {
     let mut spans: Vec<(usize, usize)> = Vec::new();
-    for token in known {
-        let value = token.expose();
+    for value in known.iter().copied().filter(|v| !v.is_empty()) {
         let mut from = 0;
         while let Some(at) = text[from..].find(value) {
             let start = from + at;

@@ -2,10 +2,11 @@
 //! absolute path → appended to that file.
 //!
 //! Two rules hold for every line, whatever a caller formats into it:
-//! - **No secret**: every value the tracer was told of ([`Tracer::hide`]:
+//! - **No secret**: each line passes through [`crate::redact`] before it is
+//!   written, with every value the tracer was told of ([`Tracer::hide`]:
 //!   the token variables' values from the start, then the token and the
-//!   username and password of git's request) is masked in each line before
-//!   it is written. A [`crate::Token`] has no `Display` besides.
+//!   username and password of git's request) as known secrets. A
+//!   [`crate::Token`] has no `Display` besides.
 //! - **Tracing never changes what git or gh get**: the sink is opened
 //!   without blocking and kept only when it is a regular file that is not
 //!   this process's stdout (a FIFO, a device, `/dev/stdout` are refused);
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::env::{EnvSnapshot, TOKEN_VARS, TRACE_VAR};
-use crate::token::{mask, mask_token_words};
+use crate::redact::redact_values;
 
 /// What `KELOS_CREDENTIAL_TRACE` asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +143,7 @@ impl Tracer {
     /// processes appending to one file do not interleave.
     pub fn line(&mut self, message: fmt::Arguments<'_>) {
         let Some(sink) = &mut self.sink else { return };
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -151,25 +153,13 @@ impl Tracer {
             now.subsec_millis(),
             self.program,
             std::process::id(),
-            mask_secrets(&message.to_string(), &self.secrets)
+            redact_values(&message.to_string(), &secrets)
         );
         let _ = match sink {
             Sink::Stderr => std::io::stderr().write_all(text.as_bytes()),
             Sink::File(f) => f.write_all(text.as_bytes()),
         };
     }
-}
-
-/// `text` with every occurrence of each of `secrets`, and every
-/// token-shaped word, masked.
-pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
-    let mut out = mask_token_words(text);
-    for secret in secrets {
-        if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), &mask(secret));
-        }
-    }
-    out
 }
 
 /// Opens the trace file for appending without blocking (a FIFO with no
@@ -254,7 +244,8 @@ mod tests {
             "ghs_0123".to_owned(),
         ];
         let text = "a ghs_0123456789abcdefghijXYZW b ghs_0123 c ghs_0123456789abcdefghijXYZW";
-        let masked = mask_secrets(text, &secrets);
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        let masked = redact_values(text, &secrets);
         assert!(!masked.contains("ghs_0123456789"), "{masked}");
         assert!(!masked.contains("ghs_0123 "), "{masked}");
         assert_eq!(

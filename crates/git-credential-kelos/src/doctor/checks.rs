@@ -949,7 +949,7 @@ mod gh_check_tests {
 
     #[test]
     fn a_real_gh_whose_version_times_out_is_a_warning_that_says_so() {
-        let why = "`/usr/bin/gh --version` did not finish within 5s (doctor killed it)";
+        let why = "`/usr/bin/gh --version` did not finish within 5 s (killed)";
         let c = gh_check(&facts(
             vec![link("/usr/local/bin/gh", true), link("/usr/bin/gh", false)],
             GhEnd::Real(Err(why.into())),

@@ -6,10 +6,8 @@ mod checks;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
 
 use crate::child::{self, ChildError, Deadline};
 use crate::gitconfig::{helper_entries, is_kelos_helper, parse_origin_config, ConfigEntry};
@@ -404,46 +402,12 @@ fn gh_facts(env: &EnvSnapshot) -> GhFacts {
 /// killed when it runs past `limit`.
 fn version_line(gh: &Path, limit: Duration) -> Result<String, String> {
     let shown = gh.display();
-    let mut child = Command::new(gh)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("`{shown} --version` cannot be run: {e}"))?;
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = stdout.read_to_end(&mut out);
-        let _ = tx.send(out);
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "`{shown} --version` did not finish within {}s (doctor killed it)",
-                    limit.as_secs()
-                ));
-            }
-            Err(e) => return Err(format!("waiting for `{shown} --version`: {e}")),
-        }
-    };
-    // Something it started may hold the pipe open: wait no longer than the
-    // limit allows.
-    let wait = deadline.saturating_duration_since(Instant::now());
-    let out = rx
-        .recv_timeout(wait.max(Duration::from_millis(100)))
-        .map_err(|_| format!("`{shown} --version` exited but its output stayed open"))?;
-    if !status.success() {
-        return Err(format!("`{shown} --version` failed ({status})"));
+    let out = child::run(Command::new(gh).arg("--version"), None, limit)
+        .map_err(|e| format!("`{shown} --version` {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`{shown} --version` failed ({})", out.status));
     }
-    String::from_utf8_lossy(&out)
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .next()
         .filter(|line| !line.trim().is_empty())
@@ -466,6 +430,8 @@ fn is_kelos_gh(path: &Path) -> bool {
 mod gh_tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use std::thread;
+    use std::time::Instant;
 
     #[test]
     fn a_gh_version_past_its_time_limit_is_killed_and_said_so() {
