@@ -497,6 +497,9 @@ fn doctor_stops_waiting_for_a_gh_version_that_hangs() {
         message.contains(&format!("real gh {}", slow.join("gh").display())),
         "{message}"
     );
-    assert!(message.contains("did not finish within 5 s (killed)"), "{message}");
+    assert!(
+        message.contains("did not finish within 5 s (killed)"),
+        "{message}"
+    );
     assert!(message.contains("killed"), "{message}");
 }
