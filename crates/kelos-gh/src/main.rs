@@ -26,7 +26,7 @@ use std::ptr;
 use anyhow::{anyhow, Result};
 use kelos_token::env::{c_args, process_environ, split_entry, GH_PATH_VAR};
 use kelos_token::gh::{
-    exec_environment, find_real_gh, stat_file, token_vars, Found, WRAPPER_MARKER,
+    exec_environment, find_real_gh, gh_path_value, stat_file, token_vars, Found, WRAPPER_MARKER,
 };
 use kelos_token::host::gh_host;
 use kelos_token::source::Origin;
@@ -156,7 +156,7 @@ fn var<'a>(environ: &[&'a CStr], name: &str) -> Option<&'a OsStr> {
 /// `KELOS_GH_PATH`, else the first gh in PATH that first appears after this
 /// wrapper's own first appearance (see [`find_real_gh`]).
 fn locate_gh(env: &EnvSnapshot, environ: &[&CStr]) -> Result<Found> {
-    let gh_path = env.get(GH_PATH_VAR).filter(|v| !v.is_empty());
+    let gh_path = gh_path_value(env.get(GH_PATH_VAR));
     let this_exe = match fs::metadata("/proc/self/exe") {
         Ok(meta) => Some((meta.dev(), meta.ino())),
         // Without our own identity a PATH search could find ourselves and

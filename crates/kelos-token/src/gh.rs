@@ -288,9 +288,14 @@ impl fmt::Display for Found {
     }
 }
 
+/// `KELOS_GH_PATH` as set: an empty value counts as unset.
+pub fn gh_path_value(raw: Option<&OsStr>) -> Option<&OsStr> {
+    raw.filter(|v| !v.is_empty())
+}
+
 /// Finds the real gh.
 ///
-/// - `gh_path`: the value of `KELOS_GH_PATH`; an empty value counts as unset.
+/// - `gh_path`: the value of `KELOS_GH_PATH` ([`gh_path_value`]).
 ///   When set it wins, and must be absolute, executable and not this wrapper.
 /// - `path_var`: the value of PATH.
 /// - `this_exe`: this executable's (dev, inode); `None` when it is known to
@@ -318,7 +323,7 @@ pub fn find_real_gh(
     stat: impl Fn(&Path) -> Option<FileId>,
 ) -> Result<Found, FindGhError> {
     let is_this_exe = |id: &FileId| this_exe.is_some_and(|own| id.same_file(own));
-    if let Some(value) = gh_path.filter(|v| !v.is_empty()) {
+    if let Some(value) = gh_path_value(gh_path) {
         let path = Path::new(value);
         let problem = if !path.is_absolute() {
             Some(GhPathProblem::NotAbsolute)

@@ -182,12 +182,21 @@ impl Lookup {
 /// Reads the token for a host of `class`: the file named by
 /// `KELOS_GITHUB_TOKEN_FILE`, else the frozen variables.
 pub fn lookup(env: &EnvSnapshot, class: HostClass) -> Lookup {
+    let (path, read) = read_configured_file(env);
+    choose(path, read, env, class)
+}
+
+/// The one read of the file `KELOS_GITHUB_TOKEN_FILE` names (read again
+/// while it reads empty), for [`choose`]: a caller that reports on the file
+/// and on the decision (doctor) passes this one read to both, so that they
+/// cannot speak of two kubelet generations.
+pub fn read_configured_file(env: &EnvSnapshot) -> (Option<PathBuf>, Result<FileRead, FileProblem>) {
     let path = env.non_empty(TOKEN_FILE_VAR).map(PathBuf::from);
     let read = match &path {
         None => Err(FileProblem::NotConfigured),
         Some(path) => read_token_file_settled(path),
     };
-    choose(path, read, env, class)
+    (path, read)
 }
 
 /// Reads the file, and reads it again a few times while it reads empty.

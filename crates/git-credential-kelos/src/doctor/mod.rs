@@ -14,12 +14,12 @@ use crate::gitconfig::{helper_entries, is_kelos_helper, parse_origin_config, Con
 use checks::{
     diagnose, Facts, GhEnd, GhFacts, GhLink, GitFacts, HelperSource, Probe, ProbeOutcome, Report,
 };
-use kelos_token::env::{GH_PATH_VAR, TOKEN_FILE_VAR, TOKEN_VARS};
+use kelos_token::env::{GH_PATH_VAR, TOKEN_VARS};
 use kelos_token::gh::{find_real_gh, stat_file, token_vars, Found, WRAPPER_MARKER};
 use kelos_token::host::{gh_host, HostInputError};
 use kelos_token::redact::redact;
-use kelos_token::source::{read_token_file, FileProblem};
-use kelos_token::{clean_token, lookup, EnvSnapshot, Host, Token};
+use kelos_token::source::{choose, read_configured_file};
+use kelos_token::{clean_token, EnvSnapshot, Host, Token};
 
 /// The most any one child (git) is given.
 const CHILD_LIMIT: Duration = Duration::from_secs(3);
@@ -43,11 +43,10 @@ pub fn run(
         .first()
         .map(Host::class)
         .unwrap_or(kelos_token::HostClass::Dotcom);
-    let file = env
-        .non_empty(TOKEN_FILE_VAR)
-        .map(|p| read_token_file(Path::new(p)))
-        .filter(|r| !matches!(r, Err(FileProblem::NotConfigured)));
-    let found = lookup(env, class);
+    // One read of the file, for the file's checks and the decision alike.
+    let (path, read) = read_configured_file(env);
+    let file = path.is_some().then(|| read.clone());
+    let found = choose(path, read, env, class);
     let mut known: Vec<Token> = found.token.iter().cloned().collect();
     // The fallbacks too (each word of a value), wherever they might show.
     known.extend(
