@@ -7,6 +7,7 @@
 pub mod base64;
 pub mod chroot;
 pub mod gh_api;
+pub mod gh_generations;
 pub mod process;
 pub mod sandbox;
 pub mod secrets;
