@@ -298,6 +298,20 @@ pub fn rootfs_for(recipe: &RootfsRecipe) -> Rootfs {
     }
 }
 
+/// The cached tarball of `recipe`'s root file system (`tar --numeric-owner` of its root),
+/// built first when it is not cached yet: what an image importer reads.
+pub fn rootfs_tarball(recipe: &RootfsRecipe) -> PathBuf {
+    match build_cached_rootfs(recipe) {
+        Cached::Hit(tarball) => tarball,
+        Cached::Built(_build) => cache_dir().join(recipe.cache_name()),
+    }
+}
+
+/// How long a cached tarball of another recipe (same suite and architecture) is kept
+/// unused: the tests use several recipes side by side (with and without an image's
+/// distribution steps), which must not evict each other.
+const UNUSED_RECIPE_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
 enum Cached {
     Hit(PathBuf),
     /// Just built and cached: the build directory itself, as good as a fresh copy.
@@ -311,6 +325,10 @@ fn build_cached_rootfs(recipe: &RootfsRecipe) -> Cached {
     let tarball = dir.join(recipe.cache_name());
     if tarball.is_file() {
         eprintln!("images: root file system cached: {}", tarball.display());
+        // Marks it used (see UNUSED_RECIPE_KEPT).
+        if let Ok(f) = fs::OpenOptions::new().write(true).open(&tarball) {
+            let _ = f.set_modified(SystemTime::now());
+        }
         return Cached::Hit(tarball);
     }
     // One builder at a time (another test process may be building the same one).
@@ -432,11 +450,17 @@ fn build_cached_rootfs(recipe: &RootfsRecipe) -> Cached {
         String::from_utf8_lossy(&out.stderr)
     );
     fs::rename(&partial, &tarball).expect("rename the cached tarball into place");
-    // Older recipes' tarballs are of no more use.
+    // Other recipes' tarballs that have not been used for a while are of no more use.
     let prefix = format!("debian-{}-{}-", recipe.source.suite, recipe.arch);
     for e in fs::read_dir(&dir).expect("read cache dir").flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&prefix) && name.ends_with(".tar") && e.path() != tarball {
+        let unused = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > UNUSED_RECIPE_KEPT);
+        if name.starts_with(&prefix) && name.ends_with(".tar") && e.path() != tarball && unused {
             let _ = fs::remove_file(e.path());
         }
     }
@@ -838,17 +862,31 @@ pub fn read_final_stage(dockerfile: &Path) -> FinalStage {
     }
 
     let mut stage: Option<FinalStage> = None;
+    // Global `ARG NAME=default`s (before the first FROM), which a FROM may name.
+    let mut global_args: Vec<(String, String)> = Vec::new();
     for ins in instructions {
         let ins = ins.trim();
         let (word, rest) = ins.split_once(char::is_whitespace).unwrap_or((ins, ""));
         let rest = rest.trim();
         let word = word.to_ascii_uppercase();
+        if word == "ARG" && stage.is_none() {
+            for a in rest.split_whitespace() {
+                let (k, v) = a.split_once('=').unwrap_or((a, ""));
+                global_args.push((k.to_string(), v.trim_matches('"').to_string()));
+            }
+            continue;
+        }
         if word == "FROM" {
-            let base = rest
+            let mut base = rest
                 .split_whitespace()
                 .find(|w| !w.starts_with("--"))
                 .unwrap_or("")
                 .to_string();
+            for (k, v) in &global_args {
+                base = base
+                    .replace(&format!("${{{k}}}"), v)
+                    .replace(&format!("${k}"), v);
+            }
             stage = Some(FinalStage {
                 base,
                 steps: Vec::new(),
@@ -856,7 +894,7 @@ pub fn read_final_stage(dockerfile: &Path) -> FinalStage {
             continue;
         }
         let Some(stage) = stage.as_mut() else {
-            continue; // ARGs before the first FROM
+            continue;
         };
         let step = match word.as_str() {
             "RUN" => {
