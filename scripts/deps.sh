@@ -121,7 +121,9 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
 fi
 if [ "${#pip_pkgs[@]}" -gt 0 ]; then
   echo "==> python3 -m pip install ${pip_pkgs[*]}"
-  "${PIP[@]}" install --quiet --disable-pip-version-check "${pip_pkgs[@]}" </dev/null
+  # A distribution's own python3 (Debian 12, Ubuntu 24.04) refuses installs outside a
+  # virtual environment (PEP 668); the tests run these as commands from PATH.
+  PIP_BREAK_SYSTEM_PACKAGES=1 "${PIP[@]}" install --quiet --disable-pip-version-check "${pip_pkgs[@]}" </dev/null
   # pyenv puts new commands in PATH through shims made by a rehash.
   if command -v pyenv >/dev/null; then pyenv rehash || true; fi
 fi
