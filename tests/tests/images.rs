@@ -689,7 +689,7 @@ fn aarch64_release_binaries_under_qemu() {
     let started = Instant::now();
     let qemu = qemu_aarch64();
     let git = require_tool("git");
-    let real_gh = require_tool("gh");
+    let real_ghs = kelos_e2e::gh_generations::real_ghs();
     let (helper, wrapper) = (aarch64_bin(HELPER), aarch64_bin(WRAPPER));
     assert_static_aarch64(&helper);
     assert_static_aarch64(&wrapper);
@@ -864,24 +864,29 @@ fn aarch64_release_binaries_under_qemu() {
         );
     }
 
-    // kelos-gh (aarch64) execs the real gh (native) with the file's token over a stale one.
-    let mut c = env.command(&qemu);
-    c.arg(&wrapper)
-        .args(["auth", "token"])
-        .env("KELOS_GH_PATH", &real_gh)
-        .env("GH_TOKEN", unique_token("Stale"))
-        .env("GH_CONFIG_DIR", env.home.join("gh-config"));
-    let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
-    assert!(
-        out.status.success(),
-        "aarch64 kelos-gh auth token: {}",
-        text(&out.stderr)
-    );
-    assert_eq!(
-        text(&out.stdout).trim(),
-        token2,
-        "aarch64 kelos-gh auth token"
-    );
+    // kelos-gh (aarch64) execs the real gh (native, each generation) with the file's token
+    // over a stale one.
+    for real in &real_ghs {
+        let mut c = env.command(&qemu);
+        c.arg(&wrapper)
+            .args(["auth", "token"])
+            .env("KELOS_GH_PATH", &real.path)
+            .env("GH_TOKEN", unique_token("Stale"))
+            .env("GH_CONFIG_DIR", env.home.join("gh-config"));
+        let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
+        assert!(
+            out.status.success(),
+            "aarch64 kelos-gh auth token ({}): {}",
+            real.label(),
+            text(&out.stderr)
+        );
+        assert_eq!(
+            text(&out.stdout).trim(),
+            token2,
+            "aarch64 kelos-gh auth token ({})",
+            real.label()
+        );
+    }
 
     eprintln!(
         "images: aarch64 binaries under qemu: {:.1?}",
