@@ -1293,6 +1293,14 @@ fn debian_base_image() -> String {
     name
 }
 
+/// Removes every working container of the tests' storage and the images no tag names.
+/// Only the example test calls it, after the helpers image is built (nothing else of this
+/// process uses a container then).
+fn remove_leftovers() {
+    buildah_ok(&["rm", "--all"], DEFAULT_TIMEOUT);
+    buildah_ok(&["rmi", "--prune", "--force"], DEFAULT_TIMEOUT);
+}
+
 /// A working container of an image, removed on drop.
 struct Container {
     id: String,
@@ -1392,6 +1400,9 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
     let dockerfile = workspace_root().join("images/example-agent/Dockerfile");
     let image = "localhost/kelos-example-agent:test";
     let helpers_image = format!("{}-{}", helpers.list, host_architecture());
+    // What earlier runs left in the tests' storage: working containers (buildah 1.28 keeps
+    // the one of a `COPY --from` stage) and the images they held.
+    remove_leftovers();
     let out = buildah_ok(
         &[
             "build",
@@ -1412,6 +1423,7 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
     );
     let build_log = text(&out.stdout);
     let build_time = started.elapsed();
+    remove_leftovers();
     eprintln!(
         "images: buildah build of images/example-agent/Dockerfile (base {base}, helpers {helpers_image}) in {:.1?}; the helpers' steps said:\n{}",
         build_time - base_time,
