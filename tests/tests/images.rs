@@ -1381,6 +1381,16 @@ impl InImage<'_> {
     }
 }
 
+/// Asserts that `got` is `tokens[want]`; a failure names indices, never a token.
+fn assert_which_token(label: &str, got: Option<&str>, want: usize, tokens: &[&str]) {
+    let which = got.and_then(|g| tokens.iter().position(|t| *t == g));
+    assert_eq!(
+        which,
+        Some(want),
+        "{label}: got token #{which:?}, wanted #{want} (values redacted)"
+    );
+}
+
 #[test]
 fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
     require_root("building the example image with buildah");
@@ -1471,6 +1481,8 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
         stale_gh.clone(),
         stale_github.clone(),
     ];
+    let all_secrets = secrets.clone();
+    let secret_refs: Vec<&str> = all_secrets.iter().map(String::as_str).collect();
     let pod_env: Vec<(String, String)> = [
         ("HOME", "/home/agent"),
         ("LANG", "C.UTF-8"),
@@ -1544,9 +1556,11 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
     };
     let mut log = Vec::new();
     let out = as_built.fill("https", "github.com");
-    assert_eq!(
+    assert_which_token(
+        "fill https://github.com",
         attr(&out.stdout, "password").as_deref(),
-        Some(token1.as_str())
+        0,
+        &secret_refs,
     );
     log.push(fill_log("fill https://github.com (generation 1)", &out));
     for (protocol, host) in [("https", "github.com.evil.example"), ("http", "github.com")] {
@@ -1563,10 +1577,11 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
     }
     publish(&mut vol, &token2);
     let out = as_built.fill("https", "github.com");
-    assert_eq!(
+    assert_which_token(
+        "fill https://github.com after the rotation",
         attr(&out.stdout, "password").as_deref(),
-        Some(token2.as_str()),
-        "after the rotation"
+        1,
+        &secret_refs,
     );
     log.push(fill_log("fill https://github.com (generation 2)", &out));
 
@@ -1584,25 +1599,24 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
         if let Some(want) = want_version {
             assert_eq!(parsed, want, "{label}: /usr/bin/gh in the container");
         }
-        let current_token = if inside.mounts.len() == 1 {
-            &token2
-        } else {
-            &token3
-        };
+        // token2 for the first generation, token3 (after another rotation) for the second.
+        let current_token = if inside.mounts.len() == 1 { 1 } else { 2 };
         let out = inside.ok(&[], &["gh", "auth", "token"]);
-        assert_eq!(
-            text(&out.stdout).trim(),
-            current_token.as_str(),
-            "{label}: gh auth token"
+        assert_which_token(
+            &format!("{label}: gh auth token"),
+            Some(text(&out.stdout).trim()),
+            current_token,
+            &secret_refs,
         );
         let out = inside.ok(
             &[("GH_HOST", "acme.ghe.com")],
             &["gh", "auth", "token", "--hostname", "acme.ghe.com"],
         );
-        assert_eq!(
-            text(&out.stdout).trim(),
-            current_token.as_str(),
-            "{label}: gh auth token for a tenancy host"
+        assert_which_token(
+            &format!("{label}: gh auth token for a tenancy host"),
+            Some(text(&out.stdout).trim()),
+            current_token,
+            &secret_refs,
         );
         let out = inside.ok(
             &[
