@@ -33,7 +33,7 @@ use crate::require_tool;
 pub const CONTAINER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Bumped when the way the cached root file system is made changes.
-const RECIPE_VERSION: &str = "2";
+const RECIPE_VERSION: &str = "3";
 
 /// Time limits for the slow steps of building the cache.
 const DEBOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(20 * 60);
@@ -331,47 +331,33 @@ fn build_cached_rootfs(recipe: &RootfsRecipe) -> Cached {
         }
         return Cached::Hit(tarball);
     }
+    // A recipe with steps starts from the bare one's tarball (built first, and cached, when
+    // missing): one debootstrap serves every recipe. Before the lock, which it takes too.
+    let bare = (!recipe.root_steps.is_empty()).then(|| {
+        rootfs_tarball(&RootfsRecipe {
+            root_steps: Vec::new(),
+            ..recipe.clone()
+        })
+    });
     // One builder at a time (another test process may be building the same one).
     let _lock = FileLock::acquire(&dir.join(".lock"));
     if tarball.is_file() {
         return Cached::Hit(tarball);
     }
-    let debootstrap = require_system_tool("debootstrap", "debootstrap");
     require_system_tool("chroot", "coreutils");
     require_tool("unshare");
     require_tool("tar");
 
     let started = Instant::now();
-    let build = Rootfs::create_empty_in(&dir, "build");
-    eprintln!(
-        "images: debootstrap --variant=minbase --arch={} {} {} (cold cache: a minute or two)",
-        recipe.arch, recipe.source.suite, recipe.source.mirror
-    );
-    // In its own mount namespace: debootstrap mounts /proc, /sys and (in some environments)
-    // binds host devices into the target; they must not outlive it in ours.
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private", "--"])
-        .arg(&debootstrap)
-        .arg("--variant=minbase")
-        .arg(format!("--arch={}", recipe.arch))
-        .arg(&recipe.source.suite)
-        .arg(build.path())
-        .arg(&recipe.source.mirror)
-        .current_dir("/");
-    let out = run_with_timeout(cmd, b"", DEBOOTSTRAP_TIMEOUT);
-    if !out.status.success() {
-        let log = fs::read_to_string(build.path().join("debootstrap/debootstrap.log"))
-            .unwrap_or_default();
-        panic!(
-            "debootstrap failed ({}); is {} reachable? (set KELOS_DEBIAN_MIRROR to another \
-             mirror)\n--- output (tail) ---\n{}\n--- debootstrap.log (tail) ---\n{}",
-            out.status,
-            recipe.source.mirror,
-            tail(&String::from_utf8_lossy(&out.stdout), 30),
-            tail(&log, 30)
-        );
-    }
-    eprintln!("images: debootstrap done in {:.1?}", started.elapsed());
+    let build = match &bare {
+        Some(bare) => {
+            let build = Rootfs::create_empty_in(&dir, "build");
+            build.unpack_into(bare);
+            eprintln!("images: starting from {}", bare.display());
+            build
+        }
+        None => debootstrap_into(&dir, recipe, started),
+    };
 
     // What a container runtime provides: name resolution; and what Debian's container
     // images have: no service starts from package scripts.
@@ -470,6 +456,42 @@ fn build_cached_rootfs(recipe: &RootfsRecipe) -> Cached {
         tarball.display()
     );
     Cached::Built(build)
+}
+
+/// A new build directory in `dir` holding a minimal Debian made by debootstrap.
+fn debootstrap_into(dir: &Path, recipe: &RootfsRecipe, started: Instant) -> Rootfs {
+    let debootstrap = require_system_tool("debootstrap", "debootstrap");
+    let build = Rootfs::create_empty_in(dir, "build");
+    eprintln!(
+        "images: debootstrap --variant=minbase --arch={} {} {} (cold cache: a minute or two)",
+        recipe.arch, recipe.source.suite, recipe.source.mirror
+    );
+    // In its own mount namespace: debootstrap mounts /proc, /sys and (in some environments)
+    // binds host devices into the target; they must not outlive it in ours.
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "--"])
+        .arg(&debootstrap)
+        .arg("--variant=minbase")
+        .arg(format!("--arch={}", recipe.arch))
+        .arg(&recipe.source.suite)
+        .arg(build.path())
+        .arg(&recipe.source.mirror)
+        .current_dir("/");
+    let out = run_with_timeout(cmd, b"", DEBOOTSTRAP_TIMEOUT);
+    if !out.status.success() {
+        let log = fs::read_to_string(build.path().join("debootstrap/debootstrap.log"))
+            .unwrap_or_default();
+        panic!(
+            "debootstrap failed ({}); is {} reachable? (set KELOS_DEBIAN_MIRROR to another \
+             mirror)\n--- output (tail) ---\n{}\n--- debootstrap.log (tail) ---\n{}",
+            out.status,
+            recipe.source.mirror,
+            tail(&String::from_utf8_lossy(&out.stdout), 30),
+            tail(&log, 30)
+        );
+    }
+    eprintln!("images: debootstrap done in {:.1?}", started.elapsed());
+    build
 }
 
 /// dpkg configuration of Ubuntu's minimized images (what `ubuntu:24.04` has).
@@ -572,11 +594,21 @@ impl Rootfs {
         require_root("unpacking a root file system");
         let started = Instant::now();
         let rootfs = Rootfs::create_empty_in(&cache_dir(), "run");
+        rootfs.unpack_into(tarball);
+        eprintln!(
+            "images: unpacked the root file system in {:.1?}",
+            started.elapsed()
+        );
+        rootfs
+    }
+
+    /// Unpacks `tarball` (a cached root file system) into this (empty) root.
+    fn unpack_into(&self, tarball: &Path) {
         let mut tar = Command::new(require_tool("tar"));
         tar.args(["--numeric-owner", "-xpf"])
             .arg(tarball)
             .arg("-C")
-            .arg(rootfs.path());
+            .arg(self.path());
         let out = run_with_timeout(tar, b"", Duration::from_secs(600));
         assert!(
             out.status.success(),
@@ -584,13 +616,8 @@ impl Rootfs {
             tarball.display(),
             String::from_utf8_lossy(&out.stderr)
         );
-        fs::set_permissions(rootfs.path(), fs::Permissions::from_mode(0o755))
+        fs::set_permissions(self.path(), fs::Permissions::from_mode(0o755))
             .expect("chmod root file system");
-        eprintln!(
-            "images: unpacked the root file system in {:.1?}",
-            started.elapsed()
-        );
-        rootfs
     }
 
     /// A new empty directory `<parent>/<kind>-<unique>` that is removed on drop.

@@ -1255,6 +1255,17 @@ fn debian_base_image() -> String {
     if image_exists(&name) {
         return name;
     }
+    // Bases of other recipes (an older recipe, another mirror) are of no more use.
+    let out = buildah_ok(
+        &["images", "--format", "{{.Name}}:{{.Tag}}"],
+        DEFAULT_TIMEOUT,
+    );
+    for old in text(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("localhost/kelos-test-base:") && *l != name)
+    {
+        buildah_ok(&["rmi", "--force", old], DEFAULT_TIMEOUT);
+    }
     let started = Instant::now();
     let out = buildah_ok(&["from", "--pull=never", "scratch"], DEFAULT_TIMEOUT);
     let ctr = text(&out.stdout).trim().to_string();
