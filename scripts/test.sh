@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit tests, and the end-to-end suites
-# against the static musl binaries (what ships is what is tested).
+# against the static musl binaries (what ships is what is tested). Installs what
+# the tests need first (scripts/deps.sh: as root; otherwise it prints the command).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+
+# What the tests need (installed when run as root; otherwise the command that installs it),
+# before anything is built.
+bash scripts/deps.sh
 
 build_static
 export KELOS_BIN_DIR

@@ -33,7 +33,7 @@ use crate::require_tool;
 pub const CONTAINER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Bumped when the way the cached root file system is made changes.
-const RECIPE_VERSION: &str = "2";
+const RECIPE_VERSION: &str = "3";
 
 /// Time limits for the slow steps of building the cache.
 const DEBOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(20 * 60);
@@ -298,6 +298,20 @@ pub fn rootfs_for(recipe: &RootfsRecipe) -> Rootfs {
     }
 }
 
+/// The cached tarball of `recipe`'s root file system (`tar --numeric-owner` of its root),
+/// built first when it is not cached yet: what an image importer reads.
+pub fn rootfs_tarball(recipe: &RootfsRecipe) -> PathBuf {
+    match build_cached_rootfs(recipe) {
+        Cached::Hit(tarball) => tarball,
+        Cached::Built(_build) => cache_dir().join(recipe.cache_name()),
+    }
+}
+
+/// How long a cached tarball of another recipe (same suite and architecture) is kept
+/// unused: the tests use several recipes side by side (with and without an image's
+/// distribution steps), which must not evict each other.
+const UNUSED_RECIPE_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
 enum Cached {
     Hit(PathBuf),
     /// Just built and cached: the build directory itself, as good as a fresh copy.
@@ -311,49 +325,39 @@ fn build_cached_rootfs(recipe: &RootfsRecipe) -> Cached {
     let tarball = dir.join(recipe.cache_name());
     if tarball.is_file() {
         eprintln!("images: root file system cached: {}", tarball.display());
+        // Marks it used (see UNUSED_RECIPE_KEPT).
+        if let Ok(f) = fs::OpenOptions::new().write(true).open(&tarball) {
+            let _ = f.set_modified(SystemTime::now());
+        }
         return Cached::Hit(tarball);
     }
+    // A recipe with steps starts from the bare one's tarball (built first, and cached, when
+    // missing): one debootstrap serves every recipe. Before the lock, which it takes too.
+    let bare = (!recipe.root_steps.is_empty()).then(|| {
+        rootfs_tarball(&RootfsRecipe {
+            root_steps: Vec::new(),
+            ..recipe.clone()
+        })
+    });
     // One builder at a time (another test process may be building the same one).
     let _lock = FileLock::acquire(&dir.join(".lock"));
     if tarball.is_file() {
         return Cached::Hit(tarball);
     }
-    let debootstrap = require_system_tool("debootstrap", "debootstrap");
     require_system_tool("chroot", "coreutils");
     require_tool("unshare");
     require_tool("tar");
 
     let started = Instant::now();
-    let build = Rootfs::create_empty_in(&dir, "build");
-    eprintln!(
-        "images: debootstrap --variant=minbase --arch={} {} {} (cold cache: a minute or two)",
-        recipe.arch, recipe.source.suite, recipe.source.mirror
-    );
-    // In its own mount namespace: debootstrap mounts /proc, /sys and (in some environments)
-    // binds host devices into the target; they must not outlive it in ours.
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private", "--"])
-        .arg(&debootstrap)
-        .arg("--variant=minbase")
-        .arg(format!("--arch={}", recipe.arch))
-        .arg(&recipe.source.suite)
-        .arg(build.path())
-        .arg(&recipe.source.mirror)
-        .current_dir("/");
-    let out = run_with_timeout(cmd, b"", DEBOOTSTRAP_TIMEOUT);
-    if !out.status.success() {
-        let log = fs::read_to_string(build.path().join("debootstrap/debootstrap.log"))
-            .unwrap_or_default();
-        panic!(
-            "debootstrap failed ({}); is {} reachable? (set KELOS_DEBIAN_MIRROR to another \
-             mirror)\n--- output (tail) ---\n{}\n--- debootstrap.log (tail) ---\n{}",
-            out.status,
-            recipe.source.mirror,
-            tail(&String::from_utf8_lossy(&out.stdout), 30),
-            tail(&log, 30)
-        );
-    }
-    eprintln!("images: debootstrap done in {:.1?}", started.elapsed());
+    let build = match &bare {
+        Some(bare) => {
+            let build = Rootfs::create_empty_in(&dir, "build");
+            build.unpack_into(bare);
+            eprintln!("images: starting from {}", bare.display());
+            build
+        }
+        None => debootstrap_into(&dir, recipe, started),
+    };
 
     // What a container runtime provides: name resolution; and what Debian's container
     // images have: no service starts from package scripts.
@@ -432,11 +436,17 @@ fn build_cached_rootfs(recipe: &RootfsRecipe) -> Cached {
         String::from_utf8_lossy(&out.stderr)
     );
     fs::rename(&partial, &tarball).expect("rename the cached tarball into place");
-    // Older recipes' tarballs are of no more use.
+    // Other recipes' tarballs that have not been used for a while are of no more use.
     let prefix = format!("debian-{}-{}-", recipe.source.suite, recipe.arch);
     for e in fs::read_dir(&dir).expect("read cache dir").flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&prefix) && name.ends_with(".tar") && e.path() != tarball {
+        let unused = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > UNUSED_RECIPE_KEPT);
+        if name.starts_with(&prefix) && name.ends_with(".tar") && e.path() != tarball && unused {
             let _ = fs::remove_file(e.path());
         }
     }
@@ -446,6 +456,42 @@ fn build_cached_rootfs(recipe: &RootfsRecipe) -> Cached {
         tarball.display()
     );
     Cached::Built(build)
+}
+
+/// A new build directory in `dir` holding a minimal Debian made by debootstrap.
+fn debootstrap_into(dir: &Path, recipe: &RootfsRecipe, started: Instant) -> Rootfs {
+    let debootstrap = require_system_tool("debootstrap", "debootstrap");
+    let build = Rootfs::create_empty_in(dir, "build");
+    eprintln!(
+        "images: debootstrap --variant=minbase --arch={} {} {} (cold cache: a minute or two)",
+        recipe.arch, recipe.source.suite, recipe.source.mirror
+    );
+    // In its own mount namespace: debootstrap mounts /proc, /sys and (in some environments)
+    // binds host devices into the target; they must not outlive it in ours.
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "--"])
+        .arg(&debootstrap)
+        .arg("--variant=minbase")
+        .arg(format!("--arch={}", recipe.arch))
+        .arg(&recipe.source.suite)
+        .arg(build.path())
+        .arg(&recipe.source.mirror)
+        .current_dir("/");
+    let out = run_with_timeout(cmd, b"", DEBOOTSTRAP_TIMEOUT);
+    if !out.status.success() {
+        let log = fs::read_to_string(build.path().join("debootstrap/debootstrap.log"))
+            .unwrap_or_default();
+        panic!(
+            "debootstrap failed ({}); is {} reachable? (set KELOS_DEBIAN_MIRROR to another \
+             mirror)\n--- output (tail) ---\n{}\n--- debootstrap.log (tail) ---\n{}",
+            out.status,
+            recipe.source.mirror,
+            tail(&String::from_utf8_lossy(&out.stdout), 30),
+            tail(&log, 30)
+        );
+    }
+    eprintln!("images: debootstrap done in {:.1?}", started.elapsed());
+    build
 }
 
 /// dpkg configuration of Ubuntu's minimized images (what `ubuntu:24.04` has).
@@ -548,11 +594,21 @@ impl Rootfs {
         require_root("unpacking a root file system");
         let started = Instant::now();
         let rootfs = Rootfs::create_empty_in(&cache_dir(), "run");
+        rootfs.unpack_into(tarball);
+        eprintln!(
+            "images: unpacked the root file system in {:.1?}",
+            started.elapsed()
+        );
+        rootfs
+    }
+
+    /// Unpacks `tarball` (a cached root file system) into this (empty) root.
+    fn unpack_into(&self, tarball: &Path) {
         let mut tar = Command::new(require_tool("tar"));
         tar.args(["--numeric-owner", "-xpf"])
             .arg(tarball)
             .arg("-C")
-            .arg(rootfs.path());
+            .arg(self.path());
         let out = run_with_timeout(tar, b"", Duration::from_secs(600));
         assert!(
             out.status.success(),
@@ -560,13 +616,8 @@ impl Rootfs {
             tarball.display(),
             String::from_utf8_lossy(&out.stderr)
         );
-        fs::set_permissions(rootfs.path(), fs::Permissions::from_mode(0o755))
+        fs::set_permissions(self.path(), fs::Permissions::from_mode(0o755))
             .expect("chmod root file system");
-        eprintln!(
-            "images: unpacked the root file system in {:.1?}",
-            started.elapsed()
-        );
-        rootfs
     }
 
     /// A new empty directory `<parent>/<kind>-<unique>` that is removed on drop.
@@ -838,17 +889,31 @@ pub fn read_final_stage(dockerfile: &Path) -> FinalStage {
     }
 
     let mut stage: Option<FinalStage> = None;
+    // Global `ARG NAME=default`s (before the first FROM), which a FROM may name.
+    let mut global_args: Vec<(String, String)> = Vec::new();
     for ins in instructions {
         let ins = ins.trim();
         let (word, rest) = ins.split_once(char::is_whitespace).unwrap_or((ins, ""));
         let rest = rest.trim();
         let word = word.to_ascii_uppercase();
+        if word == "ARG" && stage.is_none() {
+            for a in rest.split_whitespace() {
+                let (k, v) = a.split_once('=').unwrap_or((a, ""));
+                global_args.push((k.to_string(), v.trim_matches('"').to_string()));
+            }
+            continue;
+        }
         if word == "FROM" {
-            let base = rest
+            let mut base = rest
                 .split_whitespace()
                 .find(|w| !w.starts_with("--"))
                 .unwrap_or("")
                 .to_string();
+            for (k, v) in &global_args {
+                base = base
+                    .replace(&format!("${{{k}}}"), v)
+                    .replace(&format!("${k}"), v);
+            }
             stage = Some(FinalStage {
                 base,
                 steps: Vec::new(),
@@ -856,7 +921,7 @@ pub fn read_final_stage(dockerfile: &Path) -> FinalStage {
             continue;
         }
         let Some(stage) = stage.as_mut() else {
-            continue; // ARGs before the first FROM
+            continue;
         };
         let step = match word.as_str() {
             "RUN" => {

@@ -6,6 +6,7 @@
 
 pub mod chroot;
 pub mod gh_api;
+pub mod gh_generations;
 pub mod http;
 pub mod npm_registry;
 pub mod process;

