@@ -602,9 +602,9 @@ fn leak_check(f: &Facts, checks: &mut Vec<Check>) {
                     };
                     match outcome {
                         ProbeOutcome::TimedOut(limit) => by_helper[at].2.push(format!(
-                            "{} (killed after {} s)",
+                            "{} (killed after {})",
                             probe.url,
-                            limit.as_secs_f32()
+                            crate::child::show_limit(*limit)
                         )),
                         _ => by_helper[at].1.push(&probe.url),
                     }
