@@ -21,17 +21,17 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::http::LoopbackServer;
 use crate::secrets::redacted;
 use crate::{bin, require_tool, TempDir};
 
@@ -432,11 +432,9 @@ pub struct ApiRequest {
 /// absolute-form requests to it. `GET /user` answers 200 with a small user object when the
 /// `Authorization: token <T>` header carries the one accepted token, else 401.
 pub struct FakeApi {
-    addr: SocketAddr,
+    server: LoopbackServer,
     accepted: Arc<Mutex<String>>,
     seen: Arc<Mutex<Vec<ApiRequest>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 pub const API_HOST: &str = "api.github.localhost";
@@ -446,34 +444,20 @@ pub const BAD_CREDENTIALS_JSON: &str =
 
 impl FakeApi {
     pub fn start(accepted: &str) -> FakeApi {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
         let accepted = Arc::new(Mutex::new(accepted.to_string()));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (a, s, st) = (accepted.clone(), seen.clone(), stop.clone());
-        let thread = thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let (a, s) = (a.clone(), s.clone());
-                thread::spawn(move || serve(conn, &a, &s));
-            }
-        });
+        let (a, s) = (accepted.clone(), seen.clone());
+        let server = LoopbackServer::start(move |conn| serve(conn, &a, &s));
         FakeApi {
-            addr,
+            server,
             accepted,
             seen,
-            stop,
-            thread: Some(thread),
         }
     }
 
     /// The value for `HTTP_PROXY`.
     pub fn proxy_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// From now on only `token` is accepted (the old one is revoked).
@@ -483,16 +467,6 @@ impl FakeApi {
 
     pub fn seen(&self) -> Vec<ApiRequest> {
         self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeApi {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

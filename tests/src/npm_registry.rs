@@ -4,13 +4,12 @@
 //! it was the accepted one), never the token itself.
 
 use std::io::BufReader;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::gh_api::{read_request_head, write_json_response};
+use crate::http::LoopbackServer;
 
 /// The user the registry says the accepted token belongs to.
 pub const NPM_USER: &str = "kelos-agent";
@@ -24,50 +23,34 @@ pub struct NpmRequest {
 }
 
 pub struct NpmRegistry {
-    addr: SocketAddr,
+    server: LoopbackServer,
     accepted: Arc<Mutex<String>>,
     seen: Arc<Mutex<Vec<NpmRequest>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl NpmRegistry {
     /// Listens on 127.0.0.1 (a free port), accepting only `accepted`.
     pub fn start(accepted: &str) -> NpmRegistry {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
         let accepted = Arc::new(Mutex::new(accepted.to_string()));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (a, s, st) = (accepted.clone(), seen.clone(), stop.clone());
-        let thread = thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let (a, s) = (a.clone(), s.clone());
-                thread::spawn(move || serve(conn, &a, &s));
-            }
-        });
+        let (a, s) = (accepted.clone(), seen.clone());
+        let server = LoopbackServer::start(move |conn| serve(conn, &a, &s));
         NpmRegistry {
-            addr,
+            server,
             accepted,
             seen,
-            stop,
-            thread: Some(thread),
         }
     }
 
     /// `http://127.0.0.1:PORT/`, the value for `--registry`.
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        format!("http://{}/", self.server.addr())
     }
 
     /// The `.npmrc` key prefix npm matches this registry's auth settings by:
     /// `//127.0.0.1:PORT/`.
     pub fn nerf_dart(&self) -> String {
-        format!("//{}/", self.addr)
+        format!("//{}/", self.server.addr())
     }
 
     /// From now on only `token` is accepted.
@@ -77,16 +60,6 @@ impl NpmRegistry {
 
     pub fn seen(&self) -> Vec<NpmRequest> {
         self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for NpmRegistry {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

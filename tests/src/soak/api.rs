@@ -10,13 +10,13 @@
 
 use std::collections::HashSet;
 use std::io::BufReader;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::gh_api::{read_request_head, write_json_response};
+use crate::http::LoopbackServer;
 
 pub const API_HOST: &str = "api.github.localhost";
 pub const LOGIN: &str = "kelos-soak";
@@ -46,41 +46,22 @@ pub struct ApiCounts {
 }
 
 pub struct ApiServer {
-    addr: SocketAddr,
+    server: LoopbackServer,
     state: Arc<State>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl ApiServer {
     pub fn start(accepted: &[&str]) -> ApiServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(State::default());
         *state.accepted.lock().unwrap() = accepted.iter().map(|s| s.to_string()).collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
-        let thread = thread::spawn(move || {
-            for conn in listener.incoming() {
-                if sp.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let st = st.clone();
-                thread::spawn(move || serve(conn, &st));
-            }
-        });
-        ApiServer {
-            addr,
-            state,
-            stop,
-            thread: Some(thread),
-        }
+        let st = state.clone();
+        let server = LoopbackServer::start(move |conn| serve(conn, &st));
+        ApiServer { server, state }
     }
 
     /// The value for `HTTP_PROXY`.
     pub fn proxy_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// Replaces the set of accepted tokens.
@@ -107,16 +88,6 @@ impl ApiServer {
             &self.state.other,
         ] {
             c.store(0, Ordering::SeqCst);
-        }
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }
