@@ -95,7 +95,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 
 /// Opens /dev/null on any of descriptors 0, 1 and 2 that is closed, as std's
 /// start-up would: otherwise the token file or the trace file could be
-/// opened as descriptor 1, and the answer written into it. `false` when one
+/// opened as descriptor 1, and the answer written into it. `None` when one
 /// cannot be filled, else the descriptors it filled (`exec` closes them again
 /// before it runs its command, which gets them as its caller left them).
 fn standard_descriptors_open() -> Option<Vec<c_int>> {
