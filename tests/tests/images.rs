@@ -583,6 +583,32 @@ fn example_image_steps_in_a_debian_root_fs() {
         "a push after rotation was refused first"
     );
 
+    // The init container's clone of images/KELOS-MAINTAINERS.md: the static helper on git's
+    // command line, after an empty entry that drops every helper the image configured.
+    let helper_arg = format!(
+        "credential.helper=/usr/local/bin/git-credential-kelos --host {}",
+        server.host()
+    );
+    let init_clone = format!("{home}/init-clone");
+    server.reset_counters();
+    agent.ok(&[
+        "git",
+        "-c",
+        "credential.helper=",
+        "-c",
+        &helper_arg,
+        "clone",
+        "--quiet",
+        &server.url(),
+        &init_clone,
+    ]);
+    let presented = server.presented_passwords();
+    assert!(
+        !presented.is_empty() && presented.iter().all(|p| *p == token2),
+        "the init container's clone did not present the current token"
+    );
+    agent.ok(&["test", "-f", &format!("{init_clone}/file.txt")]);
+
     let log = run_with_timeout(
         {
             let mut c = Command::new(require_tool("git"));
