@@ -858,6 +858,44 @@ pub struct FinalStage {
     pub steps: Vec<Step>,
 }
 
+impl FinalStage {
+    /// Where the helpers come in: the index of the first `COPY --from`.
+    pub fn first_copy(&self) -> usize {
+        self.steps
+            .iter()
+            .position(|s| matches!(s, Step::CopyFrom { .. }))
+            .expect("the image copies the helpers")
+    }
+
+    /// The plain `RUN` steps before the helpers: the distribution layers that a
+    /// [`RootfsRecipe`] caches. Anything else there is a panic.
+    pub fn distribution_steps(&self) -> Vec<String> {
+        self.steps[..self.first_copy()]
+            .iter()
+            .map(|s| match s {
+                Step::Run { binds, command } if binds.is_empty() => command.clone(),
+                other => panic!(
+                    "a root fs recipe caches only plain RUN steps before the helpers: {other:?}"
+                ),
+            })
+            .collect()
+    }
+}
+
+/// The tools every root fs test needs (debootstrap, chroot, unshare, mount, tar): each
+/// missing one fails with the command that installs it.
+pub fn require_rootfs_tools() {
+    for (tool, package) in [
+        ("debootstrap", "debootstrap"),
+        ("chroot", "coreutils"),
+        ("unshare", "util-linux"),
+        ("mount", "mount"),
+        ("tar", "tar"),
+    ] {
+        require_system_tool(tool, package);
+    }
+}
+
 /// Reads the final stage of `dockerfile` (comments and line continuations handled; shell
 /// form only).
 pub fn read_final_stage(dockerfile: &Path) -> FinalStage {

@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kelos_e2e::chroot::{
-    debian_source, host_architecture, read_final_stage, require_root, require_system_tool,
+    debian_source, host_architecture, read_final_stage, require_root, require_rootfs_tools,
     root_env, rootfs_for, workspace_root, RootfsRecipe, RunSpec, Step, CONTAINER_PATH,
 };
 use kelos_e2e::secrets::redacted;
@@ -80,31 +80,12 @@ fn parent_script(rounds: usize) -> String {
 #[test]
 fn login_shells_and_bash_c_in_the_image_see_the_file_s_token_of_the_moment() {
     require_root("the consumers chroot test");
-    for (tool, package) in [
-        ("debootstrap", "debootstrap"),
-        ("chroot", "coreutils"),
-        ("unshare", "util-linux"),
-        ("mount", "mount"),
-        ("tar", "tar"),
-    ] {
-        require_system_tool(tool, package);
-    }
+    require_rootfs_tools();
     // The example image's distribution layers (as tests/tests/images.rs builds them), then
     // the helpers and images/install.sh, which installs the snippet.
     let dockerfile = workspace_root().join("images/example-agent/Dockerfile");
     let stage = read_final_stage(&dockerfile);
-    let first_copy = stage
-        .steps
-        .iter()
-        .position(|s| matches!(s, Step::CopyFrom { .. }))
-        .expect("the example image copies the helpers");
-    let root_steps: Vec<String> = stage.steps[..first_copy]
-        .iter()
-        .map(|s| match s {
-            Step::Run { binds, command } if binds.is_empty() => command.clone(),
-            other => panic!("unexpected step before the helpers: {other:?}"),
-        })
-        .collect();
+    let root_steps = stage.distribution_steps();
     let mut root = rootfs_for(&RootfsRecipe {
         source: debian_source(),
         arch: host_architecture(),

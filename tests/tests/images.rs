@@ -32,8 +32,9 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 use kelos_e2e::chroot::{
-    debian_source, host_architecture, read_final_stage, require_root, require_system_tool,
-    root_env, rootfs_for, tail, workspace_root, Rootfs, RootfsRecipe, RunSpec, Step,
+    debian_source, host_architecture, read_final_stage, require_root, require_rootfs_tools,
+    require_system_tool, root_env, rootfs_for, tail, workspace_root, Rootfs, RootfsRecipe, RunSpec,
+    Step,
 };
 use kelos_e2e::process::DEFAULT_TIMEOUT;
 use kelos_e2e::secrets::redacted;
@@ -202,15 +203,7 @@ fn helpers_image_file(source: &str) -> PathBuf {
 #[test]
 fn example_image_steps_in_a_debian_root_fs() {
     require_root("the example-image test");
-    for (tool, package) in [
-        ("debootstrap", "debootstrap"),
-        ("chroot", "coreutils"),
-        ("unshare", "util-linux"),
-        ("mount", "mount"),
-        ("tar", "tar"),
-    ] {
-        require_system_tool(tool, package);
-    }
+    require_rootfs_tools();
     let (helper, wrapper) = (bin(HELPER), bin(WRAPPER));
     let started = Instant::now();
 
@@ -222,20 +215,8 @@ fn example_image_steps_in_a_debian_root_fs() {
         stage.base, "ubuntu:24.04",
         "the example image's base changed: update this test (it stands in Debian for it)"
     );
-    let first_copy = stage
-        .steps
-        .iter()
-        .position(|s| matches!(s, Step::CopyFrom { .. }))
-        .expect("the example image copies the helpers");
-    let root_steps: Vec<String> = stage.steps[..first_copy]
-        .iter()
-        .map(|s| match s {
-            Step::Run { binds, command } if binds.is_empty() => command.clone(),
-            other => {
-                panic!("the chroot test caches only plain RUN steps before the helpers: {other:?}")
-            }
-        })
-        .collect();
+    let first_copy = stage.first_copy();
+    let root_steps = stage.distribution_steps();
     let recipe = RootfsRecipe {
         source: debian_source(),
         arch: host_architecture(),
