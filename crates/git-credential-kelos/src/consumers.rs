@@ -18,6 +18,7 @@ use std::ptr;
 use std::time::SystemTime;
 
 use crate::cli::ExecArgs;
+use crate::quote::{json_string_into, sh_quote_into};
 use kelos_token::credential::expiry_warning;
 use kelos_token::env::TOKEN_VARS;
 use kelos_token::expiry::unix_seconds;
@@ -83,35 +84,6 @@ pub fn env_names<'a>(present: impl Fn(&str) -> bool, set: &'a [String]) -> Vec<&
         }
     }
     names
-}
-
-/// Appends `value` in single quotes, each `'` written as `'\''`: inside
-/// single quotes a POSIX shell gives every other byte its literal meaning, so
-/// `eval` of the result can only ever yield `value`.
-pub fn sh_quote_into(value: &str, out: &mut String) {
-    out.push('\'');
-    for c in value.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-}
-
-/// Appends `value` as a JSON string.
-pub fn json_string_into(value: &str, out: &mut String) {
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// What `env` prints for `names` and `token`. `sh` with no names prints

@@ -11,3 +11,4 @@ pub mod configure;
 pub mod consumers;
 pub mod doctor;
 pub mod gitconfig;
+pub mod quote;

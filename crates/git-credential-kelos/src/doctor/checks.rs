@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::gitconfig::is_kelos_helper;
+use crate::quote::{json_string, sh_word};
 use kelos_token::env::{EnvSnapshot, GH_HOST_VAR, TOKEN_FILE_VAR};
 use kelos_token::expiry::{describe_age, describe_expiry, unix_seconds};
 use kelos_token::host::{Host, HostInputError, HostOrigin};
@@ -210,7 +211,7 @@ impl Report {
     /// "message", "fix"}]}`; keys are stable.
     pub fn to_json(&self) -> String {
         let worst = self.worst();
-        let mut out = format!("{{\"result\":{},\"checks\":[", json_str(worst.as_str()));
+        let mut out = format!("{{\"result\":{},\"checks\":[", json_string(worst.as_str()));
         for (i, c) in self.checks.iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -218,35 +219,15 @@ impl Report {
             let _ = write!(
                 out,
                 "{{\"id\":{},\"level\":{},\"message\":{},\"fix\":{}}}",
-                json_str(c.id),
-                json_str(c.level.as_str()),
-                json_str(&c.message),
-                c.fix.as_deref().map_or("null".to_owned(), json_str)
+                json_string(c.id),
+                json_string(c.level.as_str()),
+                json_string(&c.message),
+                c.fix.as_deref().map_or("null".to_owned(), json_string)
             );
         }
         out.push_str("]}\n");
         out
     }
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn check(id: &'static str, level: Level, message: String, fix: Option<&str>) -> Check {
@@ -721,7 +702,7 @@ pub fn leak_fix(leaking: &[&HelperSource], hosts: &[Host], repository: Option<&P
                 match dir {
                     Some(dir) => format!(
                         "cd {} && {}",
-                        sh_quote(&dir.display().to_string()),
+                        sh_word(&dir.display().to_string()),
                         cmd("--local")
                     ),
                     None => cmd("--local"),
@@ -734,7 +715,7 @@ pub fn leak_fix(leaking: &[&HelperSource], hosts: &[Host], repository: Option<&P
                 ));
                 continue;
             }
-            (_, Some(file)) => cmd(&format!("--file {}", sh_quote(&file.display().to_string()))),
+            (_, Some(file)) => cmd(&format!("--file {}", sh_word(&file.display().to_string()))),
             (_, None) => {
                 others.push(format!("remove `{}` ({})", h.value, h.key));
                 continue;
@@ -753,17 +734,6 @@ pub fn leak_fix(leaking: &[&HelperSource], hosts: &[Host], repository: Option<&P
         return "find the helper with `git config --show-origin --show-scope --get-regexp 'credential\\..*helper'`, then run `git-credential-kelos configure --exclusive` in its scope".to_owned();
     }
     parts.join("; ")
-}
-
-/// `s` as one shell word.
-fn sh_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%".contains(c))
-    {
-        return s.to_owned();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 fn gh_checks(f: &Facts, checks: &mut Vec<Check>) {
