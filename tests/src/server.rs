@@ -106,6 +106,21 @@ impl SmartHttpServer {
         self.root.join(REPO)
     }
 
+    /// The commit the served repository's `main` points at, read with git directly (no
+    /// config of the caller's).
+    pub fn main_head(&self) -> String {
+        let out = Command::new(require_tool("git"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .arg("--git-dir")
+            .arg(self.repo_path())
+            .args(["rev-parse", "refs/heads/main"])
+            .output()
+            .expect("run git rev-parse");
+        assert!(out.status.success(), "git rev-parse refs/heads/main failed");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     /// Replaces the set of accepted tokens.
     pub fn set_accepted(&self, tokens: &[&str]) {
         *self.state.accepted.lock().unwrap() = tokens.iter().map(|s| s.to_string()).collect();

@@ -1592,19 +1592,6 @@ fn commit_file(fx: &Fx, name: &str) -> String {
     text(&out.stdout).trim().to_owned()
 }
 
-fn server_main(server: &SmartHttpServer) -> String {
-    let out = Command::new("git")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .arg("--git-dir")
-        .arg(server.repo_path())
-        .args(["rev-parse", "refs/heads/main"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    text(&out.stdout).trim().to_owned()
-}
-
 /// The whole story of issue 12 in one repository: the controller's helper leaks, doctor
 /// (text and JSON) says so naming it (masked) and its file, the fix it prints silences it
 /// while the host keeps its token (push and fetch across a rotation), and
@@ -1721,13 +1708,13 @@ fn kelos_today_doctor_finds_the_controllers_helper_and_its_fix_silences_it() {
     // push and fetch through kelos alone, across a rotation.
     let c1 = commit_file(&fx, "one.txt");
     fx.git_ok(&["push", "-q", "origin", "HEAD:main"]);
-    assert_eq!(server_main(&server), c1);
+    assert_eq!(server.main_head(), c1);
     vol.publish(b.as_bytes(), Some(&(unix_now() + 3600).to_string()));
     server.set_accepted(&[&b]);
     server.reset_counters();
     let c2 = commit_file(&fx, "two.txt");
     fx.git_ok(&["push", "-q", "origin", "HEAD:main"]);
-    assert_eq!(server_main(&server), c2);
+    assert_eq!(server.main_head(), c2);
     fx.git_ok(&["fetch", "-q", "origin"]);
     assert_eq!(server.auth_failures(), 0, "{:?}", server.log());
     assert!(

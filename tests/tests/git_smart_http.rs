@@ -23,19 +23,6 @@ fn commit(sb: &GitSandbox, repo: &Path, file: &str, secrets: &[&str]) -> String 
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn server_head(server: &SmartHttpServer) -> String {
-    let out = std::process::Command::new("git")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .arg("--git-dir")
-        .arg(server.repo_path())
-        .args(["rev-parse", "refs/heads/main"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 fn server_diag(server: &SmartHttpServer) -> String {
     format!(
         "server: unauthenticated={} auth_failures={} served={} log={:?}",
@@ -66,7 +53,7 @@ fn clone_push_fetch_across_token_rotation() {
     let c1 = commit(&sb, &work, "one.txt", &s);
     let out = sb.git_ok(&work, &["push", "-q", "origin", "HEAD:main"], &s);
     check_clean("push 1", &out, &s);
-    assert_eq!(server_head(&server), c1, "push 1 reached the server");
+    assert_eq!(server.main_head(), c1, "push 1 reached the server");
     assert_eq!(server.auth_failures(), 0, "{}", server_diag(&server));
     let seen = server.presented_passwords();
     assert!(!seen.is_empty(), "credentials were sent");
@@ -87,7 +74,7 @@ fn clone_push_fetch_across_token_rotation() {
     let c2 = commit(&sb, &work, "two.txt", &s);
     let out = sb.git_ok(&work, &["push", "-q", "origin", "HEAD:main"], &s);
     check_clean("push 2", &out, &s);
-    assert_eq!(server_head(&server), c2, "push 2 reached the server");
+    assert_eq!(server.main_head(), c2, "push 2 reached the server");
 
     // Someone else pushes (directly on disk); fetch must bring it in with token B.
     let out = sb.git_ok(&home, &["clone", "-q", &url, "other"], &s);
@@ -238,7 +225,7 @@ fn large_push_uses_the_rotated_token() {
     let out = sb.git_ok(&work, &["push", "-q", "origin", "HEAD:main"], &s);
     check_clean("large push", &out, &s);
     assert_eq!(
-        server_head(&server),
+        server.main_head(),
         String::from_utf8_lossy(&head.stdout).trim(),
         "{}",
         server_diag(&server)
