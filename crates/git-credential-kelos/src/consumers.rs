@@ -222,13 +222,14 @@ fn write_out(text: &str) -> c_int {
 
 /// `exec`: sets what `env` would print in the environment of `argv`, then
 /// execs `argv[0]`, searched in PATH as `execvp` does. `environ` is the
-/// process environment, in order; `reopened` are the standard descriptors
+/// process environment, in order, and `env` its snapshot; `reopened` are the standard descriptors
 /// the start-up guard filled with /dev/null, closed again just before the
 /// exec so that the command gets the descriptors its caller left. Returns
 /// only on failure: 127 when the command is not found, 126 when it cannot
 /// be run.
 pub fn exec(
     environ: &[&CStr],
+    env: &EnvSnapshot,
     set: &[String],
     argv: &[&CStr],
     mut tracer: Tracer,
@@ -246,8 +247,7 @@ pub fn exec(
         );
         return 2;
     };
-    let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
-    let environment: Vec<Cow<'_, CStr>> = match file_token(&env) {
+    let environment: Vec<Cow<'_, CStr>> = match file_token(env) {
         Ok(token) => {
             let names = env_names(|n| env.get(n).is_some(), set);
             trace!(
@@ -327,7 +327,7 @@ pub fn exec_command(args: &ExecArgs, reopened: &[c_int]) -> c_int {
     let environ: Vec<&CStr> = unsafe { kelos_token::env::process_environ() }.collect();
     let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
     let tracer = Tracer::from_env(&env, PROGRAM);
-    exec(&environ, &args.set, &argv, tracer, reopened)
+    exec(&environ, &env, &args.set, &argv, tracer, reopened)
 }
 
 #[cfg(test)]
