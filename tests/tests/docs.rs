@@ -1,0 +1,682 @@
+//! The project's own documentation: every Markdown link stays inside the
+//! repository (or is a public https address), the man pages carry every
+//! option and an ENVIRONMENT section, and the shell completions complete,
+//! driven through bash's and fish's own completion machinery.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use kelos_docgen::{completion, helper_command, man_pages, GH_WRAPPER, HELPER};
+use kelos_e2e::{require_tool, TempDir};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the repository")
+        .canonicalize()
+        .expect("repository root")
+}
+
+// ---------------------------------------------------------------- links
+
+/// Directories that hold no documentation of the project's own: build
+/// output, the fuzz corpus, VCS data, other worktrees' checkouts.
+const SKIPPED_DIRS: &[&str] = &["target", "dist", "node_modules", "corpus", "artifacts"];
+
+fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry"))
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let kind = entry.file_type().expect("file type");
+        if kind.is_dir() {
+            let hidden = name.starts_with('.') && name != ".github" && name != ".ci";
+            if !hidden && !SKIPPED_DIRS.contains(&name.as_str()) {
+                markdown_files(&path, out);
+            }
+        } else if name.ends_with(".md") {
+            out.push(path);
+        }
+    }
+}
+
+/// A link found in a Markdown file: its line and destination.
+#[derive(Debug)]
+struct Link {
+    line: usize,
+    dest: String,
+}
+
+/// Inline links and images `[text](dest "title")`, reference definitions
+/// `[label]: dest` and autolinks `<https://…>`, outside fenced code blocks
+/// and code spans.
+fn links(markdown: &str) -> Vec<Link> {
+    let mut found = Vec::new();
+    let mut fence: Option<&str> = None;
+    for (i, raw) in markdown.lines().enumerate() {
+        let trimmed = raw.trim_start();
+        for marker in ["```", "~~~"] {
+            if trimmed.starts_with(marker) {
+                fence = match fence {
+                    Some(open) if open == marker => None,
+                    None => Some(marker),
+                    other => other,
+                };
+            }
+        }
+        if fence.is_some() || trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            continue;
+        }
+        let text = without_code_spans(raw);
+        let line = i + 1;
+        if let Some(rest) = text.trim_start().strip_prefix('[') {
+            if let Some((label, dest)) = rest.split_once("]:") {
+                if !label.is_empty() && !label.contains(']') {
+                    if let Some(dest) = dest.split_whitespace().next() {
+                        found.push(Link {
+                            line,
+                            dest: dest.trim_matches(['<', '>']).to_owned(),
+                        });
+                    }
+                }
+            }
+        }
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("](") {
+            let after = &rest[at + 2..];
+            let dest = match after.strip_prefix('<') {
+                Some(angled) => angled.split('>').next().unwrap_or(""),
+                None => {
+                    let end = after.find([')', ' ']).unwrap_or(after.len());
+                    &after[..end]
+                }
+            };
+            found.push(Link {
+                line,
+                dest: dest.to_owned(),
+            });
+            rest = after;
+        }
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("<http") {
+            let after = &rest[at + 1..];
+            let end = after.find('>').unwrap_or(after.len());
+            found.push(Link {
+                line,
+                dest: after[..end].to_owned(),
+            });
+            rest = &after[end..];
+        }
+    }
+    found
+}
+
+fn without_code_spans(line: &str) -> String {
+    let mut out = String::new();
+    let mut in_code = false;
+    for c in line.chars() {
+        if c == '`' {
+            in_code = !in_code;
+        } else if !in_code {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// GitHub's anchors of a Markdown file's headings: lower-cased, markup and
+/// punctuation dropped, spaces as hyphens, `-1`, `-2` for repeats.
+fn anchors(markdown: &str) -> BTreeSet<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out = BTreeSet::new();
+    let mut fenced = false;
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        if fenced || !line.starts_with('#') {
+            continue;
+        }
+        let text = line.trim_start_matches('#').trim().trim_end_matches('#');
+        // A link in a heading counts by its text.
+        let mut plain = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("](") {
+            plain.push_str(&rest[..at]);
+            rest = rest[at..].split_once(')').map_or("", |(_, r)| r);
+        }
+        plain.push_str(rest);
+        let slug: String = plain
+            .trim()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => {
+                    Some(c.to_lowercase().next().unwrap_or(c))
+                }
+                _ => None,
+            })
+            .collect();
+        let n = seen.entry(slug.clone()).or_insert(0);
+        out.insert(if *n == 0 {
+            slug.clone()
+        } else {
+            format!("{slug}-{n}")
+        });
+        *n += 1;
+    }
+    out
+}
+
+/// What is wrong with one link, if anything.
+fn link_problem(root: &Path, file: &Path, dest: &str) -> Option<String> {
+    if dest.is_empty() {
+        return Some("an empty destination".into());
+    }
+    if dest.contains("../shared") || dest.contains("/work/") {
+        return Some("points outside the repository (../shared is not in a clone)".into());
+    }
+    if let Some(rest) = dest.strip_prefix("https://") {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = host.rsplit('@').next().unwrap_or(host);
+        let name = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+        let local = name.is_empty()
+            || name == "localhost"
+            || name.ends_with(".localhost")
+            || name.ends_with(".local")
+            || name.ends_with(".internal")
+            || name.ends_with(".example")
+            || name.parse::<std::net::IpAddr>().is_ok()
+            || name.starts_with('[');
+        return local.then(|| format!("{host} is not a public site"));
+    }
+    if dest.contains(':') && !dest.starts_with('#') && !dest.starts_with("./") {
+        let scheme = dest.split(':').next().unwrap_or("");
+        if !scheme.contains('/') {
+            return Some(format!("{scheme}: links are not allowed (https only)"));
+        }
+    }
+    if dest.starts_with('/') {
+        return Some("an absolute path: it leaves the repository in a clone".into());
+    }
+    let (path, anchor) = match dest.split_once('#') {
+        Some((path, anchor)) => (path, Some(anchor)),
+        None => (dest, None),
+    };
+    let target = if path.is_empty() {
+        file.to_path_buf()
+    } else {
+        let joined = file.parent().expect("file in a directory").join(path);
+        if joined
+            .components()
+            .any(|c| matches!(c, Component::ParentDir))
+        {
+            match joined.canonicalize() {
+                Ok(p) => p,
+                Err(_) => return Some(format!("{path} does not exist")),
+            }
+        } else {
+            joined
+        }
+    };
+    if !target.exists() {
+        return Some(format!("{path} does not exist"));
+    }
+    let target = target.canonicalize().expect("existing path");
+    if !target.starts_with(root) {
+        return Some(format!("{path} is outside the repository"));
+    }
+    if let Some(anchor) = anchor {
+        if target.extension().is_some_and(|e| e == "md") {
+            let text = fs::read_to_string(&target).expect("Markdown target");
+            if !anchors(&text).contains(anchor) {
+                return Some(format!(
+                    "{} has no heading #{anchor}",
+                    target.strip_prefix(root).unwrap_or(&target).display()
+                ));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn every_markdown_link_resolves_inside_the_repository() {
+    let root = repo_root();
+    let mut files = Vec::new();
+    markdown_files(&root, &mut files);
+    assert!(
+        files.iter().any(|f| f.ends_with("README.md")),
+        "no README.md found under {}",
+        root.display()
+    );
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for file in &files {
+        let text = fs::read_to_string(file).expect("Markdown file");
+        for link in links(&text) {
+            checked += 1;
+            if let Some(problem) = link_problem(&root, file, &link.dest) {
+                problems.push(format!(
+                    "{}:{}: ({}) {problem}",
+                    file.strip_prefix(&root).unwrap_or(file).display(),
+                    link.line,
+                    link.dest
+                ));
+            }
+        }
+        if text.contains("../shared") {
+            problems.push(format!(
+                "{}: mentions ../shared, which is not in the repository",
+                file.strip_prefix(&root).unwrap_or(file).display()
+            ));
+        }
+    }
+    assert!(
+        checked > 5,
+        "only {checked} links found: the scanner is broken"
+    );
+    assert!(problems.is_empty(), "links:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_link_rules_themselves() {
+    let root = repo_root();
+    let readme = root.join("README.md");
+    let bad = [
+        "../shared/CONTRACT.md",
+        "/etc/passwd",
+        "http://example.com/",
+        "https://localhost/x",
+        "https://127.0.0.1/",
+        "file:///etc/passwd",
+        "no-such-file.md",
+        "#no-such-heading-here",
+        "docs/REFERENCE.md#no-such-heading-here",
+        "../../outside",
+    ];
+    for dest in bad {
+        assert!(
+            link_problem(&root, &readme, dest).is_some(),
+            "{dest} was accepted"
+        );
+    }
+    let good = [
+        "https://github.com/git-lfs/git-lfs/issues",
+        "images/README.md",
+        "docs/REFERENCE.md",
+        "LICENSE",
+        "#configuring-git",
+        "docs/REFERENCE.md#environment",
+    ];
+    for dest in good {
+        assert_eq!(link_problem(&root, &readme, dest), None, "{dest}");
+    }
+    let md = "# A `code` Title\n\n## Exit status & messages\n\n## Dup\n## Dup\n\
+              ```\n# not a heading [x](nowhere)\n```\n\
+              see [a](b.md) and ![i](<c d.png> \"t\") and `[e](f)` and <https://x.org/y>\n\
+              [ref]: g.md \"title\"\n";
+    assert_eq!(
+        anchors(md),
+        ["a-code-title", "dup", "dup-1", "exit-status--messages"]
+            .map(String::from)
+            .into()
+    );
+    let dests: Vec<String> = links(md).into_iter().map(|l| l.dest).collect();
+    assert_eq!(dests, ["b.md", "c d.png", "https://x.org/y", "g.md"]);
+}
+
+// ------------------------------------------------------------ man pages
+
+fn section<'a>(page: &'a str, name: &str) -> &'a str {
+    // roff quotes a heading of several words.
+    let quoted = format!(".SH \"{name}\"\n");
+    let plain = format!(".SH {name}\n");
+    let Some((start, head)) = [quoted, plain]
+        .into_iter()
+        .find_map(|h| page.find(&h).map(|at| (at, h)))
+    else {
+        return "";
+    };
+    let body = &page[start + head.len()..];
+    &body[..body.find("\n.SH ").map_or(body.len(), |e| e + 1)]
+}
+
+/// `--name` as roff writes it.
+fn roff(text: &str) -> String {
+    text.replace('-', "\\-")
+}
+
+#[test]
+fn man_pages_carry_every_option_environment_and_exit_status() {
+    let pages: BTreeMap<String, String> = man_pages().unwrap().into_iter().collect();
+    let cmd = helper_command();
+    let mut expected: Vec<(String, &clap::Command)> = vec![(format!("{HELPER}.1"), &cmd)];
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        expected.push((format!("{HELPER}-{}.1", sub.get_name()), sub));
+    }
+    let mut names: Vec<String> = expected.iter().map(|(f, _)| f.clone()).collect();
+    names.push(format!("{GH_WRAPPER}.1"));
+    names.sort();
+    assert_eq!(pages.keys().cloned().collect::<Vec<_>>(), names);
+
+    for (file, command) in &expected {
+        let page = &pages[file];
+        let options = section(page, "OPTIONS");
+        for arg in command.get_arguments() {
+            let shown = match (arg.get_long(), arg.get_short()) {
+                (Some(long), _) => roff(&format!("--{long}")),
+                (None, Some(short)) => roff(&format!("-{short}")),
+                (None, None) => arg
+                    .get_value_names()
+                    .and_then(|v| v.first())
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| arg.get_id().to_string()),
+            };
+            assert!(
+                options.contains(&shown),
+                "{file}: OPTIONS lacks {shown}:\n{options}"
+            );
+        }
+        let takes_host = command
+            .get_arguments()
+            .any(|a| a.get_long() == Some("host"));
+        assert_eq!(
+            options.contains(&roff("--host")),
+            takes_host,
+            "{file}: --host in OPTIONS"
+        );
+    }
+    assert!(
+        section(&pages[&format!("{HELPER}-doctor.1")], "OPTIONS").contains(&roff("--host")),
+        "doctor takes --host"
+    );
+
+    for (file, page) in &pages {
+        let environment = section(page, "ENVIRONMENT");
+        for var in kelos_token::env::KNOWN_VARS {
+            assert!(environment.contains(var), "{file}: ENVIRONMENT lacks {var}");
+        }
+        for head in ["NAME", "SYNOPSIS", "DESCRIPTION", "EXIT STATUS", "SEE ALSO"] {
+            assert!(!section(page, head).is_empty(), "{file}: no {head} section");
+        }
+        // Every page this one names exists.
+        let text = page
+            .replace("\\-", "-")
+            .replace("\\fB", "")
+            .replace("\\fR", "");
+        for (at, _) in text.match_indices("(1)") {
+            let start = text[..at]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .map_or(0, |s| s + 1);
+            let named = &text[start..at];
+            if named.starts_with(HELPER) || named == GH_WRAPPER {
+                assert!(
+                    pages.contains_key(&format!("{named}.1")),
+                    "{file} names {named}(1), which is not generated"
+                );
+            }
+        }
+        assert!(!page.contains("help(1)"), "{file} names a help page");
+    }
+    let top = &pages[&format!("{HELPER}.1")];
+    assert!(section(top, "EXIT STATUS").contains("126"));
+    assert!(section(&pages[&format!("{GH_WRAPPER}.1")], "EXIT STATUS").contains("127"));
+}
+
+#[test]
+fn man_pages_render_without_warnings() {
+    let groff = require_tool("groff");
+    let dir = TempDir::new("kelos-man");
+    for (file, page) in man_pages().unwrap() {
+        let path = dir.join(&file);
+        fs::write(&path, &page).unwrap();
+        let out = Command::new(&groff)
+            .args(["-man", "-ww", "-Tutf8", "-z"])
+            .arg(&path)
+            .output()
+            .expect("run groff");
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{file}: groff says:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+// ---------------------------------------------------------- completions
+
+/// A run of completion requests: each line as typed, completed at its end.
+fn run_lines(mut cmd: Command, lines: &[String]) -> Vec<Vec<String>> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the shell");
+    let mut input = lines.join("\n");
+    input.push('\n');
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the shell failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<Vec<String>> = stdout
+        .lines()
+        .map(|l| {
+            l.split('\x1f')
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        results.len(),
+        lines.len(),
+        "one answer per line expected; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    results
+}
+
+/// Drives bash's programmable completion as readline does on TAB: the
+/// function `complete -p` registers for the command is called with
+/// COMP_WORDS, COMP_CWORD, COMP_LINE and COMP_POINT set, and COMPREPLY read.
+const BASH_DRIVER: &str = r#"
+source "$1" || exit 3
+spec=$(complete -p git-credential-kelos) || exit 4
+fn=$(sed -E 's/.* -F ([^ ]+) .*/\1/' <<<"$spec")
+while IFS= read -r line; do
+  read -ra COMP_WORDS <<<"$line"
+  [[ "$line" == *" " ]] && COMP_WORDS+=("")
+  COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+  COMP_LINE=$line
+  COMP_POINT=${#line}
+  COMPREPLY=()
+  "$fn" "${COMP_WORDS[0]}" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+  (IFS=$'\x1f'; printf '%s\n' "${COMPREPLY[*]}")
+done
+"#;
+
+fn bash_complete(dir: &TempDir, lines: &[String]) -> Vec<Vec<String>> {
+    let bash = require_tool("bash");
+    let script = dir.join("git-credential-kelos.bash");
+    fs::write(&script, completion(clap_complete::Shell::Bash).unwrap()).unwrap();
+    let driver = dir.join("drive.bash");
+    fs::write(&driver, BASH_DRIVER).unwrap();
+    let mut cmd = Command::new(bash);
+    cmd.args(["--norc", "--noprofile"])
+        .arg(&driver)
+        .arg(&script)
+        .env("HOME", dir.path())
+        .env("HOSTFILE", dir.join("no-hosts"));
+    run_lines(cmd, lines)
+}
+
+/// fish completes a command line itself (`complete -C`).
+fn fish_complete(dir: &TempDir, lines: &[String]) -> Vec<Vec<String>> {
+    let fish = require_tool("fish");
+    let script = dir.join("git-credential-kelos.fish");
+    fs::write(&script, completion(clap_complete::Shell::Fish).unwrap()).unwrap();
+    let mut cmd = Command::new(fish);
+    cmd.arg("--no-config")
+        .arg("-c")
+        .arg(
+            "source $argv[1]; or exit 3
+             while read -l line
+               set -l found (complete -C \"$line\" | string replace -r '\\t.*' '')
+               echo (string join \\x1f -- $found)
+             end",
+        )
+        .arg(&script)
+        .env("HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("XDG_RUNTIME_DIR", dir.path());
+    run_lines(cmd, lines)
+}
+
+/// What a person types and what TAB must offer, exactly.
+const TRANSCRIPT: &[(&str, &[&str])] = &[
+    ("git-credential-kelos configure --ex", &["--exclusive"]),
+    ("git-credential-kelos do", &["doctor"]),
+    ("git-credential-kelos unc", &["unconfigure"]),
+    ("git-credential-kelos doctor --no", &["--no-token-ok"]),
+    ("git-credential-kelos doctor --j", &["--json"]),
+    ("git-credential-kelos configure --sy", &["--system"]),
+    (
+        "git-credential-kelos --host ghe.example.com unconfigure --l",
+        &["--local"],
+    ),
+    (
+        "git-credential-kelos token --format ",
+        &["plain", "header-json"],
+    ),
+    ("git-credential-kelos env --format j", &["json"]),
+    ("git-credential-kelos exec --s", &["--set"]),
+];
+
+/// Every subcommand by a prefix, and every long option of every subcommand
+/// by a prefix, as the clap definition has them.
+fn every_option_lines() -> Vec<(String, String)> {
+    let cmd = helper_command();
+    let mut cases = Vec::new();
+    for sub in cmd.get_subcommands() {
+        let name = sub.get_name();
+        cases.push((
+            format!("{HELPER} {}", &name[..2.min(name.len())]),
+            name.into(),
+        ));
+        for arg in sub.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                cases.push((
+                    format!("{HELPER} {name} --{}", &long[..2.min(long.len())]),
+                    format!("--{long}"),
+                ));
+            }
+        }
+    }
+    assert!(cases.len() > 20, "{cases:?}");
+    cases
+}
+
+fn check_completions(
+    shell: &str,
+    complete: impl Fn(&TempDir, &[String]) -> Vec<Vec<String>>,
+    exact: bool,
+) {
+    let dir = TempDir::new(&format!("kelos-{shell}-completion"));
+    let mut lines: Vec<String> = TRANSCRIPT.iter().map(|(l, _)| l.to_string()).collect();
+    let every = every_option_lines();
+    lines.extend(every.iter().map(|(l, _)| l.clone()));
+    let results = complete(&dir, &lines);
+    let mut transcript = String::new();
+    for ((line, want), got) in TRANSCRIPT.iter().zip(&results) {
+        transcript.push_str(&format!("{line}<TAB> -> {got:?}\n"));
+        let got_set: BTreeSet<&str> = got.iter().map(String::as_str).collect();
+        let want_set: BTreeSet<&str> = want.iter().copied().collect();
+        if exact {
+            assert_eq!(got_set, want_set, "{shell}: {line}<TAB>\n{transcript}");
+        } else {
+            assert!(
+                want_set.is_subset(&got_set),
+                "{shell}: {line}<TAB> gave {got:?}, want {want:?}"
+            );
+        }
+    }
+    for ((line, want), got) in every.iter().zip(&results[TRANSCRIPT.len()..]) {
+        assert!(
+            got.contains(want),
+            "{shell}: {line}<TAB> gave {got:?}, lacks {want}"
+        );
+    }
+    println!("{shell} completion transcript:\n{transcript}");
+}
+
+#[test]
+fn bash_completes_subcommands_and_their_options() {
+    check_completions("bash", bash_complete, true);
+}
+
+#[test]
+fn fish_completes_subcommands_and_their_options() {
+    check_completions("fish", fish_complete, false);
+}
+
+#[test]
+fn zsh_completion_loads_and_registers() {
+    let zsh = require_tool("zsh");
+    let dir = TempDir::new("kelos-zsh-completion");
+    let functions = dir.join("functions");
+    fs::create_dir(&functions).unwrap();
+    fs::write(
+        functions.join("_git-credential-kelos"),
+        completion(clap_complete::Shell::Zsh).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(zsh)
+        .arg("-f")
+        .arg("-c")
+        .arg(
+            "fpath=($1 $fpath)
+             autoload -Uz compinit && compinit -u -d $2 || exit 3
+             print -r -- $_comps[git-credential-kelos]
+             autoload -Uz +X _git-credential-kelos || exit 4
+             whence -w _git-credential-kelos",
+        )
+        .arg("zsh")
+        .arg(&functions)
+        .arg(dir.join("zcompdump"))
+        .env("HOME", dir.path())
+        .env("ZDOTDIR", dir.path())
+        .output()
+        .expect("run zsh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "zsh: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout,
+        "_git-credential-kelos\n_git-credential-kelos: function\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
