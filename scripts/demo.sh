@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job, on one machine with no network: build the static binaries,
-# then show the real git (and gh, when installed) getting the token from a
+# The main job, on one machine with no network: build the static binaries
+# (for this machine's architecture: x86_64 or aarch64), then show the real git (and gh, when installed) getting the token from a
 # kubelet-style Secret volume, before and after a rotation, and git getting
 # nothing for a host the token does not belong to.
 set -euo pipefail
@@ -44,7 +44,32 @@ export GH_TOKEN="ghs_stale_token_frozen_at_pod_start" GH_CONFIG_DIR="$demo/gh-co
 git config --global credential.helper ''
 git config --global --add credential.helper "$bin/git-credential-kelos"
 
-fill() { printf 'protocol=%s\nhost=%s\n\n' "$1" "$2" | git credential fill 2>&1 || true; }
+# The helper's trace says why it refused; it never holds a token.
+export KELOS_CREDENTIAL_TRACE="$demo/trace"
+
+# A request the helper must answer: prints what git got (demo tokens only).
+fill() {
+  if ! printf 'protocol=%s\nhost=%s\n\n' "$1" "$2" | git credential fill 2>"$demo/git.err"; then
+    echo "demo failed: git got no credential for $1://$2:" >&2
+    cat "$demo/git.err" >&2
+    exit 1
+  fi
+}
+
+# A request the helper must refuse: git gets nothing, and with prompts off it
+# gives up (its "fatal: could not read Username" is the refusal working).
+refused() {
+  local out
+  : >"$KELOS_CREDENTIAL_TRACE"
+  if out="$(printf 'protocol=%s\nhost=%s\n\n' "$1" "$2" | git credential fill 2>"$demo/git.err")"; then
+    echo "demo failed: git got a credential for $1://$2, which must be refused:" >&2
+    printf '%s\n' "$out" | sed 's/^password=.*/password=<hidden>/' >&2
+    exit 1
+  fi
+  echo "refused, as it must be: no credential for $1://$2"
+  sed -n 's/^.*: not answered: /  the helper: /p' "$KELOS_CREDENTIAL_TRACE"
+  sed -n 's/^fatal: /  git then gives up: /p' "$demo/git.err"
+}
 
 publish "ghs_demoFirstToken000000000000000000001"
 step "git credential fill for https://github.com (token file holds generation 1)"
@@ -54,10 +79,10 @@ publish "ghs_demoSecondToken00000000000000000002"
 step "kubelet rotated the Secret; git credential fill again"
 fill https github.com
 
-step "a host the token does not belong to: https://github.com.evil.example (nothing is answered)"
-fill https github.com.evil.example
-step "plain http to github.com (refused: https only, http only for loopback)"
-fill http github.com
+step "a host the token does not belong to: https://github.com.evil.example"
+refused https github.com.evil.example
+step "plain http to github.com (https only; http only for loopback hosts)"
+refused http github.com
 
 if [ -x "$bin/kelos-gh" ] && command -v gh >/dev/null; then
   mkdir -p "$demo/bin"

@@ -1,7 +1,17 @@
 # Shared by the scripts: the static build and a little output formatting.
 # shellcheck shell=bash
 
-TARGET="${KELOS_TARGET:-x86_64-unknown-linux-musl}"
+# The musl target of this machine's architecture (what runs here without
+# emulation); KELOS_TARGET overrides it.
+host_target() {
+  case "$(uname -m)" in
+    x86_64 | amd64) echo x86_64-unknown-linux-musl ;;
+    aarch64 | arm64) echo aarch64-unknown-linux-musl ;;
+    *) echo "unsupported architecture $(uname -m): the release targets are x86_64 and aarch64 (set KELOS_TARGET)" >&2; return 1 ;;
+  esac
+}
+
+TARGET="${KELOS_TARGET:-$(host_target)}" || return 1
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -679,4 +680,75 @@ fn zsh_completion_loads_and_registers() {
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+// ---------------------------------------------------------------- demo
+
+/// The demo (and every script that builds with `scripts/lib.sh`) builds for
+/// the architecture of the machine it runs on, so that it runs there: an
+/// aarch64 host gets aarch64 binaries, not x86_64 ones it cannot execute.
+#[test]
+fn scripts_build_for_the_machine_they_run_on() {
+    let bash = require_tool("bash");
+    let dir = TempDir::new("kelos-host-target");
+    let fake = dir.join("bin");
+    fs::create_dir(&fake).unwrap();
+    let uname = fake.join("uname");
+    fs::write(&uname, "#!/bin/sh\necho \"$FAKE_MACHINE\"\n").unwrap();
+    fs::set_permissions(&uname, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        fake.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let target = |machine: &str| {
+        let out = Command::new(&bash)
+            .args([
+                "--norc",
+                "--noprofile",
+                "-c",
+                "source scripts/lib.sh && echo \"$TARGET\"",
+            ])
+            .current_dir(repo_root())
+            .env("PATH", &path)
+            .env("FAKE_MACHINE", machine)
+            .env_remove("KELOS_TARGET")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (machine, want) in [
+        ("x86_64", "x86_64-unknown-linux-musl"),
+        ("aarch64", "aarch64-unknown-linux-musl"),
+        ("arm64", "aarch64-unknown-linux-musl"),
+    ] {
+        let (ok, got, err) = target(machine);
+        assert!(ok && got == want, "{machine}: {got:?} {err}");
+    }
+    let (ok, _, err) = target("riscv64");
+    assert!(!ok && err.contains("riscv64"), "riscv64: {err}");
+    // KELOS_TARGET still chooses.
+    let out = Command::new(&bash)
+        .args([
+            "--norc",
+            "--noprofile",
+            "-c",
+            "source scripts/lib.sh && echo \"$TARGET\"",
+        ])
+        .current_dir(repo_root())
+        .env("PATH", &path)
+        .env("FAKE_MACHINE", "x86_64")
+        .env("KELOS_TARGET", "aarch64-unknown-linux-musl")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "aarch64-unknown-linux-musl"
+    );
+    let demo = fs::read_to_string(repo_root().join("scripts/demo.sh")).unwrap();
+    assert!(demo.contains("source scripts/lib.sh") && demo.contains("build_static"));
 }
