@@ -241,13 +241,15 @@ fn with_value_hints(cmd: clap::Command) -> clap::Command {
 ///   `git__subcmd__credential__subcmd__kelos__subcmd__configure` (the
 ///   binary's hyphens replaced by the subcommand separator), so nothing is
 ///   ever completed after a subcommand. The matched names are put right.
-/// - fish: a possible value's help that holds a double quote breaks the
-///   generated quoting (`complete: too many arguments`, and the rest of the
-///   file is lost). Possible values are completed without their help (the
-///   option's own description is still shown).
+/// - fish and zsh: a possible value's help that holds a double quote or a
+///   space breaks the generated quoting (fish: `complete: too many
+///   arguments`, and the rest of the file is lost; zsh: a word of the help,
+///   `TOKEN\}\`\`, offered as a value of `token --format`). Possible values
+///   are completed without their help (the option's own description is
+///   still shown).
 pub fn completion(shell: Shell) -> Result<String> {
     let mut cmd = helper_command();
-    if shell == Shell::Fish {
+    if matches!(shell, Shell::Fish | Shell::Zsh) {
         cmd = without_value_help(cmd);
     }
     let mut script = Vec::new();
