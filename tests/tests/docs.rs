@@ -427,6 +427,16 @@ fn man_pages_carry_every_option_environment_and_exit_status() {
         }
         assert!(!page.contains("help(1)"), "{file} names a help page");
     }
+    // git passes `--host HOST` to its operations (`helper = kelos --host
+    // ghe.example.com`): their pages say so, whatever clap's layout.
+    for op in ["get", "store", "erase", "capability"] {
+        let page = &pages[&format!("{HELPER}-{op}.1")];
+        assert!(page.contains(&roff("--host")), "{op}'s page lacks --host");
+    }
+    // Examples are shown as written (no filling), under NOTES.
+    let token = &pages[&format!("{HELPER}-token.1")];
+    assert!(section(token, "NOTES").starts_with(".nf\n"), "{token}");
+    assert!(section(token, "EXTRA").is_empty());
     let top = &pages[&format!("{HELPER}.1")];
     assert!(section(top, "EXIT STATUS").contains("126"));
     assert!(section(&pages[&format!("{GH_WRAPPER}.1")], "EXIT STATUS").contains("127"));
