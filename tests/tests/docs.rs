@@ -607,20 +607,35 @@ fn every_option_lines() -> Vec<(String, String)> {
     cases
 }
 
-fn check_completions(shell: &str, complete: impl Fn(&TempDir, &[String]) -> Vec<Vec<String>>) {
+/// Completes the transcript and every option, typed as `command` (the
+/// binary's name, or `git credential-kelos`).
+fn check_completions(
+    shell: &str,
+    command: &str,
+    complete: impl Fn(&TempDir, &[String]) -> Vec<Vec<String>>,
+) {
     let dir = TempDir::new(&format!("kelos-{shell}-completion"));
-    let mut lines: Vec<String> = TRANSCRIPT.iter().map(|(l, _)| l.to_string()).collect();
+    let typed = |line: &str| line.replacen(HELPER, command, 1);
+    let mut lines: Vec<String> = TRANSCRIPT.iter().map(|(l, _)| typed(l)).collect();
     let every = every_option_lines();
-    lines.extend(every.iter().map(|(l, _)| l.clone()));
+    lines.extend(every.iter().map(|(l, _)| typed(l)));
     let results = complete(&dir, &lines);
     let mut transcript = String::new();
-    for ((line, want), got) in TRANSCRIPT.iter().zip(&results) {
+    for ((line, want), got) in lines
+        .iter()
+        .zip(TRANSCRIPT.iter().map(|(_, w)| w))
+        .zip(&results)
+    {
         transcript.push_str(&format!("{line}<TAB> -> {got:?}\n"));
         let got_set: BTreeSet<&str> = got.iter().map(String::as_str).collect();
         let want_set: BTreeSet<&str> = want.iter().copied().collect();
         assert_eq!(got_set, want_set, "{shell}: {line}<TAB>\n{transcript}");
     }
-    for ((line, want), got) in every.iter().zip(&results[TRANSCRIPT.len()..]) {
+    for (((_, want), line), got) in every
+        .iter()
+        .zip(&lines[TRANSCRIPT.len()..])
+        .zip(&results[TRANSCRIPT.len()..])
+    {
         assert!(
             got.contains(want),
             "{shell}: {line}<TAB> gave {got:?}, lacks {want}"
@@ -631,12 +646,62 @@ fn check_completions(shell: &str, complete: impl Fn(&TempDir, &[String]) -> Vec<
 
 #[test]
 fn bash_completes_subcommands_and_their_options() {
-    check_completions("bash", bash_complete);
+    check_completions("bash", HELPER, bash_complete);
+}
+
+/// git's own bash completion (Debian's git package), for `git
+/// credential-kelos ...`: the same driver, calling the function `complete -p
+/// git` registers.
+const GIT_COMPLETION: &str = "/usr/share/bash-completion/completions/git";
+
+fn git_split_complete(dir: &TempDir, lines: &[String]) -> Vec<Vec<String>> {
+    let bash = require_tool("bash");
+    require_tool("git");
+    assert!(
+        Path::new(GIT_COMPLETION).is_file(),
+        "{GIT_COMPLETION} is missing: install Debian's git package (`apt-get install git`)"
+    );
+    let script = dir.join("git-credential-kelos.bash");
+    fs::write(&script, completion(clap_complete::Shell::Bash).unwrap()).unwrap();
+    let driver = dir.join("drive.bash");
+    let git_driver = BASH_DRIVER
+        .replace(
+            "source \"$1\" || exit 3",
+            &format!("source {GIT_COMPLETION} || exit 3\nsource \"$1\" || exit 3"),
+        )
+        .replace("complete -p git-credential-kelos", "complete -p git");
+    fs::write(&driver, git_driver).unwrap();
+    let mut cmd = Command::new(bash);
+    cmd.args(["--norc", "--noprofile"])
+        .arg(&driver)
+        .arg(&script)
+        .env("HOME", dir.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOSTFILE", dir.join("no-hosts"));
+    run_lines(cmd, lines)
+        .into_iter()
+        .map(|words| {
+            words
+                .into_iter()
+                .map(|w| {
+                    // git's completion is `-o nospace`: a complete word
+                    // brings its own space.
+                    assert!(w.ends_with(' '), "{w:?} has no trailing space");
+                    w.trim_end().to_owned()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn bash_completes_git_credential_kelos_through_gits_own_completion() {
+    check_completions("git's bash", "git credential-kelos", git_split_complete);
 }
 
 #[test]
 fn fish_completes_subcommands_and_their_options() {
-    check_completions("fish", fish_complete);
+    check_completions("fish", HELPER, fish_complete);
 }
 
 /// Drives zsh's completion system as a person at a terminal does: an
@@ -693,7 +758,7 @@ fn zsh_complete(dir: &TempDir, lines: &[String]) -> Vec<Vec<String>> {
 
 #[test]
 fn zsh_completes_subcommands_and_their_options() {
-    check_completions("zsh", zsh_complete);
+    check_completions("zsh", HELPER, zsh_complete);
 }
 
 // ---------------------------------------------------------------- demo

@@ -256,13 +256,33 @@ pub fn completion(shell: Shell) -> Result<String> {
     clap_complete::generate(shell, &mut cmd, HELPER, &mut script);
     let script = String::from_utf8(script).context("the generated completions are not UTF-8")?;
     Ok(match shell {
-        Shell::Bash => script.replace(
-            &HELPER.replace('-', "__subcmd__"),
-            &HELPER.replace('-', "__"),
-        ),
+        Shell::Bash => {
+            let function = format!("_{}", HELPER.replace('-', "__"));
+            let fixed = script.replace(
+                &HELPER.replace('-', "__subcmd__"),
+                &HELPER.replace('-', "__"),
+            );
+            format!("{fixed}{}", GIT_SPLIT_BASH.replace("FUNCTION", &function))
+        }
         _ => script,
     })
 }
+
+/// `git credential-kelos ...` is this helper too (git runs
+/// `git-credential-kelos`). git's own bash completion completes it by
+/// calling `_git_credential_kelos` (after loading this file by the name
+/// `git-credential-kelos`), with git's words in `words`, `cword` and
+/// `__git_cmd_idx`: they are handed to the function above as if
+/// `git-credential-kelos` had been typed. git's completion is registered
+/// with `-o nospace`, so each complete word gets its space here.
+const GIT_SPLIT_BASH: &str = r#"
+_git_credential_kelos() {
+    local COMP_WORDS=(git-credential-kelos "${words[@]:__git_cmd_idx+1}")
+    local COMP_CWORD=$((cword - __git_cmd_idx))
+    FUNCTION git-credential-kelos "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+    COMPREPLY=("${COMPREPLY[@]/%/ }")
+}
+"#;
 
 fn without_value_help(cmd: clap::Command) -> clap::Command {
     let plain = |cmd: clap::Command| {
