@@ -583,27 +583,30 @@ const TRANSCRIPT: &[(&str, &[&str])] = &[
     ("git-credential-kelos exec --s", &["--set"]),
 ];
 
-/// Every subcommand by a prefix, and every long option of every subcommand
-/// by a prefix, as the clap definition has them.
+/// Every subcommand, and every long option of every subcommand, by each of
+/// their prefixes, as the clap definition has them.
 fn every_option_lines() -> Vec<(String, String)> {
     let cmd = helper_command();
     let mut cases = Vec::new();
     for sub in cmd.get_subcommands() {
         let name = sub.get_name();
-        cases.push((
-            format!("{HELPER} {}", &name[..2.min(name.len())]),
-            name.into(),
-        ));
+        // Every prefix of the subcommand's name, and of each of its long
+        // options (after `--`), completes to a set that holds it.
+        for end in 1..=name.len() {
+            cases.push((format!("{HELPER} {}", &name[..end]), name.into()));
+        }
         for arg in sub.get_arguments() {
             if let Some(long) = arg.get_long() {
-                cases.push((
-                    format!("{HELPER} {name} --{}", &long[..2.min(long.len())]),
-                    format!("--{long}"),
-                ));
+                for end in 1..=long.len() {
+                    cases.push((
+                        format!("{HELPER} {name} --{}", &long[..end]),
+                        format!("--{long}"),
+                    ));
+                }
             }
         }
     }
-    assert!(cases.len() > 20, "{cases:?}");
+    assert!(cases.len() > 100, "{cases:?}");
     cases
 }
 
@@ -710,9 +713,10 @@ fn fish_completes_subcommands_and_their_options() {
 /// is wrapped to print what the completion function offers, and
 /// `comppostfuncs` marks the end of each completion.
 const ZSH_DRIVER: &str = r#"
-zmodload zsh/zpty || exit 3
+zmodload zsh/zpty zsh/zselect || exit 3
 dir=$1 dump=$2
 zpty z zsh -f -i
+fd=$REPLY
 zpty -w z "PS1=''; fpath=($dir \$fpath); autoload -Uz compinit; compinit -u -d $dump"
 zpty -w z "bindkey -e; bindkey '^I' complete-word; zstyle ':completion:*' list-grouped false; zstyle ':completion:*' insert-tab false"
 zpty -w z 'compadd () { if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return $?; fi; typeset -a __hits; builtin compadd -A __hits "$@"; local m="@@""HIT"; (( $#__hits )) && print -rl -- "$m:"${^__hits} }'
@@ -720,11 +724,10 @@ zpty -w z 'kelos_done () { local m="@@""END"; print -r -- "$m" }'
 while IFS= read -r line; do
   zpty -w z 'comppostfuncs=( kelos_done )'
   zpty -w -n z "$line"$'\t'
-  out= waited=0
+  out=
   until [[ $out == *@@END* ]]; do
     if zpty -r -t z chunk 2>/dev/null; then out+=$chunk; continue; fi
-    (( ++waited > 500 )) && { print -u2 "no completion for: $line"; exit 4; }
-    sleep 0.02
+    zselect -t 1000 -r $fd || { print -u2 "no completion for: $line"; exit 4; }
   done
   hits=( ${(f)"$(print -r -- "$out" | tr -d '\r' | grep -o '@@HIT:[^[:space:]]*' | sed 's/^@@HIT://' | sort -u)"} )
   print -r -- ${(pj:\x1f:)hits}
