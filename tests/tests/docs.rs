@@ -433,6 +433,29 @@ fn man_pages_carry_every_option_environment_and_exit_status() {
         let page = &pages[&format!("{HELPER}-{op}.1")];
         assert!(page.contains(&roff("--host")), "{op}'s page lacks --host");
     }
+    // The pages of git's operations say what they do, not only their name.
+    for (op, words) in [
+        (
+            "get",
+            &[
+                "x\\-access\\-token",
+                "https",
+                "loopback",
+                "password_expiry_utc",
+            ][..],
+        ),
+        ("erase", &["rotated", "never prints a token"]),
+        ("store", &["only store"]),
+        ("capability", &["version 0"]),
+    ] {
+        let description = section(&pages[&format!("{HELPER}-{op}.1")], "DESCRIPTION");
+        for word in words {
+            assert!(
+                description.contains(word),
+                "{op}: {word} not in {description}"
+            );
+        }
+    }
     // Examples are shown as written (no filling), under NOTES.
     let token = &pages[&format!("{HELPER}-token.1")];
     assert!(section(token, "NOTES").starts_with(".nf\n"), "{token}");

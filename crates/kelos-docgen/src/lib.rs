@@ -307,11 +307,56 @@ fn without_value_help(cmd: clap::Command) -> clap::Command {
         .fold(plain(cmd), |cmd, name| cmd.mut_subcommand(name, plain))
 }
 
+/// What git's operations do, for their pages (git never asks for their
+/// `--help`: their one-line summaries stay the binary's).
+const GIT_OPERATIONS: &[(&str, &str)] = &[
+    (
+        "get",
+        "git runs `git-credential-kelos [--host HOST]... get` with its request on stdin \
+         (protocol=, host=, username=, path= or url= lines, then a blank line).\n\n\
+         The helper answers only when the request's host (lower-cased, one trailing dot \
+         removed, the port kept) is a configured host (--host, else $GH_HOST, else \
+         github.com) or gist. and one, and the protocol is https (http only for loopback \
+         hosts: localhost, *.localhost, 127.0.0.0/8, [::1]). The answer: username= the \
+         request's username if given and non-empty, else x-access-token; password= the \
+         token (from KELOS_GITHUB_TOKEN_FILE, else a fallback variable); \
+         password_expiry_utc= when the expiry file exists.\n\n\
+         No token: no answer, and one line on stderr saying why (never the token). A token \
+         whose expiry is past is still answered (git discards it itself), with a warning \
+         that the refresher may be failing. Malformed input (a NUL, a line over 65535 \
+         bytes, a line without =) is not answered.",
+    ),
+    (
+        "store",
+        "Reads git's request up to the blank line that ends it and discards it: the token \
+         file is the only store. Prints nothing.",
+    ),
+    (
+        "erase",
+        "git runs it after a server refused a password. For a configured host it prints \
+         one line on stderr: whether the refused password is the token the file holds now \
+         (then the token itself was refused: its age and expiry are given), an older one \
+         (the file has rotated since, and a retry uses the new token), or a fallback \
+         variable frozen at start-up. It never prints a token and changes nothing.",
+    ),
+    (
+        "capability",
+        "Prints `version 0`, the credential protocol version this helper speaks, and \
+         nothing else.",
+    ),
+];
+
+fn with_git_operations_described(cmd: clap::Command) -> clap::Command {
+    GIT_OPERATIONS.iter().fold(cmd, |cmd, (name, text)| {
+        cmd.mut_subcommand(*name, |sub| sub.long_about(*text))
+    })
+}
+
 /// Every man page: (file name, roff source). One for the helper, one per
 /// subcommand (git's operations included: `man git-credential-kelos-erase`
 /// explains the line it prints), one for kelos-gh.
 pub fn man_pages() -> Result<Vec<(String, String)>> {
-    let cmd = helper_command();
+    let cmd = with_git_operations_described(helper_command());
     let mut pages = Vec::new();
     // `help` is a subcommand of the binary but has no page of its own (and
     // `build` adds it: it is turned off before).
