@@ -738,7 +738,7 @@ fn fish_completes_subcommands_and_their_options() {
 const ZSH_DRIVER: &str = r#"
 zmodload zsh/zpty zsh/zselect || exit 3
 dir=$1 dump=$2
-zpty z zsh -f -i
+zpty z zsh -f -i || { print -u2 "zsh/zpty cannot open a pseudo-terminal: is devpts mounted on /dev/pts?"; exit 5; }
 fd=$REPLY
 zpty -w z "PS1=''; fpath=($dir \$fpath); autoload -Uz compinit; compinit -u -d $dump"
 zpty -w z "bindkey -e; bindkey '^I' complete-word; zstyle ':completion:*' list-grouped false; zstyle ':completion:*' insert-tab false"
