@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, on one machine with no network: build the static binaries
-# (for this machine's architecture: x86_64 or aarch64), then show the real git (and gh, when installed) getting the token from a
-# kubelet-style Secret volume, before and after a rotation, and git getting
-# nothing for a host the token does not belong to.
+# (for this machine's architecture: x86_64 or aarch64), then show the real git
+# (and gh, when installed) getting the token from a kubelet-style Secret
+# volume, before and after a rotation, and git getting nothing for a host the
+# token does not belong to, or over plain http (refused, as it must be).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
