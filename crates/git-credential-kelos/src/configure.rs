@@ -1,16 +1,18 @@
 //! `configure` / `unconfigure`: one transaction on one git config file.
 //!
-//! git's own lock protocol: `FILE.lock` is created exclusively (so no other
-//! `git config` writer, nor another run of this one, can interleave), the
-//! file is read, the whole change is computed ([`gitconfig::plan`]), written
-//! to the lock file, synced, checked with git (`git config --file FILE.lock
-//! --list` must list exactly the entries planned), and renamed over the file.
-//! Any failure before the rename removes the lock and leaves the file byte
-//! for byte as it was; a kill leaves at most a stale lock, which the next
-//! run names. A lock held by a live writer is waited for, a bounded time.
-//! What the command prints comes after the file is complete.
+//! The file is read (writers rename, so a read sees one whole version), the
+//! whole change computed ([`gitconfig::plan`]) and checked with git on
+//! in-memory copies (git must read the old bytes as the scanner does, and the
+//! new bytes as exactly the entries planned). Then git's own lock protocol:
+//! `FILE.lock` is created exclusively (so no other `git config` writer, nor
+//! another run of this one, can interleave), the file is read again (changed
+//! in between: planned again), the new bytes are written to the lock file,
+//! synced, and renamed over the file. Any failure before the rename removes
+//! the lock and leaves the file byte for byte as it was; a kill leaves at
+//! most a stale lock, which the next run names. A lock held by a live writer
+//! is waited for, a bounded time. What the command prints comes after the
+//! file is complete.
 
-use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -29,6 +31,9 @@ use kelos_token::Host;
 const STALE_AFTER: Duration = Duration::from_secs(5);
 /// However busy the file, waiting for its lock ends after this long.
 const MAX_WAIT: Duration = Duration::from_secs(60);
+/// How many times a run plans again outside the lock when another writer
+/// changed the file in between, before it plans under the lock.
+const OPTIMISTIC_TRIES: usize = 3;
 /// How many symbolic links are followed to the real file (git's limit).
 const MAX_SYMLINKS: usize = 5;
 
@@ -260,84 +265,143 @@ fn transaction(
     described: &str,
     decide: impl Fn(&[u8], &crate::gitfile::ScannedFile) -> Plan,
 ) -> Result<Plan> {
-    // Nothing to remove from a file that does not exist: no lock to take
-    // (its directory may not exist either).
-    if !target.exists() {
-        let plan = decide(&[], &Default::default());
+    // Everything that needs git is done on a snapshot, before the lock is
+    // taken: writers rename, so one read sees one whole version, and the
+    // lock is then held only to compare, write and rename (a plain `git
+    // config` writer, which does not wait, seldom meets it). A run with
+    // nothing to do takes no lock at all.
+    let mut snapshot = read_snapshot(scope, target, described)?;
+    let mut plan = prepare(&snapshot, target, described, &decide)?;
+    for attempt in 1.. {
         if plan.bytes.is_none() {
             return Ok(plan);
         }
-    }
-    locked(scope, target, described, decide)
-}
-
-fn locked(
-    scope: &Scope,
-    target: &Path,
-    described: &str,
-    decide: impl Fn(&[u8], &crate::gitfile::ScannedFile) -> Plan,
-) -> Result<Plan> {
-    let lock = Lock::acquire(scope, target, described)?;
-    let (bytes, mode) = match fs::read(target) {
-        Ok(bytes) => (
-            bytes,
-            fs::metadata(target).ok().map(|m| m.permissions().mode()),
-        ),
-        Err(e) if e.kind() == ErrorKind::NotFound => (Vec::new(), None),
-        Err(e) => bail!("cannot read {described}: {e}{}", hint(scope)),
-    };
-    let file = scan(&bytes).map_err(|e| {
-        anyhow!(
-            "cannot edit {described}: {e}; `git config --file {} --list` shows what git makes \
-             of it; fix the file by hand, then run this again (nothing was changed)",
-            sh_word(&target.display().to_string())
-        )
-    })?;
-    if mode.is_some() {
-        let listed = git_list(target, described)?;
-        let scanned: Vec<(String, String)> = file
-            .entries
-            .iter()
-            .map(|e| (e.key.clone(), e.value.clone()))
-            .collect();
-        if listed != scanned {
-            bail!(
-                "cannot edit {described} safely: git reads its entries differently from this \
-                 helper; run `git config --file {} --show-origin --list` and simplify the \
-                 credential sections by hand (nothing was changed)",
-                sh_word(&target.display().to_string())
-            );
+        let lock = Lock::acquire(scope, target, described)?;
+        let now = read_snapshot(scope, target, described)?;
+        if now != snapshot {
+            // Another writer came in between: plan again, outside the lock
+            // a few times, then under it (so a busy file still ends).
+            if attempt < OPTIMISTIC_TRIES {
+                drop(lock);
+                snapshot = now;
+                plan = prepare(&snapshot, target, described, &decide)?;
+                continue;
+            }
+            plan = prepare(&now, target, described, &decide)?;
+            snapshot = now;
         }
-    }
-    let plan = decide(&bytes, &file);
-    if let Some(new) = &plan.bytes {
-        lock.write(new, mode, described, scope)?;
-        let listed = git_list(&lock.path, described)?;
-        if listed != plan.expected {
-            bail!(
-                "the change to {described} did not read back as planned, so it was not \
-                 installed (nothing was changed); run `git config --file {} --show-origin \
-                 --list` to see the file",
-                sh_word(&target.display().to_string())
-            );
+        if let Some(new) = &plan.bytes {
+            let mode = snapshot.as_ref().map(|(_, mode)| *mode);
+            lock.write(new, mode, described, scope)?;
+            lock.commit(described, scope)?;
         }
-        lock.commit(described, scope)?;
+        break;
     }
     Ok(plan)
 }
 
-/// `git config --file FILE --null --list`, as (key, value) pairs.
-fn git_list(file: &Path, described: &str) -> Result<Vec<(String, String)>> {
-    let mut args: Vec<OsString> = vec!["config".into(), "--file".into()];
-    args.push(file.into());
-    args.extend(["--null".into(), "--list".into()]);
-    let out = Command::new("git").args(&args).output().with_context(|| {
-        format!("cannot run git to check {described} (is it installed and in PATH? `apt-get install git`)")
+/// The file's bytes and mode; `None` when it does not exist.
+fn read_snapshot(scope: &Scope, target: &Path, described: &str) -> Result<Option<(Vec<u8>, u32)>> {
+    let mut file = match File::open(target) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => bail!("cannot read {described}: {e}{}", hint(scope)),
+    };
+    let mode = file
+        .metadata()
+        .with_context(|| format!("cannot read {described}"))?
+        .permissions()
+        .mode();
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut file, &mut bytes)
+        .with_context(|| format!("cannot read {described}"))?;
+    Ok(Some((bytes, mode)))
+}
+
+/// The plan for `snapshot`, checked with git: git must read the old bytes
+/// as the scanner does, and the new bytes as exactly the entries planned.
+fn prepare(
+    snapshot: &Option<(Vec<u8>, u32)>,
+    target: &Path,
+    described: &str,
+    decide: &impl Fn(&[u8], &crate::gitfile::ScannedFile) -> Plan,
+) -> Result<Plan> {
+    let bytes: &[u8] = snapshot.as_ref().map_or(&[], |(b, _)| b);
+    let shown = sh_word(&target.display().to_string());
+    let file = scan(bytes).map_err(|e| {
+        anyhow!(
+            "cannot edit {described}: {e}; `git config --file {shown} --list` shows what git \
+             makes of it; fix the file by hand, then run this again (nothing was changed)"
+        )
     })?;
+    let plan = decide(bytes, &file);
+    if plan.bytes.is_none() && snapshot.is_none() {
+        return Ok(plan);
+    }
+    let scanned: Vec<(String, String)> = file
+        .entries
+        .iter()
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect();
+    if git_list(bytes, described)? != scanned {
+        bail!(
+            "cannot edit {described} safely: git reads its entries differently from this \
+             helper; run `git config --file {shown} --show-origin --list` and simplify the \
+             credential sections by hand (nothing was changed)"
+        );
+    }
+    if let Some(new) = &plan.bytes {
+        if git_list(new, described)? != plan.expected {
+            bail!(
+                "the change to {described} did not read back as planned, so it was not \
+                 installed (nothing was changed); run `git config --file {shown} --show-origin \
+                 --list` to see the file"
+            );
+        }
+    }
+    Ok(plan)
+}
+
+/// `git config --file F --null --list` of `bytes`, as (key, value) pairs.
+/// `F` is an anonymous in-memory file (`memfd_create`) the child inherits:
+/// nothing is written to disk, and nothing is left behind by a kill.
+fn git_list(bytes: &[u8], described: &str) -> Result<Vec<(String, String)>> {
+    // SAFETY: memfd_create(2) with a static name; the descriptor is owned
+    // by the File from here on. Without MFD_CLOEXEC: git inherits it.
+    let fd = unsafe { libc::memfd_create(c"kelos-config".as_ptr(), 0) };
+    if fd < 0 {
+        bail!(
+            "cannot check the change to {described}: memfd_create: {} (nothing was changed)",
+            io::Error::last_os_error()
+        );
+    }
+    // SAFETY: a descriptor just created, owned by nobody else.
+    let mut memfd = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    memfd
+        .write_all(bytes)
+        .with_context(|| format!("cannot check the change to {described}"))?;
+    let out = Command::new("git")
+        .args([
+            "config",
+            "--file",
+            &format!("/dev/fd/{fd}"),
+            "--null",
+            "--list",
+        ])
+        .output()
+        .with_context(|| {
+            format!(
+                "cannot run git to check {described} (is it installed and in PATH? \
+                 `apt-get install git`)"
+            )
+        })?;
+    drop(memfd);
     if !out.status.success() {
         bail!(
             "git cannot read {described}: {} (nothing was changed)",
-            String::from_utf8_lossy(&out.stderr).trim()
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .replace(&format!("/dev/fd/{fd}"), "it")
         );
     }
     Ok(parse_null_config(&out.stdout)
