@@ -1116,3 +1116,50 @@ proptest! {
         }
     }
 }
+
+/// The file git itself would write: a symlinked `~/.gitconfig` (a dotfiles checkout) stays a
+/// link and its target is edited, with its mode; with only the XDG file there, `--global`
+/// edits that one.
+#[test]
+fn global_scope_edits_the_file_git_would() {
+    use std::os::unix::fs::PermissionsExt;
+    // Symlink to a dotfiles checkout, mode 0600.
+    let env = Env::new();
+    let dotfiles = env.root.join("dotfiles");
+    fs::create_dir(&dotfiles).unwrap();
+    let real = dotfiles.join("gitconfig");
+    fs::write(&real, USER_FILE).unwrap();
+    fs::set_permissions(&real, fs::Permissions::from_mode(0o600)).unwrap();
+    symlink("../dotfiles/gitconfig", env.home().join(".gitconfig")).unwrap();
+    let mut c = env.command(&bin(HELPER));
+    c.env_remove("GIT_CONFIG_GLOBAL").arg("configure");
+    let out = {
+        let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
+        run_with_timeout(c, b"", DEFAULT_TIMEOUT)
+    };
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(fs::symlink_metadata(env.home().join(".gitconfig"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(env.get_all(&real, GITHUB), strings(&["", "kelos"]));
+    assert_eq!(
+        fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Only the XDG file.
+    let env = Env::new();
+    let xdg = env.home().join(".config/git/config");
+    fs::create_dir_all(xdg.parent().unwrap()).unwrap();
+    fs::write(&xdg, USER_FILE).unwrap();
+    let mut c = env.command(&bin(HELPER));
+    c.env_remove("GIT_CONFIG_GLOBAL").arg("configure");
+    let out = {
+        let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
+        run_with_timeout(c, b"", DEFAULT_TIMEOUT)
+    };
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(env.get_all(&xdg, GITHUB), strings(&["", "kelos"]));
+    assert!(!env.gitconfig().exists(), "~/.gitconfig not created");
+}
