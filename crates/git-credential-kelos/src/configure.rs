@@ -164,11 +164,7 @@ pub fn program(helper: Option<&Path>) -> Result<String> {
         );
     }
     if text.chars().any(char::is_control) {
-        bail!(
-            "--helper {}: the path contains a control character; give the absolute path of \
-             git-credential-kelos",
-            text.escape_default()
-        );
+        bail!("--helper: the path contains a control character; give the absolute path of git-credential-kelos");
     }
     Ok(helper_program(Some(text)))
 }
@@ -191,28 +187,22 @@ fn change(scope: &Scope, hosts: &[Host], exclusive: bool, program: &str, add: bo
     let plan = transaction(scope, &target, &described, |bytes, file| {
         plan(bytes, file, hosts, program, exclusive, add)
     })?;
-    let value = exclusive_value(program, hosts);
+    let value = format!("{:?}", exclusive_value(program, hosts));
     let mut report = String::new();
     for (key, changed) in &plan.keys {
         let line = match (exclusive, add, changed) {
-            (false, true, true) => format!("{key}: configured in {described}"),
-            (false, true, false) => format!("{key}: already configured in {described}"),
-            (false, false, true) => format!("{key}: unconfigured in {described}"),
-            (false, false, false) => format!("{key}: already unconfigured in {described}"),
-            (true, true, true) => format!(
-                "{key}: exclusive in {described}: an empty reset, then {value:?}; git runs only kelos"
-            ),
-            (true, true, false) => format!(
-                "{key}: already exclusive ({value:?} after an empty reset) in {described}"
-            ),
-            (true, false, true) => {
-                format!("{key}: exclusive {value:?} and its reset removed from {described}")
-            }
-            (true, false, false) => {
-                format!("{key}: no exclusive {value:?} in {described}; nothing to remove")
-            }
+            (false, true, true) => "configured in {F}",
+            (false, true, false) => "already configured in {F}",
+            (false, false, true) => "unconfigured in {F}",
+            (false, false, false) => "already unconfigured in {F}",
+            (true, true, true) => "exclusive in {F}: an empty reset, then {V}; git runs only kelos",
+            (true, true, false) => "already exclusive ({V} after an empty reset) in {F}",
+            (true, false, true) => "exclusive {V} and its reset removed from {F}",
+            (true, false, false) => "no exclusive {V} in {F}; nothing to remove",
         };
-        report.push_str(&line);
+        report.push_str(key);
+        report.push_str(": ");
+        report.push_str(&line.replace("{F}", &described).replace("{V}", &value));
         report.push('\n');
     }
     print_report(&report, &target)
@@ -229,7 +219,8 @@ fn print_report(report: &str, target: &Path) -> Result<()> {
         .and_then(|()| out.flush())
         .map_err(|e| {
             anyhow!(
-                "{} is written in full, but what was done could not be printed: stdout: {e}",
+                "the change to {} is complete, but what was done could not be printed: \
+                 stdout: {e}",
                 target.display()
             )
         })
@@ -363,31 +354,14 @@ fn prepare(
 }
 
 /// `git config --file F --null --list` of `bytes`, as (key, value) pairs.
-/// `F` is an anonymous in-memory file (`memfd_create`) the child inherits:
-/// nothing is written to disk, and nothing is left behind by a kill.
 fn git_list(bytes: &[u8], described: &str) -> Result<Vec<(String, String)>> {
-    // SAFETY: memfd_create(2) with a static name; the descriptor is owned
-    // by the File from here on. Without MFD_CLOEXEC: git inherits it.
-    let fd = unsafe { libc::memfd_create(c"kelos-config".as_ptr(), 0) };
-    if fd < 0 {
-        bail!(
-            "cannot check the change to {described}: memfd_create: {} (nothing was changed)",
-            io::Error::last_os_error()
-        );
-    }
-    // SAFETY: a descriptor just created, owned by nobody else.
-    let mut memfd = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    memfd
-        .write_all(bytes)
-        .with_context(|| format!("cannot check the change to {described}"))?;
+    let copy = ReadableCopy::new(bytes)
+        .with_context(|| format!("cannot check the change to {described} (nothing was changed)"))?;
     let out = Command::new("git")
-        .args([
-            "config",
-            "--file",
-            &format!("/dev/fd/{fd}"),
-            "--null",
-            "--list",
-        ])
+        .arg("config")
+        .arg("--file")
+        .arg(&copy.path)
+        .args(["--null", "--list"])
         .output()
         .with_context(|| {
             format!(
@@ -395,19 +369,82 @@ fn git_list(bytes: &[u8], described: &str) -> Result<Vec<(String, String)>> {
                  `apt-get install git`)"
             )
         })?;
-    drop(memfd);
     if !out.status.success() {
         bail!(
             "git cannot read {described}: {} (nothing was changed)",
             String::from_utf8_lossy(&out.stderr)
                 .trim()
-                .replace(&format!("/dev/fd/{fd}"), "it")
+                .replace(&copy.path.display().to_string(), "it")
         );
     }
     Ok(parse_null_config(&out.stdout)
         .into_iter()
         .map(|e| (e.key, e.value))
         .collect())
+}
+
+/// A copy of some bytes that git can read by a path, and nobody else sees:
+/// an anonymous in-memory file (`memfd_create`, inherited by git, read as
+/// `/dev/fd/N`: nothing on disk, nothing left by a kill); where there is no
+/// `/dev/fd` (a chroot without `/proc`), a private temporary file (0600),
+/// removed on drop.
+struct ReadableCopy {
+    path: PathBuf,
+    _file: File,
+    temporary: bool,
+}
+
+impl ReadableCopy {
+    fn new(bytes: &[u8]) -> io::Result<ReadableCopy> {
+        // SAFETY: memfd_create(2) with a static name. Without MFD_CLOEXEC:
+        // git inherits the descriptor.
+        let fd = unsafe { libc::memfd_create(c"kelos-config".as_ptr(), 0) };
+        if fd >= 0 {
+            // SAFETY: a descriptor just created, owned by nobody else.
+            let mut file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            file.write_all(bytes)?;
+            let path = PathBuf::from(format!("/dev/fd/{fd}"));
+            if path.exists() {
+                return Ok(ReadableCopy {
+                    path,
+                    _file: file,
+                    temporary: false,
+                });
+            }
+        }
+        let dir = std::env::temp_dir();
+        for n in 0.. {
+            let path = dir.join(format!(".kelos-config-{}-{n}", std::process::id()));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    // Removed on drop, even when the write fails.
+                    let written = file.write_all(bytes);
+                    let copy = ReadableCopy {
+                        path,
+                        _file: file,
+                        temporary: true,
+                    };
+                    return written.map(|()| copy);
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists && n < 100 => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+}
+
+impl Drop for ReadableCopy {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn hint(scope: &Scope) -> &'static str {
@@ -557,10 +594,6 @@ impl Drop for Lock {
 /// Up to `pause` more, different in each process, so that waiting writers
 /// do not retry in step.
 fn jitter(pause: Duration) -> Duration {
-    let seed = std::process::id() as u128
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-    let nanos = pause.as_nanos().max(1);
-    Duration::from_nanos((seed.wrapping_mul(6364136223846793005) % nanos) as u64)
+    let seed = u64::from(std::process::id()).wrapping_mul(6364136223846793005);
+    Duration::from_nanos((seed >> 33) % (pause.as_nanos() as u64).max(1))
 }

@@ -200,18 +200,43 @@ pub fn exclusive_value(program: &str, hosts: &[Host]) -> String {
 /// given its entries in file order: a plain reset followed by `value` among
 /// the plain `credential.helper` entries, and after the reset nothing git
 /// would run but kelos helpers and resets (no other helper, no include).
-pub fn exclusive_in_place(file: &[ConfigEntry], value: &str) -> bool {
-    let harmless = |e: &ConfigEntry| {
-        !(is_helper_key(&e.key) || is_include_key(&e.key))
-            || (is_helper_key(&e.key) && (e.value.is_empty() || is_kelos_helper(&e.value)))
+pub fn exclusive_in_place<E: Entry>(file: &[E], value: &str) -> bool {
+    let harmless = |e: &E| {
+        let (key, v) = (e.key(), e.value());
+        !(is_helper_key(key) || is_include_key(key))
+            || (is_helper_key(key) && (v.is_empty() || is_kelos_helper(v)))
     };
     let plain: Vec<usize> = (0..file.len())
-        .filter(|&i| file[i].key == "credential.helper")
+        .filter(|&i| file[i].key() == PLAIN_HELPER_KEY)
         .collect();
     matches!(plain[..], [.., reset, last]
-        if file[reset].value.is_empty()
-            && file[last].value == value
+        if file[reset].value().is_empty()
+            && file[last].value() == value
             && file[reset + 1..].iter().all(harmless))
+}
+
+/// A config entry's key and value, from git's listing or from the file's bytes.
+pub trait Entry {
+    fn key(&self) -> &str;
+    fn value(&self) -> &str;
+}
+
+impl Entry for ConfigEntry {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl Entry for crate::gitfile::FileEntry {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn value(&self) -> &str {
+        &self.value
+    }
 }
 
 /// What `configure` or `unconfigure` does to one config file.
@@ -243,15 +268,7 @@ pub fn plan(
     add: bool,
 ) -> Plan {
     use crate::gitfile::{append_section, remove_entries};
-    let entries: Vec<ConfigEntry> = file
-        .entries
-        .iter()
-        .map(|e| ConfigEntry {
-            key: e.key.clone(),
-            value: e.value.clone(),
-            ..ConfigEntry::default()
-        })
-        .collect();
+    let entries = &file.entries;
     // (key, url (None: plain), value, the file's entries of that key in order)
     let mut owned: Vec<(String, Option<String>, String, Vec<usize>)> = Vec::new();
     if exclusive {
@@ -289,7 +306,7 @@ pub fn plan(
     for (key, url, value, list) in owned {
         let values: Vec<&str> = list.iter().map(|&i| entries[i].value.as_str()).collect();
         let in_place = match &url {
-            None => exclusive_in_place(&entries, &value),
+            None => exclusive_in_place(entries, &value),
             Some(_) => matches!(values[..], [.., "", last] if last == value),
         };
         if add {
@@ -370,30 +387,29 @@ pub fn url_matches(pattern: &str, protocol: &str, host: &Host) -> bool {
     if !(path.is_empty() || path == "/") || authority.contains('@') {
         return false;
     }
-    let Ok(pattern_host) = Host::parse(&authority.replace('*', "wildcard-label")) else {
-        return false;
-    };
-    let pattern_host = pattern_host.as_str().replace("wildcard-label", "*");
-    let (pattern_host, host) = (
-        without_default_port(&pattern_host, protocol),
-        without_default_port(host.as_str(), protocol),
-    );
-    let (pat_labels, host_labels): (Vec<&str>, Vec<&str>) =
-        (pattern_host.split('.').collect(), host.split('.').collect());
-    pat_labels.len() == host_labels.len()
-        && pat_labels
-            .iter()
-            .zip(&host_labels)
-            .all(|(p, h)| p == h || (*p == "*" && !h.contains(':')))
+    let pattern_host = authority.to_ascii_lowercase();
+    let pattern_host = without_default_port(&pattern_host, protocol);
+    let host = without_default_port(host.as_str(), protocol);
+    let mut pat_labels = pattern_host.split('.');
+    let mut host_labels = host.split('.');
+    loop {
+        match (pat_labels.next(), host_labels.next()) {
+            (None, None) => return true,
+            (Some(p), Some(h)) if p == h || (p == "*" && !h.contains(':')) => {}
+            _ => return false,
+        }
+    }
 }
 
 /// `host` without `:443` (https) or `:80` (http): git's URL normalisation
 /// drops a scheme's default port.
 fn without_default_port<'a>(host: &'a str, protocol: &str) -> &'a str {
-    let default = match protocol.to_ascii_lowercase().as_str() {
-        "https" => ":443",
-        "http" => ":80",
-        _ => return host,
+    let default = if protocol.eq_ignore_ascii_case("https") {
+        ":443"
+    } else if protocol.eq_ignore_ascii_case("http") {
+        ":80"
+    } else {
+        return host;
     };
     host.strip_suffix(default).unwrap_or(host)
 }
@@ -573,7 +589,7 @@ mod tests {
         let mut included = done.clone();
         included.extend(entries(&[("include.path", "/x")]));
         assert!(!exclusive_in_place(&included, "kelos"));
-        assert!(!exclusive_in_place(&[], "kelos"));
+        assert!(!exclusive_in_place::<ConfigEntry>(&[], "kelos"));
     }
 
     #[test]

@@ -372,32 +372,29 @@ pub fn append_section(
 /// `bytes` without the entries `remove` (indexes into `file.entries`), and
 /// without the header of a section that held nothing else but them.
 pub fn remove_entries(bytes: &[u8], file: &ScannedFile, remove: &[usize]) -> Vec<u8> {
-    let mut cuts: Vec<Range<usize>> = remove
-        .iter()
-        .map(|&i| file.entries[i].span.clone())
-        .collect();
+    // The cuts in file order (sections, then their entries, as scanned): no
+    // sorting needed.
+    let mut cuts: Vec<Range<usize>> = Vec::new();
     for (s, section) in file.sections.iter().enumerate() {
-        if !section.alone || !remove.iter().any(|&i| file.entries[i].section == s) {
-            continue;
-        }
-        // What stays of the section after its header line.
-        let mut rest: Vec<u8> = Vec::new();
-        let mut at = section.header_end;
-        let mut inner: Vec<&Range<usize>> = cuts
-            .iter()
-            .filter(|c| c.start >= section.header_end && c.end <= section.range.end)
+        let ours: Vec<Range<usize>> = (0..file.entries.len())
+            .filter(|i| file.entries[*i].section == s && remove.contains(i))
+            .map(|i| file.entries[i].span.clone())
             .collect();
-        inner.sort_by_key(|c| c.start);
-        for cut in inner {
-            rest.extend_from_slice(&bytes[at..cut.start]);
-            at = cut.end;
+        if section.alone && !ours.is_empty() {
+            // What stays of the section after its header line, in bytes.
+            let mut left = 0;
+            let mut at = section.header_end;
+            for cut in &ours {
+                left += cut.start.saturating_sub(at);
+                at = at.max(cut.end);
+            }
+            left += section.range.end.saturating_sub(at);
+            if left == 0 {
+                cuts.push(section.range.start..section.header_end);
+            }
         }
-        rest.extend_from_slice(&bytes[at..section.range.end]);
-        if rest.is_empty() {
-            cuts.push(section.range.start..section.header_end);
-        }
+        cuts.extend(ours);
     }
-    cuts.sort_by_key(|c| c.start);
     let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;
     for cut in cuts {
