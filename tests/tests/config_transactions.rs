@@ -1163,3 +1163,44 @@ fn global_scope_edits_the_file_git_would() {
     assert_eq!(env.get_all(&xdg, GITHUB), strings(&["", "kelos"]));
     assert!(!env.gitconfig().exists(), "~/.gitconfig not created");
 }
+
+/// Without `/proc` (a chroot or build step that does not mount it, so no `/dev/fd`), git
+/// checks the change on a private temporary copy instead, removed afterwards.
+#[test]
+fn configure_works_without_proc() {
+    let env = Env::new();
+    let file = env.root.join("cfg");
+    fs::write(&file, USER_FILE).unwrap();
+    let tmp = env.root.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let script = format!(
+        "mount -t tmpfs none /proc && ! test -e /dev/fd/0 && exec '{}' configure --exclusive --file '{}'",
+        bin(HELPER).display(),
+        file.display()
+    );
+    let mut c = env.command(&require_tool("unshare"));
+    c.args(["--mount", "--fork", "/bin/sh", "-c", &script])
+        .env("TMPDIR", &tmp)
+        .env(
+            "PATH",
+            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", env.git_dir.display()),
+        );
+    let out = {
+        let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
+        run_with_timeout(c, b"", DEFAULT_TIMEOUT)
+    };
+    assert!(
+        out.status.success(),
+        "unshare --mount (root, as the tests run): {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        env.get_all(&file, "credential.helper"),
+        strings(&["store", "", "kelos"])
+    );
+    assert_eq!(
+        fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "no copy left behind"
+    );
+}
