@@ -11,4 +11,5 @@ pub mod configure;
 pub mod consumers;
 pub mod doctor;
 pub mod gitconfig;
+pub mod install;
 pub mod quote;
