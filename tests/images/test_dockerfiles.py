@@ -354,6 +354,8 @@ class HelpersImage(CommonChecks, unittest.TestCase):
                     "/git-credential-kelos": f"dist/{target}/git-credential-kelos",
                     "/kelos-gh": f"dist/{target}/kelos-gh",
                     "/LICENSE": "LICENSE",
+                    "/kelos-env.sh": "images/kelos-env.sh",
+                    "/install.sh": "images/install.sh",
                 },
                 arch,
             )
@@ -396,6 +398,8 @@ class HelpersImage(CommonChecks, unittest.TestCase):
             for name in ("git-credential-kelos", "kelos-gh"):
                 self.assertFalse(dockerignore_excludes(ignore, f"dist/{target}/{name}"), name)
         self.assertFalse(dockerignore_excludes(ignore, "LICENSE"))
+        for path in ("images/kelos-env.sh", "images/install.sh"):
+            self.assertFalse(dockerignore_excludes(ignore, path), path)
 
 
 if __name__ == "__main__":

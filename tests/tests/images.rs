@@ -1197,9 +1197,28 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
         }
         assert_eq!(
             tree(&fs_dir),
-            ["LICENSE", "git-credential-kelos", "kelos-gh"],
+            [
+                "LICENSE",
+                "git-credential-kelos",
+                "install.sh",
+                "kelos-env.sh",
+                "kelos-gh"
+            ],
             "{arch}: the image's files"
         );
+        for (name, mode) in [("kelos-env.sh", 0o644), ("install.sh", 0o755)] {
+            let f = fs_dir.join(name);
+            assert_eq!(
+                fs::read(&f).unwrap(),
+                fs::read(workspace_root().join("images").join(name)).unwrap(),
+                "{arch}: /{name} is images/{name}"
+            );
+            assert_eq!(
+                fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+                mode,
+                "{arch}: {name} mode"
+            );
+        }
         assert_eq!(
             fs::read(fs_dir.join("LICENSE")).unwrap(),
             fs::read(workspace_root().join("LICENSE")).unwrap()
