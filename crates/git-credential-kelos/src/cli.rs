@@ -286,6 +286,10 @@ pub struct ConfigureArgs {
     /// credential.helper, then kelos, after every other helper of that file
     #[arg(long)]
     pub exclusive: bool,
+    /// Write this absolute path of git-credential-kelos as the helper instead
+    /// of `kelos` (when the binary is not in PATH); unconfigure removes exactly that
+    #[arg(long, value_name = "PATH")]
+    pub helper: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Args, PartialEq, Eq)]
@@ -426,6 +430,7 @@ mod tests {
         let plain = |scope| ConfigureArgs {
             scope,
             exclusive: false,
+            helper: None,
         };
         assert_eq!(
             clap(&["configure"]).unwrap().command,
@@ -454,7 +459,8 @@ mod tests {
                 .command,
             Command::Configure(ConfigureArgs {
                 scope: local.clone(),
-                exclusive: true
+                exclusive: true,
+                helper: None,
             })
         );
         assert_eq!(
@@ -463,7 +469,8 @@ mod tests {
                 .command,
             Command::Unconfigure(ConfigureArgs {
                 scope: local,
-                exclusive: true
+                exclusive: true,
+                helper: None,
             })
         );
         assert_eq!(

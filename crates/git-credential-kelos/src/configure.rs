@@ -2,12 +2,12 @@
 //! never by hand, and only the keys this helper owns.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::gitconfig::{
-    exclusive_value, helper_keys, helper_value, parse_null_config, plan_exclusive, with_helper,
-    without_helper, ExclusivePlan,
+    exclusive_value, helper_keys, helper_program, helper_value, parse_null_config, plan_exclusive,
+    with_helper, without_helper, ExclusivePlan,
 };
 use anyhow::{bail, Context, Result};
 use kelos_token::redact::redact;
@@ -67,27 +67,58 @@ impl Scope {
     }
 }
 
-pub fn configure(scope: &Scope, hosts: &[Host], exclusive: bool) -> Result<()> {
-    scope.ready()?;
-    if exclusive {
-        return configure_exclusive(scope, hosts);
+/// The program the written helper value names: `kelos`, or with
+/// `--helper PATH` that path, which must be absolute (git runs a relative
+/// name as `git credential-NAME`, and a relative path from whatever
+/// directory git happens to run in).
+pub fn program(helper: Option<&Path>) -> Result<String> {
+    let Some(path) = helper else {
+        return Ok(helper_program(None));
+    };
+    let Some(text) = path.to_str() else {
+        bail!(
+            "--helper {}: the path is not valid UTF-8; give the absolute path of \
+             git-credential-kelos in plain characters",
+            path.display()
+        );
+    };
+    if !path.is_absolute() {
+        bail!(
+            "--helper {text}: the path must be absolute (git runs it from any directory), \
+             e.g. --helper /kelos-bin/git-credential-kelos"
+        );
     }
-    edit(scope, hosts, with_helper, "configured")
+    if text.chars().any(char::is_control) {
+        bail!(
+            "--helper {}: the path contains a control character; give the absolute path of \
+             git-credential-kelos",
+            text.escape_default()
+        );
+    }
+    Ok(helper_program(Some(text)))
 }
 
-pub fn unconfigure(scope: &Scope, hosts: &[Host], exclusive: bool) -> Result<()> {
+pub fn configure(scope: &Scope, hosts: &[Host], exclusive: bool, program: &str) -> Result<()> {
     scope.ready()?;
     if exclusive {
-        return unconfigure_exclusive(scope, hosts);
+        return configure_exclusive(scope, hosts, program);
     }
-    edit(scope, hosts, without_helper, "unconfigured")
+    edit(scope, hosts, program, with_helper, "configured")
+}
+
+pub fn unconfigure(scope: &Scope, hosts: &[Host], exclusive: bool, program: &str) -> Result<()> {
+    scope.ready()?;
+    if exclusive {
+        return unconfigure_exclusive(scope, hosts, program);
+    }
+    edit(scope, hosts, program, without_helper, "unconfigured")
 }
 
 /// In `scope`'s file, an empty plain `credential.helper` (which clears
 /// every helper git read so far, for every URL) and then kelos, after every
 /// other helper entry of that file: git then runs only kelos.
-fn configure_exclusive(scope: &Scope, hosts: &[Host]) -> Result<()> {
-    let value = exclusive_value(hosts);
+fn configure_exclusive(scope: &Scope, hosts: &[Host], program: &str) -> Result<()> {
+    let value = exclusive_value(program, hosts);
     let file = list(scope)?;
     match plan_exclusive(&file, &value) {
         ExclusivePlan::Already => {
@@ -132,8 +163,8 @@ fn configure_exclusive(scope: &Scope, hosts: &[Host]) -> Result<()> {
 
 /// Removes exactly the reset and kelos entry that `configure --exclusive`
 /// added (the last such pair of the plain list).
-fn unconfigure_exclusive(scope: &Scope, hosts: &[Host]) -> Result<()> {
-    let value = exclusive_value(hosts);
+fn unconfigure_exclusive(scope: &Scope, hosts: &[Host], program: &str) -> Result<()> {
+    let value = exclusive_value(program, hosts);
     let current = get_all(scope, PLAIN_KEY)?;
     match without_helper(&current, &value) {
         None => println!(
@@ -187,11 +218,12 @@ fn list(scope: &Scope) -> Result<Vec<crate::gitconfig::ConfigEntry>> {
 fn edit(
     scope: &Scope,
     hosts: &[Host],
+    program: &str,
     change: fn(&[String], &str) -> Option<Vec<String>>,
     done: &str,
 ) -> Result<()> {
     for host in hosts {
-        let value = helper_value(host);
+        let value = helper_value(program, host);
         for key in helper_keys(host) {
             let current = get_all(scope, &key)?;
             match change(&current, &value) {

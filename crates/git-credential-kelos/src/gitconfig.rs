@@ -123,18 +123,59 @@ pub fn helper_entries<'a>(
 /// Whether the helper value names this project's helper (`kelos`, with or
 /// without arguments, or a path ending in `git-credential-kelos`).
 pub fn is_kelos_helper(value: &str) -> bool {
-    let program = value.split_whitespace().next().unwrap_or("");
+    let program = helper_program_path(value);
     program == HELPER_NAME || program.ends_with("/git-credential-kelos")
 }
 
-/// The value `configure` writes for `host`: plain `kelos` for github.com
-/// (the helper's default), `kelos --host HOST` otherwise, so the entry keeps
-/// working whatever `GH_HOST` says at run time.
-pub fn helper_value(host: &Host) -> String {
+/// The program a helper value runs, as [`helper_program`] writes it: its
+/// first word, or the single-quoted word after a `!`.
+fn helper_program_path(value: &str) -> String {
+    let Some(quoted) = value.strip_prefix("!'") else {
+        return value.split_whitespace().next().unwrap_or("").to_owned();
+    };
+    // `'...'` with each `'` inside written as `'\''`.
+    let mut out = String::new();
+    let mut rest = quoted;
+    while let Some(end) = rest.find('\'') {
+        out.push_str(&rest[..end]);
+        match rest[end..].strip_prefix("'\\''") {
+            Some(after) => {
+                out.push('\'');
+                rest = after;
+            }
+            None => return out,
+        }
+    }
+    out
+}
+
+/// The program part of the helper value `configure` writes: `kelos` (git
+/// runs `git credential-kelos`, found in PATH), or with `--helper PATH` that
+/// absolute path. git runs a value starting with `/` through the shell as it
+/// is, so a path a shell would split is written as a `!` command instead,
+/// the path quoted as one shell word.
+pub fn helper_program(path: Option<&str>) -> String {
+    match path {
+        None => HELPER_NAME.to_owned(),
+        Some(path) => {
+            let word = crate::quote::sh_word(path);
+            if word == path {
+                word
+            } else {
+                format!("!{word}")
+            }
+        }
+    }
+}
+
+/// The value `configure` writes for `host`: plain `program` (`kelos`) for
+/// github.com (the helper's default), `program --host HOST` otherwise, so
+/// the entry keeps working whatever `GH_HOST` says at run time.
+pub fn helper_value(program: &str, host: &Host) -> String {
     if host.as_str() == "github.com" {
-        HELPER_NAME.to_owned()
+        program.to_owned()
     } else {
-        format!("{HELPER_NAME} --host {host}")
+        format!("{program} --host {host}")
     }
 }
 
@@ -176,10 +217,10 @@ fn ends_with_pair(values: &[String], value: &str) -> bool {
 /// The plain `credential.helper` value `configure --exclusive` writes after
 /// its reset: `kelos` when github.com is the only host (as [`helper_value`]),
 /// else `kelos --host A --host B ...`, so that one entry serves every host.
-pub fn exclusive_value(hosts: &[Host]) -> String {
+pub fn exclusive_value(program: &str, hosts: &[Host]) -> String {
     match hosts {
-        [only] => helper_value(only),
-        _ => hosts.iter().fold(HELPER_NAME.to_owned(), |mut v, h| {
+        [only] => helper_value(program, only),
+        _ => hosts.iter().fold(program.to_owned(), |mut v, h| {
             v.push_str(" --host ");
             v.push_str(h.as_str());
             v
@@ -334,14 +375,20 @@ mod tests {
         assert!(is_kelos_helper("kelos --host ghe.example.com"));
         assert!(is_kelos_helper("/usr/local/bin/git-credential-kelos"));
         assert!(!is_kelos_helper("kelosx"));
+        assert!(is_kelos_helper(&helper_program(Some(
+            "/it's a/git-credential-kelos"
+        ))));
+        assert!(is_kelos_helper("/bin/git-credential-kelos --host h"));
+        assert_eq!(helper_program(Some("/a/b")), "/a/b");
+        assert_eq!(helper_program(Some("/a b/c")), "!'/a b/c'");
         assert!(!is_kelos_helper("!f() { echo password=x; }; f"));
     }
 
     #[test]
     fn configure_values() {
-        assert_eq!(helper_value(&host("github.com")), "kelos");
+        assert_eq!(helper_value(HELPER_NAME, &host("github.com")), "kelos");
         assert_eq!(
-            helper_value(&host("ghe.example.com:8443")),
+            helper_value(HELPER_NAME, &host("ghe.example.com:8443")),
             "kelos --host ghe.example.com:8443"
         );
         assert_eq!(
@@ -411,13 +458,16 @@ mod tests {
 
     #[test]
     fn exclusive_values() {
-        assert_eq!(exclusive_value(&[host("github.com")]), "kelos");
+        assert_eq!(exclusive_value(HELPER_NAME, &[host("github.com")]), "kelos");
         assert_eq!(
-            exclusive_value(&[host("ghe.example.com")]),
+            exclusive_value(HELPER_NAME, &[host("ghe.example.com")]),
             "kelos --host ghe.example.com"
         );
         assert_eq!(
-            exclusive_value(&[host("github.com"), host("ghe.example.com:8443")]),
+            exclusive_value(
+                HELPER_NAME,
+                &[host("github.com"), host("ghe.example.com:8443")]
+            ),
             "kelos --host github.com --host ghe.example.com:8443"
         );
     }

@@ -133,11 +133,13 @@ fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<c_int> {
             &args.scope.scope(),
             &configured_hosts(&cli.hosts, env)?,
             args.exclusive,
+            &configure::program(args.helper.as_deref())?,
         )?,
         Command::Unconfigure(args) => configure::unconfigure(
             &args.scope.scope(),
             &configured_hosts(&cli.hosts, env)?,
             args.exclusive,
+            &configure::program(args.helper.as_deref())?,
         )?,
         Command::Doctor(args) => {
             // A bad GH_HOST or --host is one of doctor's findings, not an
