@@ -7,8 +7,8 @@ uses). These tests check what images/README.md promises:
 - images/example-agent/Dockerfile copies both binaries from the helpers image, kelos-gh as
   /usr/local/bin/gh, and then runs images/install.sh; in three consecutive instructions.
 - images/helpers/Dockerfile is FROM scratch for each TARGETARCH (amd64, arm64) and holds
-  exactly /git-credential-kelos and /kelos-gh from scripts/release.sh's dist/<target>/, and
-  /LICENSE, with the OCI labels from build arguments. (tests/tests/images.rs builds it
+  exactly /git-credential-kelos and /kelos-gh from scripts/release.sh's dist/<target>/,
+  /kelos-env.sh, /install.sh and /LICENSE, with the OCI labels from build arguments. (tests/tests/images.rs builds it
   with buildah and inspects the image itself.)
 
 Run:  python3 tests/images/test_dockerfiles.py -v
@@ -206,9 +206,12 @@ class ExampleAgentImage(CommonChecks, unittest.TestCase):
 
     def test_helpers_image_is_a_build_arg_defaulting_to_the_published_image(self):
         self.assertIn("HELPERS_IMAGE", self.args)
-        self.assertTrue(
-            self.args["HELPERS_IMAGE"].startswith("ghcr.io/kelos-dev/kelos-credential-helpers:"),
+        # The tag the release of this workspace version pushes (vX.Y.Z; X.Y and latest too).
+        cargo = (ROOT / "Cargo.toml").read_text()
+        version = re.search(r'^version = "([^"]+)"', cargo, re.M).group(1)
+        self.assertEqual(
             self.args["HELPERS_IMAGE"],
+            f"ghcr.io/kelos-dev/kelos-credential-helpers:v{version}",
         )
         self.assertEqual(self.helpers_stage_name(), "helpers")
 

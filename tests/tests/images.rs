@@ -4,7 +4,12 @@
 //! - `helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_license`:
 //!   scripts/image.sh builds the helpers image for linux/amd64 and linux/arm64 from dist/; its
 //!   OCI archive holds one manifest list with both, each image exactly the two static binaries
-//!   (those of dist/) and the license, with the OCI labels.
+//!   (those of dist/), the snippet, install.sh and the license, with the OCI labels.
+//! - `kelos_pod_of_the_maintainers_page_runs_as_kelos_would`: the pod of
+//!   images/KELOS-MAINTAINERS.md, read from the page: the helpers image as the init container
+//!   (`install /kelos-bin`, UID 61100) filling an emptyDir, the five call sites' containers in
+//!   order in the example image against the smart-HTTP server behind https, across token
+//!   rotations; then the agent's git and doctor in the workspace.
 //! - `example_image_built_with_buildah_follows_rotation_as_uid_61100`: the example Dockerfile
 //!   built with buildah (RUN lines included) on a base imported from the debootstrap root fs
 //!   and the helpers image above; then `buildah run --user 61100` with a token volume
@@ -152,7 +157,12 @@ impl Agent<'_> {
 /// Publishes `token` and makes the volume readable the way kubelet's Secret volumes are
 /// (directories 0755, files 0644: `defaultMode`), whatever the test's umask.
 fn publish(vol: &mut TokenVolume, token: &str) {
-    vol.publish(token.as_bytes(), None);
+    publish_with_expiry(vol, token, None);
+}
+
+/// [`publish`], with the Secret's `GITHUB_TOKEN_EXPIRES_AT` key when `expiry` is given.
+fn publish_with_expiry(vol: &mut TokenVolume, token: &str, expiry: Option<&str>) {
+    vol.publish(token.as_bytes(), expiry);
     fs::set_permissions(vol.dir(), fs::Permissions::from_mode(0o755)).expect("chmod volume");
     let generation = vol.dir().join(vol.current_generation().expect("published"));
     fs::set_permissions(&generation, fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -1240,7 +1250,7 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
             );
         }
         report.push(format!(
-            "  {arch}: {} {} bytes, {} {} bytes, LICENSE; static (no PT_INTERP); labels version={version} revision={revision}",
+            "  {arch}: {} {} bytes, {} {} bytes, kelos-env.sh, install.sh, LICENSE; static (no PT_INTERP); labels version={version} revision={revision}",
             HELPER,
             fs::metadata(fs_dir.join(HELPER)).unwrap().len(),
             WRAPPER,
@@ -2038,15 +2048,20 @@ fn kelos_pod_of_the_maintainers_page_runs_as_kelos_would() {
     );
     let mut vol = TokenVolume::new();
     let mut generation = 0;
+    // Each generation with its expiry, as the Secret of the page's section 5 has it.
+    let expiry = s["stringData"][kelos_e2e::volume::EXPIRES_FILE]
+        .as_str()
+        .expect("the expiry key")
+        .to_owned();
     let mut rotate = |vol: &mut TokenVolume, log: &mut Vec<String>, why: &str| {
         generation += 1;
-        publish(vol, &tokens[generation]);
+        publish_with_expiry(vol, &tokens[generation], Some(&expiry));
         server.set_accepted(&[&tokens[generation]]);
         log.push(format!("  rotation to token #{generation} ({why})"));
         generation
     };
     let mut log = Vec::new();
-    publish(&mut vol, &tokens[0]);
+    publish_with_expiry(&mut vol, &tokens[0], Some(&expiry));
     let current = |generation: usize| tokens[generation].clone();
 
     let root = TempDir::new("kelos-e2e-pod");
@@ -2380,8 +2395,29 @@ fn kelos_pod_of_the_maintainers_page_runs_as_kelos_would() {
         failed.is_empty(),
         "doctor in the workspace failed: {failed:?}"
     );
+    assert_eq!(
+        level("token.expiry").as_deref(),
+        Some("ok"),
+        "doctor: {report}"
+    );
+    // The token volume here is root:root 0644 without fsGroup (buildah has none): doctor,
+    // as UID 61100, must not advise 0400, which would lock it out.
+    let mode = checks
+        .iter()
+        .find(|c| c["id"] == "token.mode")
+        .expect("token.mode for a world-readable file");
+    let fix = mode["fix"].as_str().unwrap_or_default();
+    assert!(
+        fix.contains(&format!("fsGroup: {AGENT_UID}")) && fix.contains("not 0400"),
+        "token.mode's fix for UID {AGENT_UID} without fsGroup: {fix}"
+    );
+    let not_ok: Vec<String> = checks
+        .iter()
+        .filter(|c| c["level"] != "ok")
+        .map(|c| format!("{} {}: {}", c["level"], c["id"], c["message"]))
+        .collect();
     eprintln!(
-        "images: the Kelos pod of {MAINTAINERS_PAGE} ({host} standing for GitHub):\n{}\n  doctor in /workspace/repo: {}; git.leak ok\n\
+        "images: the Kelos pod of {MAINTAINERS_PAGE} ({host} standing for GitHub):\n{}\n  doctor in /workspace/repo: {}; git.leak ok; not ok: {not_ok:?}\n\
          images: Kelos pod: images ready in {:.1?}, the pod's containers in {:.1?}",
         log.join("\n"),
         report["result"],
