@@ -338,3 +338,37 @@ fn a_read_only_full_or_uncreatable_directory_is_named_with_the_fix_and_left_as_i
         "no temporary file left"
     );
 }
+
+#[test]
+fn a_file_left_by_a_killed_run_as_pid_1_does_not_stop_install() {
+    require_root("install's PID 1 test (unshare --pid)");
+    let unshare = kelos_e2e::chroot::require_system_tool("unshare", "util-linux");
+    let src = source_dir();
+    let root = TempDir::new("kelos-e2e-install-pid1");
+    let dir = root.join("kelos-bin");
+    fs::create_dir(&dir).unwrap();
+    // An init container is PID 1 in its namespace; a run killed mid-write leaves its
+    // temporary file in the emptyDir the restarted container gets again.
+    let leftovers: Vec<String> = ["git-credential-kelos", "kelos-gh", "kelos-env.sh"]
+        .iter()
+        .map(|n| format!(".{n}.install-1"))
+        .collect();
+    for name in &leftovers {
+        fs::write(dir.join(name), b"half").unwrap();
+    }
+    let mut c = Command::new(unshare);
+    c.args(["--pid", "--fork", "--"])
+        .arg(src.join(HELPER))
+        .arg("install")
+        .arg(&dir);
+    let out = run(c);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for name in expected_names(src.path()) {
+        let want = if name == "kelos-env.sh" {
+            fs::read(workspace_root().join(SNIPPET)).unwrap()
+        } else {
+            fs::read(src.join(&name)).unwrap()
+        };
+        assert_eq!(fs::read(dir.join(&name)).unwrap(), want, "{name}");
+    }
+}

@@ -108,6 +108,36 @@ pub fn install(dir: &Path) -> Result<Vec<(PathBuf, u32)>> {
     Ok(written)
 }
 
+/// A new file in `dir` for `name`'s next version, under a name no other run
+/// uses: the PID alone is not enough, since an init container is often PID 1
+/// in its namespace, and a killed run leaves its file behind in the
+/// `emptyDir` that the restarted container gets again.
+fn create_temporary(dir: &Path, name: &str) -> Result<(PathBuf, File)> {
+    let pid = std::process::id();
+    let mut last = None;
+    for attempt in 0..16u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.install-{pid}-{nanos:08x}{attempt:x}"));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+        {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(write_error(dir, &e)),
+        }
+    }
+    Err(write_error(
+        dir,
+        &last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)),
+    ))
+}
+
 /// Creates `dir` when missing; refuses what is not a directory.
 fn prepare_dir(dir: &Path) -> Result<()> {
     match fs::metadata(dir) {
@@ -147,14 +177,8 @@ fn prepare_dir(dir: &Path) -> Result<()> {
 /// rename is atomic), syncs it, sets its mode, then renames it over `target`.
 /// On any error the temporary file is removed and `target` is as it was.
 fn write_atomically(dir: &Path, item: &Item, target: &Path) -> Result<()> {
-    let tmp = dir.join(format!(".{}.install-{}", item.name, std::process::id()));
+    let (tmp, mut out) = create_temporary(dir, item.name)?;
     let result = (|| -> Result<()> {
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| write_error(dir, &e))?;
         match &item.source {
             Source::Snippet => out
                 .write_all(SNIPPET.as_bytes())
