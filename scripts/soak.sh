@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Rotation soak: concurrent git fetch / git push / gh api user through the static binaries
 # while the token rotates kubelet-style underneath them, then fault phases (non-atomic
-# writer, file removed, directory / FIFO / oversized file in its place, ..data dangling).
+# writer, file removed, directory / FIFO / oversized file in its place, ..data dangling), and
+# a configure phase (configure/unconfigure in a loop while a controller stand-in rewrites its
+# helper, and git fetches through it).
 #
 #   bash scripts/soak.sh                                  # the CI length, about 20 s
 #   bash scripts/soak.sh --duration 600 --min-ops 10000 --workers 6 --fault-duration 10

@@ -2114,11 +2114,10 @@ fn configure_exclusive_appends_reset_and_kelos_after_every_helper_and_removes_ex
         text(&out.stdout)
     );
     assert_eq!(fs::read(&file).unwrap(), once, "idempotent");
-    // The user has a reset of their own: git config cannot remove just ours, so the
-    // plain list is written again (same values, same order), and unconfigure says so.
+    // The user has a reset of their own: exactly ours go, byte for byte.
     let out = fx.kelos_ok(&["unconfigure", "--exclusive", "--file", f]);
     assert!(
-        text(&out.stdout).contains("rewritten"),
+        text(&out.stdout).contains("removed"),
         "{}",
         text(&out.stdout)
     );
@@ -2127,8 +2126,7 @@ fn configure_exclusive_appends_reset_and_kelos_after_every_helper_and_removes_ex
         strs(&["cache --timeout=60", "", "other"])
     );
     assert_eq!(fx.get_all(&["--file", f], GITHUB), strs(&["store"]));
-    assert!(fx.list(&["--file", f]).contains("user.name=Kelos E2E"));
-    let _ = before;
+    assert_eq!(fs::read(&file).unwrap(), before, "byte for byte");
     // Without a reset of the user's own, byte for byte.
     fx.git_ok(&[
         "config",
@@ -2195,8 +2193,11 @@ fn configure_exclusive_appends_reset_and_kelos_after_every_helper_and_removes_ex
     assert!(text(&out.stdout).contains("nothing to remove"));
 }
 
+/// A `[credential "URL"]` section after the file's `[credential]` section (or an include):
+/// `--exclusive` writes its reset and kelos in a new section at the end of the file, after
+/// them, so git runs only kelos; unconfigure gives the file back byte for byte.
 #[test]
-fn configure_exclusive_refuses_when_a_later_section_would_still_run() {
+fn configure_exclusive_comes_after_a_later_section() {
     let fx = Fx::new();
     let dir = TempDir::new("kelos-e2e-excl");
     let file = dir.join("config");
@@ -2209,16 +2210,18 @@ fn configure_exclusive_refuses_when_a_later_section_would_still_run() {
         "credential.https://a.example.helper",
         "scoped",
     ]);
+    fx.git_ok(&["config", "--file", f, "include.path", "other.gitconfig"]);
     let before = fs::read(&file).unwrap();
-    let out = fx.kelos(&["configure", "--exclusive", "--file", f]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
+    fx.kelos_ok(&["configure", "--exclusive", "--file", f]);
+    let listed = fx.list(&["--file", f]);
     assert!(
-        err.contains("credential.https://a.example.helper = scoped"),
-        "{err}"
+        listed.ends_with(
+            "include.path=other.gitconfig\ncredential.helper=\ncredential.helper=kelos\n"
+        ),
+        "{listed}"
     );
-    assert!(err.contains("move them above"), "{err}");
-    assert_eq!(fs::read(&file).unwrap(), before, "nothing written");
+    fx.kelos_ok(&["unconfigure", "--exclusive", "--file", f]);
+    assert_eq!(fs::read(&file).unwrap(), before, "byte for byte");
 }
 
 #[test]

@@ -1,20 +1,41 @@
-//! `configure` / `unconfigure`: edits git's config through `git config`,
-//! never by hand, and only the keys this helper owns.
+//! `configure` / `unconfigure`: one transaction on one git config file.
+//!
+//! The file is read (writers rename, so a read sees one whole version), the
+//! whole change computed ([`gitconfig::plan`]) and checked with git on
+//! in-memory copies (git must read the old bytes as the scanner does, and the
+//! new bytes as exactly the entries planned). Then git's own lock protocol:
+//! `FILE.lock` is created exclusively (so no other `git config` writer, nor
+//! another run of this one, can interleave), the file is read again (changed
+//! in between: planned again), the new bytes are written to the lock file,
+//! synced, and renamed over the file. Any failure before the rename removes
+//! the lock and leaves the file byte for byte as it was; a kill leaves at
+//! most a stale lock, which the next run names. A lock held by a live writer
+//! is waited for, a bounded time. What the command prints comes after the
+//! file is complete.
 
-use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use crate::gitconfig::{
-    exclusive_value, helper_keys, helper_program, helper_value, parse_null_config, plan_exclusive,
-    with_helper, without_helper, ExclusivePlan,
-};
-use anyhow::{bail, Context, Result};
-use kelos_token::redact::redact;
+use crate::gitconfig::{exclusive_value, helper_program, parse_null_config, plan, Plan};
+use crate::gitfile::scan;
+use crate::quote::sh_word;
+use anyhow::{anyhow, bail, Context, Result};
 use kelos_token::Host;
 
-/// The plain key `configure --exclusive` writes to.
-const PLAIN_KEY: &str = "credential.helper";
+/// A lock that has not changed (same file, same size and time) for this long
+/// is taken for one a killed writer left behind.
+const STALE_AFTER: Duration = Duration::from_secs(5);
+/// However busy the file, waiting for its lock ends after this long.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// How many times a run plans again outside the lock when another writer
+/// changed the file in between, before it plans under the lock.
+const OPTIMISTIC_TRIES: usize = 3;
+/// How many symbolic links are followed to the real file (git's limit).
+const MAX_SYMLINKS: usize = 5;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -26,45 +47,99 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn args(&self) -> Vec<OsString> {
+    /// The option that names this scope on the command line (`--file PATH`
+    /// with its path), for the commands doctor and the errors suggest.
+    pub fn cli_args(&self) -> Vec<String> {
         match self {
             Scope::System => vec!["--system".into()],
             Scope::Global => vec!["--global".into()],
-            Scope::File(path) => vec!["--file".into(), path.into()],
+            Scope::File(path) => vec!["--file".into(), sh_word(&path.display().to_string())],
             Scope::Local => vec!["--local".into()],
         }
     }
 
-    fn describe(&self) -> String {
+    fn describe(&self, file: &Path) -> String {
+        let what = match self {
+            Scope::System => "the system git config",
+            Scope::Global => "the global git config",
+            Scope::File(_) => "git config file",
+            Scope::Local => "the repository's git config",
+        };
         match self {
-            Scope::System => "the system git config".into(),
-            Scope::Global => "the global git config".into(),
-            Scope::File(path) => format!("git config file {}", path.display()),
-            Scope::Local => "the repository's git config (.git/config)".into(),
+            Scope::File(_) => format!("{what} {}", file.display()),
+            _ => format!("{what} ({})", file.display()),
         }
     }
 
-    /// `--local` needs a repository: say so plainly, before git does.
-    fn ready(&self) -> Result<()> {
-        if *self != Scope::Local {
-            return Ok(());
-        }
-        let out = Command::new("git")
-            .args(["rev-parse", "--git-dir"])
-            .output()
-            .context("cannot run git (is it installed and in PATH? `apt-get install git`)")?;
-        if !out.status.success() {
-            let dir = std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_else(|_| "the current directory".into());
-            bail!(
-                "--local: {dir} is not inside a git repository; run it in the repository \
-                 (e.g. `cd /workspace/repo && git-credential-kelos configure --local`), \
-                 or choose --global, --system or --file PATH"
-            );
-        }
-        Ok(())
+    /// The file git reads and writes for this scope, as `git config` finds
+    /// it for a write.
+    fn file(&self) -> Result<PathBuf> {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        Ok(match self {
+            Scope::File(path) => path.clone(),
+            Scope::Global => {
+                if let Some(file) = var("GIT_CONFIG_GLOBAL") {
+                    return Ok(PathBuf::from(file));
+                }
+                let Some(home) = var("HOME") else {
+                    bail!("--global: HOME is not set, so there is no global git config; set HOME, or use --file PATH");
+                };
+                let home = PathBuf::from(home);
+                let user = home.join(".gitconfig");
+                let xdg = var("XDG_CONFIG_HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| home.join(".config"))
+                    .join("git/config");
+                // git writes ~/.gitconfig, unless only the XDG file exists.
+                if File::open(&user).is_err() && File::open(&xdg).is_ok() {
+                    xdg
+                } else {
+                    user
+                }
+            }
+            Scope::System => match var("GIT_CONFIG_SYSTEM") {
+                Some(file) => PathBuf::from(file),
+                None => git_output(&["var", "GIT_CONFIG_SYSTEM"])
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("/etc/gitconfig")),
+            },
+            Scope::Local => {
+                let dir = std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|_| "the current directory".into());
+                match git_output(&["rev-parse", "--git-path", "config"]) {
+                    Ok(path) => PathBuf::from(path),
+                    Err(_) => bail!(
+                        "--local: {dir} is not inside a git repository; run it in the repository \
+                         (e.g. `cd /workspace/repo && git-credential-kelos configure --local`), \
+                         or choose --global, --system or --file PATH"
+                    ),
+                }
+            }
+        })
     }
+}
+
+/// `git ARGS`, its first line of output.
+fn git_output(args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .args(args)
+        .output()
+        .context("cannot run git (is it installed and in PATH? `apt-get install git`)")?;
+    if !out.status.success() {
+        bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned())
 }
 
 /// The program the written helper value names: `kelos`, or with
@@ -99,241 +174,393 @@ pub fn program(helper: Option<&Path>) -> Result<String> {
 }
 
 pub fn configure(scope: &Scope, hosts: &[Host], exclusive: bool, program: &str) -> Result<()> {
-    scope.ready()?;
-    if exclusive {
-        return configure_exclusive(scope, hosts, program);
-    }
-    edit(scope, hosts, program, with_helper, "configured")
+    change(scope, hosts, exclusive, program, true)
 }
 
 pub fn unconfigure(scope: &Scope, hosts: &[Host], exclusive: bool, program: &str) -> Result<()> {
-    scope.ready()?;
-    if exclusive {
-        return unconfigure_exclusive(scope, hosts, program);
-    }
-    edit(scope, hosts, program, without_helper, "unconfigured")
+    change(scope, hosts, exclusive, program, false)
 }
 
-/// In `scope`'s file, an empty plain `credential.helper` (which clears
-/// every helper git read so far, for every URL) and then kelos, after every
-/// other helper entry of that file: git then runs only kelos.
-fn configure_exclusive(scope: &Scope, hosts: &[Host], program: &str) -> Result<()> {
+fn change(scope: &Scope, hosts: &[Host], exclusive: bool, program: &str, add: bool) -> Result<()> {
+    let target = resolve_symlinks(&scope.file()?)?;
+    let described = scope.describe(&target);
+    // git checks every write: without it, nothing is written.
+    if let Err(e) = Command::new("git").arg("--version").output() {
+        bail!("cannot edit {described}: cannot run git ({e}); is it installed and in PATH? `apt-get install git`");
+    }
+    let plan = transaction(scope, &target, &described, |bytes, file| {
+        plan(bytes, file, hosts, program, exclusive, add)
+    })?;
     let value = exclusive_value(program, hosts);
-    let file = list(scope)?;
-    match plan_exclusive(&file, &value) {
-        ExclusivePlan::Already => {
-            println!(
-                "{PLAIN_KEY}: already exclusive ({value:?} after an empty reset) in {}",
-                scope.describe()
-            );
-        }
-        ExclusivePlan::Append => {
-            check(scope, PLAIN_KEY, git(scope, &["--add", PLAIN_KEY, ""])?)?;
-            check(scope, PLAIN_KEY, git(scope, &["--add", PLAIN_KEY, &value])?)?;
-            if plan_exclusive(&list(scope)?, &value) != ExclusivePlan::Already {
-                bail!(
-                    "added an empty {PLAIN_KEY} and {value:?} to {}, but git does not list them \
-                     after the file's other helpers; run `git config {} --show-origin --get-regexp \
-                     'credential\\..*helper'` to see the order",
-                    scope.describe(),
-                    scope.args()[0].to_string_lossy()
-                );
+    let mut report = String::new();
+    for (key, changed) in &plan.keys {
+        let line = match (exclusive, add, changed) {
+            (false, true, true) => format!("{key}: configured in {described}"),
+            (false, true, false) => format!("{key}: already configured in {described}"),
+            (false, false, true) => format!("{key}: unconfigured in {described}"),
+            (false, false, false) => format!("{key}: already unconfigured in {described}"),
+            (true, true, true) => format!(
+                "{key}: exclusive in {described}: an empty reset, then {value:?}; git runs only kelos"
+            ),
+            (true, true, false) => format!(
+                "{key}: already exclusive ({value:?} after an empty reset) in {described}"
+            ),
+            (true, false, true) => {
+                format!("{key}: exclusive {value:?} and its reset removed from {described}")
             }
-            println!(
-                "{PLAIN_KEY}: exclusive in {}: an empty reset, then {value:?}; git runs only kelos",
-                scope.describe()
-            );
-        }
-        ExclusivePlan::Blocked(later) => {
-            let shown: Vec<String> = later
-                .iter()
-                .map(|e| format!("{} = {}", e.key, redact(&e.value, &[])))
-                .collect();
-            bail!(
-                "cannot make kelos the only helper in {}: these entries come after its last \
-                 [credential] section, so git would still run them after a reset written there: {}; \
-                 move them above the [credential] section (or remove them), then run this again",
-                scope.describe(),
-                shown.join("; ")
-            );
-        }
+            (true, false, false) => {
+                format!("{key}: no exclusive {value:?} in {described}; nothing to remove")
+            }
+        };
+        report.push_str(&line);
+        report.push('\n');
     }
-    Ok(())
+    print_report(&report, &target)
 }
 
-/// Removes exactly the reset and kelos entry that `configure --exclusive`
-/// added (the last such pair of the plain list).
-fn unconfigure_exclusive(scope: &Scope, hosts: &[Host], program: &str) -> Result<()> {
-    let value = exclusive_value(program, hosts);
-    let current = get_all(scope, PLAIN_KEY)?;
-    match without_helper(&current, &value) {
-        None => println!(
-            "{PLAIN_KEY}: no exclusive {value:?} in {}; nothing to remove",
-            scope.describe()
-        ),
-        Some(new) => {
-            apply(scope, PLAIN_KEY, &current, &new)?;
-            println!(
-                "{PLAIN_KEY}: exclusive {value:?} and its reset removed from {}",
-                scope.describe()
-            );
-            // git config can remove one of several equal values only by
-            // removing them all: then the list was written again.
-            let count = |v: &str| current.iter().filter(|c| *c == v).count();
-            if count("") > 1 || count(&value) > 1 {
-                println!(
-                    "{PLAIN_KEY}: the file has another entry equal to one of them, so its \
-                     {PLAIN_KEY} list was rewritten: the same values in the same order, \
-                     now at the end of its last [credential] section"
-                );
-            }
-        }
-    }
-    Ok(())
+/// Writes the report once the file is complete. A closed or full stdout is
+/// an error with a message (the change itself is done), never a signal or a
+/// panic.
+fn print_report(report: &str, target: &Path) -> Result<()> {
+    // SAFETY: signal(2) with SIG_IGN; no child is started after this.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let mut out = io::stdout().lock();
+    out.write_all(report.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            anyhow!(
+                "{} is written in full, but what was done could not be printed: stdout: {e}",
+                target.display()
+            )
+        })
 }
 
-/// Every entry of `scope`'s file, in file order.
-fn list(scope: &Scope) -> Result<Vec<crate::gitconfig::ConfigEntry>> {
-    let out = git(scope, &["--null", "--list"])?;
-    if out.status.success() {
-        return Ok(parse_null_config(&out.stdout));
-    }
-    // A file that does not exist yet lists as empty.
-    let missing = match scope {
-        Scope::File(path) => !path.exists(),
-        _ => String::from_utf8_lossy(&out.stderr).contains("No such file"),
-    };
-    if missing {
-        return Ok(Vec::new());
+/// `path` with symbolic links followed to the file git's lock protocol
+/// edits (a dotfiles checkout linked as `~/.gitconfig` stays a link).
+fn resolve_symlinks(path: &Path) -> Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..MAX_SYMLINKS {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(&path)
+                    .with_context(|| format!("cannot read the link {}", path.display()))?;
+                path = match path.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(path),
+        }
     }
     bail!(
-        "git config {} --list failed: {}",
-        scope.args()[0].to_string_lossy(),
-        String::from_utf8_lossy(&out.stderr).trim()
+        "{}: more than {MAX_SYMLINKS} symbolic links in a row; point --file at the file itself",
+        path.display()
     )
 }
 
-/// Applies `change` to the value list of each key; a key is rewritten only
-/// when its list changes, so running twice is running once.
-fn edit(
+/// Runs one change under the file's lock; returns the plan carried out.
+fn transaction(
     scope: &Scope,
-    hosts: &[Host],
-    program: &str,
-    change: fn(&[String], &str) -> Option<Vec<String>>,
-    done: &str,
-) -> Result<()> {
-    for host in hosts {
-        let value = helper_value(program, host);
-        for key in helper_keys(host) {
-            let current = get_all(scope, &key)?;
-            match change(&current, &value) {
-                None => println!("{key}: already {done} in {}", scope.describe()),
-                Some(new) => {
-                    apply(scope, &key, &current, &new)?;
-                    println!("{key}: {done} in {}", scope.describe());
-                }
+    target: &Path,
+    described: &str,
+    decide: impl Fn(&[u8], &crate::gitfile::ScannedFile) -> Plan,
+) -> Result<Plan> {
+    // Everything that needs git is done on a snapshot, before the lock is
+    // taken: writers rename, so one read sees one whole version, and the
+    // lock is then held only to compare, write and rename (a plain `git
+    // config` writer, which does not wait, seldom meets it). A run with
+    // nothing to do takes no lock at all.
+    let mut snapshot = read_snapshot(scope, target, described)?;
+    let mut plan = prepare(&snapshot, target, described, &decide)?;
+    for attempt in 1.. {
+        if plan.bytes.is_none() {
+            return Ok(plan);
+        }
+        let lock = Lock::acquire(scope, target, described)?;
+        let now = read_snapshot(scope, target, described)?;
+        if now != snapshot {
+            // Another writer came in between: plan again, outside the lock
+            // a few times, then under it (so a busy file still ends).
+            if attempt < OPTIMISTIC_TRIES {
+                drop(lock);
+                snapshot = now;
+                plan = prepare(&snapshot, target, described, &decide)?;
+                continue;
             }
+            plan = prepare(&now, target, described, &decide)?;
+            snapshot = now;
         }
+        if let Some(new) = &plan.bytes {
+            let mode = snapshot.as_ref().map(|(_, mode)| *mode);
+            lock.write(new, mode, described, scope)?;
+            lock.commit(described, scope)?;
+        }
+        break;
     }
-    Ok(())
+    Ok(plan)
 }
 
-fn get_all(scope: &Scope, key: &str) -> Result<Vec<String>> {
-    let out = git(scope, &["--null", "--get-all", key])?;
-    match out.status.code() {
-        Some(0) => Ok(out
-            .stdout
-            .split(|b| *b == 0)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .collect::<Vec<_>>()
-            .split_last()
-            .map(|(_, values)| values.to_vec())
-            .unwrap_or_default()),
-        // 1: the key is not set. A missing --file reads as empty too.
-        Some(1) => Ok(Vec::new()),
-        _ => bail!(
-            "git config {} --get-all {key} failed: {}",
-            scope.args()[0].to_string_lossy(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-    }
+/// The file's bytes and mode; `None` when it does not exist.
+fn read_snapshot(scope: &Scope, target: &Path, described: &str) -> Result<Option<(Vec<u8>, u32)>> {
+    let mut file = match File::open(target) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => bail!("cannot read {described}: {e}{}", hint(scope)),
+    };
+    let mode = file
+        .metadata()
+        .with_context(|| format!("cannot read {described}"))?
+        .permissions()
+        .mode();
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut file, &mut bytes)
+        .with_context(|| format!("cannot read {described}"))?;
+    Ok(Some((bytes, mode)))
 }
 
-/// Changes `current` into `new` with as few edits as possible: appending only adds, and
-/// removing values that occur once each unsets just them; only otherwise is the key
-/// rewritten.
-fn apply(scope: &Scope, key: &str, current: &[String], new: &[String]) -> Result<()> {
-    if let Some(added) = new.strip_prefix(current) {
-        for value in added {
-            check(scope, key, git(scope, &["--add", key, value])?)?;
-        }
-        return Ok(());
+/// The plan for `snapshot`, checked with git: git must read the old bytes
+/// as the scanner does, and the new bytes as exactly the entries planned.
+fn prepare(
+    snapshot: &Option<(Vec<u8>, u32)>,
+    target: &Path,
+    described: &str,
+    decide: &impl Fn(&[u8], &crate::gitfile::ScannedFile) -> Plan,
+) -> Result<Plan> {
+    let bytes: &[u8] = snapshot.as_ref().map_or(&[], |(b, _)| b);
+    let shown = sh_word(&target.display().to_string());
+    let file = scan(bytes).map_err(|e| {
+        anyhow!(
+            "cannot edit {described}: {e}; `git config --file {shown} --list` shows what git \
+             makes of it; fix the file by hand, then run this again (nothing was changed)"
+        )
+    })?;
+    let plan = decide(bytes, &file);
+    if plan.bytes.is_none() && snapshot.is_none() {
+        return Ok(plan);
     }
-    let mut removed: Vec<&String> = Vec::new();
-    let mut rest = new.iter().peekable();
-    for v in current {
-        if rest.peek() == Some(&v) {
-            rest.next();
-        } else {
-            removed.push(v);
-        }
-    }
-    let unique = removed
+    let scanned: Vec<(String, String)> = file
+        .entries
         .iter()
-        .all(|r| current.iter().filter(|v| v == r).count() == 1);
-    if rest.peek().is_none() && unique {
-        for value in removed {
-            check(
-                scope,
-                key,
-                git(scope, &["--fixed-value", "--unset", key, value])?,
-            )?;
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect();
+    if git_list(bytes, described)? != scanned {
+        bail!(
+            "cannot edit {described} safely: git reads its entries differently from this \
+             helper; run `git config --file {shown} --show-origin --list` and simplify the \
+             credential sections by hand (nothing was changed)"
+        );
+    }
+    if let Some(new) = &plan.bytes {
+        if git_list(new, described)? != plan.expected {
+            bail!(
+                "the change to {described} did not read back as planned, so it was not \
+                 installed (nothing was changed); run `git config --file {shown} --show-origin \
+                 --list` to see the file"
+            );
         }
-        return Ok(());
     }
-    replace_all(scope, key, current, new)
+    Ok(plan)
 }
 
-/// Sets `key` to exactly `new`. The values are re-added in order after one
-/// `--unset-all`, which keeps the user's other values as they were.
-fn replace_all(scope: &Scope, key: &str, current: &[String], new: &[String]) -> Result<()> {
-    if !current.is_empty() {
-        check(scope, key, git(scope, &["--unset-all", key])?)?;
+/// `git config --file F --null --list` of `bytes`, as (key, value) pairs.
+/// `F` is an anonymous in-memory file (`memfd_create`) the child inherits:
+/// nothing is written to disk, and nothing is left behind by a kill.
+fn git_list(bytes: &[u8], described: &str) -> Result<Vec<(String, String)>> {
+    // SAFETY: memfd_create(2) with a static name; the descriptor is owned
+    // by the File from here on. Without MFD_CLOEXEC: git inherits it.
+    let fd = unsafe { libc::memfd_create(c"kelos-config".as_ptr(), 0) };
+    if fd < 0 {
+        bail!(
+            "cannot check the change to {described}: memfd_create: {} (nothing was changed)",
+            io::Error::last_os_error()
+        );
     }
-    for value in new {
-        check(scope, key, git(scope, &["--add", key, value])?)?;
+    // SAFETY: a descriptor just created, owned by nobody else.
+    let mut memfd = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    memfd
+        .write_all(bytes)
+        .with_context(|| format!("cannot check the change to {described}"))?;
+    let out = Command::new("git")
+        .args([
+            "config",
+            "--file",
+            &format!("/dev/fd/{fd}"),
+            "--null",
+            "--list",
+        ])
+        .output()
+        .with_context(|| {
+            format!(
+                "cannot run git to check {described} (is it installed and in PATH? \
+                 `apt-get install git`)"
+            )
+        })?;
+    drop(memfd);
+    if !out.status.success() {
+        bail!(
+            "git cannot read {described}: {} (nothing was changed)",
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .replace(&format!("/dev/fd/{fd}"), "it")
+        );
     }
-    Ok(())
+    Ok(parse_null_config(&out.stdout)
+        .into_iter()
+        .map(|e| (e.key, e.value))
+        .collect())
 }
 
-fn check(scope: &Scope, key: &str, out: Output) -> Result<()> {
-    if out.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let hint = match scope {
+fn hint(scope: &Scope) -> &'static str {
+    match scope {
         Scope::System => {
             "; the system config is normally writable only by root: run as root, or use --global"
         }
         _ => "; check that the config file and its directory are writable",
-    };
-    bail!(
-        "cannot write {key} to {}: {}{hint}",
-        scope.describe(),
-        stderr.trim()
-    )
+    }
 }
 
-fn git(scope: &Scope, args: &[&str]) -> Result<Output> {
-    Command::new("git")
-        .arg("config")
-        .args(scope.args())
-        .args(args)
-        .output()
-        .with_context(|| {
-            format!(
-                "cannot run git to edit {} (is it installed and in PATH? `apt-get install git`)",
-                scope.describe()
+/// `FILE.lock`, held: created by this process, removed on drop unless
+/// renamed over the file.
+struct Lock {
+    path: PathBuf,
+    target: PathBuf,
+    file: File,
+    installed: bool,
+}
+
+impl Lock {
+    fn acquire(scope: &Scope, target: &Path, described: &str) -> Result<Lock> {
+        let mut path = target.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        let started = Instant::now();
+        let mut seen: Option<(u64, u64, i64, i64, u64)> = None;
+        let mut unchanged_since = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o666)
+                .open(&path)
+            {
+                Ok(file) => {
+                    return Ok(Lock {
+                        path,
+                        target: target.to_path_buf(),
+                        file,
+                        installed: false,
+                    })
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => bail!(
+                    "cannot write {described}: its directory {} does not exist; create it \
+                     (`mkdir -p {}`) or choose another file{}",
+                    target.parent().unwrap_or(Path::new("/")).display(),
+                    sh_word(
+                        &target
+                            .parent()
+                            .unwrap_or(Path::new("/"))
+                            .display()
+                            .to_string()
+                    ),
+                    hint(scope)
+                ),
+                Err(e) => bail!(
+                    "cannot write {described}: cannot create the lock {}: {e}{}",
+                    path.display(),
+                    hint(scope)
+                ),
+            }
+            // Held by someone else: wait while it keeps changing hands.
+            let now = Instant::now();
+            if let Ok(m) = fs::metadata(&path) {
+                let id = (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.size());
+                if seen != Some(id) {
+                    seen = Some(id);
+                    unchanged_since = now;
+                } else if now - unchanged_since >= STALE_AFTER {
+                    bail!(
+                        "cannot write {described}: the lock {} has been there for {} s without \
+                         change, left by a git config writer that was killed; if no git command \
+                         is running, remove it with `rm {}` and run this again (nothing was changed)",
+                        path.display(),
+                        STALE_AFTER.as_secs(),
+                        sh_word(&path.display().to_string())
+                    );
+                }
+            }
+            if now - started >= MAX_WAIT {
+                bail!(
+                    "cannot write {described}: its lock {} was held by other writers for {} s \
+                     without a turn for this one; run this again when they are done (nothing was changed)",
+                    path.display(),
+                    MAX_WAIT.as_secs()
+                );
+            }
+            std::thread::sleep(pause + jitter(pause));
+            pause = (pause * 2).min(Duration::from_millis(25));
+        }
+    }
+
+    /// The new bytes into the lock file, with the old file's mode (as git
+    /// does), synced to disk.
+    fn write(&self, bytes: &[u8], mode: Option<u32>, described: &str, scope: &Scope) -> Result<()> {
+        let fail = |e: io::Error| {
+            anyhow!(
+                "cannot write {described}: {}: {e}{} (nothing was changed)",
+                self.path.display(),
+                hint(scope)
             )
-        })
+        };
+        let mut file = &self.file;
+        file.write_all(bytes).map_err(fail)?;
+        if let Some(mode) = mode {
+            file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
+                .map_err(fail)?;
+        }
+        file.sync_all().map_err(fail)
+    }
+
+    /// Renames the lock over the file, and syncs the directory.
+    fn commit(mut self, described: &str, scope: &Scope) -> Result<()> {
+        fs::rename(&self.path, &self.target).map_err(|e| {
+            anyhow!(
+                "cannot write {described}: rename {}: {e}{} (nothing was changed)",
+                self.path.display(),
+                hint(scope)
+            )
+        })?;
+        self.installed = true;
+        if let Some(dir) = self.target.parent() {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if !self.installed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Up to `pause` more, different in each process, so that waiting writers
+/// do not retry in step.
+fn jitter(pause: Duration) -> Duration {
+    let seed = std::process::id() as u128
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+    let nanos = pause.as_nanos().max(1);
+    Duration::from_nanos((seed.wrapping_mul(6364136223846793005) % nanos) as u64)
 }

@@ -71,12 +71,6 @@ pub fn is_helper_key(key: &str) -> bool {
             .is_some_and(|rest| rest.ends_with(".helper"))
 }
 
-/// Whether `key` belongs to the plain `[credential]` section (no URL).
-fn is_plain_credential_key(key: &str) -> bool {
-    key.strip_prefix("credential.")
-        .is_some_and(|rest| !rest.contains('.'))
-}
-
 /// The helpers git would run, in order, for `https://HOST`: entries of
 /// `credential.helper` and of `credential.<url>.helper` whose URL matches,
 /// with an empty value clearing the list so far (as git does).
@@ -184,34 +178,8 @@ pub fn helper_value(program: &str, host: &Host) -> String {
 pub fn helper_keys(host: &Host) -> Vec<String> {
     std::iter::once(host.clone())
         .chain(host.gist())
-        .map(|h| format!("credential.https://{h}.helper"))
+        .map(|h| helper_key(&h))
         .collect()
-}
-
-/// `values` with the `""`, `value` pair appended, unless it is already the
-/// end of the list (so configuring twice is configuring once).
-pub fn with_helper(values: &[String], value: &str) -> Option<Vec<String>> {
-    if ends_with_pair(values, value) {
-        return None;
-    }
-    let mut out = values.to_vec();
-    out.push(String::new());
-    out.push(value.to_owned());
-    Some(out)
-}
-
-/// `values` without the last `""`, `value` pair, if there is one.
-pub fn without_helper(values: &[String], value: &str) -> Option<Vec<String>> {
-    let at = (0..values.len().saturating_sub(1))
-        .rev()
-        .find(|&i| values[i].is_empty() && values[i + 1] == value)?;
-    let mut out = values.to_vec();
-    out.drain(at..at + 2);
-    Some(out)
-}
-
-fn ends_with_pair(values: &[String], value: &str) -> bool {
-    matches!(values, [.., empty, last] if empty.is_empty() && last == value)
 }
 
 /// The plain `credential.helper` value `configure --exclusive` writes after
@@ -228,69 +196,173 @@ pub fn exclusive_value(program: &str, hosts: &[Host]) -> String {
     }
 }
 
-/// What `configure --exclusive` must do to one config file, given its
-/// entries in file order (`git config --file F --null --list`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ExclusivePlan {
-    /// The reset and `value` are the file's last helper entries: nothing.
-    Already,
-    /// `git config --add credential.helper ""`, then `value`: git puts them
-    /// after the last entry of the file's last `[credential]` section.
-    Append,
-    /// Entries after that point that git would still run (helpers of a
-    /// `[credential "URL"]` section, include directives): appending cannot
-    /// come after them, and nothing of anyone else's is moved.
-    Blocked(Vec<ConfigEntry>),
-}
-
-pub fn plan_exclusive(file: &[ConfigEntry], value: &str) -> ExclusivePlan {
+/// Whether `configure --exclusive` has nothing to do in one config file,
+/// given its entries in file order: a plain reset followed by `value` among
+/// the plain `credential.helper` entries, and after the reset nothing git
+/// would run but kelos helpers and resets (no other helper, no include).
+pub fn exclusive_in_place(file: &[ConfigEntry], value: &str) -> bool {
     let harmless = |e: &ConfigEntry| {
         !(is_helper_key(&e.key) || is_include_key(&e.key))
             || (is_helper_key(&e.key) && (e.value.is_empty() || is_kelos_helper(&e.value)))
     };
-    // Already: a plain reset followed by `value`, and after the reset
-    // nothing but kelos helpers, resets, or keys that are no helpers.
     let plain: Vec<usize> = (0..file.len())
         .filter(|&i| file[i].key == "credential.helper")
         .collect();
-    if let [.., reset, last] = plain[..] {
+    matches!(plain[..], [.., reset, last]
         if file[reset].value.is_empty()
             && file[last].value == value
-            && file[reset + 1..].iter().all(harmless)
-        {
-            return ExclusivePlan::Already;
+            && file[reset + 1..].iter().all(harmless))
+}
+
+/// What `configure` or `unconfigure` does to one config file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The file's new bytes; `None` when nothing changes.
+    pub bytes: Option<Vec<u8>>,
+    /// Per key: whether it changes (`true`) or already is as asked.
+    pub keys: Vec<(String, bool)>,
+    /// The entries (`key`, `value`) the new bytes must hold, in order.
+    pub expected: Vec<(String, String)>,
+}
+
+/// The change `configure` (`add`) or `unconfigure` makes to a file of
+/// `bytes`, scanned as `file`. configure appends, for each key it owns, a new
+/// section at the end of the file holding an empty reset and `kelos` (so
+/// they come after every entry and include of the file); unconfigure removes
+/// the last `kelos` of the key and the last reset before it (whatever a
+/// person put between them), and their section header if that leaves it
+/// empty. A key counts as configured when git, reading this file alone, runs
+/// nothing for its URL after the reset and kelos (git's URL matching: every
+/// section that matches the URL counts).
+pub fn plan(
+    bytes: &[u8],
+    file: &crate::gitfile::ScannedFile,
+    hosts: &[Host],
+    program: &str,
+    exclusive: bool,
+    add: bool,
+) -> Plan {
+    use crate::gitfile::{append_section, remove_entries};
+    let entries: Vec<ConfigEntry> = file
+        .entries
+        .iter()
+        .map(|e| ConfigEntry {
+            key: e.key.clone(),
+            value: e.value.clone(),
+            ..ConfigEntry::default()
+        })
+        .collect();
+    // (key, url (None: plain), value, the file's entries of that key in order)
+    let mut owned: Vec<(String, Option<String>, String, Vec<usize>)> = Vec::new();
+    if exclusive {
+        let plain = (0..entries.len())
+            .filter(|&i| entries[i].key == PLAIN_HELPER_KEY)
+            .collect();
+        owned.push((
+            PLAIN_HELPER_KEY.to_owned(),
+            None,
+            exclusive_value(program, hosts),
+            plain,
+        ));
+    } else {
+        for host in hosts {
+            let value = helper_value(program, host);
+            for h in std::iter::once(host.clone()).chain(host.gist()) {
+                let matching = (0..entries.len())
+                    .filter(|&i| {
+                        scoped_url(&entries[i].key).is_some_and(|url| url_matches(url, "https", &h))
+                    })
+                    .collect();
+                owned.push((
+                    helper_key(&h),
+                    Some(format!("https://{h}")),
+                    value.clone(),
+                    matching,
+                ));
+            }
         }
     }
-    let insert_at = file
-        .iter()
-        .rposition(|e| is_plain_credential_key(&e.key))
-        .map_or(file.len(), |i| i + 1);
-    let later: Vec<ConfigEntry> = file[insert_at..]
-        .iter()
-        .filter(|e| !harmless(e))
-        .cloned()
-        .collect();
-    if later.is_empty() {
-        ExclusivePlan::Append
-    } else {
-        ExclusivePlan::Blocked(later)
+    let mut keys = Vec::new();
+    let mut new = bytes.to_vec();
+    let mut added: Vec<(String, String)> = Vec::new();
+    let mut removed: Vec<usize> = Vec::new();
+    for (key, url, value, list) in owned {
+        let values: Vec<&str> = list.iter().map(|&i| entries[i].value.as_str()).collect();
+        let in_place = match &url {
+            None => exclusive_in_place(&entries, &value),
+            Some(_) => matches!(values[..], [.., "", last] if last == value),
+        };
+        if add {
+            keys.push((key.clone(), !in_place));
+            if !in_place {
+                append_section(
+                    &mut new,
+                    "credential",
+                    url.as_deref(),
+                    &[("helper", ""), ("helper", &value)],
+                );
+                added.push((key.clone(), String::new()));
+                added.push((key, value));
+            }
+            continue;
+        }
+        let found = list.iter().rposition(|&i| entries[i].value == value);
+        keys.push((key, found.is_some()));
+        if let Some(k) = found {
+            removed.push(list[k]);
+            if let Some(r) = list[..k].iter().rposition(|&i| entries[i].value.is_empty()) {
+                removed.push(list[r]);
+            }
+        }
     }
+    if !add {
+        new = remove_entries(bytes, file, &removed);
+    }
+    let expected = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !removed.contains(i))
+        .map(|(_, e)| (e.key.clone(), e.value.clone()))
+        .chain(added)
+        .collect();
+    let changed = keys.iter().any(|(_, c)| *c);
+    Plan {
+        bytes: changed.then_some(new),
+        keys,
+        expected,
+    }
+}
+
+/// The plain key `configure --exclusive` writes to.
+pub const PLAIN_HELPER_KEY: &str = "credential.helper";
+
+/// `credential.https://HOST.helper`.
+fn helper_key(host: &Host) -> String {
+    format!("credential.https://{host}.helper")
+}
+
+/// The URL of a `credential.<url>.helper` key.
+fn scoped_url(key: &str) -> Option<&str> {
+    key.strip_prefix("credential.")?.strip_suffix(".helper")
 }
 
 fn is_include_key(key: &str) -> bool {
     key == "include.path" || (key.starts_with("includeif.") && key.ends_with(".path"))
 }
 
-/// git's URL matching for `credential.<url>.*`, for the request
-/// `PROTOCOL://HOST` (no user, no path): the scheme must be the same, the host
-/// equal (a `*` matches one label), the port equal, the path empty or `/`.
-fn url_matches(pattern: &str, protocol: &str, host: &Host) -> bool {
-    let Some(rest) = pattern
-        .strip_prefix(protocol)
-        .and_then(|p| p.strip_prefix("://"))
-    else {
+/// git's URL matching for `credential.<url>.*` (`urlmatch.c`), for the
+/// request `PROTOCOL://HOST` (no user, no path): the scheme the same but for
+/// case, the host equal but for case (a `*` matches one label), the port
+/// equal, a scheme's default port (443 for https, 80 for http) equal to
+/// none, the path empty or `/`. The one rule configure, unconfigure and
+/// doctor share.
+pub fn url_matches(pattern: &str, protocol: &str, host: &Host) -> bool {
+    let Some((scheme, rest)) = pattern.split_once("://") else {
         return false;
     };
+    if !scheme.eq_ignore_ascii_case(protocol) {
+        return false;
+    }
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
@@ -302,15 +374,28 @@ fn url_matches(pattern: &str, protocol: &str, host: &Host) -> bool {
         return false;
     };
     let pattern_host = pattern_host.as_str().replace("wildcard-label", "*");
-    let (pat_labels, host_labels): (Vec<&str>, Vec<&str>) = (
-        pattern_host.split('.').collect(),
-        host.as_str().split('.').collect(),
+    let (pattern_host, host) = (
+        without_default_port(&pattern_host, protocol),
+        without_default_port(host.as_str(), protocol),
     );
+    let (pat_labels, host_labels): (Vec<&str>, Vec<&str>) =
+        (pattern_host.split('.').collect(), host.split('.').collect());
     pat_labels.len() == host_labels.len()
         && pat_labels
             .iter()
             .zip(&host_labels)
             .all(|(p, h)| p == h || (*p == "*" && !h.contains(':')))
+}
+
+/// `host` without `:443` (https) or `:80` (http): git's URL normalisation
+/// drops a scheme's default port.
+fn without_default_port<'a>(host: &'a str, protocol: &str) -> &'a str {
+    let default = match protocol.to_ascii_lowercase().as_str() {
+        "https" => ":443",
+        "http" => ":80",
+        _ => return host,
+    };
+    host.strip_suffix(default).unwrap_or(host)
 }
 
 #[cfg(test)]
@@ -401,19 +486,6 @@ mod tests {
     }
 
     #[test]
-    fn adding_is_idempotent_and_removing_is_exact() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let user = s(&["", "cache"]);
-        let added = with_helper(&user, "kelos").unwrap();
-        assert_eq!(added, s(&["", "cache", "", "kelos"]));
-        assert_eq!(with_helper(&added, "kelos"), None);
-        assert_eq!(without_helper(&added, "kelos"), Some(user.clone()));
-        assert_eq!(without_helper(&user, "kelos"), None);
-        assert_eq!(with_helper(&[], "kelos"), Some(s(&["", "kelos"])));
-        assert_eq!(without_helper(&s(&["", "kelos"]), "kelos"), Some(vec![]));
-    }
-
-    #[test]
     fn parses_origins() {
         let out = b"global\0file:/h/.gitconfig\0credential.helper\ncache\0local\0file:.git/config\0credential.https://x.helper\n\0";
         let got = parse_origin_config(out);
@@ -473,55 +545,97 @@ mod tests {
     }
 
     #[test]
-    fn exclusive_plans() {
-        use ExclusivePlan::*;
+    fn exclusive_in_place_rules() {
         let controller = "!f() { echo password=$GITHUB_TOKEN; }; f";
-        // The controller's repository: append, then already.
         let file = entries(&[
             ("core.bare", "false"),
             ("credential.helper", controller),
             ("credential.username", "x-access-token"),
         ]);
-        assert_eq!(plan_exclusive(&file, "kelos"), Append);
+        assert!(!exclusive_in_place(&file, "kelos"));
         let mut done = file.clone();
         done.extend(entries(&[
             ("credential.helper", ""),
             ("credential.helper", "kelos"),
         ]));
-        assert_eq!(plan_exclusive(&done, "kelos"), Already);
-        // Another value (other hosts): append.
-        assert_eq!(plan_exclusive(&done, "kelos --host h"), Append);
-        // The controller added its helper again after ours.
+        assert!(exclusive_in_place(&done, "kelos"));
+        assert!(!exclusive_in_place(&done, "kelos --host h"));
         let mut again = done.clone();
         again.extend(entries(&[("credential.helper", controller)]));
-        assert_eq!(plan_exclusive(&again, "kelos"), Append);
-        // Our own scoped entries and other keys later are harmless.
+        assert!(!exclusive_in_place(&again, "kelos"));
         let mut scoped = done.clone();
         scoped.extend(entries(&[
             ("credential.https://github.com.helper", ""),
             ("credential.https://github.com.helper", "kelos"),
             ("user.name", "x"),
         ]));
-        assert_eq!(plan_exclusive(&scoped, "kelos"), Already);
-        // Someone else's scoped helper after the [credential] section: blocked.
-        let mut blocked = file.clone();
-        blocked.extend(entries(&[
-            ("credential.https://a.example.helper", ""),
-            ("credential.https://a.example.helper", "leaky"),
-            ("include.path", "/x"),
-        ]));
+        assert!(exclusive_in_place(&scoped, "kelos"));
+        let mut included = done.clone();
+        included.extend(entries(&[("include.path", "/x")]));
+        assert!(!exclusive_in_place(&included, "kelos"));
+        assert!(!exclusive_in_place(&[], "kelos"));
+    }
+
+    #[test]
+    fn urls_match_as_git_matches_them() {
+        let gh = host("github.com");
+        for pattern in [
+            "https://github.com",
+            "HTTPS://GitHub.com",
+            "https://github.com:443",
+            "https://github.com/",
+            "https://*.com",
+        ] {
+            assert!(url_matches(pattern, "https", &gh), "{pattern}");
+        }
+        for pattern in [
+            "http://github.com",
+            "https://github.com:8443",
+            "https://github.com/org",
+            "https://u@github.com",
+            "https://gist.github.com",
+        ] {
+            assert!(!url_matches(pattern, "https", &gh), "{pattern}");
+        }
+        assert!(url_matches("HTTP://GitHub.com", "http", &gh));
+        assert!(url_matches("http://github.com:80", "http", &gh));
+        assert!(!url_matches("http://github.com:443", "http", &gh));
+        assert!(url_matches(
+            "https://ghe.example.com:8443",
+            "https",
+            &host("GHE.example.com:8443")
+        ));
+    }
+
+    #[test]
+    fn plans_append_and_remove_exactly() {
+        let hosts = [host("github.com")];
+        let before = b"[credential \"HTTPS://GitHub.com\"]\n\thelper = store\n";
+        let file = crate::gitfile::scan(before).unwrap();
+        let p = plan(before, &file, &hosts, "kelos", false, true);
+        let after = p.bytes.unwrap();
         assert_eq!(
-            plan_exclusive(&blocked, "kelos"),
-            Blocked(entries(&[
-                ("credential.https://a.example.helper", "leaky"),
-                ("include.path", "/x"),
-            ]))
+            String::from_utf8(after.clone()).unwrap(),
+            "[credential \"HTTPS://GitHub.com\"]\n\thelper = store\n\
+             [credential \"https://github.com\"]\n\thelper = \n\thelper = kelos\n\
+             [credential \"https://gist.github.com\"]\n\thelper = \n\thelper = kelos\n"
         );
-        // A scoped helper before the [credential] section is reset: append.
-        let mut before = entries(&[("credential.https://a.example.helper", "leaky")]);
-        before.extend(file);
-        assert_eq!(plan_exclusive(&before, "kelos"), Append);
-        // An empty file: a new [credential] section at its end.
-        assert_eq!(plan_exclusive(&[], "kelos"), Append);
+        let scanned = crate::gitfile::scan(&after).unwrap();
+        assert_eq!(
+            plan(&after, &scanned, &hosts, "kelos", false, true).bytes,
+            None
+        );
+        // A person's helper between the reset and kelos: both ours go.
+        let edited = String::from_utf8(after).unwrap().replace(
+            "\thelper = \n\thelper = kelos\n[credential \"https://gist",
+            "\thelper = \n\thelper = mine\n\thelper = kelos\n[credential \"https://gist",
+        );
+        let scanned = crate::gitfile::scan(edited.as_bytes()).unwrap();
+        let back = plan(edited.as_bytes(), &scanned, &hosts, "kelos", false, false);
+        assert_eq!(
+            String::from_utf8(back.bytes.unwrap()).unwrap(),
+            "[credential \"HTTPS://GitHub.com\"]\n\thelper = store\n\
+             [credential \"https://github.com\"]\n\thelper = mine\n"
+        );
     }
 }

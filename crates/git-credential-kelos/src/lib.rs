@@ -11,5 +11,6 @@ pub mod configure;
 pub mod consumers;
 pub mod doctor;
 pub mod gitconfig;
+pub mod gitfile;
 pub mod install;
 pub mod quote;

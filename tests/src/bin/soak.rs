@@ -24,7 +24,10 @@ usage: soak [--duration SECS] [--workers N] [--min-ops N] [--fault-duration SECS
   --consumer-duration SECS
                          the consumer phase: bash -c (BASH_ENV) running curl with
                          $GITHUB_TOKEN while the token rotates (default: duration / 2,
-                         from 3 to 60)
+                         from 3 to 60); also the length of the configure phase
+                         (configure/unconfigure in a loop on the workers' repository
+                         configs while a controller stand-in rewrites its helper and
+                         git fetches)
   --consumer-min-ops N   go on with the consumer phase until N operations are done (at
                          most 3 x its duration; default 0)
   --fault-duration SECS  each fault phase (default: duration / 12, at least 0.75)

@@ -142,7 +142,7 @@ pub fn render(r: &SoakResult) -> String {
     for p in r.phases.iter().filter(|p| {
         matches!(
             p.kind,
-            PhaseKind::Rotation | PhaseKind::NonAtomic | PhaseKind::Consumer
+            PhaseKind::Rotation | PhaseKind::NonAtomic | PhaseKind::Consumer | PhaseKind::Configure
         )
     }) {
         let _ = write!(

@@ -113,6 +113,8 @@ impl OpKind {
     pub const ALL: [OpKind; 3] = [OpKind::Fetch, OpKind::Push, OpKind::Gh];
     /// What workers run in the consumer phase.
     pub const CONSUMERS: [OpKind; 1] = [OpKind::Shell];
+    /// What workers run in the configure phase.
+    pub const FETCH: [OpKind; 1] = [OpKind::Fetch];
     /// Every kind, for the report.
     pub const EVERY: [OpKind; 4] = [OpKind::Fetch, OpKind::Push, OpKind::Gh, OpKind::Shell];
 
@@ -218,7 +220,13 @@ pub enum PhaseKind {
     Rotation,
     NonAtomic,
     Consumer,
-    Fault { fault: Fault, env: bool },
+    /// configure/unconfigure in a loop on each worker's repository config while a controller
+    /// stand-in rewrites its helper there, and git fetches.
+    Configure,
+    Fault {
+        fault: Fault,
+        env: bool,
+    },
 }
 
 impl PhaseKind {
@@ -239,6 +247,11 @@ impl PhaseKind {
                 "consumers: bash -c (BASH_ENV) curl with $GITHUB_TOKEN, rotation every {} ms",
                 interval.as_millis()
             ),
+            PhaseKind::Configure => format!(
+                "configure: (un)configure [--exclusive] --local in a loop, a controller \
+                 rewriting its helper, rotation every {} ms",
+                interval.as_millis()
+            ),
             PhaseKind::Fault { fault, env: true } => {
                 format!("{} + GH_TOKEN/GITHUB_TOKEN", fault.name())
             }
@@ -251,6 +264,12 @@ impl PhaseKind {
         match self {
             PhaseKind::Baseline | PhaseKind::Rotation | PhaseKind::NonAtomic => {
                 "every operation succeeds with a token from the file; no fallback, nothing refused"
+            }
+            PhaseKind::Configure => {
+                "every git fetch succeeds with a token from the file while configure, unconfigure \
+                 (plain and --exclusive) and a controller stand-in (--unset-all, then --add of a \
+                 helper answering the frozen, revoked token) write the repository's config; \
+                 every configure/unconfigure run exits 0"
             }
             PhaseKind::Consumer => {
                 "every shell command's curl succeeds with the $GITHUB_TOKEN the snippet set from \
@@ -268,9 +287,25 @@ impl PhaseKind {
     fn rotates(self) -> bool {
         matches!(
             self,
-            PhaseKind::Rotation | PhaseKind::NonAtomic | PhaseKind::Consumer
+            PhaseKind::Rotation | PhaseKind::NonAtomic | PhaseKind::Consumer | PhaseKind::Configure
         )
     }
+}
+
+/// What the configure phase's writer thread did.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigureCounts {
+    /// Runs of `git-credential-kelos configure`/`unconfigure`.
+    pub runs: usize,
+    /// Of them, those that did not exit 0 (each is a failure of the phase).
+    pub failed: usize,
+    /// The controller stand-in's rewrites (`--unset-all`, then `--add`) done.
+    pub controller_writes: usize,
+    /// The controller's `git config` calls that found the lock held and were retried (git's
+    /// own writer does not wait).
+    pub controller_retries: usize,
+    /// The first failed run's stderr (redacted).
+    pub failure: Option<String>,
 }
 
 /// Counts from the git server for one phase.
@@ -318,6 +353,8 @@ pub struct PhaseResult {
     /// Longest a rotation tick came late.
     pub max_tick_lateness: Duration,
     pub pushes_landed: Option<(usize, usize)>,
+    /// The configure phase's writer.
+    pub configure: Option<ConfigureCounts>,
     pub checks: Vec<Check>,
 }
 
@@ -1028,6 +1065,7 @@ pub fn soak(cfg: Config) -> SoakResult {
         PhaseKind::Rotation,
         PhaseKind::NonAtomic,
         PhaseKind::Consumer,
+        PhaseKind::Configure,
     ];
     for fault in Fault::ALL {
         plan.push(PhaseKind::Fault { fault, env: true });
@@ -1041,7 +1079,8 @@ pub fn soak(cfg: Config) -> SoakResult {
             PhaseKind::Baseline
             | PhaseKind::Rotation
             | PhaseKind::NonAtomic
-            | PhaseKind::Consumer => Some(&first),
+            | PhaseKind::Consumer
+            | PhaseKind::Configure => Some(&first),
             PhaseKind::Fault { env: true, .. } => Some(&fallback),
             PhaseKind::Fault { env: false, .. } => None,
         };
@@ -1060,7 +1099,7 @@ pub fn soak(cfg: Config) -> SoakResult {
             PhaseKind::Rotation => cfg.rotation,
             // Long enough for a few rotations at a lengthened interval.
             PhaseKind::NonAtomic => (cfg.fault * 2).max(interval * 3),
-            PhaseKind::Consumer => cfg.consumer.max(interval * 3),
+            PhaseKind::Consumer | PhaseKind::Configure => cfg.consumer.max(interval * 3),
             PhaseKind::Fault { .. } => cfg.fault,
         };
         if let PhaseKind::Fault { fault, .. } = kind {
@@ -1072,7 +1111,7 @@ pub fn soak(cfg: Config) -> SoakResult {
 
         let stop = Arc::new(AtomicBool::new(false));
         let rotator = match kind {
-            PhaseKind::Rotation | PhaseKind::Consumer => {
+            PhaseKind::Rotation | PhaseKind::Consumer | PhaseKind::Configure => {
                 Some(env.rotator(WriteMode::Atomic, interval, cfg.write_pause, stop.clone()))
             }
             PhaseKind::NonAtomic => {
@@ -1083,10 +1122,10 @@ pub fn soak(cfg: Config) -> SoakResult {
         let cpu0 = cpu_time();
         let t0 = Instant::now();
         let until = Arc::new(Until {
-            kinds: if kind == PhaseKind::Consumer {
-                &OpKind::CONSUMERS
-            } else {
-                &OpKind::ALL
+            kinds: match kind {
+                PhaseKind::Consumer => &OpKind::CONSUMERS,
+                PhaseKind::Configure => &OpKind::FETCH,
+                _ => &OpKind::ALL,
             },
             deadline: t0 + duration,
             min_ops: match kind {
@@ -1096,6 +1135,14 @@ pub fn soak(cfg: Config) -> SoakResult {
             },
             cap: t0 + duration * 3,
             done: AtomicUsize::new(0),
+        });
+        let configurer = (kind == PhaseKind::Configure).then(|| {
+            let targets: Vec<(Command, PathBuf)> = workers
+                .iter()
+                .map(|w| (w.sb.command(w.sb.helper_path()), w.work.clone()))
+                .collect();
+            let git_cmds: Vec<Command> = workers.iter().map(|w| w.git(&[])).collect();
+            configurer(targets, git_cmds, git.host(), cfg.op_timeout, stop.clone())
         });
         let handles: Vec<_> = workers
             .drain(..)
@@ -1144,6 +1191,7 @@ pub fn soak(cfg: Config) -> SoakResult {
         let cpu = cpu_time().saturating_sub(cpu0);
         stop.store(true, Ordering::SeqCst);
         let rot = rotator.map(|h| h.join().expect("rotator panicked"));
+        let configure_counts = configurer.map(|h| h.join().expect("configurer panicked"));
 
         let gitc = GitCounts {
             refused: git.auth_failures(),
@@ -1155,7 +1203,7 @@ pub fn soak(cfg: Config) -> SoakResult {
         let apic = api.counts();
 
         // Pushes landed: the server's branch is the worker's HEAD after a successful push.
-        let pushes_landed = if kind != PhaseKind::Consumer
+        let pushes_landed = if !matches!(kind, PhaseKind::Consumer | PhaseKind::Configure)
             && (kind.rotates()
                 || matches!(
                     kind,
@@ -1213,6 +1261,7 @@ pub fn soak(cfg: Config) -> SoakResult {
             max_tick_lateness: rot.as_ref().map_or(Duration::ZERO, |r| r.max_lateness),
             realtime: rot.as_ref().map(|r| r.realtime),
             pushes_landed,
+            configure: configure_counts,
             checks: Vec::new(),
         };
         result.checks = evaluate(
@@ -1263,6 +1312,111 @@ pub fn soak(cfg: Config) -> SoakResult {
             .map(|l| redact(l.as_bytes()))
             .collect(),
     }
+}
+
+/// The controller stand-in's helper, as Kelos writes it but answering only the frozen
+/// environment token (revoked before the soak proper): if git ever reached it, the server
+/// would refuse the fetch.
+const CONTROLLER_HELPER: &str = "!f() { test \"$1\" = get && echo password=$GITHUB_TOKEN; }; f";
+
+/// The configure phase's writer: round-robin over the workers' repositories, runs
+/// `configure`/`unconfigure` (plain and `--exclusive`, `--local`, for the server's host) and,
+/// as Kelos's controller does, `git config --unset-all credential.helper` then `--add` of its
+/// helper, until `stop`.
+fn configurer(
+    mut helpers: Vec<(Command, PathBuf)>,
+    mut gits: Vec<Command>,
+    host: String,
+    timeout: Duration,
+    stop: Arc<AtomicBool>,
+) -> thread::JoinHandle<ConfigureCounts> {
+    // Commands are rebuilt from each prototype's program, environment and directory.
+    fn like(proto: &Command, dir: &Path) -> Command {
+        let mut c = Command::new(proto.get_program());
+        c.env_clear();
+        for (k, v) in proto.get_envs() {
+            if let Some(v) = v {
+                c.env(k, v);
+            }
+        }
+        c.current_dir(dir);
+        c
+    }
+    let protos: Vec<(Command, Command, PathBuf)> = helpers
+        .drain(..)
+        .zip(gits.drain(..))
+        .map(|((h, dir), g)| (h, g, dir))
+        .collect();
+    thread::spawn(move || {
+        let mut counts = ConfigureCounts::default();
+        let mut i = 0usize;
+        while !stop.load(Ordering::SeqCst) {
+            let (helper, git, dir) = &protos[i % protos.len()];
+            let step = (i / protos.len()) % 5;
+            i += 1;
+            if step == 0 {
+                // The controller: --unset-all, then --add; git's writer does not wait for a
+                // lock, so each call is retried while it meets one.
+                let mut ok = true;
+                for args in [
+                    &["config", "--local", "--unset-all", "credential.helper"][..],
+                    &[
+                        "config",
+                        "--local",
+                        "--add",
+                        "credential.helper",
+                        CONTROLLER_HELPER,
+                    ][..],
+                ] {
+                    let mut tries = 0;
+                    loop {
+                        let mut c = like(git, dir);
+                        c.args(args);
+                        let ran = exec::run(c, timeout);
+                        // --unset-all exits 5 when there is nothing to unset.
+                        if ran.success()
+                            || (args[2] == "--unset-all"
+                                && !ran.hung
+                                && String::from_utf8_lossy(&ran.stderr).trim().is_empty())
+                        {
+                            break;
+                        }
+                        if String::from_utf8_lossy(&ran.stderr).contains("could not lock")
+                            && tries < 200
+                        {
+                            tries += 1;
+                            counts.controller_retries += 1;
+                            thread::sleep(Duration::from_millis(2));
+                            continue;
+                        }
+                        ok = false;
+                        break;
+                    }
+                }
+                if ok {
+                    counts.controller_writes += 1;
+                }
+                continue;
+            }
+            let mut c = like(helper, dir);
+            c.args(["--host", &host]);
+            c.args(match step {
+                1 => &["configure", "--exclusive", "--local"][..],
+                2 => &["unconfigure", "--exclusive", "--local"][..],
+                3 => &["configure", "--local"][..],
+                _ => &["unconfigure", "--local"][..],
+            });
+            let ran = exec::run(c, timeout);
+            counts.runs += 1;
+            if !ran.success() {
+                counts.failed += 1;
+                if counts.failure.is_none() {
+                    counts.failure = Some(redact(&ran.stderr).trim().to_string());
+                }
+            }
+        }
+        counts
+    })
 }
 
 /// The tokens a phase is judged by.
@@ -1332,7 +1486,30 @@ fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -
     );
 
     match r.kind {
-        PhaseKind::Baseline | PhaseKind::Rotation | PhaseKind::NonAtomic | PhaseKind::Consumer => {
+        PhaseKind::Baseline
+        | PhaseKind::Rotation
+        | PhaseKind::NonAtomic
+        | PhaseKind::Consumer
+        | PhaseKind::Configure => {
+            if let Some(cc) = &r.configure {
+                check(
+                    &mut c,
+                    "every configure/unconfigure run exits 0",
+                    cc.runs > 0 && cc.failed == 0 && cc.controller_writes > 0,
+                    format!(
+                        "{} runs, {} failed{}; the controller rewrote its helper {} times ({} of \
+                         its git config calls met the lock and were retried)",
+                        cc.runs,
+                        cc.failed,
+                        cc.failure
+                            .as_deref()
+                            .map(|f| format!(" (first: {f})"))
+                            .unwrap_or_default(),
+                        cc.controller_writes,
+                        cc.controller_retries
+                    ),
+                );
+            }
             check(
                 &mut c,
                 "every operation succeeds",

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::configure::Scope;
 use crate::gitconfig::is_kelos_helper;
 use crate::quote::{json_string, sh_word};
 use kelos_token::env::{EnvSnapshot, GH_HOST_VAR, TOKEN_FILE_VAR};
@@ -728,8 +729,13 @@ pub fn leak_fix(leaking: &[&HelperSource], hosts: &[Host], repository: Option<&P
         [only] if only.as_str() == "github.com" => String::new(),
         _ => hosts.iter().map(|h| format!(" --host {h}")).collect(),
     };
-    let cmd =
-        |scope: &str| format!("git-credential-kelos configure --exclusive {scope}{host_args}");
+    // The scope's options from the same type `configure` takes them as.
+    let cmd = |scope: Scope| {
+        format!(
+            "git-credential-kelos configure --exclusive {}{host_args}",
+            scope.cli_args().join(" ")
+        )
+    };
     // In the order the commands can run one after another: the repository's
     // last, as it starts with `cd`.
     let rank = |h: &&&HelperSource| match h.scope.as_str() {
@@ -744,8 +750,8 @@ pub fn leak_fix(leaking: &[&HelperSource], hosts: &[Host], repository: Option<&P
     let mut others = Vec::new();
     for h in sorted {
         let fix = match (h.scope.as_str(), &h.file) {
-            ("system", _) => cmd("--system"),
-            ("global", _) => cmd("--global"),
+            ("system", _) => cmd(Scope::System),
+            ("global", _) => cmd(Scope::Global),
             ("local", file) => {
                 // The repository doctor ran in, else the one the file is in.
                 let dir = repository.map(Path::to_path_buf).or_else(|| {
@@ -757,9 +763,9 @@ pub fn leak_fix(leaking: &[&HelperSource], hosts: &[Host], repository: Option<&P
                     Some(dir) => format!(
                         "cd {} && {}",
                         sh_word(&dir.display().to_string()),
-                        cmd("--local")
+                        cmd(Scope::Local)
                     ),
-                    None => cmd("--local"),
+                    None => cmd(Scope::Local),
                 }
             }
             ("command", _) => {
@@ -769,7 +775,7 @@ pub fn leak_fix(leaking: &[&HelperSource], hosts: &[Host], repository: Option<&P
                 ));
                 continue;
             }
-            (_, Some(file)) => cmd(&format!("--file {}", sh_word(&file.display().to_string()))),
+            (_, Some(file)) => cmd(Scope::File(file.clone())),
             (_, None) => {
                 others.push(format!("remove `{}` ({})", h.value, h.key));
                 continue;
