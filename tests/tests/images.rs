@@ -2365,6 +2365,41 @@ fn kelos_pod_of_the_maintainers_page_runs_as_kelos_would() {
         "the agent's git used the current token #{g}"
     );
     log.push(format!("  the agent: git fetch and push, token #{g}"));
+
+    // Another Task of the same branch, now that it exists: its branch-setup takes the
+    // fetch path (remote_status 0).
+    let g = rotate(&mut vol, &mut log, "the next Task");
+    let (ws_e, bin_e) = (
+        empty_dir(root.path(), "e/workspace"),
+        empty_dir(root.path(), "e/kelos-bin"),
+    );
+    init(&bin_e, &mut log, "next task pod");
+    call_site(
+        "1. git-clone (next task)",
+        clone,
+        &ws_e,
+        &bin_e,
+        env.clone(),
+        page_argv(clone),
+        g,
+        &mut log,
+    );
+    call_site(
+        "3. branch-setup (the branch exists: fetch)",
+        branch,
+        &ws_e,
+        &bin_e,
+        container_env(branch, &frozen),
+        page_argv(branch),
+        g,
+        &mut log,
+    );
+    let head = fs::read_to_string(ws_e.join("repo/.git/HEAD")).unwrap();
+    assert_eq!(
+        head.trim(),
+        format!("ref: refs/heads/{branch_name}"),
+        "on the fetched branch"
+    );
     let out = agent_run.run(&[
         "sh".into(),
         "-c".into(),
