@@ -405,5 +405,66 @@ class HelpersImage(CommonChecks, unittest.TestCase):
             self.assertFalse(dockerignore_excludes(ignore, path), path)
 
 
+
+class ReadmeLines(unittest.TestCase):
+    """The lines images/README.md gives image authors (its first dockerfile block), read by
+    the same parser: they copy from this version's released helpers image files that image
+    holds, put the wrapper first as gh and the snippet where BASH_ENV names it, and run
+    configure and doctor. The root README shows the same lines."""
+
+    def setUp(self):
+        text = (ROOT / "images/README.md").read_text()
+        m = re.search(r"^```dockerfile\n(.*?)^```", text, re.S | re.M)
+        self.assertIsNotNone(m, "no dockerfile block in images/README.md")
+        self.lines = m.group(1)
+        self.commands = dockerfile.parse_string("FROM ubuntu:24.04\n" + self.lines)[1:]
+
+    def test_copies_this_versions_image_files_to_their_places(self):
+        cargo = (ROOT / "Cargo.toml").read_text()
+        version = re.search(r'^version = "([^"]+)"', cargo, re.M).group(1)
+        _, stages, _ = parse(HELPERS, {"TARGETARCH": "amd64"})
+        in_image = {
+            dest
+            for st in stages
+            for c in st.commands
+            if c.cmd == "COPY"
+            for _, dest in copied_files(c)
+        }
+        copied = {}
+        for c in self.commands:
+            if c.cmd == "COPY":
+                self.assertEqual(
+                    flag(c, "from"), f"ghcr.io/kelos-dev/kelos-credential-helpers:v{version}"
+                )
+                for src, dest in copied_files(c):
+                    self.assertIn(src, in_image, f"{src} is not a file of the helpers image")
+                    copied[dest] = src
+        self.assertEqual(
+            copied,
+            {
+                "/usr/local/bin/git-credential-kelos": "/git-credential-kelos",
+                "/usr/local/bin/gh": "/kelos-gh",
+                "/etc/profile.d/kelos-env.sh": "/kelos-env.sh",
+            },
+        )
+        env = [c for c in self.commands if c.cmd == "ENV"]
+        self.assertEqual([list(c.value) for c in env], [["BASH_ENV", "/etc/profile.d/kelos-env.sh"]])
+
+    def test_configures_and_checks(self):
+        runs = [simple_commands(run_text(c)) for c in self.commands if c.cmd == "RUN"]
+        self.assertEqual(
+            runs,
+            [[
+                ["git-credential-kelos", "configure", "--system"],
+                ["git-credential-kelos", "doctor", "--no-token-ok"],
+            ]],
+        )
+
+    def test_the_root_readme_shows_the_same_lines(self):
+        root = (ROOT / "README.md").read_text()
+        for line in self.lines.splitlines():
+            self.assertIn("    " + line + "\n", root)
+
+
 if __name__ == "__main__":
     unittest.main()
