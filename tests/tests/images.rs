@@ -5,6 +5,9 @@
 //!   scripts/image.sh builds the helpers image for linux/amd64 and linux/arm64 from dist/; its
 //!   OCI archive holds one manifest list with both, each image exactly the two static binaries
 //!   (those of dist/), the snippet, install.sh and the license, with the OCI labels.
+//! - `readme_lines_built_with_buildah_install_helper_wrapper_and_snippet`: the lines of
+//!   images/README.md, built in place of the example's helpers block; `bash -c` and git follow
+//!   a rotation as UID 61100.
 //! - `kelos_pod_of_the_maintainers_page_runs_as_kelos_would`: the pod of
 //!   images/KELOS-MAINTAINERS.md, read from the page: the helpers image as the init container
 //!   (`install /kelos-bin`, UID 61100) filling an emptyDir, the five call sites' containers in
@@ -2459,4 +2462,115 @@ fn kelos_pod_of_the_maintainers_page_runs_as_kelos_would() {
         build_time,
         checks_started.elapsed()
     );
+}
+
+/// The lines images/README.md gives image authors, built for real: the example Dockerfile
+/// with its helpers block replaced by the README's lines (the released image's name
+/// replaced by the helpers image image.sh built). The snippet they copy refreshes
+/// `bash -c`'s token variables from the file, git asks the helper, gh is the wrapper.
+#[test]
+fn readme_lines_built_with_buildah_install_helper_wrapper_and_snippet() {
+    // After the example build: its clean-up removes every working container of the store.
+    let _ = built_example();
+    let helpers = built_helpers();
+    let helpers_image = format!("{}-{}", helpers.list, host_architecture());
+    let readme = kelos_e2e::page::read("images/README.md");
+    let lines = kelos_e2e::page::blocks(&readme, "dockerfile")
+        .into_iter()
+        .next()
+        .expect("the README's lines");
+    let released = format!(
+        "ghcr.io/kelos-dev/kelos-credential-helpers:v{}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(lines.contains(&released), "{lines}");
+    let example =
+        fs::read_to_string(workspace_root().join("images/example-agent/Dockerfile")).unwrap();
+    let start = example
+        .find("COPY --from=helpers")
+        .expect("the example's helpers block");
+    let end = example[start..]
+        .find("ENV BASH_ENV=")
+        .map(|i| start + example[start..][i..].find('\n').unwrap() + i + 1)
+        .expect("the example's ENV BASH_ENV line");
+    let dockerfile = format!(
+        "{}{}{}",
+        &example[..start],
+        lines.replace(&released, &helpers_image),
+        &example[end..]
+    );
+    let context = TempDir::new("kelos-e2e-readme-lines");
+    fs::write(context.join("Dockerfile"), &dockerfile).unwrap();
+    let image = "localhost/kelos-readme-lines:test";
+    let base = debian_base_image();
+    let out = buildah_ok(
+        &[
+            "build",
+            "--isolation",
+            "chroot",
+            "--pull=never",
+            "--build-arg",
+            &format!("BASE_IMAGE={base}"),
+            "--build-arg",
+            &format!("HELPERS_IMAGE={helpers_image}"),
+            "--tag",
+            image,
+            "-f",
+            context.join("Dockerfile").to_str().unwrap(),
+            context.path().to_str().unwrap(),
+        ],
+        BUILD_TIMEOUT,
+    );
+    assert!(
+        text(&out.stdout).contains("configured in the system git config"),
+        "the README's RUN line did not configure git:\n{}",
+        tail(&text(&out.stdout), 30)
+    );
+    let ctr = Container::from_image(image);
+    let (token1, token2, frozen) = (
+        unique_token("ReadmeOne"),
+        unique_token("ReadmeTwo"),
+        unique_token("ReadmeFrozen"),
+    );
+    let mut vol = TokenVolume::new();
+    publish(&mut vol, &token1);
+    let inside = InImage {
+        ctr: &ctr,
+        env: [
+            ("HOME", "/home/agent"),
+            ("KELOS_GITHUB_TOKEN_FILE", TOKEN_FILE),
+            ("GITHUB_TOKEN", frozen.as_str()),
+            ("GH_TOKEN", frozen.as_str()),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec(),
+        mounts: vec![(vol.dir().to_path_buf(), VOLUME_MOUNT.to_string())],
+        secrets: vec![token1.clone(), token2.clone(), frozen.clone()],
+    };
+    let out = inside.ok(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "command -v gh; command -v git-credential-kelos; echo $BASH_ENV",
+        ],
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "/usr/local/bin/gh\n/usr/local/bin/git-credential-kelos\n/etc/profile.d/kelos-env.sh\n"
+    );
+    // bash -c: both variables hold the file's token, across a rotation (compared inside,
+    // never printed).
+    let same = r#"[ "$GITHUB_TOKEN" = "$(cat "$KELOS_GITHUB_TOKEN_FILE")" ] && [ "$GH_TOKEN" = "$GITHUB_TOKEN" ]"#;
+    inside.ok(&[], &["bash", "-c", same]);
+    publish(&mut vol, &token2);
+    inside.ok(&[], &["bash", "-c", same]);
+    let out = inside.fill("https", "github.com");
+    assert_which_token(
+        "fill https://github.com",
+        attr(&out.stdout, "password").as_deref(),
+        1,
+        &[&token1, &token2],
+    );
+    eprintln!("images: the README's lines built on {base}: gh, the helper and BASH_ENV in place; bash -c and git follow a rotation");
 }
