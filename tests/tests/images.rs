@@ -4,7 +4,15 @@
 //! - `helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_license`:
 //!   scripts/image.sh builds the helpers image for linux/amd64 and linux/arm64 from dist/; its
 //!   OCI archive holds one manifest list with both, each image exactly the two static binaries
-//!   (those of dist/) and the license, with the OCI labels.
+//!   (those of dist/), the snippet, install.sh and the license, with the OCI labels.
+//! - `readme_lines_built_with_buildah_install_helper_wrapper_and_snippet`: the lines of
+//!   images/README.md, built in place of the example's helpers block; `bash -c` and git follow
+//!   a rotation as UID 61100.
+//! - `kelos_pod_of_the_maintainers_page_runs_as_kelos_would`: the pod of
+//!   images/KELOS-MAINTAINERS.md, read from the page: the helpers image as the init container
+//!   (`install /kelos-bin`, UID 61100) filling an emptyDir, the five call sites' containers in
+//!   order in the example image against the smart-HTTP server behind https, across token
+//!   rotations; then the agent's git and doctor in the workspace.
 //! - `example_image_built_with_buildah_follows_rotation_as_uid_61100`: the example Dockerfile
 //!   built with buildah (RUN lines included) on a base imported from the debootstrap root fs
 //!   and the helpers image above; then `buildah run --user 61100` with a token volume
@@ -152,7 +160,12 @@ impl Agent<'_> {
 /// Publishes `token` and makes the volume readable the way kubelet's Secret volumes are
 /// (directories 0755, files 0644: `defaultMode`), whatever the test's umask.
 fn publish(vol: &mut TokenVolume, token: &str) {
-    vol.publish(token.as_bytes(), None);
+    publish_with_expiry(vol, token, None);
+}
+
+/// [`publish`], with the Secret's `GITHUB_TOKEN_EXPIRES_AT` key when `expiry` is given.
+fn publish_with_expiry(vol: &mut TokenVolume, token: &str, expiry: Option<&str>) {
+    vol.publish(token.as_bytes(), expiry);
     fs::set_permissions(vol.dir(), fs::Permissions::from_mode(0o755)).expect("chmod volume");
     let generation = vol.dir().join(vol.current_generation().expect("published"));
     fs::set_permissions(&generation, fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -1197,9 +1210,28 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
         }
         assert_eq!(
             tree(&fs_dir),
-            ["LICENSE", "git-credential-kelos", "kelos-gh"],
+            [
+                "LICENSE",
+                "git-credential-kelos",
+                "install.sh",
+                "kelos-env.sh",
+                "kelos-gh"
+            ],
             "{arch}: the image's files"
         );
+        for (name, mode) in [("kelos-env.sh", 0o644), ("install.sh", 0o755)] {
+            let f = fs_dir.join(name);
+            assert_eq!(
+                fs::read(&f).unwrap(),
+                fs::read(workspace_root().join("images").join(name)).unwrap(),
+                "{arch}: /{name} is images/{name}"
+            );
+            assert_eq!(
+                fs::metadata(&f).unwrap().permissions().mode() & 0o7777,
+                mode,
+                "{arch}: {name} mode"
+            );
+        }
         assert_eq!(
             fs::read(fs_dir.join("LICENSE")).unwrap(),
             fs::read(workspace_root().join("LICENSE")).unwrap()
@@ -1221,7 +1253,7 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
             );
         }
         report.push(format!(
-            "  {arch}: {} {} bytes, {} {} bytes, LICENSE; static (no PT_INTERP); labels version={version} revision={revision}",
+            "  {arch}: {} {} bytes, {} {} bytes, kelos-env.sh, install.sh, LICENSE; static (no PT_INTERP); labels version={version} revision={revision}",
             HELPER,
             fs::metadata(fs_dir.join(HELPER)).unwrap().len(),
             WRAPPER,
@@ -1409,8 +1441,17 @@ fn assert_which_token(label: &str, got: Option<&str>, want: usize, tokens: &[&st
     );
 }
 
-#[test]
-fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
+/// The example image, built with buildah once per test process (both the example test and
+/// the Kelos pod test run in it).
+struct BuiltExample {
+    image: &'static str,
+    base_time: std::time::Duration,
+    build_time: std::time::Duration,
+}
+
+fn built_example() -> &'static BuiltExample {
+    static BUILT: std::sync::OnceLock<BuiltExample> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
     require_root("building the example image with buildah");
     let started = Instant::now();
     let helpers = built_helpers();
@@ -1426,7 +1467,7 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
     )
     .unwrap();
     let dockerfile = workspace_root().join("images/example-agent/Dockerfile");
-    let image = "localhost/kelos-example-agent:test";
+    let image: &'static str = "localhost/kelos-example-agent:test";
     let helpers_image = format!("{}-{}", helpers.list, host_architecture());
     // What earlier runs left in the tests' storage: working containers (buildah 1.28 keeps
     // the one of a `COPY --from` stage) and the images they held.
@@ -1468,6 +1509,19 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
         tail(&build_log, 40)
     );
 
+    BuiltExample {
+        image,
+        base_time,
+        build_time: build_time - base_time,
+    }
+    })
+}
+
+#[test]
+fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
+    let example = built_example();
+    let (image, base_time, build_time) = (example.image, example.base_time, example.build_time);
+    let started = Instant::now();
     // The image's own configuration: ends as UID 61100 in /home/agent.
     let out = buildah_ok(
         &[
@@ -1664,12 +1718,859 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
 
     eprintln!(
         "images: in the built example image as UID {AGENT_UID}:\n  {}\n  doctor: {}\n\
-         images: example image with buildah: base {:.1?}, build {:.1?}, checks {:.1?}; total {:.1?}",
+         images: example image with buildah: base {:.1?}, build {:.1?}, checks {:.1?}",
         log.join("\n  "),
         doctor.lines().last().unwrap_or_default(),
         base_time,
-        build_time - base_time,
-        started.elapsed() - build_time,
+        build_time,
         started.elapsed()
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The Kelos pod of images/KELOS-MAINTAINERS.md, run as Kelos would run it
+// ---------------------------------------------------------------------------------------
+
+const MAINTAINERS_PAGE: &str = "images/KELOS-MAINTAINERS.md";
+/// The repository URL the page's YAML uses, standing for the workspace's repo.
+const PAGE_REPO_URL: &str = "https://github.com/OWNER/REPO.git";
+/// The helper value every call site writes instead of the inline function.
+const KELOS_BIN_HELPER: &str = "/kelos-bin/git-credential-kelos";
+
+/// The page's YAML blocks by id, as JSON values.
+fn page_yaml() -> std::collections::BTreeMap<String, serde_json::Value> {
+    let page = kelos_e2e::page::read(MAINTAINERS_PAGE);
+    kelos_e2e::page::yaml_blocks(&page)
+        .into_iter()
+        .map(|(id, json)| (id, serde_json::from_str(&json).expect("PyYAML's JSON")))
+        .collect()
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|s| match s {
+            serde_json::Value::String(s) => s.clone(),
+            other => panic!("not a string: {other}"),
+        })
+        .collect()
+}
+
+/// The container called `name` among `list` (a pod's `initContainers` or `containers`).
+fn container<'a>(list: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    list.as_array()
+        .expect("a container list")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name} in {list}"))
+}
+
+/// A container's `env` as the test gives it: plain values as they are, each Secret
+/// reference (`GITHUB_TOKEN`, `GH_TOKEN`: frozen at pod start) as `frozen`.
+fn container_env(c: &serde_json::Value, frozen: &str) -> Vec<(String, String)> {
+    c["env"]
+        .as_array()
+        .map(|env| {
+            env.iter()
+                .map(|e| {
+                    let name = e["name"].as_str().expect("env name").to_owned();
+                    let value = match (&e["value"], &e["valueFrom"]["secretKeyRef"]["key"]) {
+                        (serde_json::Value::String(v), _) => v.clone(),
+                        (_, serde_json::Value::String(key)) => {
+                            assert_eq!(key, "GITHUB_TOKEN", "{name} comes from the token key");
+                            frozen.to_owned()
+                        }
+                        _ => panic!("env {name}: no value"),
+                    };
+                    (name, value)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The page's `mountPath` of volume `name` in container `c`, checked to be `want`, and
+/// whether it is read-only.
+fn mount_of(c: &serde_json::Value, name: &str, want: &str) -> bool {
+    let m = c["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts")
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("{}: no mount of {name}", c["name"]));
+    assert_eq!(m["mountPath"], want, "{}: {name}'s mountPath", c["name"]);
+    m["readOnly"] == true
+}
+
+/// One container of a pod, run with `buildah run --user 61100` in `ctr`'s image: the
+/// page's `command` + `args` (with the repository URL pointing at the local stand-in),
+/// its env and the pod's volumes.
+struct PodRun<'a> {
+    ctr: &'a Container,
+    mounts: Vec<(PathBuf, String, bool)>,
+    env: Vec<(String, String)>,
+    secrets: Vec<String>,
+}
+
+impl PodRun<'_> {
+    fn run(&self, argv: &[String]) -> Output {
+        let mut c = buildah();
+        c.args(["run", "--isolation", "chroot", "--user"])
+            .arg(format!("{AGENT_UID}:{AGENT_UID}"));
+        for (host, inside, ro) in &self.mounts {
+            let opt = if *ro { ":ro" } else { "" };
+            c.arg("--volume")
+                .arg(format!("{}:{inside}{opt}", host.display()));
+        }
+        for (k, v) in &self.env {
+            c.arg("--env").arg(format!("{k}={v}"));
+        }
+        c.arg(&self.ctr.id).arg("--").args(argv);
+        let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        assert_no_token_in(&format!("stdout of {argv:?}"), &out.stdout, &secrets);
+        assert_no_token_in(&format!("stderr of {argv:?}"), &out.stderr, &secrets);
+        out
+    }
+
+    fn ok(&self, what: &str, argv: &[String]) -> Output {
+        let out = self.run(argv);
+        assert!(
+            out.status.success(),
+            "{what} failed ({}):\n{}\n{}",
+            out.status,
+            tail(&text(&out.stdout), 30),
+            tail(&text(&out.stderr), 30)
+        );
+        out
+    }
+}
+
+/// A directory standing for a pod's `emptyDir` (kubelet makes them 0777; with `fsGroup`
+/// the group is the pod's).
+fn empty_dir(parent: &Path, name: &str) -> PathBuf {
+    let dir = parent.join(name);
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+/// A self-signed certificate for `localhost` (openssl), for the https stand-in.
+fn localhost_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let mut c = Command::new(require_tool("openssl"));
+    c.args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost",
+        "-keyout",
+    ])
+    .arg(&key)
+    .arg("-out")
+    .arg(&cert);
+    let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
+    assert!(out.status.success(), "openssl req: {}", text(&out.stderr));
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&cert, fs::Permissions::from_mode(0o644)).unwrap();
+    (cert, key)
+}
+
+/// tests/images/tls_proxy.py in front of the smart-HTTP server; stopped when dropped.
+struct TlsProxy {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsProxy {
+    fn start(cert: &Path, key: &Path, backend: u16) -> TlsProxy {
+        use std::io::BufRead;
+        let mut child = Command::new(require_tool("python3"))
+            .arg(workspace_root().join("tests/images/tls_proxy.py"))
+            .arg(cert)
+            .arg(key)
+            .arg(backend.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start tests/images/tls_proxy.py");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("the proxy's port");
+        TlsProxy { child, port }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn kelos_pod_of_the_maintainers_page_runs_as_kelos_would() {
+    require_root("running the Kelos pod with buildah");
+    let yaml = page_yaml();
+    let ids: Vec<&str> = yaml.keys().map(String::as_str).collect();
+    assert_eq!(
+        ids,
+        [
+            "commit-ref",
+            "image-volume",
+            "secret",
+            "session-git-clone",
+            "task-pod",
+            "workerpool"
+        ],
+        "the page's YAML blocks"
+    );
+    let pod = &yaml["task-pod"];
+    let spec = &pod["spec"];
+
+    // The pod's shape, as the test runs it: the page's values, checked.
+    assert_eq!(spec["securityContext"]["fsGroup"], AGENT_UID);
+    let volumes = spec["volumes"].as_array().unwrap();
+    let volume = |name: &str| {
+        volumes
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no volume {name}"))
+    };
+    assert!(volume("kelos-bin")["emptyDir"].is_object());
+    assert!(volume("workspace")["emptyDir"].is_object());
+    let secret = &volume("kelos-github-token")["secret"];
+    let items: Vec<(String, String)> = secret["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["key"].as_str().unwrap().into(),
+                i["path"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let keys = [
+        kelos_e2e::volume::TOKEN_FILE,
+        kelos_e2e::volume::EXPIRES_FILE,
+    ];
+    assert_eq!(
+        items,
+        keys.map(|k| (k.to_owned(), k.to_owned())).to_vec(),
+        "the Secret's keys, as files of the same names (what TokenVolume publishes)"
+    );
+    assert_eq!(secret["optional"], true);
+    let inits = &spec["initContainers"];
+    let names: Vec<&str> = inits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kelos-helpers", "git-clone", "branch-setup"]);
+    for c in inits.as_array().unwrap() {
+        assert_eq!(
+            c["securityContext"]["runAsUser"], AGENT_UID,
+            "{}",
+            c["name"]
+        );
+    }
+    let helpers_init = container(inits, "kelos-helpers");
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        helpers_init["image"],
+        format!("ghcr.io/kelos-dev/kelos-credential-helpers:v{version}"),
+        "the released helpers image of this version (the test runs the one image.sh built)"
+    );
+    assert_eq!(
+        yaml["image-volume"]["volumes"][0]["image"]["reference"], helpers_init["image"],
+        "the image volume mounts the same image"
+    );
+    assert!(
+        !mount_of(helpers_init, "kelos-bin", "/kelos-bin"),
+        "kelos-helpers writes it"
+    );
+    let agent = container(&spec["containers"], "kelos-agent");
+    assert_eq!(agent["workingDir"], "/workspace/repo");
+    for c in [
+        container(inits, "git-clone"),
+        container(inits, "branch-setup"),
+        agent,
+    ] {
+        assert!(
+            mount_of(c, "kelos-bin", "/kelos-bin"),
+            "{}: kelos-bin read-only",
+            c["name"]
+        );
+        assert!(
+            mount_of(c, "kelos-github-token", VOLUME_MOUNT),
+            "{}: read-only",
+            c["name"]
+        );
+        assert!(!mount_of(c, "workspace", "/workspace"));
+    }
+    // The Secret: the expiry key holds the annotation's value.
+    let s = &yaml["secret"];
+    assert_eq!(
+        s["stringData"][kelos_e2e::volume::EXPIRES_FILE],
+        s["metadata"]["annotations"]["kelos.dev/token-expires-at"],
+    );
+
+    // GitHub's stand-in: the smart-HTTP server behind https on localhost:PORT (configure's
+    // entries are https://HOST), accepting only the current token.
+    let started = Instant::now();
+    let helpers = built_helpers();
+    let helpers_image = format!("{}-{}", helpers.list, host_architecture());
+    let example = built_example();
+    let build_time = started.elapsed();
+    let checks_started = Instant::now();
+    let tokens: Vec<String> = (0..8).map(|i| unique_token(&format!("Pod{i}"))).collect();
+    let frozen = unique_token("PodFrozen");
+    let mut secrets = tokens.clone();
+    secrets.push(frozen.clone());
+    let server = SmartHttpServer::start(&[&tokens[0]]);
+    let tls = TempDir::new("kelos-e2e-pod-tls");
+    let (cert, key) = localhost_certificate(tls.path());
+    let proxy = TlsProxy::start(&cert, &key, server.port());
+    let host = format!("localhost:{}", proxy.port);
+    let repo_url = server.url().replace(
+        &format!("http://{}", server.host()),
+        &format!("https://{host}"),
+    );
+    let mut vol = TokenVolume::new();
+    let mut generation = 0;
+    // Each generation with its expiry, as the Secret of the page's section 5 has it.
+    let expiry = s["stringData"][kelos_e2e::volume::EXPIRES_FILE]
+        .as_str()
+        .expect("the expiry key")
+        .to_owned();
+    let mut rotate = |vol: &mut TokenVolume, log: &mut Vec<String>, why: &str| {
+        generation += 1;
+        publish_with_expiry(vol, &tokens[generation], Some(&expiry));
+        server.set_accepted(&[&tokens[generation]]);
+        log.push(format!("  rotation to token #{generation} ({why})"));
+        generation
+    };
+    let mut log = Vec::new();
+    publish_with_expiry(&mut vol, &tokens[0], Some(&expiry));
+    let current = |generation: usize| tokens[generation].clone();
+
+    let root = TempDir::new("kelos-e2e-pod");
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let helpers_ctr = Container::from_image(&helpers_image);
+    let agent_ctr = Container::from_image(example.image);
+    // What every container of the pod gets besides the page's env: the stand-in's host
+    // (Kelos sets GH_HOST for a host other than github.com) and its certificate.
+    let stand_in_env = |env: Vec<(String, String)>| -> Vec<(String, String)> {
+        let mut env = env;
+        env.extend(
+            [
+                ("HOME", "/home/agent"),
+                ("GH_HOST", host.as_str()),
+                ("GIT_SSL_CAINFO", "/tls/cert.pem"),
+                ("GIT_TERMINAL_PROMPT", "0"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        env
+    };
+    let page_argv = |c: &serde_json::Value| -> Vec<String> {
+        let mut argv = strings(&c["command"]);
+        if !c["args"].is_null() {
+            argv.extend(strings(&c["args"]));
+        }
+        argv.into_iter()
+            .map(|a| a.replace(PAGE_REPO_URL, &repo_url))
+            .collect()
+    };
+    // A pod's volumes: its own workspace and kelos-bin emptyDirs, the token volume, the
+    // stand-in's certificate.
+    let vol_dir = vol.dir().to_path_buf();
+    let pod_mounts = |workspace: &Path, kelos_bin: &Path| {
+        vec![
+            (workspace.to_path_buf(), "/workspace".to_owned(), false),
+            (kelos_bin.to_path_buf(), "/kelos-bin".to_owned(), true),
+            (vol_dir.clone(), VOLUME_MOUNT.to_owned(), true),
+            (tls.path().to_path_buf(), "/tls".to_owned(), true),
+        ]
+    };
+    // The first init container: the helpers image itself, as UID 61100, fills kelos-bin.
+    let install_argv = page_argv(helpers_init);
+    let init = |kelos_bin: &Path, log: &mut Vec<String>, pod: &str| {
+        let run = PodRun {
+            ctr: &helpers_ctr,
+            mounts: vec![(kelos_bin.to_path_buf(), "/kelos-bin".to_owned(), false)],
+            env: Vec::new(),
+            secrets: secrets.clone(),
+        };
+        run.ok(
+            &format!("{pod}: kelos-helpers {install_argv:?}"),
+            &install_argv,
+        );
+        let mut names: Vec<String> = fs::read_dir(kelos_bin)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [HELPER, "kelos-env.sh", WRAPPER], "{pod}: kelos-bin");
+        for name in [HELPER, WRAPPER] {
+            let meta = fs::metadata(kelos_bin.join(name)).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+            assert_eq!(
+                std::os::unix::fs::MetadataExt::uid(&meta),
+                AGENT_UID,
+                "written by 61100"
+            );
+        }
+        log.push(format!("  {pod}: kelos-helpers {}", install_argv.join(" ")));
+    };
+    // A call site's container, run in the example image (standing in for alpine/git: sh
+    // and git), then checked: the server saw only the current token, never a failure.
+    let call_site = |what: &str,
+                     c: &serde_json::Value,
+                     workspace: &Path,
+                     kelos_bin: &Path,
+                     env: Vec<(String, String)>,
+                     argv: Vec<String>,
+                     generation: usize,
+                     log: &mut Vec<String>| {
+        server.reset_counters();
+        let run = PodRun {
+            ctr: &agent_ctr,
+            mounts: pod_mounts(workspace, kelos_bin),
+            env: stand_in_env(env),
+            secrets: secrets.clone(),
+        };
+        let _ = c;
+        run.ok(what, &argv);
+        let presented = server.presented_passwords();
+        assert!(
+            !presented.is_empty() && presented.iter().all(|p| *p == current(generation)),
+            "{what}: the server saw tokens other than the file's current one (#{generation})"
+        );
+        assert_eq!(server.auth_failures(), 0, "{what}");
+        log.push(format!(
+            "  {what}: {} requests, each with token #{generation}",
+            presented.len()
+        ));
+    };
+    let repo_config = |workspace: &Path| -> String {
+        fs::read_to_string(workspace.join("repo/.git/config")).expect("the repository's config")
+    };
+    let assert_config = |what: &str, workspace: &Path| {
+        let config = repo_config(workspace);
+        assert!(
+            config.contains(&format!("[credential \"https://{host}\"]"))
+                && config.contains(&format!("\thelper = {KELOS_BIN_HELPER}"))
+                && config.contains("\tusername = x-access-token"),
+            "{what}: the repository's config:\n{config}"
+        );
+        assert!(
+            !config.contains("password="),
+            "{what}: no inline function:\n{config}"
+        );
+    };
+
+    // Pod A, a Task: kelos-helpers, then 1. git-clone.
+    let (ws_a, bin_a) = (
+        empty_dir(root.path(), "a/workspace"),
+        empty_dir(root.path(), "a/kelos-bin"),
+    );
+    init(&bin_a, &mut log, "task pod");
+    let clone = container(inits, "git-clone");
+    let env = container_env(clone, &frozen);
+    assert!(env.contains(&("KELOS_GITHUB_TOKEN_FILE".into(), TOKEN_FILE.into())));
+    call_site(
+        "1. git-clone",
+        clone,
+        &ws_a,
+        &bin_a,
+        env.clone(),
+        page_argv(clone),
+        0,
+        &mut log,
+    );
+    assert_config("1. git-clone", &ws_a);
+    let g = rotate(&mut vol, &mut log, "between call sites");
+
+    // Pod B, a Task with a commit ref: kelos-helpers, then 2. the commit-ref script.
+    let (ws_b, bin_b) = (
+        empty_dir(root.path(), "b/workspace"),
+        empty_dir(root.path(), "b/kelos-bin"),
+    );
+    init(&bin_b, &mut log, "commit-ref pod");
+    let commit_ref = &yaml["commit-ref"];
+    let head = server.main_head();
+    let argv: Vec<String> = page_argv(commit_ref)
+        .into_iter()
+        .map(|a| {
+            if a.len() == 40 && a.bytes().all(|b| b.is_ascii_hexdigit()) {
+                head.clone()
+            } else {
+                a
+            }
+        })
+        .collect();
+    call_site(
+        "2. commit-ref fetch",
+        commit_ref,
+        &ws_b,
+        &bin_b,
+        env.clone(),
+        argv,
+        g,
+        &mut log,
+    );
+    assert_config("2. commit-ref fetch", &ws_b);
+    let g = rotate(&mut vol, &mut log, "between call sites");
+
+    // Pod A again: 3. branch-setup.
+    let branch = container(inits, "branch-setup");
+    let branch_env = container_env(branch, &frozen);
+    let branch_name = branch_env
+        .iter()
+        .find(|(k, _)| k == "KELOS_BRANCH")
+        .map(|(_, v)| v.clone())
+        .expect("KELOS_BRANCH");
+    call_site(
+        "3. branch-setup",
+        branch,
+        &ws_a,
+        &bin_a,
+        branch_env,
+        page_argv(branch),
+        g,
+        &mut log,
+    );
+    let g = rotate(&mut vol, &mut log, "between call sites");
+
+    // Pod C, a Session: kelos-helpers, then its git-clone (first start: a clone); the
+    // session runtime marks the workspace initialized; a rotation; a replacement pod (new
+    // kelos-bin, same workspace): kelos-helpers, 4. the git-clone re-applies the config.
+    let session = &yaml["session-git-clone"];
+    let (ws_c, bin_c) = (
+        empty_dir(root.path(), "c/workspace"),
+        empty_dir(root.path(), "c/kelos-bin"),
+    );
+    init(&bin_c, &mut log, "session pod");
+    call_site(
+        "session git-clone (first pod)",
+        session,
+        &ws_c,
+        &bin_c,
+        env.clone(),
+        page_argv(session),
+        g,
+        &mut log,
+    );
+    let first = repo_config(&ws_c);
+    fs::create_dir_all(ws_c.join(".kelos/session")).unwrap();
+    fs::write(ws_c.join(".kelos/session/initialized"), b"").unwrap();
+    let g = rotate(&mut vol, &mut log, "the Session lives on");
+    let bin_c2 = empty_dir(root.path(), "c/kelos-bin-2");
+    init(&bin_c2, &mut log, "session replacement pod");
+    {
+        let run = PodRun {
+            ctr: &agent_ctr,
+            mounts: pod_mounts(&ws_c, &bin_c2),
+            env: stand_in_env(env.clone()),
+            secrets: secrets.clone(),
+        };
+        run.ok(
+            "4. session git-clone (replacement pod)",
+            &page_argv(session),
+        );
+    }
+    assert_eq!(repo_config(&ws_c), first, "4. re-applied, idempotently");
+    log.push("  4. session git-clone (replacement pod): the same config re-applied".into());
+
+    // Pod D, a WorkerPool: kelos-helpers, then 5. git-clone. Without the env change (no
+    // KELOS_GITHUB_TOKEN_FILE in the init containers, as today) the binary falls back to
+    // the frozen GITHUB_TOKEN and the clone is refused; with it, it clones.
+    let pool = &yaml["workerpool"];
+    let pool_env = container_env(pool, &frozen);
+    assert!(pool_env.contains(&("KELOS_GITHUB_TOKEN_FILE".into(), TOKEN_FILE.into())));
+    let (ws_d, bin_d) = (
+        empty_dir(root.path(), "d/workspace"),
+        empty_dir(root.path(), "d/kelos-bin"),
+    );
+    init(&bin_d, &mut log, "worker pool pod");
+    {
+        let today: Vec<(String, String)> = pool_env
+            .iter()
+            .filter(|(k, _)| k != "KELOS_GITHUB_TOKEN_FILE")
+            .cloned()
+            .collect();
+        let ws_today = empty_dir(root.path(), "d/workspace-today");
+        let run = PodRun {
+            ctr: &agent_ctr,
+            mounts: pod_mounts(&ws_today, &bin_d),
+            env: stand_in_env(today),
+            secrets: secrets.clone(),
+        };
+        assert!(
+            !run.run(&page_argv(pool)).status.success(),
+            "without KELOS_GITHUB_TOKEN_FILE the pool's clone must use the frozen token"
+        );
+        log.push("  5. without KELOS_GITHUB_TOKEN_FILE (today): refused, frozen token".into());
+    }
+    call_site(
+        "5. worker pool git-clone",
+        pool,
+        &ws_d,
+        &bin_d,
+        pool_env,
+        page_argv(pool),
+        g,
+        &mut log,
+    );
+    assert_config("5. worker pool git-clone", &ws_d);
+    let g = rotate(&mut vol, &mut log, "the agent runs");
+
+    // The agent container of pod A: its own git, with the repository's config only (the
+    // page's env), fetches and pushes with the current token; no other host gets it; and
+    // doctor in the workspace finds no leak.
+    let agent_env = stand_in_env(container_env(agent, &frozen));
+    let agent_run = PodRun {
+        ctr: &agent_ctr,
+        mounts: pod_mounts(&ws_a, &bin_a),
+        env: agent_env,
+        secrets: secrets.clone(),
+    };
+    let in_repo = |args: &[&str]| -> Vec<String> {
+        ["git", "-C", "/workspace/repo"]
+            .iter()
+            .chain(args)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    server.reset_counters();
+    agent_run.ok("the agent's git fetch", &in_repo(&["fetch", "origin"]));
+    agent_run.ok(
+        "the agent's git push",
+        &in_repo(&["push", "origin", &format!("HEAD:refs/heads/{branch_name}")]),
+    );
+    let presented = server.presented_passwords();
+    assert!(
+        !presented.is_empty() && presented.iter().all(|p| *p == current(g)),
+        "the agent's git used the current token #{g}"
+    );
+    log.push(format!("  the agent: git fetch and push, token #{g}"));
+
+    // Another Task of the same branch, now that it exists: its branch-setup takes the
+    // fetch path (remote_status 0).
+    let g = rotate(&mut vol, &mut log, "the next Task");
+    let (ws_e, bin_e) = (
+        empty_dir(root.path(), "e/workspace"),
+        empty_dir(root.path(), "e/kelos-bin"),
+    );
+    init(&bin_e, &mut log, "next task pod");
+    call_site(
+        "1. git-clone (next task)",
+        clone,
+        &ws_e,
+        &bin_e,
+        env.clone(),
+        page_argv(clone),
+        g,
+        &mut log,
+    );
+    call_site(
+        "3. branch-setup (the branch exists: fetch)",
+        branch,
+        &ws_e,
+        &bin_e,
+        container_env(branch, &frozen),
+        page_argv(branch),
+        g,
+        &mut log,
+    );
+    let head = fs::read_to_string(ws_e.join("repo/.git/HEAD")).unwrap();
+    assert_eq!(
+        head.trim(),
+        format!("ref: refs/heads/{branch_name}"),
+        "on the fetched branch"
+    );
+    let out = agent_run.run(&[
+        "sh".into(),
+        "-c".into(),
+        "cd /workspace/repo && printf 'protocol=https\\nhost=evil.example.com\\n\\n' | git credential fill".into(),
+    ]);
+    assert_eq!(
+        attr(&out.stdout, "password"),
+        None,
+        "another host gets nothing"
+    );
+    let out = agent_run.run(&[
+        "sh".into(),
+        "-c".into(),
+        format!("cd /workspace/repo && {KELOS_BIN_HELPER} doctor --json"),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("doctor --json: {e}: {}", text(&out.stdout)));
+    let checks = report["checks"].as_array().expect("checks");
+    let level = |id: &str| {
+        checks
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["level"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(level("git.leak").as_deref(), Some("ok"), "doctor: {report}");
+    let failed: Vec<&serde_json::Value> = checks.iter().filter(|c| c["level"] == "fail").collect();
+    assert!(
+        failed.is_empty(),
+        "doctor in the workspace failed: {failed:?}"
+    );
+    assert_eq!(
+        level("token.expiry").as_deref(),
+        Some("ok"),
+        "doctor: {report}"
+    );
+    // The token volume here is root:root 0644 without fsGroup (buildah has none): doctor,
+    // as UID 61100, must not advise 0400, which would lock it out.
+    let mode = checks
+        .iter()
+        .find(|c| c["id"] == "token.mode")
+        .expect("token.mode for a world-readable file");
+    let fix = mode["fix"].as_str().unwrap_or_default();
+    assert!(
+        fix.contains(&format!("fsGroup: {AGENT_UID}")) && fix.contains("not 0400"),
+        "token.mode's fix for UID {AGENT_UID} without fsGroup: {fix}"
+    );
+    let not_ok: Vec<String> = checks
+        .iter()
+        .filter(|c| c["level"] != "ok")
+        .map(|c| format!("{} {}: {}", c["level"], c["id"], c["message"]))
+        .collect();
+    eprintln!(
+        "images: the Kelos pod of {MAINTAINERS_PAGE} ({host} standing for GitHub):\n{}\n  doctor in /workspace/repo: {}; git.leak ok; not ok: {not_ok:?}\n\
+         images: Kelos pod: images ready in {:.1?}, the pod's containers in {:.1?}",
+        log.join("\n"),
+        report["result"],
+        build_time,
+        checks_started.elapsed()
+    );
+}
+
+/// The lines images/README.md gives image authors, built for real: the example Dockerfile
+/// with its helpers block replaced by the README's lines (the released image's name
+/// replaced by the helpers image image.sh built). The snippet they copy refreshes
+/// `bash -c`'s token variables from the file, git asks the helper, gh is the wrapper.
+#[test]
+fn readme_lines_built_with_buildah_install_helper_wrapper_and_snippet() {
+    // After the example build: its clean-up removes every working container of the store.
+    let _ = built_example();
+    let helpers = built_helpers();
+    let helpers_image = format!("{}-{}", helpers.list, host_architecture());
+    let readme = kelos_e2e::page::read("images/README.md");
+    let lines = kelos_e2e::page::blocks(&readme, "dockerfile")
+        .into_iter()
+        .next()
+        .expect("the README's lines");
+    let released = format!(
+        "ghcr.io/kelos-dev/kelos-credential-helpers:v{}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(lines.contains(&released), "{lines}");
+    let example =
+        fs::read_to_string(workspace_root().join("images/example-agent/Dockerfile")).unwrap();
+    let start = example
+        .find("COPY --from=helpers")
+        .expect("the example's helpers block");
+    let end = example[start..]
+        .find("ENV BASH_ENV=")
+        .map(|i| start + example[start..][i..].find('\n').unwrap() + i + 1)
+        .expect("the example's ENV BASH_ENV line");
+    let dockerfile = format!(
+        "{}{}{}",
+        &example[..start],
+        lines.replace(&released, &helpers_image),
+        &example[end..]
+    );
+    let context = TempDir::new("kelos-e2e-readme-lines");
+    fs::write(context.join("Dockerfile"), &dockerfile).unwrap();
+    let image = "localhost/kelos-readme-lines:test";
+    let base = debian_base_image();
+    let out = buildah_ok(
+        &[
+            "build",
+            "--isolation",
+            "chroot",
+            "--pull=never",
+            "--build-arg",
+            &format!("BASE_IMAGE={base}"),
+            "--build-arg",
+            &format!("HELPERS_IMAGE={helpers_image}"),
+            "--tag",
+            image,
+            "-f",
+            context.join("Dockerfile").to_str().unwrap(),
+            context.path().to_str().unwrap(),
+        ],
+        BUILD_TIMEOUT,
+    );
+    assert!(
+        text(&out.stdout).contains("configured in the system git config"),
+        "the README's RUN line did not configure git:\n{}",
+        tail(&text(&out.stdout), 30)
+    );
+    let ctr = Container::from_image(image);
+    let (token1, token2, frozen) = (
+        unique_token("ReadmeOne"),
+        unique_token("ReadmeTwo"),
+        unique_token("ReadmeFrozen"),
+    );
+    let mut vol = TokenVolume::new();
+    publish(&mut vol, &token1);
+    let inside = InImage {
+        ctr: &ctr,
+        env: [
+            ("HOME", "/home/agent"),
+            ("KELOS_GITHUB_TOKEN_FILE", TOKEN_FILE),
+            ("GITHUB_TOKEN", frozen.as_str()),
+            ("GH_TOKEN", frozen.as_str()),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec(),
+        mounts: vec![(vol.dir().to_path_buf(), VOLUME_MOUNT.to_string())],
+        secrets: vec![token1.clone(), token2.clone(), frozen.clone()],
+    };
+    let out = inside.ok(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "command -v gh; command -v git-credential-kelos; echo $BASH_ENV",
+        ],
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "/usr/local/bin/gh\n/usr/local/bin/git-credential-kelos\n/etc/profile.d/kelos-env.sh\n"
+    );
+    // bash -c: both variables hold the file's token, across a rotation (compared inside,
+    // never printed).
+    let same = r#"[ "$GITHUB_TOKEN" = "$(cat "$KELOS_GITHUB_TOKEN_FILE")" ] && [ "$GH_TOKEN" = "$GITHUB_TOKEN" ]"#;
+    inside.ok(&[], &["bash", "-c", same]);
+    publish(&mut vol, &token2);
+    inside.ok(&[], &["bash", "-c", same]);
+    let out = inside.fill("https", "github.com");
+    assert_which_token(
+        "fill https://github.com",
+        attr(&out.stdout, "password").as_deref(),
+        1,
+        &[&token1, &token2],
+    );
+    eprintln!("images: the README's lines built on {base}: gh, the helper and BASH_ENV in place; bash -c and git follow a rotation");
 }

@@ -27,6 +27,7 @@ pub const PEOPLE_COMMANDS: &[&str] = &[
     "token",
     "env",
     "exec",
+    "install",
     "help",
 ];
 
@@ -78,6 +79,9 @@ pub enum Command {
     /// Refresh the token variables from the file, then run COMMAND in place
     #[command(long_about = EXEC_ABOUT, after_help = EXEC_AFTER_HELP)]
     Exec(ExecArgs),
+    /// Copy the helpers and the shell snippet into DIR (an init container's emptyDir)
+    #[command(long_about = INSTALL_ABOUT, after_help = INSTALL_AFTER_HELP)]
+    Install(InstallArgs),
     /// An operation this helper does not know (from git): ignored.
     #[command(skip)]
     Other(OsString),
@@ -147,6 +151,26 @@ const EXEC_AFTER_HELP: &str = "\
 Examples:
   git-credential-kelos exec npm whoami
   git-credential-kelos exec --set NPM_TOKEN -- npm publish";
+
+const INSTALL_ABOUT: &str = "\
+Copy this binary, kelos-gh and kelos-glab (when beside it) and the shell
+snippet kelos-env.sh into DIR, created if missing: the binaries with mode
+0755, the snippet 0644. Each file is written under a temporary name in DIR
+and renamed into place, so a program running DIR/git-credential-kelos at the
+same time gets the old file or the new one, never a part. Running it again
+gives the same files. For init containers of the helpers image, which has
+no shell and no cp.";
+
+const INSTALL_AFTER_HELP: &str = "\
+Example (the helpers image as an init container, an emptyDir at /kelos-bin):
+  /git-credential-kelos install /kelos-bin";
+
+#[derive(Clone, Debug, Args, PartialEq, Eq)]
+pub struct InstallArgs {
+    /// The directory to install into (created if missing)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
 
 /// `token`'s options (the host is the global `--host`).
 #[derive(Clone, Debug, Args, PartialEq, Eq)]

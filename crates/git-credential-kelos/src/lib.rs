@@ -12,4 +12,5 @@ pub mod consumers;
 pub mod doctor;
 pub mod gitconfig;
 pub mod gitfile;
+pub mod install;
 pub mod quote;

@@ -22,7 +22,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use clap::Parser;
 use git_credential_kelos::cli::{self, Cli, Command};
-use git_credential_kelos::{configure, consumers, doctor};
+use git_credential_kelos::{configure, consumers, doctor, install};
 use kelos_token::credential::{answer_get, erase_message, match_request, DEFAULT_USERNAME};
 use kelos_token::env::c_args;
 use kelos_token::host::configured_hosts;
@@ -167,6 +167,14 @@ fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<c_int> {
                 anyhow::bail!(consumers::NO_HOST_OPTION);
             }
             return Ok(consumers::env(env, &args.set, args.format, tracer));
+        }
+        Command::Install(args) => {
+            if !cli.hosts.is_empty() {
+                anyhow::bail!("install takes no --host: the helpers read the host at run time");
+            }
+            let written = install::install(&args.dir)?;
+            // Told after every file is in place; a closed stdout changes nothing.
+            let _ = io::stdout().write_all(install::report(&written).as_bytes());
         }
         // main runs it before this, with the descriptors it reopened.
         Command::Exec(exec) => return Ok(consumers::exec_command(exec, &[])),

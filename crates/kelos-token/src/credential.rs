@@ -211,6 +211,8 @@ mod tests {
             layout: Layout::Plain,
             modified: Some(now() - Duration::from_secs(600)),
             mode: 0o644,
+            uid: 0,
+            gid: 0,
             expiry: expiry.map(|e| Ok(e.as_bytes().to_vec())),
         };
         choose(

@@ -73,6 +73,9 @@ pub struct FileRead {
     pub layout: Layout,
     pub modified: Option<SystemTime>,
     pub mode: u32,
+    /// The file's owner and group (kubelet: root, and the pod's `fsGroup` when set).
+    pub uid: u32,
+    pub gid: u32,
     /// `None` when there is no expiry file.
     pub expiry: Option<Result<Vec<u8>, FileProblem>>,
 }
@@ -316,13 +319,15 @@ fn file_read(
     layout: Layout,
     expiry: Option<Result<Vec<u8>, FileProblem>>,
 ) -> FileRead {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     FileRead {
         path: path.to_owned(),
         contents,
         layout,
         modified: meta.modified().ok(),
         mode: meta.permissions().mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
         expiry,
     }
 }
@@ -440,6 +445,8 @@ mod tests {
             layout: Layout::Plain,
             modified: None,
             mode: 0o644,
+            uid: 0,
+            gid: 0,
             expiry: expiry.map(|e| Ok(e.to_vec())),
         })
     }

@@ -158,6 +158,16 @@ pub struct Facts {
     pub no_token_ok: bool,
     /// A `GH_HOST` or `--host` that is not a host: `hosts` is then empty.
     pub host_error: Option<HostInputError>,
+    /// Who runs doctor: the agent's user, whose access `token.mode` judges.
+    pub reader: Reader,
+}
+
+/// A process's user and groups (effective gid and supplementary groups:
+/// kubelet adds the pod's `fsGroup` to every container's groups).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reader {
+    pub uid: u32,
+    pub groups: Vec<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -308,17 +318,7 @@ fn token_file_checks(f: &Facts, checks: &mut Vec<Check>) {
                     Some("if this is a subPath mount, kubelet never updates it: mount the Secret as a directory"),
                 )),
             }
-            if read.mode & 0o004 != 0 {
-                checks.push(check(
-                    "token.mode",
-                    Level::Warn,
-                    format!(
-                        "token file {shown} is readable by every user (mode {:04o})",
-                        read.mode
-                    ),
-                    Some("set defaultMode: 0400 (or 0440 with fsGroup) on the Secret volume"),
-                ));
-            }
+            checks.extend(token_mode_check(read, &f.reader));
         }
     }
     match (&f.lookup.token, f.lookup.origin, &f.lookup.file_rejection) {
@@ -336,6 +336,60 @@ fn token_file_checks(f: &Facts, checks: &mut Vec<Check>) {
         )),
         _ => {}
     }
+}
+
+/// A token file every user may read is worth tightening, but only to a mode
+/// this user can still read: kubelet writes Secret files as root, with the
+/// pod's `fsGroup` as their group when it has one (Kelos sets 61100). The
+/// advice follows what this process, the agent's user, has: the file's
+/// group (`defaultMode: 0440` keeps it readable), its ownership (0400), or
+/// neither (then only `fsGroup` with 0440 does; 0400 alone would lock the
+/// agent out).
+pub fn token_mode_check(read: &FileRead, reader: &Reader) -> Option<Check> {
+    if read.mode & 0o004 == 0 {
+        return None;
+    }
+    let shown = read.path.display();
+    let who = format!("this user (uid {})", reader.uid);
+    let (how, fix) = if reader.uid == 0 {
+        (
+            "doctor runs as root, which reads any file: run it as the agent's user to judge its access".to_owned(),
+            "with fsGroup in the pod's securityContext (Kelos sets 61100), set defaultMode: 0440 on the Secret volume; without fsGroup keep 0644: the file is owned by root, and 0400 or 0440 would lock a non-root agent out".to_owned(),
+        )
+    } else if reader.uid == read.uid && read.uid != 0 {
+        (
+            format!("{who} owns it"),
+            "set defaultMode: 0400 on the Secret volume: the owner keeps reading it".to_owned(),
+        )
+    } else if reader.groups.contains(&read.gid) {
+        (
+            format!(
+                "its group (gid {}, the pod's fsGroup) is one of {who}'s groups",
+                read.gid
+            ),
+            "set defaultMode: 0440 on the Secret volume: the group keeps reading it".to_owned(),
+        )
+    } else {
+        (
+            format!(
+                "{who} reads it only through that (owner uid {}, group gid {}: the pod has no fsGroup)",
+                read.uid, read.gid
+            ),
+            format!(
+                "set fsGroup: {} in the pod's securityContext, then defaultMode: 0440 on the Secret volume; not 0400 or 0440 alone: {who} could no longer read the token",
+                reader.groups.first().copied().unwrap_or(reader.uid)
+            ),
+        )
+    };
+    Some(check(
+        "token.mode",
+        Level::Warn,
+        format!(
+            "token file {shown} is readable by every user (mode {:04o}); {how}",
+            read.mode
+        ),
+        Some(&fix),
+    ))
 }
 
 fn expiry_check(f: &Facts, checks: &mut Vec<Check>) {
@@ -979,6 +1033,82 @@ mod tests {
             gh: GhFacts::default(),
             no_token_ok: true,
             host_error: None,
+            reader: Reader::default(),
+        }
+    }
+
+    fn token_read(mode: u32, uid: u32, gid: u32) -> FileRead {
+        FileRead {
+            path: "/kelos/github-token/GITHUB_TOKEN".into(),
+            contents: b"t".to_vec(),
+            layout: Layout::Plain,
+            modified: None,
+            mode,
+            uid,
+            gid,
+            expiry: None,
+        }
+    }
+
+    /// Whether `reader` may read a file of `mode` owned by `uid`:`gid` (not as root).
+    fn may_read(reader: &Reader, mode: u32, uid: u32, gid: u32) -> bool {
+        (reader.uid == uid && mode & 0o400 != 0)
+            || (reader.uid != uid && reader.groups.contains(&gid) && mode & 0o040 != 0)
+            || (reader.uid != uid && !reader.groups.contains(&gid) && mode & 0o004 != 0)
+    }
+
+    #[test]
+    fn token_mode_advice_for_kelos_pods() {
+        let agent = |groups: &[u32]| Reader {
+            uid: 61100,
+            groups: groups.to_vec(),
+        };
+        // Kelos's default 0644, no fsGroup: root-owned; 0400 would lock the agent out.
+        let c = token_mode_check(&token_read(0o644, 0, 0), &agent(&[61100])).unwrap();
+        let fix = c.fix.unwrap();
+        assert!(
+            fix.contains("fsGroup: 61100") && fix.contains("0440"),
+            "{fix}"
+        );
+        assert!(fix.contains("not 0400"), "{fix}");
+        // With fsGroup 61100 (what Kelos sets): 0440.
+        let c = token_mode_check(&token_read(0o644, 0, 61100), &agent(&[61100])).unwrap();
+        assert!(c.fix.unwrap().starts_with("set defaultMode: 0440"));
+        // Not world-readable: nothing to say.
+        assert!(token_mode_check(&token_read(0o440, 0, 61100), &agent(&[61100])).is_none());
+    }
+
+    proptest::proptest! {
+        /// Following the fix never leaves the reader unable to read the file, and the fix
+        /// always names a mode that no longer lets every user read it.
+        #[test]
+        fn token_mode_fix_keeps_the_reader_reading(
+            mode in 0u32..0o1000,
+            file_uid in proptest::sample::select(vec![0u32, 61100, 1000]),
+            file_gid in proptest::sample::select(vec![0u32, 61100, 1000, 5]),
+            uid in proptest::sample::select(vec![61100u32, 1000, 0]),
+            groups in proptest::collection::vec(proptest::sample::select(vec![61100u32, 1000, 5, 7]), 1..3),
+        ) {
+            let reader = Reader { uid, groups };
+            let read = token_read(mode, file_uid, file_gid);
+            let Some(c) = token_mode_check(&read, &reader) else {
+                proptest::prop_assert_eq!(mode & 0o004, 0);
+                return Ok(());
+            };
+            let fix = c.fix.unwrap();
+            let new_mode = u32::from_str_radix(
+                fix.split("defaultMode: ").nth(1).unwrap().get(..4).unwrap(), 8).unwrap();
+            proptest::prop_assert_eq!(new_mode & 0o004, 0, "{}", fix);
+            if uid != 0 {
+                // fsGroup makes kubelet give the file that group.
+                let gid = fix
+                    .split("fsGroup: ")
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+                    .map(|g| g.parse::<u32>().unwrap())
+                    .unwrap_or(file_gid);
+                proptest::prop_assert!(may_read(&reader, new_mode, file_uid, gid), "{}", fix);
+            }
         }
     }
 

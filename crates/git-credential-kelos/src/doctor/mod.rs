@@ -70,9 +70,34 @@ pub fn run(
         hosts,
         no_token_ok,
         host_error,
+        reader: reader(),
     };
     let known: Vec<&Token> = known.iter().collect();
     diagnose(&facts).redacted(&known)
+}
+
+/// This process's user and groups (effective gid first), as `token.mode`
+/// judges the file's access for them.
+fn reader() -> checks::Reader {
+    // SAFETY: getuid, getegid and getgroups(2) into a buffer of the size
+    // the first call reported.
+    unsafe {
+        let egid = libc::getegid();
+        let mut groups = vec![egid];
+        let n = libc::getgroups(0, std::ptr::null_mut());
+        if n > 0 {
+            let mut more = vec![0 as libc::gid_t; n as usize];
+            let got = libc::getgroups(n, more.as_mut_ptr());
+            if got > 0 {
+                more.truncate(got as usize);
+                groups.extend(more.into_iter().filter(|g| *g != egid));
+            }
+        }
+        checks::Reader {
+            uid: libc::getuid(),
+            groups,
+        }
+    }
 }
 
 fn gh_vars(env: &EnvSnapshot) -> Result<Vec<&'static str>, String> {
