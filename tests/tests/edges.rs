@@ -548,6 +548,20 @@ fn exec_runs_a_script_without_a_shebang_with_bin_sh() {
         );
         assert!(out.stderr.is_empty(), "{label}");
     }
+    // A binary the kernel will not run (another machine's, damaged) is not given to sh:
+    // its bytes would run as commands. 126 and one line, as before.
+    let marker = home.join("ran");
+    let binary = dir.join("binary");
+    let mut bytes = b"\x7fELF\x02\x01\x01\x00".to_vec();
+    bytes.extend_from_slice(format!("\ntouch {}\n", marker.display()).as_bytes());
+    fs::write(&binary, &bytes).unwrap();
+    fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = clean(bin(HELPER), home.path());
+    c.args(["exec", "./bin/binary"]);
+    let out = run(c, b"");
+    assert_eq!(out.status.code(), Some(126));
+    assert_eq!(stderr_lines(&out).len(), 1);
+    assert!(!marker.exists(), "a binary was run by sh");
     // A file that is not executable is still 126, not run by sh.
     fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
     let mut c = clean(bin(HELPER), home.path());

@@ -349,11 +349,36 @@ pub fn exec_candidates(command: &[u8], path_var: Option<&[u8]>) -> Vec<CString> 
         .collect()
 }
 
+/// Whether a file the kernel would not run is a script for `/bin/sh`:
+/// not an ELF file (one for another machine, or damaged: sh would run its
+/// bytes as commands) and no NUL byte in its first bytes (bash's test for a
+/// binary file). Given the file's first bytes.
+pub fn runs_with_sh(head: &[u8]) -> bool {
+    !head.starts_with(b"\x7fELF") && !head.contains(&0)
+}
+
+/// The first bytes of `file` (at most 512), for [`runs_with_sh`]; none when
+/// it cannot be read.
+fn file_head(file: &CStr) -> Vec<u8> {
+    use std::io::Read;
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(file.to_bytes()));
+    let mut head = Vec::with_capacity(512);
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            let _ = f.take(512).read_to_end(&mut head);
+            head
+        }
+        // Unreadable (execute-only): sh could not read it either.
+        Err(_) => vec![0],
+    }
+}
+
 /// execvp(3) as POSIX specifies it, with `envp`: each candidate
 /// ([`exec_candidates`]) in turn, passing over those that do not exist or
 /// may not be run (EACCES is reported when nothing else ran); a file that
 /// the kernel will not run (ENOEXEC: a script without `#!`) is run by
-/// `/bin/sh FILE ARGS`, as glibc's execvp and env(1) do (musl's does not).
+/// `/bin/sh FILE ARGS`, as glibc's execvp and env(1) do (musl's does not),
+/// unless it is a binary ([`runs_with_sh`]: then ENOEXEC is the answer).
 /// `argv` and `envp` are NULL-terminated. Returns only on failure, with
 /// the error to report.
 fn execvp(
@@ -370,7 +395,7 @@ fn execvp(
         unsafe { libc::execve(file.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         let error = io::Error::last_os_error();
         match error.raw_os_error() {
-            Some(libc::ENOEXEC) => {
+            Some(libc::ENOEXEC) if runs_with_sh(&file_head(&file)) => {
                 let sh_argv: Vec<*const c_char> = [c"/bin/sh".as_ptr(), file.as_ptr()]
                     .into_iter()
                     .chain(argv.iter().skip(1).copied())
@@ -486,5 +511,15 @@ mod tests {
         assert_eq!(c("s", Some("/a::b")), ["/a/s", "s", "b/s"]);
         assert_eq!(c("s", None), ["/usr/local/bin/s", "/bin/s", "/usr/bin/s"]);
         assert_eq!(c("s", Some("")), ["s"]);
+    }
+
+    #[test]
+    fn only_a_text_file_falls_back_to_sh() {
+        assert!(runs_with_sh(b"echo hi\n"));
+        assert!(runs_with_sh(b""));
+        assert!(runs_with_sh("printf 'é'\n".as_bytes()));
+        assert!(!runs_with_sh(b"\x7fELF\x02\x01\x01"));
+        assert!(!runs_with_sh(b"\x7fELF not really an executable\n"));
+        assert!(!runs_with_sh(b"MZ\x90\x00\x03"));
     }
 }
