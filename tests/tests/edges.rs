@@ -330,6 +330,94 @@ fn a_relative_trace_path_gets_one_line_but_never_from_env() {
     );
 }
 
+#[test]
+fn kelos_gh_says_the_same_line_for_a_relative_trace_path() {
+    let home = TempDir::new("kelos-e2e-edges-trace-gh");
+    let token = unique_token("GhRelative");
+    let vol = TokenVolume::with_token(&token);
+    let mut c = clean(bin("kelos-gh"), home.path());
+    c.env(TOKEN_FILE_VAR, vol.token_path())
+        .env(TRACE_VAR, "trace.log")
+        .env("KELOS_GH_PATH", require_tool("true"))
+        .arg("--version");
+    let out = run(c, b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("kelos-gh: ") && lines[0].contains("absolute"),
+        "{lines:?}"
+    );
+    assert!(!home.join("trace.log").exists());
+}
+
+#[test]
+fn the_trace_never_writes_into_a_git_config_file() {
+    let mut sb = kelos_e2e::GitSandbox::new(&[]);
+    let token = unique_token("GitConfig");
+    let vol = TokenVolume::with_token(&token);
+    sb.set_env(TOKEN_FILE_VAR, vol.token_path());
+    let repo = sb.home().join("repo");
+    fs::create_dir_all(repo.join("sub")).unwrap();
+    let out = sb.git_in(&repo, &["init", "-q"]);
+    assert!(out.status.success());
+    // The global config (GIT_CONFIG_GLOBAL, ~/.gitconfig here) and the repository's,
+    // while git asks the helper from below the repository's top.
+    for config in [sb.gitconfig(), repo.join(".git/config")] {
+        let before = fs::read(&config).unwrap();
+        sb.set_env(TRACE_VAR, &config);
+        for round in 0..2 {
+            let mut c = sb.git_command();
+            c.current_dir(repo.join("sub")).args(["credential", "fill"]);
+            let out = run(c, GET_REQUEST);
+            assert!(
+                out.status.success(),
+                "{}, round {round}: git failed: {}",
+                config.display(),
+                redacted(&out.stderr, &[&token])
+            );
+            assert_eq!(
+                kelos_e2e::attr(&out.stdout, "password").as_deref(),
+                Some(token.as_str())
+            );
+        }
+        let out = sb.helper(&["doctor", "--no-token-ok"], b"");
+        assert!(out.status.code().is_some());
+        assert_eq!(
+            fs::read(&config).unwrap(),
+            before,
+            "the trace wrote into {}",
+            config.display()
+        );
+    }
+    // configure, unconfigure and doctor trace nothing: a trace naming the file they edit
+    // is never opened, so never created (an empty file) nor appended to.
+    let scoped = sb.home().join("scoped.gitconfig");
+    sb.set_env(TRACE_VAR, &scoped);
+    let scoped_str = scoped.to_str().unwrap();
+    let out = sb.helper(&["unconfigure", "--file", scoped_str], b"");
+    assert!(out.status.code().is_some());
+    assert!(
+        !scoped.exists(),
+        "unconfigure created the trace file it was given"
+    );
+    let out = sb.helper(&["configure", "--file", scoped_str], b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = fs::read_to_string(&scoped).unwrap();
+    assert!(
+        !text.contains("git-credential-kelos["),
+        "a trace line in the config:\n{text}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Trace lines are plain words
 // ---------------------------------------------------------------------------------------

@@ -18,7 +18,9 @@
 //!   not a file the binary reads (the token file, its expiry file: compared
 //!   by device and inode, so no other name of them, a symlink or a hard link,
 //!   gets through either; and a missing token file is never created by the
-//!   trace). Any failure to open or write it is silent.
+//!   trace), nor a git config file (those git reads around this process, and
+//!   any git directory's `config`). Any failure to open or write it is
+//!   silent.
 
 use std::fmt;
 use std::fs::{File, Metadata, OpenOptions};
@@ -223,13 +225,72 @@ impl Tracer {
     }
 }
 
-/// The files this process reads, which the trace must never be: the token
-/// file and its expiry sibling (only an absolute path is ever read).
+/// The files the trace must never be: the token file and its expiry
+/// sibling (only an absolute path is ever read), and the git config files
+/// git reads around this helper (a trace line appended to one would stop
+/// git from parsing its config).
 fn files_read(env: &EnvSnapshot) -> Vec<PathBuf> {
-    match env.non_empty(TOKEN_FILE_VAR).map(Path::new) {
+    let mut files = match env.non_empty(TOKEN_FILE_VAR).map(Path::new) {
         Some(token) if token.is_absolute() => vec![token.to_owned(), with_suffix(token)],
         _ => Vec::new(),
+    };
+    files.extend(git_config_files(
+        env,
+        std::env::current_dir().ok().as_deref(),
+    ));
+    files
+}
+
+/// The config files git reads, as its documentation names them: the
+/// system file (`GIT_CONFIG_SYSTEM`, else /etc/gitconfig), the global ones
+/// (`GIT_CONFIG_GLOBAL`, else `~/.gitconfig` and `$XDG_CONFIG_HOME/git/config`
+/// or `~/.config/git/config`), `GIT_CONFIG`, and the repository's
+/// (`$GIT_DIR/config`, else the `.git/config` of `cwd` or the nearest
+/// directory above it; a `.git` file's `gitdir:` followed). Files included
+/// from these are not followed.
+pub fn git_config_files(env: &EnvSnapshot, cwd: Option<&Path>) -> Vec<PathBuf> {
+    let var = |name: &str| env.non_empty(name).map(PathBuf::from);
+    let mut files = vec![var("GIT_CONFIG_SYSTEM").unwrap_or_else(|| "/etc/gitconfig".into())];
+    let home = var("HOME");
+    match var("GIT_CONFIG_GLOBAL") {
+        Some(global) => files.push(global),
+        None => {
+            files.extend(home.as_ref().map(|h| h.join(".gitconfig")));
+            match var("XDG_CONFIG_HOME") {
+                Some(xdg) => files.push(xdg.join("git/config")),
+                None => files.extend(home.as_ref().map(|h| h.join(".config/git/config"))),
+            }
+        }
     }
+    files.extend(var("GIT_CONFIG"));
+    match var("GIT_DIR") {
+        Some(dir) => files.push(cwd.map_or(dir.clone(), |c| c.join(&dir)).join("config")),
+        None => files.extend(cwd.and_then(repository_config)),
+    }
+    files
+}
+
+/// The config of the repository `dir` is in: `.git/config` of `dir` or of
+/// the nearest directory above it that has a `.git`; for a `.git` file
+/// (a worktree, a submodule), the config of the directory its `gitdir:`
+/// names and of that one's common directory.
+fn repository_config(dir: &Path) -> Option<PathBuf> {
+    for dir in dir.ancestors() {
+        let dot_git = dir.join(".git");
+        let Ok(meta) = std::fs::metadata(&dot_git) else {
+            continue;
+        };
+        if meta.is_dir() {
+            return Some(dot_git.join("config"));
+        }
+        let text = std::fs::read_to_string(&dot_git).ok()?;
+        let gitdir = dir.join(text.strip_prefix("gitdir:")?.trim());
+        let common = std::fs::read_to_string(gitdir.join("commondir"))
+            .map(|c| gitdir.join(c.trim()))
+            .unwrap_or(gitdir);
+        return Some(common.join("config"));
+    }
+    None
 }
 
 /// Opens the trace file for appending without blocking (a FIFO with no
@@ -270,8 +331,27 @@ fn open_file_sink(path: &Path, reads: &[PathBuf]) -> Option<File> {
         Err(_) => return None,
     };
     let meta = file.metadata().ok()?;
+    if is_git_dir_config(path) {
+        return None;
+    }
     read_keys.extend(file_keys(reads));
     file_sink_allowed(meta.is_file(), FileKey::of(&meta), fd_key(1), &read_keys).then_some(file)
+}
+
+/// Whether `path` is the config of some git directory (`config` beside
+/// `HEAD`, `objects` and `refs`): git reads it whenever it runs in that
+/// repository, from wherever this process was started.
+fn is_git_dir_config(path: &Path) -> bool {
+    let Ok(real) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let Some(dir) = real.parent() else {
+        return false;
+    };
+    real.file_name() == Some("config".as_ref())
+        && dir.join("HEAD").is_file()
+        && dir.join("objects").is_dir()
+        && dir.join("refs").is_dir()
 }
 
 /// The identities of those of `paths` that exist (symlinks followed).
@@ -543,5 +623,82 @@ mod tests {
             text.ends_with("host evil\\x1b[2J\\x07host\\nforged line, tab\\there\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn git_s_config_files_are_named_as_git_names_them() {
+        let env = EnvSnapshot::from_pairs([("HOME", "/h")]);
+        assert_eq!(
+            git_config_files(&env, None),
+            [
+                PathBuf::from("/etc/gitconfig"),
+                "/h/.gitconfig".into(),
+                "/h/.config/git/config".into()
+            ]
+        );
+        let env = EnvSnapshot::from_pairs([
+            ("HOME", "/h"),
+            ("XDG_CONFIG_HOME", "/x"),
+            ("GIT_CONFIG_SYSTEM", "/s"),
+            ("GIT_CONFIG", "/c"),
+            ("GIT_DIR", "repo.git"),
+        ]);
+        assert_eq!(
+            git_config_files(&env, Some(Path::new("/w"))),
+            [
+                PathBuf::from("/s"),
+                "/h/.gitconfig".into(),
+                "/x/git/config".into(),
+                "/c".into(),
+                "/w/repo.git/config".into()
+            ]
+        );
+        let env = EnvSnapshot::from_pairs([("HOME", "/h"), ("GIT_CONFIG_GLOBAL", "/g")]);
+        assert_eq!(
+            git_config_files(&env, None),
+            [PathBuf::from("/etc/gitconfig"), "/g".into()]
+        );
+    }
+
+    #[test]
+    fn the_repository_s_config_is_found_from_below_and_through_a_git_file() {
+        let d = Dir::new("repo");
+        let repo = d.0.join("repo");
+        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        std::fs::create_dir_all(repo.join("a/b")).unwrap();
+        assert_eq!(
+            repository_config(&repo.join("a/b")),
+            Some(repo.join(".git/config"))
+        );
+        // A worktree: `.git` is a file naming its gitdir, whose commondir is the main one.
+        let wt = d.0.join("wt");
+        let wt_gitdir = repo.join(".git/worktrees/wt");
+        std::fs::create_dir_all(&wt_gitdir).unwrap();
+        std::fs::create_dir_all(&wt).unwrap();
+        std::fs::write(
+            wt.join(".git"),
+            format!("gitdir: {}\n", wt_gitdir.display()),
+        )
+        .unwrap();
+        std::fs::write(wt_gitdir.join("commondir"), "../..\n").unwrap();
+        assert_eq!(
+            repository_config(&wt),
+            Some(wt_gitdir.join("../..").join("config"))
+        );
+    }
+
+    #[test]
+    fn never_a_git_directory_s_config() {
+        let d = Dir::new("gitdir");
+        let git = d.0.join("elsewhere/.git");
+        std::fs::create_dir_all(git.join("objects")).unwrap();
+        std::fs::create_dir_all(git.join("refs")).unwrap();
+        std::fs::write(git.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        std::fs::write(git.join("config"), "[core]\n").unwrap();
+        let token = d.0.join("GITHUB_TOKEN");
+        assert!(!tracer_for(&token, &git.join("config")).enabled());
+        assert_eq!(std::fs::read(git.join("config")).unwrap(), b"[core]\n");
+        // A file named config elsewhere is just a file.
+        assert!(tracer_for(&token, &d.0.join("config")).enabled());
     }
 }
