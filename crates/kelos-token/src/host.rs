@@ -279,7 +279,12 @@ impl std::error::Error for HostInputError {}
 pub fn parse_host_input(origin: HostOrigin, raw: &OsStr) -> Result<Host, HostInputError> {
     let error = |problem, suggestion| HostInputError {
         origin,
-        value: format!("{:?}", raw.to_string_lossy()),
+        // Quoted, so that white space shows; control characters escaped by
+        // the one rule for what a person sees (never Rust's `\u{..}`).
+        value: format!(
+            "\"{}\"",
+            crate::text::escape_controls(&raw.to_string_lossy())
+        ),
         problem,
         suggestion,
     };
