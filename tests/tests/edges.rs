@@ -365,9 +365,15 @@ fn the_trace_never_writes_into_a_git_config_file() {
     fs::create_dir_all(repo.join("sub")).unwrap();
     let out = sb.git_in(&repo, &["init", "-q"]);
     assert!(out.status.success());
-    // The global config (GIT_CONFIG_GLOBAL, ~/.gitconfig here) and the repository's,
-    // while git asks the helper from below the repository's top.
-    for config in [sb.gitconfig(), repo.join(".git/config")] {
+    // The dotfiles layout: ~/.gitconfig includes a file of its own.
+    let included = sb.home().join("local.gitconfig");
+    fs::write(&included, "[user]\n\tname = Included\n").unwrap();
+    let mut global = fs::read_to_string(sb.gitconfig()).unwrap();
+    global.push_str("[include]\n\tpath = local.gitconfig\n");
+    fs::write(sb.gitconfig(), global).unwrap();
+    // The global config (GIT_CONFIG_GLOBAL, ~/.gitconfig here), the file it includes, and
+    // the repository's, while git asks the helper from below the repository's top.
+    for config in [sb.gitconfig(), included, repo.join(".git/config")] {
         let before = fs::read(&config).unwrap();
         sb.set_env(TRACE_VAR, &config);
         for round in 0..2 {

@@ -167,8 +167,10 @@ pub struct HostArgs {
 pub struct TokenArgs {
     /// The host whose token to print (once). Default: $GH_HOST, else
     /// github.com
-    #[arg(long = "host", value_name = "HOST")]
-    pub host: Option<OsString>,
+    // A Vec set once (a second --host is clap's error): the same code as
+    // the other commands' hosts, where an Option would cost its own.
+    #[arg(long = "host", value_name = "HOST", action = clap::ArgAction::Set)]
+    pub host: Vec<OsString>,
     /// plain: the token and a newline, like `gh auth token`;
     /// header-json: {"Authorization":"Bearer TOKEN"} and a newline
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "plain")]
@@ -309,7 +311,7 @@ impl Cli {
         let after = match &mut cli.command {
             Command::Configure(a) | Command::Unconfigure(a) => std::mem::take(&mut a.hosts.hosts),
             Command::Doctor(a) => std::mem::take(&mut a.hosts.hosts),
-            Command::Token(a) => a.host.take().into_iter().collect(),
+            Command::Token(a) => std::mem::take(&mut a.host),
             _ => Vec::new(),
         };
         cli.hosts.extend(after);
@@ -336,28 +338,25 @@ pub fn meant_command(word: &str) -> Option<&'static str> {
 }
 
 /// Optimal string alignment distance (Levenshtein plus adjacent swaps),
-/// over characters.
+/// over bytes (the commands' names are ASCII), in three rolling rows.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    let mut row: Vec<usize> = vec![0; b.len() + 1];
     for i in 1..=a.len() {
+        row[0] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            row[j] = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+                row[j] = row[j].min(before[j - 2] + 1);
             }
         }
+        std::mem::swap(&mut before, &mut last);
+        std::mem::swap(&mut last, &mut row);
     }
-    d[a.len()][b.len()]
+    last[b.len()]
 }
 
 /// Reads git's own form of call, `[--host HOST | --host=HOST]... OPERATION`
@@ -639,14 +638,14 @@ mod tests {
             cli.command,
             Command::Token(TokenArgs {
                 format: TokenFormat::HeaderJson,
-                host: None,
+                host: Vec::new(),
             })
         );
         assert_eq!(
             clap(&["token"]).unwrap().command,
             Command::Token(TokenArgs {
                 format: TokenFormat::Plain,
-                host: None,
+                host: Vec::new(),
             })
         );
         let exec = |args: &[&str]| match clap(args).map(|c| c.command) {

@@ -357,20 +357,26 @@ pub fn runs_with_sh(head: &[u8]) -> bool {
     !head.starts_with(b"\x7fELF") && !head.contains(&0)
 }
 
-/// The first bytes of `file` (at most 512), for [`runs_with_sh`]; none when
-/// it cannot be read.
+/// The first bytes of `file` (at most 512), for [`runs_with_sh`]; a NUL
+/// (not a script) when it cannot be read: sh could not read it either.
 fn file_head(file: &CStr) -> Vec<u8> {
-    use std::io::Read;
-    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(file.to_bytes()));
-    let mut head = Vec::with_capacity(512);
-    match std::fs::File::open(path) {
-        Ok(f) => {
-            let _ = f.take(512).read_to_end(&mut head);
-            head
+    let mut head = vec![0u8; 512];
+    // SAFETY: open(2) of a NUL-terminated path; read(2) into a buffer we
+    // own, of its length; close(2) of the descriptor opened here.
+    let n = unsafe {
+        let fd = libc::open(
+            file.as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return vec![0];
         }
-        // Unreadable (execute-only): sh could not read it either.
-        Err(_) => vec![0],
-    }
+        let n = libc::read(fd, head.as_mut_ptr().cast(), head.len());
+        libc::close(fd);
+        n
+    };
+    head.truncate(usize::try_from(n).unwrap_or(0));
+    head
 }
 
 /// execvp(3) as POSIX specifies it, with `envp`: each candidate

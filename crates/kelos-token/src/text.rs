@@ -10,7 +10,7 @@
 //! left exactly as it is.
 
 use std::borrow::Cow;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::io::Write as _;
 
 /// `text` with every control character escaped (see the module docs).
@@ -18,17 +18,23 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     if !text.chars().any(char::is_control) {
         return Cow::Borrowed(text);
     }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
+        let code = c as u32;
         match c {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() && (c as u32) < 0x80 => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
+            // C0 and DEL as \xHH, C1 (U+0080..U+009F) as \u{HH}: two hex
+            // digits each.
             c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                out.push_str(if code < 0x80 { "\\x" } else { "\\u{" });
+                out.push(char::from(HEX[(code >> 4) as usize & 0xf]));
+                out.push(char::from(HEX[code as usize & 0xf]));
+                if code >= 0x80 {
+                    out.push('}');
+                }
             }
             c => out.push(c),
         }
@@ -54,7 +60,12 @@ pub fn escape_controls_in_lines(text: &str) -> String {
 /// One message on stderr, `PROGRAM: MESSAGE` and a newline, in a single
 /// write, with control characters escaped: always exactly one line.
 pub fn say(program: &str, message: impl fmt::Display) {
-    let line = format!("{program}: {}\n", escape_controls(&message.to_string()));
+    say_text(program, &message.to_string());
+}
+
+#[inline(never)]
+fn say_text(program: &str, message: &str) {
+    let line = [program, ": ", &escape_controls(message), "\n"].concat();
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 

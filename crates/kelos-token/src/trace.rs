@@ -18,9 +18,9 @@
 //!   not a file the binary reads (the token file, its expiry file: compared
 //!   by device and inode, so no other name of them, a symlink or a hard link,
 //!   gets through either; and a missing token file is never created by the
-//!   trace), nor a git config file (those git reads around this process, and
-//!   any git directory's `config`). Any failure to open or write it is
-//!   silent.
+//!   trace), nor a git config file (those at git's own paths, and any file
+//!   that already holds git config: a repository's, an included one). Any
+//!   failure to open or write it is silent.
 
 use std::fmt;
 use std::fs::{File, Metadata, OpenOptions};
@@ -244,10 +244,11 @@ fn files_read(env: &EnvSnapshot) -> Vec<PathBuf> {
 /// The config files git reads, as its documentation names them: the
 /// system file (`GIT_CONFIG_SYSTEM`, else /etc/gitconfig), the global ones
 /// (`GIT_CONFIG_GLOBAL`, else `~/.gitconfig` and `$XDG_CONFIG_HOME/git/config`
-/// or `~/.config/git/config`), `GIT_CONFIG`, and the repository's
-/// (`$GIT_DIR/config`, else the `.git/config` of `cwd` or the nearest
-/// directory above it; a `.git` file's `gitdir:` followed). Files included
-/// from these are not followed.
+/// or `~/.config/git/config`), `GIT_CONFIG` and `$GIT_DIR/config`, by
+/// path: so that even a missing or empty one is never created or written.
+/// A repository's own config, a file included from another and any other
+/// config that holds something are found by their contents
+/// ([`starts_like_git_config`]).
 pub fn git_config_files(env: &EnvSnapshot, cwd: Option<&Path>) -> Vec<PathBuf> {
     let var = |name: &str| env.non_empty(name).map(PathBuf::from);
     let mut files = vec![var("GIT_CONFIG_SYSTEM").unwrap_or_else(|| "/etc/gitconfig".into())];
@@ -263,34 +264,9 @@ pub fn git_config_files(env: &EnvSnapshot, cwd: Option<&Path>) -> Vec<PathBuf> {
         }
     }
     files.extend(var("GIT_CONFIG"));
-    match var("GIT_DIR") {
-        Some(dir) => files.push(cwd.map_or(dir.clone(), |c| c.join(&dir)).join("config")),
-        None => files.extend(cwd.and_then(repository_config)),
-    }
     files
-}
-
-/// The config of the repository `dir` is in: `.git/config` of `dir` or of
-/// the nearest directory above it that has a `.git`; for a `.git` file
-/// (a worktree, a submodule), the config of the directory its `gitdir:`
-/// names and of that one's common directory.
-fn repository_config(dir: &Path) -> Option<PathBuf> {
-    for dir in dir.ancestors() {
-        let dot_git = dir.join(".git");
-        let Ok(meta) = std::fs::metadata(&dot_git) else {
-            continue;
-        };
-        if meta.is_dir() {
-            return Some(dot_git.join("config"));
-        }
-        let text = std::fs::read_to_string(&dot_git).ok()?;
-        let gitdir = dir.join(text.strip_prefix("gitdir:")?.trim());
-        let common = std::fs::read_to_string(gitdir.join("commondir"))
-            .map(|c| gitdir.join(c.trim()))
-            .unwrap_or(gitdir);
-        return Some(common.join("config"));
-    }
-    None
+        .extend(var("GIT_DIR").map(|dir| cwd.map_or(dir.clone(), |c| c.join(&dir)).join("config")));
+    files
 }
 
 /// Opens the trace file for appending without blocking (a FIFO with no
@@ -302,16 +278,7 @@ fn repository_config(dir: &Path) -> Option<PathBuf> {
 /// when that directory entry is one of `reads` (a token file that is missing
 /// now must not be created, empty, by the trace).
 fn open_file_sink(path: &Path, reads: &[PathBuf]) -> Option<File> {
-    let open = |create: bool| {
-        let mut options = OpenOptions::new();
-        options
-            .append(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
-        if create {
-            options.create_new(true).mode(0o600);
-        }
-        options.open(path)
-    };
+    let open = |create: bool| open_for_append(path, create);
     // The files read, before and after the open: a rotation in between
     // must not let the old generation's file through.
     let mut read_keys = file_keys(reads);
@@ -331,30 +298,63 @@ fn open_file_sink(path: &Path, reads: &[PathBuf]) -> Option<File> {
         Err(_) => return None,
     };
     let meta = file.metadata().ok()?;
-    if is_git_dir_config(path) {
+    if holds_git_config(path, &meta) {
         return None;
     }
     read_keys.extend(file_keys(reads));
     file_sink_allowed(meta.is_file(), FileKey::of(&meta), fd_key(1), &read_keys).then_some(file)
 }
 
-/// Whether `path` is the config of some git directory (`config` beside
-/// `HEAD`, `objects` and `refs`): git reads it whenever it runs in that
-/// repository, from wherever this process was started.
-fn is_git_dir_config(path: &Path) -> bool {
-    let Ok(real) = std::fs::canonicalize(path) else {
+/// Whether the file already holds git config (its first line that is not
+/// blank or a comment is a `[section]`): a file included from another
+/// (`[include] path = ...`, the dotfiles layout) is one git reads too, and
+/// a trace line appended to it would stop git from parsing it.
+fn holds_git_config(path: &Path, meta: &Metadata) -> bool {
+    use std::os::unix::fs::FileExt;
+    if !meta.is_file() || meta.len() == 0 {
+        return false;
+    }
+    // The sink is open for appending only: read through a descriptor of
+    // its own, if it is still the same file.
+    let Ok(reader) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    else {
         return false;
     };
-    let Some(dir) = real.parent() else {
+    if reader.metadata().map(|m| FileKey::of(&m)).ok() != Some(FileKey::of(meta)) {
         return false;
-    };
-    real.file_name() == Some("config".as_ref())
-        && dir.join("HEAD").is_file()
-        && dir.join("objects").is_dir()
-        && dir.join("refs").is_dir()
+    }
+    let mut head = [0u8; 4096];
+    let n = reader.read_at(&mut head, 0).unwrap_or(0);
+    starts_like_git_config(&head[..n])
+}
+
+/// The pure half of [`holds_git_config`], given the file's first bytes.
+pub fn starts_like_git_config(head: &[u8]) -> bool {
+    head.split(|b| *b == b'\n')
+        .map(|line| line.trim_ascii())
+        .find(|line| !line.is_empty() && !line.starts_with(b"#") && !line.starts_with(b";"))
+        .is_some_and(|line| line.starts_with(b"["))
+}
+
+/// Opens `path` for appending without blocking; `create`: a new file
+/// (`O_EXCL`), mode 0600. One copy of the code for its three calls.
+#[inline(never)]
+fn open_for_append(path: &Path, create: bool) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options
+        .append(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    if create {
+        options.create_new(true).mode(0o600);
+    }
+    options.open(path)
 }
 
 /// The identities of those of `paths` that exist (symlinks followed).
+#[inline(never)]
 fn file_keys(paths: &[PathBuf]) -> Vec<FileKey> {
     paths
         .iter()
@@ -661,33 +661,6 @@ mod tests {
     }
 
     #[test]
-    fn the_repository_s_config_is_found_from_below_and_through_a_git_file() {
-        let d = Dir::new("repo");
-        let repo = d.0.join("repo");
-        std::fs::create_dir_all(repo.join(".git")).unwrap();
-        std::fs::create_dir_all(repo.join("a/b")).unwrap();
-        assert_eq!(
-            repository_config(&repo.join("a/b")),
-            Some(repo.join(".git/config"))
-        );
-        // A worktree: `.git` is a file naming its gitdir, whose commondir is the main one.
-        let wt = d.0.join("wt");
-        let wt_gitdir = repo.join(".git/worktrees/wt");
-        std::fs::create_dir_all(&wt_gitdir).unwrap();
-        std::fs::create_dir_all(&wt).unwrap();
-        std::fs::write(
-            wt.join(".git"),
-            format!("gitdir: {}\n", wt_gitdir.display()),
-        )
-        .unwrap();
-        std::fs::write(wt_gitdir.join("commondir"), "../..\n").unwrap();
-        assert_eq!(
-            repository_config(&wt),
-            Some(wt_gitdir.join("../..").join("config"))
-        );
-    }
-
-    #[test]
     fn never_a_git_directory_s_config() {
         let d = Dir::new("gitdir");
         let git = d.0.join("elsewhere/.git");
@@ -700,5 +673,31 @@ mod tests {
         assert_eq!(std::fs::read(git.join("config")).unwrap(), b"[core]\n");
         // A file named config elsewhere is just a file.
         assert!(tracer_for(&token, &d.0.join("config")).enabled());
+    }
+
+    #[test]
+    fn a_file_holding_git_config_is_never_traced_to() {
+        for config in [
+            &b"[credential]\n\thelper = store\n"[..],
+            b"\n# my settings\n; more\n  [include]\n\tpath = x\n",
+        ] {
+            assert!(starts_like_git_config(config));
+        }
+        for other in [
+            &b""[..],
+            b"1796534341.719 git-credential-kelos[1]: request\n",
+            b"ghs_token\n",
+            b"# only a comment\n",
+        ] {
+            assert!(!starts_like_git_config(other));
+        }
+        let d = Dir::new("included");
+        let included = d.0.join("local.gitconfig");
+        std::fs::write(&included, "[credential]\n\thelper = x\n").unwrap();
+        assert!(!tracer_for(&d.0.join("GITHUB_TOKEN"), &included).enabled());
+        assert_eq!(
+            std::fs::read(&included).unwrap(),
+            b"[credential]\n\thelper = x\n"
+        );
     }
 }
