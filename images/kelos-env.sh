@@ -9,7 +9,8 @@
 #
 # It prints nothing and never makes the shell fail: not under set -e or set -u,
 # not without git-credential-kelos in PATH, not with a missing or bad token file
-# (the variables then keep the values they have). Under set -x the token is not
+# (the variables then keep the values they have), not with a token variable
+# readonly (it is skipped, the others refreshed). Under set -x the token is not
 # traced. One helper run per shell: bash -lc reads it twice (/etc/profile, then
 # BASH_ENV) and runs the helper once.
 if [ "${KELOS_ENV_SH_DONE-}" != "$$" ] && command -v git-credential-kelos >/dev/null 2>&1; then
@@ -18,11 +19,28 @@ if [ "${KELOS_ENV_SH_DONE-}" != "$$" ] && command -v git-credential-kelos >/dev/
     *x*) kelos_env_sh_x=1; set +x ;;
     *) kelos_env_sh_x= ;;
   esac
-  # `command eval`: an assignment that fails (a readonly variable) must not end
-  # a POSIX shell, as a failing special built-in otherwise would.
-  kelos_env_sh_out=$(git-credential-kelos env 2>/dev/null) &&
-    command eval "$kelos_env_sh_out" 2>/dev/null || :
-  unset kelos_env_sh_out
+  # One `export NAME='TOKEN'` line per variable, each assigned on its own and
+  # only when a subshell could assign NAME: assigning a readonly variable ends
+  # a POSIX shell (bash --posix even under `command eval`), and in dash and
+  # busybox it would stop the lines after it. A readonly variable is skipped;
+  # every other one is still refreshed.
+  kelos_env_sh_out=$(git-credential-kelos env 2>/dev/null) || kelos_env_sh_out=
+  kelos_env_sh_nl='
+'
+  while [ -n "$kelos_env_sh_out" ]; do
+    kelos_env_sh_line=${kelos_env_sh_out%%"$kelos_env_sh_nl"*}
+    kelos_env_sh_out=${kelos_env_sh_out#"$kelos_env_sh_line"}
+    kelos_env_sh_out=${kelos_env_sh_out#"$kelos_env_sh_nl"}
+    kelos_env_sh_name=${kelos_env_sh_line#export }
+    kelos_env_sh_name=${kelos_env_sh_name%%=*}
+    case $kelos_env_sh_name in
+      '' | [0-9]* | *[!A-Za-z0-9_]*) ;;
+      *) if (eval "$kelos_env_sh_name=") 2>/dev/null; then
+           command eval "$kelos_env_sh_line" 2>/dev/null || :
+         fi ;;
+    esac
+  done
+  unset kelos_env_sh_out kelos_env_sh_nl kelos_env_sh_line kelos_env_sh_name
   [ -z "$kelos_env_sh_x" ] || set -x
   unset kelos_env_sh_x
 fi

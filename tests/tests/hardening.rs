@@ -132,7 +132,7 @@ fn a_token_in_any_field_of_git_s_request_never_reaches_a_trace_or_stderr() {
     let text = fs::read(&trace).expect("trace file written");
     assert_no_token_in("trace file", &text, &[plain]);
     assert!(
-        String::from_utf8_lossy(&text).contains("request protocol="),
+        String::from_utf8_lossy(&text).contains("request: protocol https"),
         "the trace file traced no request"
     );
     assert_no_token_in("trace file", &text, &secrets);

@@ -39,13 +39,18 @@ git runs the helper as `git credential-kelos [--host HOST] get|store|erase`.
 Set it up with `git-credential-kelos configure`; check it with
 `git-credential-kelos doctor`. Operations git may add later are ignored.";
 
+/// The commands for people are parsed with [`Cli::parse_people`], which
+/// gathers every `--host` into [`Cli::hosts`].
 #[derive(Clone, Debug, Parser, PartialEq, Eq)]
 #[command(name = "git-credential-kelos", version, about = ABOUT, after_help = AFTER_HELP)]
 #[command(propagate_version = true)]
 pub struct Cli {
     /// A host this helper answers for (and gist.HOST); repeatable.
-    /// Default: $GH_HOST, else github.com
-    #[arg(long = "host", value_name = "HOST", global = true)]
+    /// Default: $GH_HOST, else github.com. configure, unconfigure, doctor
+    /// and token (once) also take it after their name; env and exec do not
+    // Not global: each command lists `--host` only if it takes it, and as
+    // often as it takes it (its --help must not offer what it refuses).
+    #[arg(long = "host", value_name = "HOST")]
     pub hosts: Vec<OsString>,
 
     #[command(subcommand)]
@@ -172,9 +177,24 @@ pub struct InstallArgs {
     pub dir: PathBuf,
 }
 
-/// `token`'s options (the host is the global `--host`).
+/// `--host`, repeatable, for the commands that take several hosts.
+#[derive(Clone, Debug, Default, Args, PartialEq, Eq)]
+pub struct HostArgs {
+    /// A host this helper answers for (and gist.HOST); repeatable.
+    /// Default: $GH_HOST, else github.com
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<OsString>,
+}
+
+/// `token`'s options.
 #[derive(Clone, Debug, Args, PartialEq, Eq)]
 pub struct TokenArgs {
+    /// The host whose token to print (once). Default: $GH_HOST, else
+    /// github.com
+    // A Vec set once (a second --host is clap's error): the same code as
+    // the other commands' hosts, where an Option would cost its own.
+    #[arg(long = "host", value_name = "HOST", action = clap::ArgAction::Set)]
+    pub host: Vec<OsString>,
     /// plain: the token and a newline, like `gh auth token`;
     /// header-json: {"Authorization":"Bearer TOKEN"} and a newline
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "plain")]
@@ -290,6 +310,8 @@ pub struct ConfigureArgs {
     /// of `kelos` (when the binary is not in PATH); unconfigure removes exactly that
     #[arg(long, value_name = "PATH")]
     pub helper: Option<PathBuf>,
+    #[command(flatten)]
+    pub hosts: HostArgs,
 }
 
 #[derive(Clone, Debug, Args, PartialEq, Eq)]
@@ -300,6 +322,69 @@ pub struct DoctorArgs {
     /// A missing token is a warning, not a failure (image build time)
     #[arg(long)]
     pub no_token_ok: bool,
+    #[command(flatten)]
+    pub hosts: HostArgs,
+}
+
+impl Cli {
+    /// Parses a command for people (`args[0]` is the program), with every
+    /// `--host` given before or after the command's name in [`Cli::hosts`],
+    /// in order.
+    pub fn parse_people<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut cli = Cli::try_parse_from(args)?;
+        let after = match &mut cli.command {
+            Command::Configure(a) | Command::Unconfigure(a) => std::mem::take(&mut a.hosts.hosts),
+            Command::Doctor(a) => std::mem::take(&mut a.hosts.hosts),
+            Command::Token(a) => std::mem::take(&mut a.host),
+            _ => Vec::new(),
+        };
+        cli.hosts.extend(after);
+        Ok(cli)
+    }
+}
+
+/// The people's command a mistyped bare word most likely means: one within
+/// two edits (one for a name of four letters or fewer) (a letter left out, added, changed, or two swapped) of a
+/// command's name, and not a command itself. `None` when nothing is close.
+pub fn meant_command(word: &str) -> Option<&'static str> {
+    if word.len() < 3 || PEOPLE_COMMANDS.contains(&word) {
+        return None;
+    }
+    PEOPLE_COMMANDS
+        .iter()
+        .copied()
+        .filter(|name| *name != "help")
+        .map(|name| (edit_distance(word, name), name))
+        // A short name is near too many words: one edit only.
+        .filter(|(d, name)| *d <= if name.len() <= 4 { 1 } else { 2 })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, name)| name)
+}
+
+/// Optimal string alignment distance (Levenshtein plus adjacent swaps),
+/// over bytes (the commands' names are ASCII), in three rolling rows.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    let mut row: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        row[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                row[j] = row[j].min(before[j - 2] + 1);
+            }
+        }
+        std::mem::swap(&mut before, &mut last);
+        std::mem::swap(&mut last, &mut row);
+    }
+    last[b.len()]
 }
 
 /// Reads git's own form of call, `[--host HOST | --host=HOST]... OPERATION`
@@ -349,7 +434,7 @@ mod tests {
     }
 
     fn clap(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("git-credential-kelos").chain(args.iter().copied()))
+        Cli::parse_people(std::iter::once("git-credential-kelos").chain(args.iter().copied()))
     }
 
     #[test]
@@ -431,6 +516,7 @@ mod tests {
             scope,
             exclusive: false,
             helper: None,
+            hosts: HostArgs::default(),
         };
         assert_eq!(
             clap(&["configure"]).unwrap().command,
@@ -461,6 +547,7 @@ mod tests {
                 scope: local.clone(),
                 exclusive: true,
                 helper: None,
+                hosts: HostArgs::default(),
             })
         );
         assert_eq!(
@@ -471,6 +558,7 @@ mod tests {
                 scope: local,
                 exclusive: true,
                 helper: None,
+                hosts: HostArgs::default(),
             })
         );
         assert_eq!(
@@ -479,7 +567,8 @@ mod tests {
                 .command,
             Command::Doctor(DoctorArgs {
                 json: true,
-                no_token_ok: true
+                no_token_ok: true,
+                hosts: HostArgs::default(),
             })
         );
         assert_eq!(
@@ -579,13 +668,15 @@ mod tests {
         assert_eq!(
             cli.command,
             Command::Token(TokenArgs {
-                format: TokenFormat::HeaderJson
+                format: TokenFormat::HeaderJson,
+                host: Vec::new(),
             })
         );
         assert_eq!(
             clap(&["token"]).unwrap().command,
             Command::Token(TokenArgs {
-                format: TokenFormat::Plain
+                format: TokenFormat::Plain,
+                host: Vec::new(),
             })
         );
         let exec = |args: &[&str]| match clap(args).map(|c| c.command) {
@@ -670,5 +761,81 @@ mod tests {
             Command::Configure(args) => assert_eq!(args.scope.scope(), Scope::File(path.into())),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn hosts_before_or_after_the_command_are_gathered() {
+        let hosts = |args: &[&str]| clap(args).map(|c| c.hosts);
+        assert_eq!(
+            hosts(&["--host", "a", "configure", "--host", "b", "--host", "c"]).unwrap(),
+            os(&["a", "b", "c"])
+        );
+        assert_eq!(
+            hosts(&["doctor", "--host", "a", "--host", "b"]).unwrap(),
+            os(&["a", "b"])
+        );
+        assert_eq!(hosts(&["token", "--host", "a"]).unwrap(), os(&["a"]));
+        // token takes one: a second after its name is clap's error; one
+        // before and one after are main's ("give --host once").
+        let err = clap(&["token", "--host", "a", "--host", "b"]).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            clap::error::ErrorKind::ArgumentConflict,
+            "{err}"
+        );
+        assert_eq!(
+            hosts(&["--host", "a", "token", "--host", "b"]).unwrap(),
+            os(&["a", "b"])
+        );
+        // env and exec take none after their name.
+        for args in [
+            &["env", "--host", "a"][..],
+            &["exec", "--host", "a", "--", "c"],
+        ] {
+            let err = clap(args).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument, "{err}");
+        }
+    }
+
+    #[test]
+    fn help_lists_only_what_a_command_takes() {
+        let help = |name: &str| clap(&[name, "--help"]).unwrap_err().to_string();
+        for name in ["env", "exec"] {
+            assert!(!help(name).contains("--host"), "{}", help(name));
+        }
+        let token = help("token");
+        assert!(token.contains("--host <HOST>"), "{token}");
+        assert!(!token.contains("repeatable"), "{token}");
+        for name in ["configure", "unconfigure", "doctor"] {
+            assert!(help(name).contains("--host <HOST>"), "{}", help(name));
+            assert!(help(name).contains("repeatable"), "{}", help(name));
+        }
+    }
+
+    #[test]
+    fn a_bare_word_close_to_a_command_names_it() {
+        let cases = [
+            ("tokn", Some("token")),
+            ("doctr", Some("doctor")),
+            ("confgure", Some("configure")),
+            ("unconfigur", Some("unconfigure")),
+            ("docotr", Some("doctor")),
+            ("exce", Some("exec")),
+            ("ecex", None),
+            ("evn", Some("env")),
+            ("token", None),
+            ("frobnicate", None),
+            ("get", None),
+            ("approve", None),
+            ("reject", None),
+            ("gte", None),
+            ("", None),
+            ("x", None),
+        ];
+        for (word, want) in cases {
+            assert_eq!(meant_command(word), want, "{word}");
+        }
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 }

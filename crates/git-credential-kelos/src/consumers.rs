@@ -20,9 +20,11 @@ use std::time::SystemTime;
 use crate::cli::ExecArgs;
 use crate::quote::{json_string_into, sh_quote_into};
 use kelos_token::credential::expiry_warning;
+use kelos_token::env::split_entry;
 use kelos_token::env::TOKEN_VARS;
 use kelos_token::expiry::unix_seconds;
 use kelos_token::gh::exec_environment;
+use kelos_token::text::say;
 use kelos_token::{lookup, trace, EnvSnapshot, Host, HostClass, Origin, Token, Tracer};
 
 const PROGRAM: &str = "git-credential-kelos";
@@ -69,7 +71,7 @@ pub fn is_var_name(name: &str) -> bool {
 /// The message for a `--set` value that is no variable name (exit 2).
 pub fn bad_var_name(name: &str) -> String {
     format!(
-        "--set {name:?} is not a variable name: use letters, digits and _, not starting with a \
+        "--set `{name}` is not a variable name: use letters, digits and _, not starting with a \
          digit (e.g. --set NPM_TOKEN)"
     )
 }
@@ -157,7 +159,10 @@ pub fn token(env: &EnvSnapshot, host: &Host, format: TokenFormat, tracer: &mut T
     let found = lookup(env, host.class());
     let Some(token) = &found.token else {
         trace!(tracer, "token: no token for {host}: {}", found.explain());
-        eprintln!("{}: no token for {host}: {}", PROGRAM, found.explain());
+        say(
+            PROGRAM,
+            format_args!("no token for {host}: {}", found.explain()),
+        );
         return 1;
     };
     match found.origin {
@@ -171,7 +176,7 @@ pub fn token(env: &EnvSnapshot, host: &Host, format: TokenFormat, tracer: &mut T
     }
     if found.expires_at.is_some() {
         if let Some(warning) = expiry_warning(&found, unix_seconds(SystemTime::now())) {
-            eprintln!("{PROGRAM}: {warning}");
+            say(PROGRAM, warning);
         }
     }
     write_out(&render_token(format, token))
@@ -182,7 +187,7 @@ pub fn token(env: &EnvSnapshot, host: &Host, format: TokenFormat, tracer: &mut T
 /// tracing.
 pub fn env(env: &EnvSnapshot, set: &[String], format: EnvFormat, tracer: &mut Tracer) -> c_int {
     if let Some(bad) = set.iter().find(|n| !is_var_name(n)) {
-        eprintln!("{}: {}", PROGRAM, bad_var_name(bad));
+        say(PROGRAM, bad_var_name(bad));
         return 2;
     }
     let token = match file_token(env) {
@@ -214,7 +219,7 @@ fn write_out(text: &str) -> c_int {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("{}: cannot write to stdout: {e}", PROGRAM);
+            say(PROGRAM, format_args!("cannot write to stdout: {e}"));
             2
         }
     }
@@ -236,14 +241,14 @@ pub fn exec(
     reopened: &[c_int],
 ) -> c_int {
     if let Some(bad) = set.iter().find(|n| !is_var_name(n)) {
-        eprintln!("{}: {}", PROGRAM, bad_var_name(bad));
+        say(PROGRAM, bad_var_name(bad));
         return 2;
     }
     let Some(command) = argv.first() else {
-        eprintln!(
-            "{}: exec needs a command: git-credential-kelos exec [--set NAME]... [--] COMMAND \
+        say(
+            PROGRAM,
+            "exec needs a command: git-credential-kelos exec [--set NAME]... [--] COMMAND \
              [ARG]...",
-            PROGRAM
         );
         return 2;
     };
@@ -272,7 +277,7 @@ pub fn exec(
     };
     trace!(
         tracer,
-        "exec: running {:?}",
+        "exec: running {}",
         String::from_utf8_lossy(command.to_bytes())
     );
     drop(tracer);
@@ -291,26 +296,130 @@ pub fn exec(
         // SAFETY: close(2) of a descriptor this process opened on /dev/null.
         unsafe { libc::close(*fd) };
     }
-    // SAFETY: NUL-terminated strings in NULL-terminated arrays, alive until
-    // execvpe returns (only on failure). musl's execvpe searches PATH as its
-    // execvp does, reading PATH from this process's (unchanged) environment.
-    unsafe { libc::execvpe(command.as_ptr(), argv_ptrs.as_ptr(), envp.as_ptr()) };
-    let error = io::Error::last_os_error();
+    let path_var = environ.iter().find_map(|entry| {
+        let (name, value) = split_entry(entry.to_bytes())?;
+        (name == b"PATH").then_some(value)
+    });
+    let error = execvp(command, path_var, &argv_ptrs, &envp);
     let shown = String::from_utf8_lossy(command.to_bytes());
     let has_slash = command.to_bytes().contains(&b'/');
     match error.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENOTDIR) if !has_slash => {
-            eprintln!("{}: exec: {shown}: command not found in PATH", PROGRAM);
+            say(
+                PROGRAM,
+                format_args!("exec: {shown}: command not found in PATH"),
+            );
             NOT_FOUND
         }
         Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
-            eprintln!("{}: exec: {shown}: {error}", PROGRAM);
+            say(PROGRAM, format_args!("exec: {shown}: {error}"));
             NOT_FOUND
         }
         _ => {
-            eprintln!("{}: exec: {shown}: cannot run it: {error}", PROGRAM);
+            say(
+                PROGRAM,
+                format_args!("exec: {shown}: cannot run it: {error}"),
+            );
             CANNOT_EXECUTE
         }
+    }
+}
+
+/// The search path when PATH is unset, as musl's execvp has it.
+const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/bin:/usr/bin";
+
+/// The files execvp(3) tries for `command`, in order: `command` itself when
+/// it holds a slash, else `DIR/command` for each entry of `path_var` (PATH,
+/// unset: [`DEFAULT_PATH`]; an empty entry is the current directory).
+pub fn exec_candidates(command: &[u8], path_var: Option<&[u8]>) -> Vec<CString> {
+    if command.contains(&b'/') {
+        return CString::new(command).into_iter().collect();
+    }
+    path_var
+        .unwrap_or(DEFAULT_PATH)
+        .split(|b| *b == b':')
+        .filter_map(|dir| {
+            let mut file = dir.to_vec();
+            if !file.is_empty() {
+                file.push(b'/');
+            }
+            file.extend_from_slice(command);
+            CString::new(file).ok()
+        })
+        .collect()
+}
+
+/// Whether a file the kernel would not run is a script for `/bin/sh`:
+/// not an ELF file (one for another machine, or damaged: sh would run its
+/// bytes as commands) and no NUL byte in its first bytes (bash's test for a
+/// binary file). Given the file's first bytes.
+pub fn runs_with_sh(head: &[u8]) -> bool {
+    !head.starts_with(b"\x7fELF") && !head.contains(&0)
+}
+
+/// The first bytes of `file` (at most 512), for [`runs_with_sh`]; a NUL
+/// (not a script) when it cannot be read: sh could not read it either.
+fn file_head(file: &CStr) -> Vec<u8> {
+    let mut head = vec![0u8; 512];
+    // SAFETY: open(2) of a NUL-terminated path; read(2) into a buffer we
+    // own, of its length; close(2) of the descriptor opened here.
+    let n = unsafe {
+        let fd = libc::open(
+            file.as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return vec![0];
+        }
+        let n = libc::read(fd, head.as_mut_ptr().cast(), head.len());
+        libc::close(fd);
+        n
+    };
+    head.truncate(usize::try_from(n).unwrap_or(0));
+    head
+}
+
+/// execvp(3) as POSIX specifies it, with `envp`: each candidate
+/// ([`exec_candidates`]) in turn, passing over those that do not exist or
+/// may not be run (EACCES is reported when nothing else ran); a file that
+/// the kernel will not run (ENOEXEC: a script without `#!`) is run by
+/// `/bin/sh FILE ARGS`, as glibc's execvp and env(1) do (musl's does not),
+/// unless it is a binary ([`runs_with_sh`]: then ENOEXEC is the answer).
+/// `argv` and `envp` are NULL-terminated. Returns only on failure, with
+/// the error to report.
+fn execvp(
+    command: &CStr,
+    path_var: Option<&[u8]>,
+    argv: &[*const c_char],
+    envp: &[*const c_char],
+) -> io::Error {
+    let mut seen_eacces = false;
+    let mut last = io::Error::from_raw_os_error(libc::ENOENT);
+    for file in exec_candidates(command.to_bytes(), path_var) {
+        // SAFETY: NUL-terminated strings in NULL-terminated arrays, alive
+        // until execve returns (only on failure).
+        unsafe { libc::execve(file.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::ENOEXEC) if runs_with_sh(&file_head(&file)) => {
+                let sh_argv: Vec<*const c_char> = [c"/bin/sh".as_ptr(), file.as_ptr()]
+                    .into_iter()
+                    .chain(argv.iter().skip(1).copied())
+                    .collect();
+                // SAFETY: as above; `sh_argv` ends with argv's NULL.
+                unsafe { libc::execve(c"/bin/sh".as_ptr(), sh_argv.as_ptr(), envp.as_ptr()) };
+                return io::Error::last_os_error();
+            }
+            Some(libc::EACCES) => seen_eacces = true,
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => {}
+            _ => return error,
+        }
+        last = error;
+    }
+    if seen_eacces {
+        io::Error::from_raw_os_error(libc::EACCES)
+    } else {
+        last
     }
 }
 
@@ -326,6 +435,9 @@ pub fn exec_command(args: &ExecArgs, reopened: &[c_int]) -> c_int {
     // SAFETY: single-threaded, and nothing changes the environment.
     let environ: Vec<&CStr> = unsafe { kelos_token::env::process_environ() }.collect();
     let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
+    if let Some(line) = trace::setting_problem(&env) {
+        say(PROGRAM, line);
+    }
     let tracer = Tracer::from_env(&env, PROGRAM);
     exec(&environ, &env, &args.set, &argv, tracer, reopened)
 }
@@ -389,5 +501,31 @@ mod tests {
             "{\"Authorization\":\"Bearer ghs_a\\\"b\\\\c\"}\n"
         );
         assert_eq!(render_token(TokenFormat::Plain, &t), "ghs_a\"b\\c\n");
+    }
+
+    #[test]
+    fn exec_candidates_are_execvp_s() {
+        let c = |command: &str, path: Option<&str>| -> Vec<String> {
+            exec_candidates(command.as_bytes(), path.map(str::as_bytes))
+                .into_iter()
+                .map(|c| c.into_string().unwrap())
+                .collect()
+        };
+        assert_eq!(c("./s", Some("/a:/b")), ["./s"]);
+        assert_eq!(c("/x/s", None), ["/x/s"]);
+        assert_eq!(c("s", Some("/a:/b/")), ["/a/s", "/b//s"]);
+        assert_eq!(c("s", Some("/a::b")), ["/a/s", "s", "b/s"]);
+        assert_eq!(c("s", None), ["/usr/local/bin/s", "/bin/s", "/usr/bin/s"]);
+        assert_eq!(c("s", Some("")), ["s"]);
+    }
+
+    #[test]
+    fn only_a_text_file_falls_back_to_sh() {
+        assert!(runs_with_sh(b"echo hi\n"));
+        assert!(runs_with_sh(b""));
+        assert!(runs_with_sh("printf 'é'\n".as_bytes()));
+        assert!(!runs_with_sh(b"\x7fELF\x02\x01\x01"));
+        assert!(!runs_with_sh(b"\x7fELF not really an executable\n"));
+        assert!(!runs_with_sh(b"MZ\x90\x00\x03"));
     }
 }

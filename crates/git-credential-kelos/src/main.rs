@@ -20,14 +20,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
-use clap::Parser;
 use git_credential_kelos::cli::{self, Cli, Command};
 use git_credential_kelos::{configure, consumers, doctor, install};
 use kelos_token::credential::{answer_get, erase_message, match_request, DEFAULT_USERNAME};
 use kelos_token::env::c_args;
+use kelos_token::expiry::format_rfc3339;
 use kelos_token::host::configured_hosts;
 use kelos_token::protocol::{read_request, Request};
 use kelos_token::source::Origin;
+use kelos_token::text::say;
 use kelos_token::token::mask;
 use kelos_token::{lookup, trace, EnvSnapshot, Host, Lookup, Tracer};
 
@@ -60,7 +61,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     let fast = cli::parse_git_call(rest).or_else(|| cli::parse_env_call(rest));
     let cli = match fast {
         Some(call) => call,
-        None => match Cli::try_parse_from(&args) {
+        None => match Cli::parse_people(args.iter().copied()) {
             Ok(cli) => cli,
             // --help and --version come this way too (to stdout, exit 0);
             // usage errors go to stderr with exit status 2.
@@ -72,17 +73,28 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     };
     if let Command::Exec(exec) = &cli.command {
         if !cli.hosts.is_empty() {
-            eprintln!("{PROGRAM}: {}", consumers::NO_HOST_OPTION);
+            say(PROGRAM, consumers::NO_HOST_OPTION);
             return 2;
         }
         return consumers::exec_command(exec, &reopened);
     }
     let env = EnvSnapshot::from_process();
-    let mut tracer = Tracer::from_env(&env, PROGRAM);
+    // A person who asked for a trace and named no usable sink hears so,
+    // once; never inside `env`, which shells run before every command.
+    if !matches!(cli.command, Command::Env(_)) {
+        if let Some(line) = trace::setting_problem(&env) {
+            say(PROGRAM, line);
+        }
+    }
+    let mut tracer = if traces(&cli.command) {
+        Tracer::from_env(&env, PROGRAM)
+    } else {
+        Tracer::off(PROGRAM)
+    };
     let code = match run(&cli, &env, &mut tracer) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{PROGRAM}: {e:#}");
+            say(PROGRAM, format_args!("{e:#}"));
             2
         }
     };
@@ -119,6 +131,17 @@ fn standard_descriptors_open() -> Option<Vec<c_int>> {
             .all(|fd| libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) == *fd)
             .then_some(closed)
     }
+}
+
+/// Whether `command` writes trace lines, and so opens the trace sink.
+/// `configure`, `unconfigure` and `doctor` read and write git config files
+/// (through git) and trace nothing: a sink they never use is never opened,
+/// so the trace can never create or append to a config file they read.
+fn traces(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Configure(_) | Command::Unconfigure(_) | Command::Doctor(_) | Command::Capability
+    )
 }
 
 fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<c_int> {
@@ -179,7 +202,23 @@ fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<c_int> {
         // main runs it before this, with the descriptors it reopened.
         Command::Exec(exec) => return Ok(consumers::exec_command(exec, &[])),
         Command::Other(word) => {
-            trace!(tracer, "unknown operation {word:?} ignored");
+            let word = word.to_string_lossy();
+            // A person's typo at a terminal is answered; git's calls (stdin
+            // a pipe) with an operation it may add later stay ignored.
+            if let Some(meant) = cli::meant_command(&word) {
+                // SAFETY: isatty(3) on a descriptor main keeps open.
+                if unsafe { libc::isatty(0) } == 1 {
+                    say(
+                        PROGRAM,
+                        format_args!(
+                            "unknown command `{word}`: did you mean `{meant}`? \
+                             (`{PROGRAM} --help` lists the commands)"
+                        ),
+                    );
+                    return Ok(2);
+                }
+            }
+            trace!(tracer, "unknown operation {word} ignored");
         }
     }
     Ok(0)
@@ -213,16 +252,17 @@ fn read_git_request(tracer: &mut Tracer) -> Result<Option<Request>> {
             if let Some(password) = &request.password {
                 tracer.hide(password);
             }
+            let given = |value: Option<&str>| value.unwrap_or("(none)").to_owned();
             trace!(
                 tracer,
-                "request protocol={:?} host={:?} username={} password={}",
-                request.protocol,
-                request.host,
-                username.as_deref().unwrap_or("<none>"),
+                "request: protocol {}, host {}, username {}, password {}",
+                given(request.protocol.as_deref()),
+                given(request.host.as_deref()),
+                given(username.as_deref()),
                 if request.password.is_some() {
-                    "<given>"
+                    "given"
                 } else {
-                    "<none>"
+                    "(none)"
                 }
             );
             Ok(Some(request))
@@ -250,7 +290,7 @@ fn get(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
     trace_lookup(tracer, host, &found);
     let answer = answer_get(&request, host, &found, SystemTime::now);
     if let Some(line) = &answer.stderr {
-        eprintln!("{PROGRAM}: {line}");
+        say(PROGRAM, line);
     }
     if !answer.stdout.is_empty() {
         let mut out = io::stdout().lock();
@@ -271,9 +311,9 @@ fn erase(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
     };
     let found = lookup(env, host.class());
     trace_lookup(tracer, host, &found);
-    eprintln!(
-        "{PROGRAM}: {}",
-        erase_message(&request, host, &found, env, SystemTime::now())
+    say(
+        PROGRAM,
+        erase_message(&request, host, &found, env, SystemTime::now()),
     );
     Ok(())
 }
@@ -292,15 +332,17 @@ fn trace_lookup(tracer: &mut Tracer, host: &Host, found: &Lookup) {
     match (found.origin, &found.token) {
         (Some(Origin::File), Some(token)) => trace!(
             tracer,
-            "token from file ({:?}), {}, expiry {:?}{}",
-            found.layout,
-            token.masked(),
-            found.expires_at,
+            "token from the file ({}), {}, {}",
             found
-                .expiry_problem
+                .layout
                 .as_ref()
-                .map(|p| format!(" (expiry file {p})"))
-                .unwrap_or_default()
+                .map_or_else(|| "layout unknown".to_owned(), ToString::to_string),
+            token.masked(),
+            match (found.expires_at, &found.expiry_problem) {
+                (Some(at), _) => format!("expires {}", format_rfc3339(at)),
+                (None, Some(problem)) => format!("expiry unknown: the expiry file {problem}"),
+                (None, None) => "no expiry file".to_owned(),
+            }
         ),
         (Some(Origin::Env(name)), Some(token)) => {
             trace!(tracer, "token from fallback {name}, {}", token.masked())

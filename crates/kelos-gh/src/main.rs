@@ -30,6 +30,7 @@ use kelos_token::gh::{
 };
 use kelos_token::host::gh_host;
 use kelos_token::source::Origin;
+use kelos_token::text::say;
 use kelos_token::{lookup, trace, EnvSnapshot, Token, Tracer};
 
 // See git-credential-kelos: the arena spares musl's allocator its syscalls.
@@ -57,6 +58,10 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         (args, process_environ().collect::<Vec<&CStr>>())
     };
     let env = EnvSnapshot::from_entries(environ.iter().map(|e| e.to_bytes()));
+    // A person who asked for a trace and named no usable sink hears so.
+    if let Some(line) = trace::setting_problem(&env) {
+        say(PROGRAM, line);
+    }
     let mut tracer = Tracer::from_env(&env, PROGRAM);
 
     let exports = token_exports(&env, &mut tracer);
@@ -65,7 +70,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         Ok(found) => found,
         Err(e) => {
             trace!(tracer, "no real gh: {e:#}");
-            eprintln!("{PROGRAM}: {e:#}");
+            say(PROGRAM, format_args!("{e:#}"));
             return NOT_FOUND;
         }
     };
@@ -78,9 +83,9 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         None => environ.iter().copied().map(Cow::Borrowed).collect(),
     };
     let error = exec(&path, args, &environment);
-    eprintln!(
-        "{PROGRAM}: cannot run the real gh {}: {error}",
-        path.display()
+    say(
+        PROGRAM,
+        format_args!("cannot run the real gh {}: {error}", path.display()),
     );
     CANNOT_EXECUTE
 }

@@ -34,7 +34,7 @@ impl fmt::Display for Refusal {
             Refusal::OtherHost(h) => write!(f, "{h} is not a configured host"),
             Refusal::Protocol(Some(p)) => write!(
                 f,
-                "protocol {p:?} is refused (https only; http only to loopback hosts)"
+                "protocol `{p}` is refused (https only; http only to loopback hosts)"
             ),
             Refusal::Protocol(None) => f.write_str("the request names no protocol"),
         }

@@ -29,6 +29,13 @@ pub const KNOWN_VARS: &[&str] = &[
     "GITHUB_ENTERPRISE_TOKEN",
     GH_PATH_VAR,
     TRACE_VAR,
+    // Where git finds its config files: the trace must never be one of them.
+    "HOME",
+    "XDG_CONFIG_HOME",
+    "GIT_CONFIG_GLOBAL",
+    "GIT_CONFIG_SYSTEM",
+    "GIT_CONFIG",
+    "GIT_DIR",
 ];
 
 /// The values of [`KNOWN_VARS`] at one moment. Pure functions take this

@@ -59,12 +59,24 @@ pub enum HostError {
     #[error("the host is empty")]
     Empty,
     /// A byte that cannot appear in a host name or `[IPv6]:port`.
-    #[error("the host contains {0:?}")]
+    #[error("the host contains {}", shown_char(*.0))]
     BadCharacter(char),
     #[error("the port is not a number from 1 to 65535")]
     BadPort,
     #[error("an IPv6 address must be written [addr]")]
     BadBrackets,
+}
+
+/// A character as a message names it: a space as such, a control
+/// character escaped (`\x1b`), any other in backquotes.
+fn shown_char(c: char) -> String {
+    match c {
+        ' ' => "a space".to_owned(),
+        c if c.is_control() => {
+            crate::text::escape_controls(c.encode_utf8(&mut [0; 4])).into_owned()
+        }
+        c => format!("`{c}`"),
+    }
 }
 
 /// A host in canonical form: lower-case, one trailing dot removed, port kept.
@@ -267,7 +279,12 @@ impl std::error::Error for HostInputError {}
 pub fn parse_host_input(origin: HostOrigin, raw: &OsStr) -> Result<Host, HostInputError> {
     let error = |problem, suggestion| HostInputError {
         origin,
-        value: format!("{:?}", raw.to_string_lossy()),
+        // Quoted, so that white space shows; control characters escaped by
+        // the one rule for what a person sees (never Rust's `\u{..}`).
+        value: format!(
+            "\"{}\"",
+            crate::text::escape_controls(&raw.to_string_lossy())
+        ),
         problem,
         suggestion,
     };

@@ -15,6 +15,7 @@ pub mod host;
 pub mod protocol;
 pub mod redact;
 pub mod source;
+pub mod text;
 pub mod token;
 pub mod trace;
 

@@ -8,10 +8,11 @@
 //!   `github_pat_…`, 40 hex digits), a word being a run of ASCII letters,
 //!   digits and `_`;
 //! - the password of URL userinfo: `scheme://user:PASSWORD@`;
-//! - the value after `password=`, up to white space, a quote or shell
-//!   punctuation, unless it is a shell expansion (`$NAME`, `${...}`,
-//!   `$(...)`): `echo "password=$GITHUB_TOKEN"` names a variable, not a
-//!   token, and stays readable.
+//! - the value after `password=` in every quoting (bare, `'...'`, `"..."`,
+//!   a word of several, or the key itself inside quotes), unless it is a
+//!   shell expansion (`$NAME`, `${...}`, `$(...)`):
+//!   `echo "password=$GITHUB_TOKEN"` names a variable, not a token, and
+//!   stays readable.
 //!
 //! Each masked span becomes [`mask`] of its text, as [`Token::masked`] shows
 //! a token (type prefix, length, at most the last four characters); everything else is left
@@ -123,22 +124,92 @@ fn url_passwords(text: &str, spans: &mut Vec<(usize, usize)>) {
     }
 }
 
-/// `password=VALUE`: the value, unless it is a shell expansion.
+/// `password=VALUE`: the value, in every quoting, unless it is a shell
+/// expansion. The value is
+/// - inside the quotes that open just before the key (`"password=V"`,
+///   `'password=V'`): up to the closing quote;
+/// - else the shell word that starts after `=`: bare characters and quoted
+///   segments (`password='V'`, `password="V"`, `password=a"b"c`), up to white
+///   space or shell punctuation outside quotes. A word that is one quoted
+///   segment is masked inside its quotes.
 fn password_values(text: &str, spans: &mut Vec<(usize, usize)>) {
     const KEY: &str = "password=";
     let lower = text.to_ascii_lowercase();
     let mut from = 0;
     while let Some(at) = lower[from..].find(KEY) {
-        let start = from + at + KEY.len();
+        let key_start = from + at;
+        let start = key_start + KEY.len();
         from = start;
-        let end = text[start..]
-            .find(ends_value)
-            .map_or(text.len(), |e| start + e);
-        let value = &text[start..end];
-        if value.is_empty() || is_shell_expansion(&text[start..]) || value.contains('…') {
+        let opened_before = text[..key_start]
+            .chars()
+            .next_back()
+            .filter(|c| *c == '"' || *c == '\'');
+        let (value_start, value_end) = match opened_before {
+            Some(quote) => (start, closing_quote(text, start, quote)),
+            None => shell_word(text, start),
+        };
+        let value = &text[value_start..value_end];
+        if value.is_empty() || is_shell_expansion(&text[value_start..]) || value.contains('…') {
             continue;
         }
-        spans.push((start, end));
+        spans.push((value_start, value_end));
+        from = value_end;
+    }
+}
+
+/// Where the quote `quote` opened before `from` closes (a backslash escapes
+/// within double quotes, nothing within single ones); the end of `text`
+/// when it never does.
+fn closing_quote(text: &str, from: usize, quote: char) -> usize {
+    let mut chars = text[from..].char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == quote {
+            return from + i;
+        }
+        if c == '\\' && quote == '"' {
+            chars.next();
+        }
+    }
+    text.len()
+}
+
+/// The shell word starting at `start`, as the span to mask: without its
+/// quotes when it is one quoted segment.
+fn shell_word(text: &str, start: usize) -> (usize, usize) {
+    let mut end = start;
+    let mut chars = text[start..].char_indices();
+    while let Some((i, c)) = chars.next() {
+        let at = start + i;
+        match c {
+            '"' | '\'' => {
+                let close = closing_quote(text, at + 1, c);
+                end = (close + 1).min(text.len());
+                // Skip what the quoted segment holds.
+                while chars.next().is_some_and(|(j, _)| start + j < close) {}
+                if close >= text.len() {
+                    break;
+                }
+                continue;
+            }
+            '\\' => {
+                let next = chars.next().map_or(0, |(_, n)| n.len_utf8());
+                end = at + 1 + next;
+                continue;
+            }
+            c if ends_value(c) => break,
+            c => end = at + c.len_utf8(),
+        }
+    }
+    let word = &text[start..end];
+    match word.chars().next() {
+        Some(quote @ ('"' | '\'')) => {
+            let close = closing_quote(text, start + 1, quote);
+            if close + 1 >= end {
+                return (start + 1, close.min(end));
+            }
+            (start, end)
+        }
+        _ => (start, end),
     }
 }
 
@@ -200,6 +271,40 @@ mod tests {
                 "old 0123456789abcdef0123456789abcdef01234567 form",
                 "old …4567 (40 chars) form",
             ),
+            // Every quoting of a password value.
+            (
+                "!f() { echo password='secret'; }; f",
+                "!f() { echo password='… (6 chars)'; }; f",
+            ),
+            (
+                "!f() { echo password=\"secret\"; }; f",
+                "!f() { echo password=\"… (6 chars)\"; }; f",
+            ),
+            (
+                "!f() { echo \"password=secret\"; }; f",
+                "!f() { echo \"password=… (6 chars)\"; }; f",
+            ),
+            (
+                "!f() { echo 'password=my secret'; }; f",
+                "!f() { echo 'password=… (9 chars)'; }; f",
+            ),
+            (
+                "echo password=sec\"ret\"more; x",
+                "echo password=… (12 chars); x",
+            ),
+            (
+                "echo password='sec'\"ret\" x",
+                "echo password=… (10 chars) x",
+            ),
+            ("echo password='unterminated", "echo password='… (12 chars)"),
+            (
+                "echo password=\"a\\\"b\"; x",
+                "echo password=\"… (4 chars)\"; x",
+            ),
+            (
+                "echo password=\"$GITHUB_TOKEN\" password='${T}' password=\"$(cat F)\"",
+                "echo password=\"$GITHUB_TOKEN\" password='${T}' password=\"$(cat F)\"",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(redact(input, &[&file]), *want, "{input}");
@@ -229,14 +334,38 @@ mod tests {
         "[a-z0-9 ./(){};$!\"'-]{0,24}"
     }
 
+    /// How a `password=` value is written.
+    #[derive(Clone, Copy, Debug)]
+    enum Quoting {
+        Bare,
+        Single,
+        Double,
+        /// The key and value inside double quotes: `"password=V"`.
+        KeyInDouble,
+        /// The key and value inside single quotes: `'password=V'`.
+        KeyInSingle,
+    }
+
+    impl Quoting {
+        fn around(self) -> (&'static str, &'static str) {
+            match self {
+                Quoting::Bare => ("password=", ""),
+                Quoting::Single => ("password='", "'"),
+                Quoting::Double => ("password=\"", "\""),
+                Quoting::KeyInDouble => ("\"password=", "\""),
+                Quoting::KeyInSingle => ("'password=", "'"),
+            }
+        }
+    }
+
     #[derive(Clone, Debug)]
     enum Secret {
         /// A known token of any shape: masked wherever it stands.
         Known(String),
         /// A GitHub-shaped token nobody told us about.
         Shaped(String),
-        /// `password=VALUE`.
-        PasswordValue(String),
+        /// `password=VALUE`, in a quoting.
+        PasswordValue(String, Quoting),
         /// `https://user:VALUE@host`.
         UrlPassword(String),
     }
@@ -249,7 +378,17 @@ mod tests {
                 "[A-Z][A-Za-z0-9_]{3,40}"
             )
                 .prop_map(|(p, b)| Secret::Shaped(format!("{p}_{b}"))),
-            "[A-Z][A-Z0-9._~-]{2,30}".prop_map(Secret::PasswordValue),
+            (
+                "[A-Z][A-Z0-9._~-]{2,30}",
+                prop_oneof![
+                    Just(Quoting::Bare),
+                    Just(Quoting::Single),
+                    Just(Quoting::Double),
+                    Just(Quoting::KeyInDouble),
+                    Just(Quoting::KeyInSingle),
+                ]
+            )
+                .prop_map(|(v, q)| Secret::PasswordValue(v, q)),
             "[A-Z][A-Z0-9._~-]{2,30}".prop_map(Secret::UrlPassword),
         ]
     }
@@ -275,7 +414,10 @@ mod tests {
                         ("", v, "")
                     }
                     Secret::Shaped(v) => ("", v, ""),
-                    Secret::PasswordValue(v) => ("password=", v, ""),
+                    Secret::PasswordValue(v, quoting) => {
+                        let (before, after) = quoting.around();
+                        (before, v, after)
+                    }
                     Secret::UrlPassword(v) => ("https://u:", v, "@h.example/p"),
                 };
                 text.push_str(before);

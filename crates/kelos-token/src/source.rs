@@ -65,6 +65,19 @@ pub enum Layout {
     Plain,
 }
 
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Layout::AtomicWriter { generation } => write!(
+                f,
+                "kubelet's atomic writer, generation {}",
+                generation.to_string_lossy()
+            ),
+            Layout::Plain => f.write_str("a plain file"),
+        }
+    }
+}
+
 /// What was read from disk, before any judgement of the contents.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FileRead {
@@ -350,7 +363,8 @@ fn atomic_writer_generation(path: &Path) -> Option<(OsString, PathBuf)> {
     }
 }
 
-fn with_suffix(path: &Path) -> PathBuf {
+/// The expiry file beside the token file `path`: `<path>_EXPIRES_AT`.
+pub fn with_suffix(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(EXPIRES_AT_SUFFIX);
     PathBuf::from(name)

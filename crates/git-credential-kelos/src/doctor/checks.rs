@@ -14,6 +14,7 @@ use kelos_token::expiry::{describe_age, describe_expiry, unix_seconds};
 use kelos_token::host::{Host, HostInputError, HostOrigin};
 use kelos_token::redact::redact;
 use kelos_token::source::{FileProblem, FileRead, FileRejection, Layout, Lookup, Origin};
+use kelos_token::text::escape_controls;
 use kelos_token::Token;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -205,12 +206,21 @@ impl Report {
             .unwrap_or(Level::Ok)
     }
 
+    /// The report for a terminal: one line per check (and its fix), with
+    /// control characters escaped (a helper command line or gh's
+    /// `--version` may hold ESC or BEL; `--json` escapes them as JSON does).
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for c in &self.checks {
-            let _ = writeln!(out, "[{:<4}] {:<14} {}", c.level.as_str(), c.id, c.message);
+            let _ = writeln!(
+                out,
+                "[{:<4}] {:<14} {}",
+                c.level.as_str(),
+                c.id,
+                escape_controls(&c.message)
+            );
             if let Some(fix) = &c.fix {
-                let _ = writeln!(out, "       {:<14} fix: {fix}", "");
+                let _ = writeln!(out, "       {:<14} fix: {}", "", escape_controls(fix));
             }
         }
         let worst = self.worst();
