@@ -5,12 +5,9 @@
 //! `kelos-docgen` builds the shell completions and the man page from the
 //! same [`cli::Cli`].
 
-pub mod child;
 pub mod cli;
-pub mod configure;
 pub mod consumers;
-pub mod doctor;
-pub mod gitconfig;
-pub mod gitfile;
-pub mod install;
-pub mod quote;
+
+// The people's commands are compiled for size in their own crate
+// (kelos-setup); their paths here stay as they were.
+pub use kelos_setup::{child, configure, doctor, gitconfig, gitfile, install, quote};
