@@ -17,7 +17,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 use std::time::SystemTime;
 
+// The command line's values (clap derives, compiled for size with the rest
+// of the command line in kelos-setup); named here too, where they are used.
 use crate::cli::ExecArgs;
+pub use crate::cli::{bad_var_name, is_var_name, EnvFormat, TokenFormat};
 use crate::quote::{json_string_into, sh_quote_into};
 use kelos_token::credential::expiry_warning;
 use kelos_token::env::split_entry;
@@ -39,42 +42,6 @@ pub const NO_HOST_OPTION: &str = "env and exec take no --host: they set the toke
 pub const NOT_FOUND: c_int = 127;
 /// Exit status of `exec` when the command was found but could not be run.
 pub const CANNOT_EXECUTE: c_int = 126;
-
-/// How `token` prints the token.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum TokenFormat {
-    /// The token and a newline, like `gh auth token`.
-    #[default]
-    Plain,
-    /// `{"Authorization":"Bearer TOKEN"}` and a newline, for MCP clients'
-    /// header helpers.
-    HeaderJson,
-}
-
-/// How `env` prints its assignments.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum EnvFormat {
-    /// `export NAME='TOKEN'` lines, for `eval`.
-    #[default]
-    Sh,
-    /// One JSON object, `{"NAME":"TOKEN",...}`.
-    Json,
-}
-
-/// Whether `name` can be a shell variable: `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn is_var_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// The message for a `--set` value that is no variable name (exit 2).
-pub fn bad_var_name(name: &str) -> String {
-    format!(
-        "--set `{name}` is not a variable name: use letters, digits and _, not starting with a \
-         digit (e.g. --set NPM_TOKEN)"
-    )
-}
 
 /// The variables to set: each of [`TOKEN_VARS`] that is `present`, then each
 /// `--set` name, every name once, in that order.

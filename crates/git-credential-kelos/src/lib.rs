@@ -5,9 +5,8 @@
 //! `kelos-docgen` builds the shell completions and the man page from the
 //! same [`cli::Cli`].
 
-pub mod cli;
 pub mod consumers;
 
 // The people's commands are compiled for size in their own crate
 // (kelos-setup); their paths here stay as they were.
-pub use kelos_setup::{child, configure, doctor, gitconfig, gitfile, install, quote};
+pub use kelos_setup::{child, cli, configure, doctor, gitconfig, gitfile, install, quote};

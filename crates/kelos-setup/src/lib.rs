@@ -8,6 +8,7 @@
 //! old path.
 
 pub mod child;
+pub mod cli;
 pub mod configure;
 pub mod doctor;
 pub mod gitconfig;

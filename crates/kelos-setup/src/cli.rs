@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::configure::Scope;
-use crate::consumers::{bad_var_name, is_var_name, EnvFormat, TokenFormat};
 
 /// Names of the commands that are [`Cli`]'s, not git's: a git call never
 /// uses them as its operation. A unit test keeps this list equal to clap's.
@@ -416,6 +415,42 @@ pub fn parse_git_call(args: &[&OsStr]) -> Option<Cli> {
         _ => Command::Other(operation?.to_os_string()),
     };
     Some(Cli { hosts, command })
+}
+
+/// How `token` prints the token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenFormat {
+    /// The token and a newline, like `gh auth token`.
+    #[default]
+    Plain,
+    /// `{"Authorization":"Bearer TOKEN"}` and a newline, for MCP clients'
+    /// header helpers.
+    HeaderJson,
+}
+
+/// How `env` prints its assignments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvFormat {
+    /// `export NAME='TOKEN'` lines, for `eval`.
+    #[default]
+    Sh,
+    /// One JSON object, `{"NAME":"TOKEN",...}`.
+    Json,
+}
+
+/// Whether `name` can be a shell variable: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_var_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The message for a `--set` value that is no variable name (exit 2).
+pub fn bad_var_name(name: &str) -> String {
+    format!(
+        "--set `{name}` is not a variable name: use letters, digits and _, not starting with a \
+         digit (e.g. --set NPM_TOKEN)"
+    )
 }
 
 #[cfg(test)]
