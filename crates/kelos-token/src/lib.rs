@@ -17,6 +17,7 @@ pub mod redact;
 pub mod source;
 pub mod token;
 pub mod trace;
+pub mod version;
 
 pub use env::EnvSnapshot;
 pub use host::{Host, HostClass};
