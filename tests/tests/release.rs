@@ -242,10 +242,13 @@ fn builds() -> &'static Builds {
             base.join("b/another/kelos-credential-helpers"),
         );
         let (home_a, home_b) = (base.join("a/cargo"), base.join("b/cargo-home"));
-        let mut built = Vec::new();
+        // Both copies first: the same sources, whatever changes in the work tree meanwhile.
         for (checkout, home) in [(&a, &home_a), (&b, &home_b)] {
             copy_workspace(checkout);
             cargo_home(home);
+        }
+        let mut built = Vec::new();
+        for (checkout, home) in [(&a, &home_a), (&b, &home_b)] {
             let stdout = release(checkout, home, &commit, epoch);
             built.push(Build {
                 checkout: checkout.clone(),
@@ -418,7 +421,8 @@ fn sha256sum_c_passes_in_a_directory_holding_exactly_the_uploaded_assets() {
 #[test]
 fn the_archives_hold_what_an_operator_installs_from() {
     let built = builds();
-    let root = workspace_root();
+    // The sources the release was built from.
+    let root = &built.a.checkout;
     let scratch = TempDir::new("kelos-e2e-archives");
     let docs = built.a.checkout.join("target/dist/docs");
     let man: Vec<String> = names_in(&docs.join("man/man1"))
@@ -753,6 +757,8 @@ fn version_and_doctor_name_the_commit() {
     );
     let tree = scratch.join(archive_name(target));
     let want = format!("{VERSION} (commit {})", built.commit);
+    // doctor cuts the id to 12 digits (a whole one is masked as a token shape).
+    let short = format!("{VERSION} (commit {})", &built.commit[..12]);
 
     let mut c = Command::new(tree.join("git-credential-kelos"));
     c.arg("--version").env_clear();
@@ -797,7 +803,7 @@ fn version_and_doctor_name_the_commit() {
         .unwrap_or_else(|| panic!("no gh check: {report}"));
     let message = gh["message"].as_str().unwrap();
     assert!(
-        message.contains(&format!("{} (kelos-gh {want})", bin.join("gh").display()))
+        message.contains(&format!("{} (kelos-gh {short})", bin.join("gh").display()))
             && message.contains("gh version 9.9.9"),
         "doctor's gh check does not show the wrapper's version and commit: {message}"
     );

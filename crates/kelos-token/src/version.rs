@@ -36,6 +36,28 @@ const VERSION_TEXT_PARTS: [&[u8]; 4] = match COMMIT {
 const VERSION_TEXT_LEN: usize = total_len(&VERSION_TEXT_PARTS);
 const VERSION_TEXT_BYTES: [u8; VERSION_TEXT_LEN] = concat_bytes(&VERSION_TEXT_PARTS);
 
+/// Commit ids shown to people in reports (doctor) are cut to this many digits: a
+/// whole one is 40 hexadecimal digits, which the redaction masks as a token shape
+/// (GitHub's classic tokens had that form).
+pub const SHORT_COMMIT: usize = 12;
+
+/// `text` with the id of each `(commit ID)` in it cut to [`SHORT_COMMIT`]
+/// digits: `kelos-gh 0.1.0 (commit 0123456789ab)`.
+pub fn with_short_commit(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("(commit ") {
+        let start = at + "(commit ".len();
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let digits = rest.bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push_str(&rest[..digits.min(SHORT_COMMIT)]);
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The sum of the parts' lengths.
 pub const fn total_len(parts: &[&[u8]]) -> usize {
     let mut n = 0;
@@ -94,6 +116,22 @@ mod tests {
         match COMMIT {
             Some(c) => assert_eq!(VERSION_TEXT, format!("{VERSION} (commit {c})")),
             None => assert_eq!(VERSION_TEXT, format!("{VERSION} (unknown commit)")),
+        }
+    }
+
+    #[test]
+    fn reports_cut_commit_ids_to_twelve_digits() {
+        let full = "kelos-gh 0.1.0 (commit 324ce8622895519b7657911ad69989c231c50a75)";
+        assert_eq!(
+            with_short_commit(full),
+            "kelos-gh 0.1.0 (commit 324ce8622895)"
+        );
+        for same in [
+            "kelos-gh 0.1.0 (unknown commit)",
+            "(commit abc)",
+            "x (commit ",
+        ] {
+            assert_eq!(with_short_commit(same), same);
         }
     }
 

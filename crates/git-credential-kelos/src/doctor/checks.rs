@@ -746,11 +746,13 @@ fn gh_checks(f: &Facts, checks: &mut Vec<Check>) {
 
 /// The `gh` check: the whole chain, from the gh in PATH to the real gh (or
 /// to where it ends without one).
-/// What a wrapper link says it is, for the gh check's message.
-fn wrapper_version(link: &GhLink) -> &str {
-    link.wrapper_version
-        .as_deref()
-        .unwrap_or("kelos-gh, version unknown: built before wrappers carried it")
+/// What a wrapper link says it is, for the gh check's message (the commit cut short: a
+/// whole id would be masked as a token shape).
+fn wrapper_version(link: &GhLink) -> String {
+    link.wrapper_version.as_deref().map_or_else(
+        || "kelos-gh, version unknown: built before wrappers carried it".to_owned(),
+        kelos_token::version::with_short_commit,
+    )
 }
 
 fn gh_check(gh: &GhFacts) -> Check {
@@ -849,13 +851,14 @@ fn gh_check(gh: &GhFacts) -> Check {
 mod gh_check_tests {
     use super::*;
 
-    const STAMP: &str = "kelos-gh 0.1.0 (commit 0123456789abcdef0123456789abcdef01234567)";
+    const STAMP: &str = "kelos-gh 0.1.0 (commit 0123456789ab)";
 
     fn link(path: &str, is_wrapper: bool) -> GhLink {
         GhLink {
             path: path.into(),
             is_wrapper,
-            wrapper_version: is_wrapper.then(|| STAMP.to_owned()),
+            wrapper_version: is_wrapper
+                .then(|| "kelos-gh 0.1.0 (commit 0123456789abcdef0123456789abcdef01234567)".into()),
             from_gh_path: false,
         }
     }
