@@ -18,7 +18,8 @@
 //! - `the_sbom_lists_every_crate_of_the_binaries`: the SBOM's crates are exactly those
 //!   `cargo tree -e normal --target T` gives for the shipped packages, for both targets, and
 //!   each binary's dependency graph in it is its own tree.
-//! - `the_image_archive_is_tagged_with_the_release_and_its_digest_printed`.
+//! - `the_image_archive_is_tagged_with_the_release_and_its_digest_printed`: and
+//!   containers/image (buildah's, as skopeo's push) reads it by that tag, to that digest.
 //! - `version_and_doctor_name_the_commit`: `--version` of the archive's helper names the
 //!   commit; the archive's kelos-gh, installed as `gh`, is shown by `doctor` with its own
 //!   version and commit.
@@ -726,6 +727,23 @@ fn the_image_archive_is_tagged_with_the_release_and_its_digest_printed() {
             build.stdout
         );
     }
+    // containers/image (what skopeo pushes it with) reads it by the tag, and finds that list.
+    let storage = TempDir::new("kelos-e2e-release-pull");
+    let buildah = |args: &[&str]| {
+        let mut c = Command::new(require_system_tool("buildah", "buildah"));
+        c.arg("--root")
+            .arg(storage.join("storage"))
+            .arg("--runroot")
+            .arg(storage.join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args);
+        ok(c, &format!("buildah {args:?}"))
+    };
+    let reference = format!("oci-archive:{}:{}", archive.display(), tag());
+    buildah(&["pull", "--quiet", &reference]);
+    let pulled = text(&buildah(&["images", "--format", "{{.Digest}}"]).stdout);
+    assert_eq!(pulled.trim(), digest, "buildah pull {reference}");
+
     let list = read_json(
         &layout
             .join("blobs/sha256")
