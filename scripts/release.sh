@@ -56,7 +56,7 @@ command -v cargo >/dev/null || { echo "release.sh: cargo not found: install Rust
 version="$(workspace_version)"
 tag="v$version"
 commit="$(commit_id)"
-[ -n "$commit" ] || { echo "release.sh: no commit: run it in a git checkout, or set KELOS_COMMIT to the commit id" >&2; exit 1; }
+[ -n "$commit" ] || { echo "release.sh: no commit: \`git rev-parse HEAD\` failed in $PWD (in a container whose checkout another user owns: \`git config --global --add safe.directory $PWD\`); or set KELOS_COMMIT to the commit id" >&2; exit 1; }
 SOURCE_DATE_EPOCH="$(commit_time)" || exit 1
 export KELOS_COMMIT="$commit" SOURCE_DATE_EPOCH
 

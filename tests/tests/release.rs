@@ -827,3 +827,96 @@ fn version_and_doctor_name_the_commit() {
     );
     eprintln!("release: --version: git-credential-kelos {want}; doctor: {message}");
 }
+
+/// A checkout git refuses, as in GitHub's container jobs (another user owns it: "dubious
+/// ownership"): image.sh and release.sh stop, naming the fix, instead of guessing a time
+/// or a commit (image.sh once fell back to time 0: another digest, dated 1970).
+#[test]
+fn without_the_commit_from_git_the_scripts_stop_and_name_the_fix() {
+    require_root("giving the checkout to another user (chown)");
+    let dir = TempDir::new("kelos-e2e-dubious");
+    let checkout = dir.join("checkout");
+    let root = workspace_root();
+    for f in [
+        "Cargo.toml",
+        "scripts/lib.sh",
+        "scripts/image.sh",
+        "scripts/release.sh",
+    ] {
+        fs::create_dir_all(checkout.join(f).parent().unwrap()).unwrap();
+        fs::copy(root.join(f), checkout.join(f)).unwrap();
+    }
+    for b in BINARIES {
+        fs::create_dir_all(checkout.join("crates").join(b)).unwrap();
+        fs::write(checkout.join("crates").join(b).join("Cargo.toml"), "").unwrap();
+    }
+    let git = |args: &[&str]| {
+        let mut c = Command::new(require_tool("git"));
+        c.args(args)
+            .current_dir(&checkout)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", dir.join("gitconfig"))
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid");
+        c
+    };
+    ok(git(&["init", "-q"]), "git init");
+    ok(git(&["add", "."]), "git add");
+    ok(git(&["commit", "-q", "-m", "x"]), "git commit");
+    fn give_away(path: &Path) {
+        std::os::unix::fs::lchown(path, Some(12345), Some(12345))
+            .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+        if path.is_dir() && !path.is_symlink() {
+            for e in fs::read_dir(path).unwrap().flatten() {
+                give_away(&e.path());
+            }
+        }
+    }
+    give_away(&checkout);
+    fs::write(dir.join("gitconfig"), "").unwrap();
+    // The control: git itself refuses the checkout.
+    let refused = run_with_timeout(git(&["log", "-1", "--format=%ct"]), b"", TIMEOUT);
+    assert!(
+        !refused.status.success() && text(&refused.stderr).contains("dubious ownership"),
+        "git did not refuse a checkout another user owns: {}",
+        text(&refused.stderr)
+    );
+    for (script, args, says) in [
+        (
+            "scripts/image.sh",
+            &[][..],
+            "no commit for the revision label",
+        ),
+        // Given the commit, the time is still missing.
+        (
+            "scripts/image.sh",
+            &["--revision", "0123456789abcdef"][..],
+            "cannot read the commit's time",
+        ),
+        ("scripts/release.sh", &[][..], "no commit"),
+    ] {
+        let mut c = Command::new(require_tool("bash"));
+        c.env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", dir.join("gitconfig"))
+            .arg(checkout.join(script))
+            .args(args)
+            .current_dir(&checkout)
+            .env_remove("KELOS_COMMIT")
+            .env_remove("SOURCE_DATE_EPOCH");
+        let out = run_with_timeout(c, b"", TIMEOUT);
+        let stderr = text(&out.stderr);
+        assert!(
+            !out.status.success()
+                && stderr.contains(says)
+                && stderr.contains("git config --global --add safe.directory"),
+            "bash {script} {args:?} in a checkout git refuses: {}\n{stderr}",
+            out.status
+        );
+        assert!(
+            !checkout.join("dist").exists(),
+            "{script} wrote dist/ though it stopped"
+        );
+    }
+}
