@@ -23,6 +23,12 @@
 //! - `version_and_doctor_name_the_commit`: `--version` of the archive's helper names the
 //!   commit; the archive's kelos-gh, installed as `gh`, is shown by `doctor` with its own
 //!   version and commit.
+//!
+//! Without the builds:
+//!
+//! - `without_the_commit_from_git_the_scripts_stop_and_name_the_fix`: in a checkout git
+//!   refuses (another user owns it), image.sh and release.sh stop instead of guessing.
+//! - `release_notes_come_from_the_changelog_section_of_the_version`.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -919,4 +925,53 @@ fn without_the_commit_from_git_the_scripts_stop_and_name_the_fix() {
             "{script} wrote dist/ though it stopped"
         );
     }
+}
+
+/// The release's notes are CHANGELOG.md's section for the version, and a release is refused
+/// without one, or (`--dated`, as the release workflow runs it) with an undated one.
+#[test]
+fn release_notes_come_from_the_changelog_section_of_the_version() {
+    let root = workspace_root();
+    let dir = TempDir::new("kelos-e2e-notes");
+    fs::create_dir(dir.join("scripts")).unwrap();
+    for f in ["Cargo.toml", "scripts/lib.sh", "scripts/release-notes.sh"] {
+        fs::copy(root.join(f), dir.join(f)).unwrap();
+    }
+    let notes = |changelog: &str, args: &[&str]| {
+        fs::write(dir.join("CHANGELOG.md"), changelog).unwrap();
+        let mut c = Command::new(require_tool("bash"));
+        c.arg(dir.join("scripts/release-notes.sh")).args(args);
+        run_with_timeout(c, b"", TIMEOUT)
+    };
+    // The project's own CHANGELOG has a non-empty section for the workspace version.
+    let own = fs::read_to_string(root.join("CHANGELOG.md")).unwrap();
+    let out = notes(&own, &[]);
+    assert!(
+        out.status.success() && text(&out.stdout).contains("### Added"),
+        "CHANGELOG.md has no section for {VERSION}: {}",
+        text(&out.stderr)
+    );
+
+    let changelog = format!(
+        "# Changelog\n\n## [Unreleased]\n\n- next\n\n## [{VERSION}] - 2026-12-06\n\n### Added\n\n\
+         - this\n\n## [0.0.1] - 2026-01-01\n\n- older\n\n[{VERSION}]: https://example.invalid\n"
+    );
+    let out = notes(&changelog, &["--dated", &format!("v{VERSION}")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "### Added\n\n- this\n");
+
+    let undated = changelog.replace(" - 2026-12-06", " - Unreleased");
+    let out = notes(&undated, &["--dated"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("has no date"),
+        "an undated section was published: {}",
+        text(&out.stdout)
+    );
+    assert!(notes(&undated, &[]).status.success());
+    let out = notes(&changelog, &["9.9.9"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("no section \"## [9.9.9]\""),
+        "{}",
+        text(&out.stderr)
+    );
 }
