@@ -421,9 +421,20 @@ impl DoctorFx {
     }
 }
 
+/// What doctor shows of the kelos-gh under test: its version and commit (the binaries are
+/// built from HEAD), the commit cut to 12 digits.
+fn wrapper_stamp() -> String {
+    format!(
+        "kelos-gh {} (commit {})",
+        env!("CARGO_PKG_VERSION"),
+        &kelos_e2e::head_commit()[..12]
+    )
+}
+
 #[test]
 fn doctor_names_the_real_gh_at_the_end_of_a_chain_of_copies() {
     let version = real_gh_version();
+    let stamp = wrapper_stamp();
     let fx = DoctorFx::new();
     let (a, b) = (WrapperDir::new(), WrapperDir::new());
     let real = real_gh_dir();
@@ -441,8 +452,8 @@ fn doctor_names_the_real_gh_at_the_end_of_a_chain_of_copies() {
         assert_eq!(
             message,
             format!(
-                "gh in PATH is the kelos-gh wrapper {} → {} (another kelos-gh copy) → real gh {} \
-                 ({version})",
+                "gh in PATH is the kelos-gh wrapper {} ({stamp}) → {} (another kelos-gh copy: \
+                 {stamp}) → real gh {} ({version})",
                 a.gh().display(),
                 b.gh().display(),
                 real_gh().display()
@@ -453,6 +464,7 @@ fn doctor_names_the_real_gh_at_the_end_of_a_chain_of_copies() {
 
 #[test]
 fn doctor_fails_quickly_on_a_chain_of_copies_without_a_real_gh() {
+    let stamp = wrapper_stamp();
     let fx = DoctorFx::new();
     let (a, b) = (WrapperDir::new(), WrapperDir::new());
     let empty = TempDir::new("kelos-e2e-chain-empty");
@@ -463,8 +475,8 @@ fn doctor_fails_quickly_on_a_chain_of_copies_without_a_real_gh() {
     let message = gh["message"].as_str().unwrap();
     assert!(
         message.starts_with(&format!(
-            "gh in PATH is the kelos-gh wrapper {} → {} (another kelos-gh copy), which finds no \
-             real gh",
+            "gh in PATH is the kelos-gh wrapper {} ({stamp}) → {} (another kelos-gh copy: \
+             {stamp}), which finds no real gh",
             a.gh().display(),
             b.gh().display()
         )),
