@@ -421,14 +421,25 @@ impl DoctorFx {
     }
 }
 
-/// What doctor shows of the kelos-gh under test: its version and commit (the binaries are
-/// built from HEAD), the commit cut to 12 digits.
+/// What doctor shows of the kelos-gh under test: the version and commit its stamp carries
+/// (after its marker), the commit cut to 12 digits. (That the stamp names the commit built
+/// from is tests/tests/release.rs's.)
 fn wrapper_stamp() -> String {
-    format!(
-        "kelos-gh {} (commit {})",
-        env!("CARGO_PKG_VERSION"),
-        &kelos_e2e::head_commit()[..12]
-    )
+    const MARKER: &[u8] = b"kelos-gh wrapper marker\0";
+    let bytes = fs::read(bin("kelos-gh")).unwrap();
+    let at = bytes
+        .windows(MARKER.len())
+        .position(|w| w == MARKER)
+        .expect("kelos-gh carries its marker")
+        + MARKER.len();
+    let end = bytes[at..].iter().position(|&b| b == 0).unwrap() + at;
+    let stamp = String::from_utf8(bytes[at..end].to_vec()).unwrap();
+    let prefix = format!("kelos-gh {} (", env!("CARGO_PKG_VERSION"));
+    assert!(stamp.starts_with(&prefix), "kelos-gh's stamp: {stamp:?}");
+    match stamp.strip_prefix(&format!("{prefix}commit ")) {
+        Some(id) => format!("{prefix}commit {})", &id[..12]),
+        None => stamp,
+    }
 }
 
 #[test]
