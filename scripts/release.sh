@@ -142,8 +142,11 @@ case "$(cargo cyclonedx --version 2>/dev/null)" in
   *) echo "release.sh: $(cargo cyclonedx --version) is not the release's $CYCLONEDX_VERSION: install it with \`$(cyclonedx_install_command)\`" >&2; exit 1 ;;
 esac
 
-rm -rf dist
-mkdir -p dist
+# The assets are written beside the stage, and become dist/ only when all are
+# there: a failed release leaves no dist/ that looks complete.
+out="$stage/assets"
+rm -rf "$out"
+mkdir -p "$out"
 
 # Shell completions and man pages, from the same clap definition the helper
 # parses with (kelos-docgen runs on this machine; nothing of it is shipped
@@ -167,16 +170,16 @@ for target in "${targets[@]}"; do
   install -m 0644 "$docs"/man/man1/* "$tree/man/man1/"
   install -m 0644 "$docs"/completions/* "$tree/completions/"
   find "$tree" -type d -exec chmod 0755 {} +
-  step "dist/$name.tar.gz"
+  step "$name.tar.gz"
   # Fixed order, owners, modes and times; gzip without the name and time.
   LC_ALL=C tar -C "$stage/archive" --format=ustar --sort=name --owner=0 --group=0 --numeric-owner \
     --mtime="@$SOURCE_DATE_EPOCH" --no-acls --no-xattrs --no-selinux -cf - "$name" |
-    gzip -9 -n >"dist/$name.tar.gz"
+    gzip -9 -n >"$out/$name.tar.gz"
   rm -rf "$stage/archive"
 done
 
 # The image, from the staged binaries (needs both targets).
-image="dist/kelos-credential-helpers-$tag.oci.tar"
+image="$out/kelos-credential-helpers-$tag.oci.tar"
 have_all=true
 for t in "${ALL_TARGETS[@]}"; do [ -f "$stage/$t/${BINARIES[0]}" ] && printf '%s\n' "${targets[@]}" | grep -qx "$t" || have_all=false; done
 if $have_all; then
@@ -188,16 +191,18 @@ fi
 # The SBOM: every crate of the shipped binaries' dependency graphs, for the
 # release's targets, by cargo-cyclonedx, merged into one document and made
 # reproducible (scripts/sbom.py says how).
-step "dist/kelos-credential-helpers-$tag.cdx.json (cargo cyclonedx $CYCLONEDX_VERSION)"
+step "kelos-credential-helpers-$tag.cdx.json (cargo cyclonedx $CYCLONEDX_VERSION)"
 target_args=()
 for target in "${targets[@]}"; do target_args+=(--target "$target"); done
 python3 scripts/sbom.py --version "$version" --commit "$commit" --epoch "$SOURCE_DATE_EPOCH" \
-  "${target_args[@]}" "${BINARIES[@]}" >"dist/kelos-credential-helpers-$tag.cdx.json"
+  "${target_args[@]}" "${BINARIES[@]}" >"$out/kelos-credential-helpers-$tag.cdx.json"
 
-step "dist/SHA256SUMS"
-sums="$(cd dist && LC_ALL=C find . -maxdepth 1 -type f -printf '%f\n' | LC_ALL=C sort | xargs sha256sum --)"
-printf '%s\n' "$sums" >dist/SHA256SUMS
-(cd dist && sha256sum --quiet -c SHA256SUMS)
+step "SHA256SUMS"
+sums="$(cd "$out" && LC_ALL=C find . -maxdepth 1 -type f -printf '%f\n' | LC_ALL=C sort | xargs sha256sum --)"
+printf '%s\n' "$sums" >"$out/SHA256SUMS"
+(cd "$out" && sha256sum --quiet -c SHA256SUMS)
+rm -rf dist
+mv "$out" dist
 
 step "dist/ (commit $commit, SOURCE_DATE_EPOCH $SOURCE_DATE_EPOCH)"
 for target in "${targets[@]}"; do
