@@ -86,5 +86,7 @@ commit_time() {
 release_stage_dir() { echo "$PWD/target/dist"; }
 
 # The SBOM generator scripts/release.sh runs, at the version the release uses.
+# Installed unoptimised and without debug info: a third of the CPU time of a
+# release build (1.6 against 4.7 minutes), and the same SBOM in under a second.
 CYCLONEDX_VERSION=0.5.9
-cyclonedx_install_command() { echo "cargo install --locked cargo-cyclonedx --version $CYCLONEDX_VERSION"; }
+cyclonedx_install_command() { echo "CARGO_PROFILE_DEV_DEBUG=0 cargo install --locked --debug cargo-cyclonedx --version $CYCLONEDX_VERSION"; }

@@ -318,7 +318,7 @@ fn ci_runs_ci_run_and_the_release_publishes_what_release_sh_builds() {
     // tool is the version release.sh asks for.
     let image_sh = fs::read_to_string(workspace_root().join("scripts/image.sh")).unwrap();
     assert!(image_sh.contains("output=\"${output:-dist/kelos-credential-helpers-$tag.oci.tar}\""));
-    assert!(image_sh.contains("\"oci-archive:$output:$tag\""));
+    assert!(image_sh.contains("\"oci:$layout:$tag\""));
     let lib_sh = fs::read_to_string(workspace_root().join("scripts/lib.sh")).unwrap();
     let cyclonedx = lib_sh
         .lines()
@@ -326,7 +326,8 @@ fn ci_runs_ci_run_and_the_release_publishes_what_release_sh_builds() {
         .expect("scripts/lib.sh sets CYCLONEDX_VERSION");
     assert!(
         release.contains(&format!(
-            "cargo install --locked cargo-cyclonedx --version {cyclonedx}"
+            "CARGO_PROFILE_DEV_DEBUG=0 cargo install --locked --debug cargo-cyclonedx --version \
+             {cyclonedx}"
         )),
         "release.yml does not install cargo-cyclonedx {cyclonedx} (scripts/lib.sh)"
     );
