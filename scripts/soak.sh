@@ -15,6 +15,7 @@
 # outcome did not hold. Works from a fresh clone, as root, with no stdin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 target=x86_64-unknown-linux-musl
 
@@ -37,7 +38,8 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "
 fi
 
 echo "==> cargo build --release --locked --target $target -p git-credential-kelos -p kelos-gh" >&2
-cargo build --release --locked --target "$target" -p git-credential-kelos -p kelos-gh </dev/null
+# As every release build is made (scripts/lib.sh): the same flags, so nothing is rebuilt.
+release_build "$target" -p git-credential-kelos -p kelos-gh </dev/null
 echo "==> cargo build --locked -p kelos-e2e --bin soak" >&2
 cargo build --locked -p kelos-e2e --bin soak </dev/null
 

@@ -14,9 +14,10 @@ build_static
 export KELOS_BIN_DIR
 KELOS_BIN_DIR="$(static_bin_dir)"
 
-step "scripts/release.sh (x86_64 and aarch64 static binaries into dist/)"
-bash scripts/release.sh
-export KELOS_AARCH64_BIN_DIR="$PWD/dist/aarch64-unknown-linux-musl"
+step "scripts/release.sh --binaries (x86_64 and aarch64 static binaries into target/dist/)"
+bash scripts/release.sh --binaries
+KELOS_AARCH64_BIN_DIR="$(release_stage_dir)/aarch64-unknown-linux-musl"
+export KELOS_AARCH64_BIN_DIR
 
 step "cargo fmt --check"
 cargo fmt --all --check

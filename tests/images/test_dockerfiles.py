@@ -7,7 +7,7 @@ uses). These tests check what images/README.md promises:
 - images/example-agent/Dockerfile copies both binaries from the helpers image, kelos-gh as
   /usr/local/bin/gh, and then runs images/install.sh; in three consecutive instructions.
 - images/helpers/Dockerfile is FROM scratch for each TARGETARCH (amd64, arm64) and holds
-  exactly /git-credential-kelos and /kelos-gh from scripts/release.sh's dist/<target>/,
+  exactly /git-credential-kelos and /kelos-gh from scripts/release.sh's target/dist/<target>/ (dist/<target>/ in image.sh's context),
   /kelos-env.sh, /install.sh and /LICENSE, with the OCI labels from build arguments. (tests/tests/images.rs builds it
   with buildah and inspects the image itself.)
 
@@ -364,10 +364,15 @@ class HelpersImage(CommonChecks, unittest.TestCase):
             )
 
     def test_release_sh_makes_what_the_image_copies(self):
+        # release.sh stages the binaries as target/dist/<target>/<binary>; image.sh gives
+        # buildah a context holding them as dist/<target>/, the paths the Dockerfile copies.
         text = (ROOT / "scripts/release.sh").read_text()
         for target in TARGETS.values():
             self.assertIn(target, text)
-        self.assertIn('dist/$target/$b', text)
+        self.assertIn('"$stage/$target/$b"', text)
+        image_sh = (ROOT / "scripts/image.sh").read_text()
+        self.assertIn('"$stage/${target_of[$arch]}/git-credential-kelos" "$stage/${target_of[$arch]}/kelos-gh" "$context/dist/${target_of[$arch]}/"', image_sh)
+        self.assertIn('echo "$PWD/target/dist"', (ROOT / "scripts/lib.sh").read_text())
 
     def test_oci_labels_come_from_build_arguments(self):
         final = self.stages[-1]

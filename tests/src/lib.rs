@@ -100,3 +100,26 @@ pub fn helper_lines(stderr: &[u8]) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// The commit the workspace is at (`git rev-parse HEAD`), as the release scripts name it.
+/// The checkout is marked safe for this one command (`-c safe.directory=ROOT`, which git
+/// honours on its command line): in a CI container the checkout belongs to another user, and
+/// git would otherwise refuse it ("dubious ownership"). Panics with git's words on failure.
+pub fn head_commit() -> String {
+    let root = chroot::workspace_root();
+    let mut c = std::process::Command::new(require_tool("git"));
+    c.arg("-c")
+        .arg(format!("safe.directory={}", root.display()))
+        .args(["rev-parse", "HEAD"])
+        .current_dir(&root);
+    let out = run_with_timeout(c, b"", std::time::Duration::from_secs(30));
+    let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && commit.len() >= 40,
+        "git rev-parse HEAD in {} failed ({}): {}",
+        root.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    commit
+}

@@ -421,9 +421,31 @@ impl DoctorFx {
     }
 }
 
+/// What doctor shows of the kelos-gh under test: the version and commit its stamp carries
+/// (after its marker), the commit cut to 12 digits. (That the stamp names the commit built
+/// from is tests/tests/release.rs's.)
+fn wrapper_stamp() -> String {
+    const MARKER: &[u8] = b"kelos-gh wrapper marker\0";
+    let bytes = fs::read(bin("kelos-gh")).unwrap();
+    let at = bytes
+        .windows(MARKER.len())
+        .position(|w| w == MARKER)
+        .expect("kelos-gh carries its marker")
+        + MARKER.len();
+    let end = bytes[at..].iter().position(|&b| b == 0).unwrap() + at;
+    let stamp = String::from_utf8(bytes[at..end].to_vec()).unwrap();
+    let prefix = format!("kelos-gh {} (", env!("CARGO_PKG_VERSION"));
+    assert!(stamp.starts_with(&prefix), "kelos-gh's stamp: {stamp:?}");
+    match stamp.strip_prefix(&format!("{prefix}commit ")) {
+        Some(id) => format!("{prefix}commit {})", &id[..12]),
+        None => stamp,
+    }
+}
+
 #[test]
 fn doctor_names_the_real_gh_at_the_end_of_a_chain_of_copies() {
     let version = real_gh_version();
+    let stamp = wrapper_stamp();
     let fx = DoctorFx::new();
     let (a, b) = (WrapperDir::new(), WrapperDir::new());
     let real = real_gh_dir();
@@ -441,8 +463,8 @@ fn doctor_names_the_real_gh_at_the_end_of_a_chain_of_copies() {
         assert_eq!(
             message,
             format!(
-                "gh in PATH is the kelos-gh wrapper {} → {} (another kelos-gh copy) → real gh {} \
-                 ({version})",
+                "gh in PATH is the kelos-gh wrapper {} ({stamp}) → {} (another kelos-gh copy: \
+                 {stamp}) → real gh {} ({version})",
                 a.gh().display(),
                 b.gh().display(),
                 real_gh().display()
@@ -453,6 +475,7 @@ fn doctor_names_the_real_gh_at_the_end_of_a_chain_of_copies() {
 
 #[test]
 fn doctor_fails_quickly_on_a_chain_of_copies_without_a_real_gh() {
+    let stamp = wrapper_stamp();
     let fx = DoctorFx::new();
     let (a, b) = (WrapperDir::new(), WrapperDir::new());
     let empty = TempDir::new("kelos-e2e-chain-empty");
@@ -463,8 +486,8 @@ fn doctor_fails_quickly_on_a_chain_of_copies_without_a_real_gh() {
     let message = gh["message"].as_str().unwrap();
     assert!(
         message.starts_with(&format!(
-            "gh in PATH is the kelos-gh wrapper {} → {} (another kelos-gh copy), which finds no \
-             real gh",
+            "gh in PATH is the kelos-gh wrapper {} ({stamp}) → {} (another kelos-gh copy: \
+             {stamp}), which finds no real gh",
             a.gh().display(),
             b.gh().display()
         )),

@@ -2,9 +2,9 @@
 //! chroot isolation, offline), and run step by step in a Debian root file system.
 //!
 //! - `helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_license`:
-//!   scripts/image.sh builds the helpers image for linux/amd64 and linux/arm64 from dist/; its
+//!   scripts/image.sh builds the helpers image for linux/amd64 and linux/arm64 from target/dist/; its
 //!   OCI archive holds one manifest list with both, each image exactly the two static binaries
-//!   (those of dist/), the snippet, install.sh and the license, with the OCI labels.
+//!   (those of target/dist/), the snippet, install.sh and the license, with the OCI labels.
 //! - `readme_lines_built_with_buildah_install_helper_wrapper_and_snippet`: the lines of
 //!   images/README.md, built in place of the example's helpers block; `bash -c` and git follow
 //!   a rotation as UID 61100.
@@ -660,16 +660,16 @@ fn qemu_aarch64() -> PathBuf {
         })
 }
 
-/// `KELOS_AARCH64_BIN_DIR`, else `dist/aarch64-unknown-linux-musl` (scripts/release.sh).
+/// `KELOS_AARCH64_BIN_DIR`, else `target/dist/aarch64-unknown-linux-musl` (scripts/release.sh).
 fn aarch64_bin(name: &str) -> PathBuf {
     let dir = std::env::var_os("KELOS_AARCH64_BIN_DIR")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("dist/aarch64-unknown-linux-musl"));
+        .unwrap_or_else(|| workspace_root().join("target/dist/aarch64-unknown-linux-musl"));
     let path = dir.join(name);
     assert!(
         path.is_file(),
-        "{} does not exist: build the release binaries first with `bash scripts/release.sh` \
+        "{} does not exist: build the release binaries first with `bash scripts/release.sh --binaries` \
          (or point KELOS_AARCH64_BIN_DIR at them)",
         path.display()
     );
@@ -753,7 +753,7 @@ fn aarch64_release_binaries_under_qemu() {
         assert_eq!(
             text(&arm.stdout),
             text(&x86.stdout),
-            "aarch64 and native {args:?} differ: is dist/ stale? run `bash scripts/release.sh`"
+            "aarch64 and native {args:?} differ: is target/dist/ stale? run `bash scripts/release.sh --binaries`"
         );
     }
 
@@ -1118,29 +1118,38 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
         entries[0]["mediaType"], "application/vnd.oci.image.index.v1+json",
         "the archive holds a manifest list"
     );
+    // One name for the image: the archive's reference is the tag a release pushes.
+    let tag = format!("v{version}");
     assert_eq!(
         entries[0]["annotations"]["org.opencontainers.image.ref.name"],
-        version
+        tag.as_str()
     );
     let list_digest = entries[0]["digest"].as_str().unwrap().to_string();
-    // What image.sh printed: the list's digest and both platforms.
+    let list = read_json(&blob(&list_digest));
+    // What image.sh printed is what the archive holds: the list's digest, and each
+    // platform's manifest digest as the list names it (what a push publishes).
+    let printed: Vec<&str> = built.stdout.lines().collect();
     assert!(
-        built
-            .stdout
-            .lines()
-            .any(|l| l == format!("digest: {list_digest}")),
-        "image.sh did not print the manifest list's digest {list_digest}:\n{}",
+        printed.contains(&format!("digest: {list_digest}").as_str())
+            && printed.contains(&format!("tag: {tag}").as_str()),
+        "image.sh did not print the archive's manifest list {list_digest} and tag {tag}:\n{}",
         built.stdout
     );
-    for p in ["linux/amd64", "linux/arm64"] {
+    for m in list["manifests"].as_array().expect("manifest list") {
+        let line = format!(
+            "  platform {}/{}  {}  {} bytes",
+            m["platform"]["os"].as_str().unwrap_or("?"),
+            m["platform"]["architecture"].as_str().unwrap_or("?"),
+            m["digest"].as_str().unwrap_or("?"),
+            m["size"]
+        );
         assert!(
-            built.stdout.contains(&format!("platform {p} ")),
-            "image.sh did not print {p}:\n{}",
+            printed.contains(&line.as_str()),
+            "image.sh did not print the archive's {line:?}:\n{}",
             built.stdout
         );
     }
 
-    let list = read_json(&blob(&list_digest));
     let manifests = list["manifests"].as_array().expect("manifest list");
     let platforms: Vec<String> = manifests
         .iter()
@@ -1158,13 +1167,7 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
         "the manifest list"
     );
 
-    let revision = {
-        let mut c = Command::new(require_tool("git"));
-        c.args(["rev-parse", "HEAD"]).current_dir(workspace_root());
-        let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
-        assert!(out.status.success(), "git rev-parse HEAD");
-        text(&out.stdout).trim().to_string()
-    };
+    let revision = kelos_e2e::head_commit();
     let mut report = Vec::new();
     for (m, (arch, target, machine)) in manifests.iter().zip([
         ("amd64", "x86_64-unknown-linux-musl", EM_X86_64),
@@ -1245,7 +1248,7 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
                 0o755,
                 "{arch}: {name} mode"
             );
-            let dist = workspace_root().join("dist").join(target).join(name);
+            let dist = workspace_root().join("target/dist").join(target).join(name);
             assert!(
                 fs::read(&f).unwrap() == fs::read(&dist).unwrap(),
                 "{arch}: /{name} is not {}",
@@ -1265,7 +1268,11 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
         let mut c = Command::new(work.join("amd64").join(HELPER));
         c.arg("--version");
         let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
-        assert_eq!(text(&out.stdout), format!("{HELPER} {version}\n"));
+        assert_eq!(
+            text(&out.stdout),
+            format!("{HELPER} {version} (commit {revision})\n"),
+            "is target/dist/ stale? run `bash scripts/release.sh --binaries`"
+        );
     }
     eprintln!(
         "images: helpers image {list_digest} ({}):\n{}\n  inspected in {:.1?}",

@@ -241,35 +241,94 @@ fn actions_are_pinned_by_commit_and_hold_least_privilege() {
                     .map(|g| g.split(':').next().unwrap())
                     .collect();
                 grants.sort();
-                assert_eq!(grants, ["contents", "packages"], "{name}: write grants");
+                assert_eq!(
+                    grants,
+                    ["attestations", "contents", "id-token", "packages"],
+                    "{name}: write grants"
+                );
             }
         }
     }
 }
 
 #[test]
-fn ci_runs_ci_run_and_the_release_pushes_what_image_sh_builds() {
+fn ci_runs_ci_run_and_the_release_publishes_what_release_sh_builds() {
     let all = workflows();
     let ci = &all.iter().find(|(n, _)| n == "ci.yml").unwrap().1;
-    assert!(
-        ci.lines().any(|l| l.trim() == "run: bash .ci/run"),
-        "ci.yml does not run `bash .ci/run`"
-    );
+    let run_at = ci
+        .lines()
+        .position(|l| l.trim() == "run: bash .ci/run")
+        .expect("ci.yml does not run `bash .ci/run`");
     let release = &all.iter().find(|(n, _)| n == "release.yml").unwrap().1;
+    // In GitHub's container jobs the checkout belongs to another user: git refuses it
+    // unless it is marked safe, before anything asks git for the commit.
+    const SAFE: &str = "git config --global --add safe.directory \"$GITHUB_WORKSPACE\"";
+    for (name, yaml, before) in [
+        ("ci.yml", ci, run_at),
+        (
+            "release.yml",
+            release,
+            release
+                .lines()
+                .position(|l| l.trim() == "run: bash scripts/release.sh")
+                .expect("release.yml does not run `bash scripts/release.sh`"),
+        ),
+    ] {
+        let safe_at = yaml
+            .lines()
+            .position(|l| l.trim() == format!("run: {SAFE}"));
+        assert!(
+            safe_at.is_some_and(|at| at < before),
+            "{name}: the checkout is not marked safe (`{SAFE}`) before git is needed"
+        );
+    }
     for needed in [
         "tags: [\"v*\"]",
-        "bash scripts/release.sh",
-        "bash scripts/image.sh",
-        "ghcr.io/${OWNER,,}/kelos-credential-helpers:$TAG",
+        // The notes, from CHANGELOG.md, dated.
+        "bash scripts/release-notes.sh --dated \"$TAG\" >notes/release-notes.md",
+        "--notes-file notes/release-notes.md",
+        // The assets, checked and uploaded as release.sh wrote them.
+        "path: dist/",
+        "sha256sum -c SHA256SUMS",
+        "release/kelos-credential-helpers-$TAG.oci.tar",
+        "gh release create \"$TAG\"",
+        // Provenance for every asset and the image; the image's digest signed.
+        "subject-path: release/*",
+        "subject-digest: ${{ steps.image.outputs.digest }}",
+        "push-to-registry: true",
+        "cosign sign --yes \"$IMAGE@$DIGEST\"",
+        // The manifest list pushed as it is, under the tag, X.Y and latest.
+        "name=ghcr.io/${OWNER,,}/kelos-credential-helpers",
         "OWNER: ${{ github.repository_owner }}",
-        "skopeo copy --all --preserve-digests",
-        "oci-archive:release/kelos-credential-helpers.oci.tar",
-        "gh release create",
+        "skopeo copy --all --preserve-digests \"oci-archive:$ARCHIVE:$TAG\" \"docker://$IMAGE:$t\"",
+        "tags+=(\"${version%.*}\" latest)",
     ] {
         assert!(release.contains(needed), "release.yml lacks {needed:?}");
     }
-    // The archive name and tag the release pushes are those image.sh writes.
+    for action in [
+        "actions/attest-build-provenance@",
+        "sigstore/cosign-installer@",
+    ] {
+        assert!(
+            release.contains(action),
+            "release.yml does not use {action}"
+        );
+    }
+    // The archive name and tag the release pushes are those image.sh writes, and the SBOM
+    // tool is the version release.sh asks for.
     let image_sh = fs::read_to_string(workspace_root().join("scripts/image.sh")).unwrap();
-    assert!(image_sh.contains("output=\"dist/kelos-credential-helpers.oci.tar\""));
-    assert!(image_sh.contains("\"oci-archive:$output:$version\""));
+    assert!(image_sh.contains("output=\"${output:-dist/kelos-credential-helpers-$tag.oci.tar}\""));
+    assert!(image_sh.contains("\"oci:$layout:$tag\""));
+    let lib_sh = fs::read_to_string(workspace_root().join("scripts/lib.sh")).unwrap();
+    let cyclonedx = lib_sh
+        .lines()
+        .find_map(|l| l.strip_prefix("CYCLONEDX_VERSION="))
+        .expect("scripts/lib.sh sets CYCLONEDX_VERSION");
+    assert!(
+        release.contains(&format!(
+            "CARGO_PROFILE_DEV_DEBUG=0 cargo install --locked --debug cargo-cyclonedx --version \
+             {cyclonedx}"
+        )),
+        "release.yml does not install cargo-cyclonedx {cyclonedx} (scripts/lib.sh)"
+    );
 }

@@ -120,6 +120,25 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         ),
         gh: Some("As for git-credential-kelos(1): trace lines, never a token."),
     },
+    EnvVar {
+        names: &[
+            "HOME",
+            "XDG_CONFIG_HOME",
+            "GIT_CONFIG_GLOBAL",
+            "GIT_CONFIG_SYSTEM",
+            "GIT_CONFIG",
+            "GIT_DIR",
+        ],
+        helper: Some(
+            "Where git finds its config files, read as git reads them: configure and \
+             unconfigure --global edit the file git would (GIT_CONFIG_GLOBAL, else \
+             ~/.gitconfig, else the XDG file when only that exists), and a trace file \
+             (KELOS_CREDENTIAL_TRACE) is never one of git's config files.",
+        ),
+        gh: Some(
+            "Read only when tracing to a file: the trace file is never one of git's config files.",
+        ),
+    },
 ];
 
 /// Exit statuses of each page: (page, [(status, meaning)]).
@@ -147,14 +166,21 @@ const EXIT_STATUS: &[(&str, &[(&str, &str)])] = &[
         "configure",
         &[
             ("0", "Git's config now holds the entries (or already did)."),
-            ("2", "A usage error, a bad --host or GH_HOST, --local outside a repository, or git config failed (the file is left as it was)."),
+            ("2", "A usage error, a bad --host or GH_HOST, --local outside a repository, or the change could not be made (a lock held by another writer past the wait, a stale lock, a full disk): the file is left byte for byte as it was."),
         ],
     ),
     (
         "unconfigure",
         &[
             ("0", "The entries are gone (or were not there)."),
-            ("2", "A usage error, a bad --host or GH_HOST, --local outside a repository, or git config failed (the file is left as it was)."),
+            ("2", "A usage error, a bad --host or GH_HOST, --local outside a repository, or the change could not be made (a lock held by another writer past the wait, a stale lock, a full disk): the file is left byte for byte as it was."),
+        ],
+    ),
+    (
+        "install",
+        &[
+            ("0", "Every file is in DIR (or already was, the same)."),
+            ("2", "A usage error, kelos-gh missing beside this binary, or DIR could not be created or written (read-only, full): the message names it and the fix."),
         ],
     ),
     (

@@ -26,7 +26,7 @@ use std::ptr;
 use anyhow::{anyhow, Result};
 use kelos_token::env::{c_args, process_environ, split_entry, GH_PATH_VAR};
 use kelos_token::gh::{
-    exec_environment, find_real_gh, gh_path_value, stat_file, token_vars, Found, WRAPPER_MARKER,
+    exec_environment, find_real_gh, gh_path_value, stat_file, token_vars, Found, WRAPPER_STAMP,
 };
 use kelos_token::host::gh_host;
 use kelos_token::source::Origin;
@@ -40,9 +40,10 @@ static ALLOC: kelos_token::arena::Arena = kelos_token::arena::Arena::new();
 const PROGRAM: &str = "kelos-gh";
 
 /// Kept in the binary so that `git-credential-kelos doctor` can tell this
-/// wrapper from the real gh.
+/// wrapper from the real gh, and which version and commit it is (`--version`
+/// belongs to gh).
 #[used]
-static MARKER: [u8; WRAPPER_MARKER.len()] = WRAPPER_MARKER;
+static STAMP: [u8; WRAPPER_STAMP.len()] = WRAPPER_STAMP;
 
 /// Exit status when the real gh cannot be found (as a shell does).
 const NOT_FOUND: c_int = 127;

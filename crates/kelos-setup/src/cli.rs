@@ -41,7 +41,7 @@ Set it up with `git-credential-kelos configure`; check it with
 /// The commands for people are parsed with [`Cli::parse_people`], which
 /// gathers every `--host` into [`Cli::hosts`].
 #[derive(Clone, Debug, Parser, PartialEq, Eq)]
-#[command(name = "git-credential-kelos", version, about = ABOUT, after_help = AFTER_HELP)]
+#[command(name = "git-credential-kelos", version = kelos_token::version::VERSION_TEXT, about = ABOUT, after_help = AFTER_HELP)]
 #[command(propagate_version = true)]
 pub struct Cli {
     /// A host this helper answers for (and gist.HOST); repeatable.

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::env::{split_entry, GH_PATH_VAR};
 use crate::host::HostClass;
 use crate::token::Token;
+use crate::version::{concat_bytes, total_len};
 
 /// The variables `kelos-gh` sets to the file's token for a `GH_HOST` of
 /// `class` (CONTRACT: *kelos-gh*). Those in the first group are always set;
@@ -92,6 +93,41 @@ impl FileId {
 /// Bytes the kelos-gh binary carries, by which `doctor` recognises it
 /// (the real gh never contains them).
 pub const WRAPPER_MARKER: [u8; 24] = *b"kelos-gh wrapper marker\0";
+
+/// What kelos-gh carries: [`WRAPPER_MARKER`], then `kelos-gh VERSION (commit
+/// ID)` and a NUL. The wrapper hands `--version` to gh untouched, so this is
+/// how `doctor` tells which wrapper a copy is ([`wrapper_version`]).
+pub const WRAPPER_STAMP: [u8; WRAPPER_STAMP_LEN] = concat_bytes(&WRAPPER_STAMP_PARTS);
+const WRAPPER_STAMP_PARTS: [&[u8]; 4] = [
+    &WRAPPER_MARKER,
+    WRAPPER_NAME,
+    crate::version::VERSION_TEXT.as_bytes(),
+    b"\0",
+];
+const WRAPPER_STAMP_LEN: usize = total_len(&WRAPPER_STAMP_PARTS);
+const WRAPPER_NAME: &[u8] = b"kelos-gh ";
+/// A stamp's text is at most this long (a version and a 64-digit commit id).
+const MAX_STAMP_TEXT: usize = 128;
+
+/// Whether `contents` (a file's first bytes) are kelos-gh's: `None` when they
+/// hold no [`WRAPPER_MARKER`]; else the version text of its stamp (`kelos-gh
+/// 0.1.0 (commit ...)`), or `None` inside for a wrapper built before stamps.
+pub fn wrapper_version(contents: &[u8]) -> Option<Option<String>> {
+    let at = contents
+        .windows(WRAPPER_MARKER.len())
+        .position(|w| w == WRAPPER_MARKER)?;
+    let rest = &contents[at + WRAPPER_MARKER.len()..];
+    let text = rest
+        .iter()
+        .position(|&b| b == 0)
+        .filter(|&end| end <= MAX_STAMP_TEXT)
+        .map(|end| &rest[..end])
+        .filter(|t| {
+            t.starts_with(WRAPPER_NAME) && t.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+        })
+        .map(|t| String::from_utf8_lossy(t).into_owned());
+    Some(text)
+}
 
 /// Identifies `path` as exec would see it (symlinks followed); `None` when
 /// it does not exist.
@@ -401,6 +437,21 @@ pub fn find_real_gh(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wrapper_stamp_is_read_back_from_a_binarys_bytes() {
+        let mut file = b"\x7fELF...".to_vec();
+        file.extend_from_slice(&WRAPPER_STAMP);
+        file.extend_from_slice(b"more rodata\0");
+        let want = format!("kelos-gh {}", crate::version::VERSION_TEXT);
+        assert_eq!(wrapper_version(&file), Some(Some(want)));
+        // A wrapper from before stamps: the marker, then whatever the linker put there.
+        let mut old = b"\x7fELF...".to_vec();
+        old.extend_from_slice(&WRAPPER_MARKER);
+        old.extend_from_slice(b"\x01\x02random\0");
+        assert_eq!(wrapper_version(&old), Some(None));
+        assert_eq!(wrapper_version(b"\x7fELF gh version 2.23.0"), None);
+    }
 
     #[test]
     fn token_vars_table() {

@@ -18,6 +18,7 @@ pub mod source;
 pub mod text;
 pub mod token;
 pub mod trace;
+pub mod version;
 
 pub use env::EnvSnapshot;
 pub use host::{Host, HostClass};

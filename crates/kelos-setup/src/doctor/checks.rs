@@ -121,6 +121,10 @@ pub struct GhLink {
     pub path: PathBuf,
     /// Whether it is kelos-gh (it carries the wrapper's marker).
     pub is_wrapper: bool,
+    /// A wrapper's own version and commit, from its stamp (`kelos-gh 0.1.0
+    /// (commit ...)`); `None` for the real gh and for a wrapper built before
+    /// stamps.
+    pub wrapper_version: Option<String>,
     /// Whether the copy before it found it through `KELOS_GH_PATH`.
     pub from_gh_path: bool,
 }
@@ -812,6 +816,15 @@ fn gh_checks(f: &Facts, checks: &mut Vec<Check>) {
 
 /// The `gh` check: the whole chain, from the gh in PATH to the real gh (or
 /// to where it ends without one).
+/// What a wrapper link says it is, for the gh check's message (the commit cut short: a
+/// whole id would be masked as a token shape).
+fn wrapper_version(link: &GhLink) -> String {
+    link.wrapper_version.as_deref().map_or_else(
+        || "kelos-gh, version unknown: built before wrappers carried it".to_owned(),
+        kelos_token::version::with_short_commit,
+    )
+}
+
 fn gh_check(gh: &GhFacts) -> Check {
     const NO_REAL_GH: &str = "install gh, or set KELOS_GH_PATH to the absolute path of the real gh";
     const EXTRA_COPIES: &str = "remove the extra kelos-gh copies from PATH (keep one, ahead of \
@@ -838,8 +851,9 @@ fn gh_check(gh: &GhFacts) -> Check {
     }
     // "the kelos-gh wrapper A → B (another kelos-gh copy) → real gh C"
     let mut chain = format!(
-        "gh in PATH is the kelos-gh wrapper {}",
-        first.path.display()
+        "gh in PATH is the kelos-gh wrapper {} ({})",
+        first.path.display(),
+        wrapper_version(first)
     );
     for link in &gh.chain[1..] {
         let via = if link.from_gh_path {
@@ -850,8 +864,9 @@ fn gh_check(gh: &GhFacts) -> Check {
         if link.is_wrapper {
             let _ = write!(
                 chain,
-                " → {} (another kelos-gh copy{via})",
-                link.path.display()
+                " → {} (another kelos-gh copy{via}: {})",
+                link.path.display(),
+                wrapper_version(link)
             );
         } else {
             let _ = write!(chain, " → real gh {}", link.path.display());
@@ -906,10 +921,14 @@ fn gh_check(gh: &GhFacts) -> Check {
 mod gh_check_tests {
     use super::*;
 
+    const STAMP: &str = "kelos-gh 0.1.0 (commit 0123456789ab)";
+
     fn link(path: &str, is_wrapper: bool) -> GhLink {
         GhLink {
             path: path.into(),
             is_wrapper,
+            wrapper_version: is_wrapper
+                .then(|| "kelos-gh 0.1.0 (commit 0123456789abcdef0123456789abcdef01234567)".into()),
             from_gh_path: false,
         }
     }
@@ -931,21 +950,26 @@ mod gh_check_tests {
         assert_eq!(c.level, Level::Ok);
         assert_eq!(
             c.message,
-            "gh in PATH is the kelos-gh wrapper /usr/local/bin/gh → /x/gh (another kelos-gh \
-             copy) → real gh /usr/bin/gh (gh version 2.23.0 (2023-02-27))"
+            format!(
+                "gh in PATH is the kelos-gh wrapper /usr/local/bin/gh ({STAMP}) → /x/gh (another \
+                 kelos-gh copy: {STAMP}) → real gh /usr/bin/gh (gh version 2.23.0 (2023-02-27))"
+            )
         );
         assert_eq!(c.fix, None);
 
         let mut from_gh_path = link("/opt/gh", false);
         from_gh_path.from_gh_path = true;
+        let mut unstamped = link("/usr/local/bin/gh", true);
+        unstamped.wrapper_version = None;
         let c = gh_check(&facts(
-            vec![link("/usr/local/bin/gh", true), from_gh_path],
+            vec![unstamped, from_gh_path],
             GhEnd::Real(Ok("gh version 2.99.0".into())),
         ));
         assert_eq!(
             c.message,
-            "gh in PATH is the kelos-gh wrapper /usr/local/bin/gh → real gh /opt/gh (from \
-             KELOS_GH_PATH) (gh version 2.99.0)"
+            "gh in PATH is the kelos-gh wrapper /usr/local/bin/gh (kelos-gh, version unknown: \
+             built before wrappers carried it) → real gh /opt/gh (from KELOS_GH_PATH) (gh \
+             version 2.99.0)"
         );
     }
 
@@ -962,10 +986,11 @@ mod gh_check_tests {
         ));
         assert_eq!(c.level, Level::Fail);
         assert!(
-            c.message.starts_with(
-                "gh in PATH is the kelos-gh wrapper /a/gh → /b/gh (another kelos-gh copy), \
-                 which finds no real gh (gh exits 127): KELOS_GH_PATH is unset"
-            ),
+            c.message.starts_with(&format!(
+                "gh in PATH is the kelos-gh wrapper /a/gh ({STAMP}) → /b/gh (another \
+                     kelos-gh copy: {STAMP}), which finds no real gh (gh exits 127): \
+                     KELOS_GH_PATH is unset"
+            )),
             "{}",
             c.message
         );
@@ -980,7 +1005,11 @@ mod gh_check_tests {
                 end.clone(),
             ));
             assert_eq!(c.level, Level::Fail, "{end:?}");
-            assert!(c.message.contains("/a/gh → /b/gh"), "{}", c.message);
+            assert!(
+                c.message.contains(&format!("/a/gh ({STAMP}) → /b/gh")),
+                "{}",
+                c.message
+            );
             let fix = c.fix.unwrap();
             assert!(fix.contains("extra kelos-gh copies"), "{fix}");
             assert!(fix.contains("KELOS_GH_PATH"), "{fix}");

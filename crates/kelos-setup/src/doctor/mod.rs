@@ -15,7 +15,7 @@ use checks::{
     diagnose, Facts, GhEnd, GhFacts, GhLink, GitFacts, HelperSource, Probe, ProbeOutcome, Report,
 };
 use kelos_token::env::{GH_PATH_VAR, TOKEN_VARS};
-use kelos_token::gh::{find_real_gh, stat_file, token_vars, Found, WRAPPER_MARKER};
+use kelos_token::gh::{find_real_gh, stat_file, token_vars, wrapper_version, Found};
 use kelos_token::host::{gh_host, HostInputError};
 use kelos_token::redact::redact;
 use kelos_token::source::{choose, read_configured_file};
@@ -380,11 +380,7 @@ fn gh_facts(env: &EnvSnapshot) -> GhFacts {
     let Ok(first) = find_real_gh(None, path_var.as_deref(), None, stat_file) else {
         return GhFacts::default();
     };
-    let mut chain = vec![GhLink {
-        is_wrapper: is_kelos_gh(first.path()),
-        path: first.into_path(),
-        from_gh_path: false,
-    }];
+    let mut chain = vec![gh_link(first.into_path(), false)];
     let mut met: Vec<(u64, u64)> = Vec::new();
     let end = loop {
         let last = chain.last().expect("the chain has a link");
@@ -411,11 +407,7 @@ fn gh_facts(env: &EnvSnapshot) -> GhFacts {
                 if stat_file(&path).is_some_and(|id| met.contains(&(id.dev, id.ino))) {
                     break GhEnd::Loops(path);
                 }
-                chain.push(GhLink {
-                    is_wrapper: is_kelos_gh(&path),
-                    path,
-                    from_gh_path,
-                });
+                chain.push(gh_link(path, from_gh_path));
             }
         }
     };
@@ -439,15 +431,19 @@ fn version_line(gh: &Path, limit: Duration) -> Result<String, String> {
         .ok_or_else(|| format!("`{shown} --version` printed nothing"))
 }
 
-/// Whether `path` is kelos-gh: it carries [`WRAPPER_MARKER`]. Only the first
-/// 8 MiB are read; the wrapper is far smaller, the real gh far larger.
-fn is_kelos_gh(path: &Path) -> bool {
+/// A link of the chain: whether `path` is kelos-gh (it carries the wrapper's
+/// marker) and, if so, its stamp's version. Only the first 8 MiB are read;
+/// the wrapper is far smaller, the real gh far larger.
+fn gh_link(path: PathBuf, from_gh_path: bool) -> GhLink {
     let mut contents = Vec::new();
-    let read = fs::File::open(path).and_then(|f| f.take(8 << 20).read_to_end(&mut contents));
-    read.is_ok()
-        && contents
-            .windows(WRAPPER_MARKER.len())
-            .any(|w| w == WRAPPER_MARKER)
+    let read = fs::File::open(&path).and_then(|f| f.take(8 << 20).read_to_end(&mut contents));
+    let stamp = read.ok().and_then(|_| wrapper_version(&contents));
+    GhLink {
+        path,
+        is_wrapper: stamp.is_some(),
+        wrapper_version: stamp.flatten(),
+        from_gh_path,
+    }
 }
 
 #[cfg(test)]
