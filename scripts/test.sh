@@ -23,4 +23,4 @@ cargo fmt --all --check
 step "cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 step "cargo test (unit + end-to-end with the real git and gh)"
-cargo test --locked --workspace
+cargo test --locked --workspace --no-fail-fast
