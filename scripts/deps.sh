@@ -72,6 +72,7 @@ make              apt:make
 cc                apt:gcc libc6-dev
 dpkg              apt:dpkg
 chroot            apt:coreutils
+cat               apt:coreutils
 env               apt:coreutils
 sleep             apt:coreutils
 sha256sum         apt:coreutils

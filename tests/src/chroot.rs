@@ -53,6 +53,7 @@ pub fn require_root(what: &str) {
 /// Like [`require_tool`], also searching the sbin directories (not in every user's PATH),
 /// with the Debian package that provides the tool in the hint.
 pub fn require_system_tool(tool: &str, package: &str) -> PathBuf {
+    crate::tools::require_listed(tool);
     for dir in ["/usr/local/sbin", "/usr/sbin", "/sbin"] {
         let p = Path::new(dir).join(tool);
         if p.is_file() {
