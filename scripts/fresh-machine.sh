@@ -57,6 +57,13 @@ say "debootstrap --variant=minbase bookworm $root $mirror"
 unshare --mount --propagation private -- debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
   { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The registries are reached through this machine's network, whose TLS trust anchors may
+# be local ones (/usr/local/share/ca-certificates, e.g. an egress proxy's): the root file
+# system gets the same, which Debian's ca-certificates (installed by deps.sh) then adds.
+mkdir -p "$root/usr/local/share/ca-certificates"
+if [ -d /usr/local/share/ca-certificates ]; then
+  cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+fi
 # As in Debian's container images: package scripts start no services.
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
