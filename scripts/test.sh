@@ -26,8 +26,8 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 # Nothing a test runs may write outside its temporary directories. Where a tool left to its
 # defaults would write (gh's and npm's state under HOME, a HOME of /nonexistent, buildah's
 # and git's configuration) is listed before and after the tests, and must not change. On CI
-# (nothing else runs) the top level of /tmp and /var/tmp too; the tests' temporary directories go to a
-# directory of their own, which must be empty again afterwards.
+# (nothing else runs) the top level of /tmp and /var/tmp too. The tests' temporary
+# directories go to a directory of their own, which must be empty again afterwards.
 outside=(/nonexistent "$HOME/.config" "$HOME/.local" "$HOME/.cache" "$HOME/.npm" "$HOME/.npmrc"
   "$HOME/.gitconfig" "$HOME/.git-credentials" "$HOME/.ssh" /var/lib/containers /etc/containers)
 snapshot() {
