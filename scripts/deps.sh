@@ -122,7 +122,7 @@ build_current_git() {
     echo "deps: KELOS_GIT_CURRENT=$GIT_CURRENT is not a git >= 2.45 ($("$GIT_CURRENT" --version 2>&1 | head -n1)): point it at one, or unset it to have $GIT_CURRENT_DEFAULT built" >&2
     exit 1
   fi
-  local mirror="${KELOS_DEBIAN_MIRROR:-http://deb.debian.org/debian}" tmp
+  local mirror="${KELOS_DEBIAN_MIRROR:-http://deb.debian.org/debian}" tmp started=$SECONDS
   local url="$mirror/pool/main/g/git/git_${GIT_SOURCE_VERSION}.orig.tar.xz"
   tmp="$(mktemp -d)"
   echo "==> git $GIT_SOURCE_VERSION (Debian 13's source, $url) into /usr/local: a few minutes"
@@ -136,6 +136,7 @@ build_current_git() {
     exit 1
   fi
   rm -rf "$tmp"
+  echo "==> git $GIT_SOURCE_VERSION built and installed in $((SECONDS - started)) s"
 }
 # The PyPI packages whose command or module is missing.
 pip_missing() {
