@@ -71,11 +71,15 @@ chmod 755 "$root/usr/sbin/policy-rc.d"
 say "the Rust toolchain: $rustup_home -> /usr/local/rustup, rustup's proxies -> /usr/local/cargo/bin"
 mkdir -p "$root/usr/local/rustup" "$root/usr/local/cargo/bin"
 cp -a "$rustup_home/settings.toml" "$rustup_home/toolchains" "$root/usr/local/rustup/"
-# rustup's proxies only (links to rustup itself), no tool a `cargo install` put there.
-rustup_inode="$(stat -c %i "$cargo_bin/rustup")"
+# rustup and its proxies only (symbolic or hard links to rustup), no tool a `cargo install`
+# put there.
+rustup_real="$(readlink -f "$cargo_bin/rustup")"
 for f in "$cargo_bin"/*; do
-  [ "$(stat -c %i "$f")" = "$rustup_inode" ] && cp -a "$f" "$root/usr/local/cargo/bin/"
+  if [ "$(readlink -f "$f")" = "$rustup_real" ] || [ "$f" -ef "$rustup_real" ]; then
+    cp -a "$f" "$root/usr/local/cargo/bin/"
+  fi
 done
+[ -x "$root/usr/local/cargo/bin/cargo" ] || { echo "fresh-machine: no cargo proxy in $cargo_bin" >&2; exit 1; }
 
 # One command in the root file system, in a private mount namespace: /proc, /sys and the
 # host's /dev are mounted for it and vanish with it.
