@@ -81,11 +81,14 @@ for f in "$cargo_bin"/*; do
 done
 [ -x "$root/usr/local/cargo/bin/cargo" ] || { echo "fresh-machine: no cargo proxy in $cargo_bin" >&2; exit 1; }
 
-# One command in the root file system, in a private mount namespace: /proc, /sys and the
-# host's /dev are mounted for it and vanish with it.
+# One command in the root file system, in a private mount namespace: the root is a mount
+# point of its own (as a container's is: `unshare --propagation`, which the tests use, fails
+# on a root that is not one), /proc, /sys and the host's /dev are mounted for it; all of it
+# vanishes with the namespace.
 in_root() {
   unshare --mount --propagation private -- /bin/sh -ec '
     R=$1; shift
+    mount --bind "$R" "$R"
     mount -t proc proc "$R/proc"
     mount --rbind /sys "$R/sys"
     mount --rbind /dev "$R/dev"
