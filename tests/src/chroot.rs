@@ -484,10 +484,12 @@ fn debootstrap_into(dir: &Path, recipe: &RootfsRecipe, started: Instant) -> Root
             .unwrap_or_default();
         panic!(
             "debootstrap failed ({}); is {} reachable? (set KELOS_DEBIAN_MIRROR to another \
-             mirror)\n--- output (tail) ---\n{}\n--- debootstrap.log (tail) ---\n{}",
+             mirror)\n--- output (tail) ---\n{}\n--- stderr (tail) ---\n{}\n\
+             --- debootstrap.log (tail) ---\n{}",
             out.status,
             recipe.source.mirror,
             tail(&String::from_utf8_lossy(&out.stdout), 30),
+            tail(&String::from_utf8_lossy(&out.stderr), 30),
             tail(&log, 30)
         );
     }
