@@ -17,6 +17,9 @@
 # KELOS_FRESH_DIR (where the root file system goes; default a new directory in /var/tmp,
 # removed afterwards unless KELOS_FRESH_KEEP=1), and the proxy variables (passed on).
 set -euo pipefail
+# Read whole before it runs (in braces, up to `exit`): editing this file during a run, which
+# takes a while, must not change the running script.
+{
 cd "$(dirname "$0")/.."
 
 [ "$(id -u)" = 0 ] || { echo "fresh-machine: needs root (debootstrap, chroot, mounts): sudo bash $0 $*" >&2; exit 1; }
@@ -132,3 +135,4 @@ else
   KELOS_FRESH_KEEP=1
 fi
 exit "$rc"
+}
