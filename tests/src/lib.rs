@@ -7,6 +7,7 @@
 pub mod chroot;
 pub mod gh_api;
 pub mod gh_generations;
+pub mod git_generations;
 pub mod http;
 pub mod npm_registry;
 pub mod page;
@@ -16,6 +17,7 @@ pub mod secrets;
 pub mod server;
 pub mod soak;
 pub mod tempdir;
+pub mod tools;
 pub mod volume;
 
 use std::env;
@@ -59,14 +61,22 @@ pub fn bin(name: &str) -> PathBuf {
         .unwrap_or_else(|e| panic!("cannot resolve {}: {e}", path.display()))
 }
 
-/// Finds `tool` in PATH; panics with an install hint when missing.
+/// Finds `tool` in PATH; panics when it is not on `scripts/deps.sh`'s list (see [`tools`]),
+/// and with the command that installs it when it is missing.
+/// `git` is the generation this process tests ([`git_generations::test_git`]).
 pub fn require_tool(tool: &str) -> PathBuf {
+    let source = tools::require_listed(tool);
+    if tool == "git" {
+        return git_generations::test_git().path.clone();
+    }
     find_in_path(tool)
-        .unwrap_or_else(|| panic!("{tool} not found: install it with `apt-get install {tool}`"))
+        .unwrap_or_else(|| panic!("{tool} not found: {}", tools::install_hint(source)))
 }
 
-/// `tool` in PATH, as a shell finds it (`which`).
+/// `tool` in PATH, as a shell finds it (`which`). Panics when `tool` is not on
+/// `scripts/deps.sh`'s list: every lookup of a program by name goes through the list.
 pub fn find_in_path(tool: &str) -> Option<PathBuf> {
+    tools::require_listed(tool);
     which::which(tool).ok()
 }
 

@@ -116,9 +116,7 @@ impl GitSandbox {
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut c = Command::new(program);
         c.env_clear();
-        if let Some(p) = std::env::var_os("PATH") {
-            c.env("PATH", p);
-        }
+        c.env("PATH", crate::git_generations::test_path());
         if let Some(t) = std::env::var_os("TMPDIR") {
             c.env("TMPDIR", t);
         }

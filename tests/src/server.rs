@@ -186,9 +186,7 @@ impl Drop for SmartHttpServer {
 fn plain_git(git: &Path, root: &Path) -> Command {
     let mut c = Command::new(git);
     c.env_clear();
-    if let Some(p) = std::env::var_os("PATH") {
-        c.env("PATH", p);
-    }
+    c.env("PATH", crate::git_generations::test_path());
     c.env("HOME", root)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", root.join(".gitconfig-server"))
@@ -383,7 +381,7 @@ fn handle(conn: TcpStream, st: &State, project_root: &Path, git: &Path) -> std::
     let mut cgi = Command::new(git);
     cgi.arg("http-backend")
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", crate::git_generations::test_path())
         .env("HOME", project_root)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", project_root.join(".gitconfig-server"))

@@ -2305,6 +2305,7 @@ fn cli_misuse_is_an_error_that_names_it_and_every_help_works() {
 #[test]
 fn kelos_today_doctor_gives_helpers_no_terminal_to_prompt_on() {
     // The system's python (a version manager's shim would need a shell in PATH).
+    kelos_e2e::tools::require_listed("python3");
     let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
         .iter()
         .map(PathBuf::from)

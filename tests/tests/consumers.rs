@@ -57,9 +57,11 @@ fn snippet() -> PathBuf {
     workspace_root().join("images/kelos-env.sh")
 }
 
-/// `PATH` = the helper's directory, then the system's.
+/// `PATH` = the helper's directory, the tested git's, then the system's.
 fn std_path() -> OsString {
     let mut p = helper_dir().into_os_string();
+    p.push(":");
+    p.push(kelos_e2e::git_generations::git_dir());
     p.push(":/usr/local/bin:/usr/bin:/bin");
     p
 }
@@ -515,6 +517,8 @@ impl ExecFixture {
     /// PATH = the stand-in's directory (its `gh`), then the system's.
     fn path(&self) -> OsString {
         let mut p = self.standin.dir().as_os_str().to_owned();
+        p.push(":");
+        p.push(kelos_e2e::git_generations::git_dir());
         p.push(":/usr/bin:/bin");
         p
     }
@@ -840,10 +844,7 @@ fn no_token_on_stderr_or_in_the_trace() {
 // ---------------------------------------------------------------------------------------
 
 fn npm() -> PathBuf {
-    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join("npm"))
-        .find(|p| p.is_file());
-    found.unwrap_or_else(|| panic!("npm not found: install it with `apt-get install nodejs npm`"))
+    require_tool("npm")
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
+use kelos_e2e::git_generations::test_git;
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::{
     assert_no_token_in, helper_lines, unique_token, GitSandbox, SmartHttpServer, TokenVolume,
@@ -97,6 +98,59 @@ fn clone_push_fetch_across_token_rotation() {
         seen.iter().filter(|p| **p != b).count(),
         seen.len()
     );
+}
+
+/// A token the volume says expired (the refresher stopped) while the server still takes it:
+/// from git 2.41 git drops it (`password_expiry_utc` in the past) and the clone fails with
+/// no password sent; Debian 12's git 2.39 ignores the attribute and still authenticates.
+/// Either way the helper says "expired" once.
+#[test]
+fn an_expired_token_is_dropped_by_a_current_git_and_still_sent_by_debians() {
+    let git = test_git();
+    let a = unique_token("HttpExpired");
+    let s = [a.as_str()];
+    let mut vol = TokenVolume::with_token(&a);
+    vol.publish(a.as_bytes(), Some("2000-01-01T00:00:00Z"));
+    let server = SmartHttpServer::start(&[&a]);
+    let mut sb = GitSandbox::new(&["--host", &server.host()]);
+    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    let home = sb.home().to_path_buf();
+
+    let out = sb.git_in(&home, &["clone", "-q", &server.url(), "work"]);
+    check_clean("clone", &out, &s);
+    let expired_lines = helper_lines(&out.stderr)
+        .iter()
+        .filter(|l| l.to_lowercase().contains("expired"))
+        .count();
+    assert!(
+        expired_lines >= 1,
+        "the helper says the token expired; stderr:\n{}",
+        redacted(&out.stderr, &s)
+    );
+    if git.passes_expiry() {
+        assert!(
+            !out.status.success(),
+            "{} must drop the expired password; {}",
+            git.label(),
+            server_diag(&server)
+        );
+        assert!(
+            server.presented_passwords().is_empty(),
+            "{} sent the expired password; {}",
+            git.label(),
+            server_diag(&server)
+        );
+    } else {
+        assert!(
+            out.status.success(),
+            "{} ignores password_expiry_utc and authenticates; stderr:\n{}",
+            git.label(),
+            redacted(&out.stderr, &s)
+        );
+        assert!(home.join("work/README").is_file());
+        assert!(server.presented_passwords().iter().all(|p| *p == a));
+        assert_eq!(server.auth_failures(), 0, "{}", server_diag(&server));
+    }
 }
 
 #[test]

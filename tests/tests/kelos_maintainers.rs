@@ -356,17 +356,27 @@ fn config_writes_the_pages_entries_idempotently_over_the_inline_function() {
     let out = run_with_timeout(c, b"", DEFAULT_TIMEOUT);
     assert_no_token_in("the expiry block", &out.stdout, &[&token]);
     assert_no_token_in("the expiry block", &out.stderr, &[&token]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.contains("password_expiry_utc=4070908800"), "{shown}");
-    assert!(
-        shown.contains("token.expiry") && shown.contains("2099-01-01T00:00:00Z"),
-        "{shown}"
-    );
+    let git = kelos_e2e::git_generations::test_git();
+    if git.passes_expiry() {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(shown.contains("password_expiry_utc=4070908800"), "{shown}");
+        assert!(shown.contains("token.expiry"), "{shown}");
+        assert!(shown.contains("2099-01-01T00:00:00Z"), "{shown}");
+    } else {
+        // Debian 12's git 2.39 drops password_expiry_utc: the page's grep finds no line
+        // and the block stops there (`sh -e`).
+        assert!(
+            !out.status.success(),
+            "{} passed the expiry on: {shown}",
+            git.label()
+        );
+        assert!(!shown.contains("password_expiry_utc"), "{shown}");
+    }
 }
 
 #[test]

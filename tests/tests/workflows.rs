@@ -47,9 +47,14 @@ fn zizmor() -> PathBuf {
 }
 
 fn run_in(program: &Path, args: &[&str], dir: &Path) -> Output {
+    // Their caches and configuration go to a temporary HOME, never the user's.
+    let home = TempDir::new("kelos-e2e-lint-home");
     let mut c = Command::new(program);
     c.args(args)
         .current_dir(dir)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
         .env("NO_COLOR", "1")
         // zizmor: never the network, never a token.
         .env_remove("GH_TOKEN")

@@ -922,7 +922,7 @@ pub fn soak(cfg: Config) -> SoakResult {
     let token_path = vol.lock().unwrap().token_path();
     // No background gc on the server either: concurrent pushes would race it for ref locks.
     for kv in [["gc.auto", "0"], ["receive.autogc", "false"]] {
-        let mut c = Command::new("git");
+        let mut c = Command::new(require_tool("git"));
         c.env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .arg("--git-dir")
@@ -1218,7 +1218,7 @@ pub fn soak(cfg: Config) -> SoakResult {
                 checked += 1;
                 let head = exec::run(w.git(&["rev-parse", "HEAD"]), cfg.op_timeout);
                 let remote = {
-                    let mut c = Command::new("git");
+                    let mut c = Command::new(require_tool("git"));
                     c.env("GIT_CONFIG_NOSYSTEM", "1")
                         .env("GIT_CONFIG_GLOBAL", "/dev/null")
                         .arg("--git-dir")
