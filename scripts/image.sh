@@ -62,7 +62,13 @@ done
 root="${KELOS_BUILDAH_ROOT:-$PWD/target/buildah}"
 mkdir -p "$root"
 root="$(cd "$root" && pwd)"
-buildah=(buildah --root "$root/storage" --runroot "$root/run" --storage-driver vfs)
+# /var/lib a private tmpfs for each buildah run: as root, containers/image writes its
+# blob-info cache to /var/lib/containers/cache, and no flag moves it (everything this
+# script writes stays under $root and dist/). unshare and sh exec in place.
+# shellcheck disable=SC2016 # $0 and $@ are the inner sh's, not this script's
+buildah=(unshare --mount --propagation private -- sh -c
+  'mount -t tmpfs -o mode=0755 kelos-buildah-var-lib /var/lib && exec "$0" "$@"'
+  buildah --root "$root/storage" --runroot "$root/run" --storage-driver vfs)
 list="localhost/kelos-credential-helpers:$version"
 
 # The build context: exactly what images/helpers/Dockerfile.dockerignore lets Docker see

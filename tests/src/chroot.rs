@@ -64,6 +64,28 @@ pub fn require_system_tool(tool: &str, package: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("{tool} not found: install it with `apt-get install {package}`"))
 }
 
+/// `buildah` with its own storage under `root` (vfs), never the machine's, and with
+/// `/var/lib` a private tmpfs for that one run: containers/image writes its blob-info
+/// cache to `/var/lib/containers/cache` whenever it runs as root, and no flag or variable
+/// moves it. `unshare` and `sh` exec in place, so the process is buildah itself (a time
+/// limit kills it). The same isolation as `scripts/image.sh`.
+pub fn buildah_in(root: &Path) -> Command {
+    let mut c = Command::new(crate::require_tool("unshare"));
+    c.args(["--mount", "--propagation", "private", "--"])
+        .arg(crate::require_tool("sh"))
+        .args([
+            "-c",
+            "mount -t tmpfs -o mode=0755 kelos-buildah-var-lib /var/lib && exec \"$0\" \"$@\"",
+        ])
+        .arg(require_system_tool("buildah", "buildah"))
+        .arg("--root")
+        .arg(root.join("storage"))
+        .arg("--runroot")
+        .arg(root.join("run"))
+        .args(["--storage-driver", "vfs"]);
+    c
+}
+
 /// The workspace root (the parent of the `tests` package).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -929,14 +929,8 @@ fn buildah_root() -> PathBuf {
 
 /// `buildah` with the tests' own storage, never the machine's.
 fn buildah() -> Command {
-    let root = buildah_root();
-    let mut c = Command::new(require_system_tool("buildah", "buildah"));
-    c.arg("--root")
-        .arg(root.join("storage"))
-        .arg("--runroot")
-        .arg(root.join("run"))
-        .args(["--storage-driver", "vfs"])
-        .current_dir(workspace_root());
+    let mut c = kelos_e2e::chroot::buildah_in(&buildah_root());
+    c.current_dir(workspace_root());
     c
 }
 

@@ -736,13 +736,8 @@ fn the_image_archive_is_tagged_with_the_release_and_its_digest_printed() {
     // containers/image (what skopeo pushes it with) reads it by the tag, and finds that list.
     let storage = TempDir::new("kelos-e2e-release-pull");
     let buildah = |args: &[&str]| {
-        let mut c = Command::new(require_system_tool("buildah", "buildah"));
-        c.arg("--root")
-            .arg(storage.join("storage"))
-            .arg("--runroot")
-            .arg(storage.join("run"))
-            .args(["--storage-driver", "vfs"])
-            .args(args);
+        let mut c = kelos_e2e::chroot::buildah_in(storage.path());
+        c.args(args);
         ok(c, &format!("buildah {args:?}"))
     };
     let reference = format!("oci-archive:{}:{}", archive.display(), tag());
