@@ -66,7 +66,7 @@ buildah           apt:buildah
 shellcheck        apt:shellcheck
 unshare           apt:util-linux
 setpriv           apt:util-linux
-mount             apt:mount
+mount,umount      apt:mount
 tar               apt:tar
 # Rust links with the C compiler driver (the musl targets too); the current git is built
 # with make from an .xz tarball.
