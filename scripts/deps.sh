@@ -73,6 +73,7 @@ tar               apt:tar
 xz                apt:xz-utils
 make              apt:make
 cc                apt:gcc libc6-dev
+c++               apt:g++
 dpkg              apt:dpkg
 # Debian's essential programs that the tests and the scripts start (PROGRAM,PROGRAM,...).
 chroot,cat,env,true,sleep,sha256sum,cp,cut,date,dirname,head,id,ln,mkdir,mktemp,mv,nproc,od,readlink,rm,sort,stat,tail,tee,tr,uname  apt:coreutils
