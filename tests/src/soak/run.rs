@@ -666,11 +666,16 @@ impl Env {
         self.git.set_accepted(tokens);
     }
 
-    /// Publishes a new token (the file first), then accepts {new, previous}. Returns how long
-    /// the file was empty (in-place writes).
+    /// Accepts {new, previous}, then publishes the new token in the file. Returns how long
+    /// the file was empty (in-place writes). GitHub accepts a token from the moment it is
+    /// minted, before the controller writes it into the Secret: accepting it only after the
+    /// file changed would refuse a consumer fast enough to read and send it in between (seen
+    /// under load), a fault of the stand-in, not of the helper.
     fn rotate(&self, mode: WriteMode, pause: Duration) -> Option<Duration> {
         let new = self.mint.token();
         self.published.lock().unwrap().insert(new.clone());
+        let mut rot = self.rotation.lock().unwrap();
+        self.accept(&[&new, &rot.current]);
         let gap = {
             let mut vol = self.vol.lock().unwrap();
             match mode {
@@ -681,8 +686,6 @@ impl Env {
                 WriteMode::InPlace => Some(write_in_place(&vol.token_path(), &new, pause)),
             }
         };
-        let mut rot = self.rotation.lock().unwrap();
-        self.accept(&[&new, &rot.current]);
         rot.current = new;
         gap
     }
