@@ -250,13 +250,21 @@ fn with_value_hints(cmd: clap::Command) -> clap::Command {
             })
         })
     };
+    on_every_command(cmd, hinted)
+}
+
+/// `change` applied to `cmd` and to each of its subcommands.
+fn on_every_command(
+    cmd: clap::Command,
+    change: impl Fn(clap::Command) -> clap::Command + Copy,
+) -> clap::Command {
     let names: Vec<String> = cmd
         .get_subcommands()
         .map(|s| s.get_name().to_owned())
         .collect();
     names
         .into_iter()
-        .fold(hinted(cmd), |cmd, name| cmd.mut_subcommand(name, hinted))
+        .fold(change(cmd), |cmd, name| cmd.mut_subcommand(name, change))
 }
 
 /// The completion script for `shell`, repaired where clap_complete's output
@@ -324,13 +332,7 @@ fn without_value_help(cmd: clap::Command) -> clap::Command {
             })
         })
     };
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|s| s.get_name().to_owned())
-        .collect();
-    names
-        .into_iter()
-        .fold(plain(cmd), |cmd, name| cmd.mut_subcommand(name, plain))
+    on_every_command(cmd, plain)
 }
 
 /// What git's operations do, for their pages (git never asks for their
