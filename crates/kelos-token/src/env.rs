@@ -4,32 +4,23 @@ use std::ffi::{c_char, c_int, CStr, OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 
-pub const TOKEN_FILE_VAR: &str = "KELOS_GITHUB_TOKEN_FILE";
-pub const GH_HOST_VAR: &str = "GH_HOST";
-pub const GH_PATH_VAR: &str = "KELOS_GH_PATH";
+use crate::provider::{copy_into, GITHUB, PROVIDER_VARS};
+
+pub const TOKEN_FILE_VAR: &str = GITHUB.token_file_var;
+pub const GH_HOST_VAR: &str = GITHUB.host_vars[0];
+pub const GH_PATH_VAR: &str = GITHUB.cli_path_var;
 pub const TRACE_VAR: &str = "KELOS_CREDENTIAL_TRACE";
+/// Where `exec` and the CLI wrappers look for programs. Kept in the
+/// snapshot (so the launcher reads it with the rest, once) but no token
+/// rule reads it, so it is not one of [`KNOWN_VARS`].
+pub const PATH_VAR: &str = "PATH";
 
-/// Every variable either binary reads. Nothing else is captured, so nothing
-/// else can leak through a snapshot.
-/// The variables that may hold a token (gh's, and the fallbacks), in the
-/// order `env` writes them.
-pub const TOKEN_VARS: &[&str] = &[
-    "GITHUB_TOKEN",
-    "GH_TOKEN",
-    "GH_ENTERPRISE_TOKEN",
-    "GITHUB_ENTERPRISE_TOKEN",
-];
+/// The variables that may hold a GitHub token (gh's, and the fallbacks),
+/// in the order `env` writes them.
+pub const TOKEN_VARS: &[&str] = GITHUB.token_vars;
 
-pub const KNOWN_VARS: &[&str] = &[
-    TOKEN_FILE_VAR,
-    GH_HOST_VAR,
-    "GH_TOKEN",
-    "GITHUB_TOKEN",
-    "GH_ENTERPRISE_TOKEN",
-    "GITHUB_ENTERPRISE_TOKEN",
-    GH_PATH_VAR,
-    TRACE_VAR,
-    // Where git finds its config files: the trace must never be one of them.
+/// Where git finds its config files: the trace must never be one of them.
+const GIT_CONFIG_VARS: [&str; 6] = [
     "HOME",
     "XDG_CONFIG_HOME",
     "GIT_CONFIG_GLOBAL",
@@ -37,6 +28,30 @@ pub const KNOWN_VARS: &[&str] = &[
     "GIT_CONFIG",
     "GIT_DIR",
 ];
+
+/// Every variable either binary reads: every provider's
+/// ([`crate::provider::PROVIDERS`]), the trace setting, and git's config
+/// locations. Nothing else is captured (but PATH), so nothing else can leak
+/// through a snapshot.
+pub const KNOWN_VARS: &[&str] = &KNOWN_VAR_ARRAY;
+const KNOWN_VAR_COUNT: usize = PROVIDER_VARS.len() + 1 + GIT_CONFIG_VARS.len();
+const KNOWN_VAR_ARRAY: [&str; KNOWN_VAR_COUNT] = {
+    let mut out = [""; KNOWN_VAR_COUNT];
+    let at = copy_into(&mut out, 0, &PROVIDER_VARS);
+    let at = copy_into(&mut out, at, &[TRACE_VAR]);
+    let at = copy_into(&mut out, at, &GIT_CONFIG_VARS);
+    assert!(at == KNOWN_VAR_COUNT);
+    out
+};
+
+/// The name of a variable the snapshot keeps, as its `'static` form.
+fn kept(name: &[u8]) -> Option<&'static str> {
+    KNOWN_VARS
+        .iter()
+        .copied()
+        .find(|k| k.as_bytes() == name)
+        .or_else(|| (name == PATH_VAR.as_bytes()).then_some(PATH_VAR))
+}
 
 /// The values of [`KNOWN_VARS`] at one moment. Pure functions take this
 /// rather than reading the process environment, so tests can build one.
@@ -64,16 +79,17 @@ impl EnvSnapshot {
             let Some((name, value)) = split_entry(entry) else {
                 continue;
             };
-            if let Some(known) = KNOWN_VARS.iter().find(|k| k.as_bytes() == name) {
-                if !vars.iter().any(|(n, _)| n == known) {
-                    vars.push((*known, OsStr::from_bytes(value).to_os_string()));
+            if let Some(known) = kept(name) {
+                if !vars.iter().any(|(n, _)| *n == known) {
+                    vars.push((known, OsStr::from_bytes(value).to_os_string()));
                 }
             }
         }
         EnvSnapshot { vars }
     }
 
-    /// Builds a snapshot from pairs; names outside [`KNOWN_VARS`] are dropped.
+    /// Builds a snapshot from pairs; names outside [`KNOWN_VARS`] (and
+    /// PATH) are dropped.
     pub fn from_pairs<N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Self
     where
         N: AsRef<str>,
@@ -81,9 +97,9 @@ impl EnvSnapshot {
     {
         let mut vars = Vec::new();
         for (name, value) in pairs {
-            if let Some(known) = KNOWN_VARS.iter().find(|k| **k == name.as_ref()) {
-                vars.retain(|(n, _)| n != known);
-                vars.push((*known, value.into()));
+            if let Some(known) = kept(name.as_ref().as_bytes()) {
+                vars.retain(|(n, _)| *n != known);
+                vars.push((known, value.into()));
             }
         }
         EnvSnapshot { vars }
@@ -94,6 +110,13 @@ impl EnvSnapshot {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_os_str())
+    }
+
+    /// Sets a variable of any name, for a test's own provider.
+    #[cfg(test)]
+    pub(crate) fn insert_for_test(&mut self, name: &'static str, value: &str) {
+        self.vars.retain(|(n, _)| *n != name);
+        self.vars.push((name, value.into()));
     }
 
     /// The value, treating an empty one as unset (as gh and the contract do).
@@ -166,11 +189,13 @@ mod tests {
         let env = EnvSnapshot::from_pairs([
             ("GH_TOKEN", "a"),
             ("PATH", "/bin"),
+            ("HOSTNAME", "pod"),
             ("GH_TOKEN", "b"),
             ("GITHUB_TOKEN", ""),
         ]);
         assert_eq!(env.get("GH_TOKEN"), Some(OsStr::new("b")));
-        assert_eq!(env.get("PATH"), None);
+        assert_eq!(env.get("PATH"), Some(OsStr::new("/bin")));
+        assert_eq!(env.get("HOSTNAME"), None);
         assert_eq!(env.get("GITHUB_TOKEN"), Some(OsStr::new("")));
         assert_eq!(env.non_empty("GITHUB_TOKEN"), None);
     }
@@ -180,13 +205,16 @@ mod tests {
         let env = EnvSnapshot::from_entries([
             &b"GH_TOKEN=a=b"[..],
             b"PATH=/bin",
+            b"PATH=/second",
+            b"HOSTNAME=pod",
             b"GH_TOKEN=second",
             b"GH_HOST",
             b"GITHUB_TOKEN=",
             b"=GH_TOKEN",
         ]);
         assert_eq!(env.get("GH_TOKEN"), Some(OsStr::new("a=b")));
-        assert_eq!(env.get("PATH"), None);
+        assert_eq!(env.get("PATH"), Some(OsStr::new("/bin")));
+        assert_eq!(env.get("HOSTNAME"), None);
         assert_eq!(env.get("GH_HOST"), None);
         assert_eq!(env.get("GITHUB_TOKEN"), Some(OsStr::new("")));
     }

@@ -7,6 +7,7 @@ use std::ffi::OsStr;
 use std::fmt;
 
 use crate::env::{EnvSnapshot, GH_HOST_VAR};
+use crate::provider::{Provider, GITHUB};
 
 /// Which family of GitHub deployment a host belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,19 +32,10 @@ impl HostClass {
         }
     }
 
-    /// Environment variables consulted, in order, when the token file yields
-    /// nothing (CONTRACT: *Reading the token*, step 5).
+    /// GitHub's variables consulted, in order, when the token file yields
+    /// nothing (CONTRACT: *Reading the token*, step 5): [`Provider::fallbacks`].
     pub fn fallback_vars(self) -> &'static [&'static str] {
-        match self {
-            HostClass::Dotcom | HostClass::Local | HostClass::Tenancy => {
-                &["GH_TOKEN", "GITHUB_TOKEN"]
-            }
-            HostClass::Enterprise => &[
-                "GH_ENTERPRISE_TOKEN",
-                "GITHUB_ENTERPRISE_TOKEN",
-                "GITHUB_TOKEN",
-            ],
-        }
+        GITHUB.fallbacks(self)
     }
 }
 
@@ -313,27 +305,53 @@ pub fn parse_host_input(origin: HostOrigin, raw: &OsStr) -> Result<Host, HostInp
     Err(error(problem, Host::parse(authority).ok()))
 }
 
-/// The host of `GH_HOST` (unset or empty: `github.com`).
-pub fn gh_host(env: &EnvSnapshot) -> Result<Host, HostInputError> {
-    match env.non_empty(GH_HOST_VAR) {
-        None => Ok(Host(String::from("github.com"))),
-        Some(raw) => parse_host_input(HostOrigin::GhHost, raw),
+/// `GH_HOST`'s value as a host: GitHub's [`Provider::parse_host_var`].
+pub fn parse_gh_host_var(_name: &'static str, raw: &OsStr) -> Result<Host, HostInputError> {
+    parse_host_input(HostOrigin::GhHost, raw)
+}
+
+impl Provider {
+    /// The host its variables name (the first non-empty one), else its
+    /// default host.
+    pub fn host(&self, env: &EnvSnapshot) -> Result<Host, HostInputError> {
+        match self
+            .host_vars
+            .iter()
+            .find_map(|name| env.non_empty(name).map(|raw| (*name, raw)))
+        {
+            None => Ok(Host(String::from(self.default_host))),
+            Some((name, raw)) => (self.parse_host_var)(name, raw),
+        }
+    }
+
+    /// The hosts the helper answers for: the `--host` values, else
+    /// [`Provider::host`].
+    pub fn configured_hosts<S: AsRef<OsStr>>(
+        &self,
+        options: &[S],
+        env: &EnvSnapshot,
+    ) -> Result<Vec<Host>, HostInputError> {
+        if options.is_empty() {
+            return self.host(env).map(|h| vec![h]);
+        }
+        options
+            .iter()
+            .map(|raw| parse_host_input(HostOrigin::HostOption, raw.as_ref()))
+            .collect()
     }
 }
 
-/// The hosts the helper answers for: the `--host` values, else `GH_HOST`,
-/// else github.com.
+/// The host of `GH_HOST` (unset or empty: `github.com`).
+pub fn gh_host(env: &EnvSnapshot) -> Result<Host, HostInputError> {
+    GITHUB.host(env)
+}
+
+/// GitHub's hosts: [`Provider::configured_hosts`].
 pub fn configured_hosts<S: AsRef<OsStr>>(
     options: &[S],
     env: &EnvSnapshot,
 ) -> Result<Vec<Host>, HostInputError> {
-    if options.is_empty() {
-        return gh_host(env).map(|h| vec![h]);
-    }
-    options
-        .iter()
-        .map(|raw| parse_host_input(HostOrigin::HostOption, raw.as_ref()))
-        .collect()
+    GITHUB.configured_hosts(options, env)
 }
 
 fn classify_name(name: &str) -> (HostClass, String) {

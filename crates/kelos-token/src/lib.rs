@@ -12,7 +12,10 @@ pub mod env;
 pub mod expiry;
 pub mod gh;
 pub mod host;
+pub mod launch;
 pub mod protocol;
+pub mod provider;
+pub mod real_gh;
 pub mod redact;
 pub mod source;
 pub mod text;
@@ -22,6 +25,7 @@ pub mod version;
 
 pub use env::EnvSnapshot;
 pub use host::{Host, HostClass};
+pub use provider::{Provider, GITHUB};
 pub use source::{lookup, Lookup, Origin};
 pub use token::{clean_token, InvalidToken, Token};
 pub use trace::Tracer;

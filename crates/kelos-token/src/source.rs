@@ -1,8 +1,11 @@
 //! Where the token comes from: the file first, frozen variables second.
 //!
-//! [`lookup`] is the one implementation both binaries use. The I/O lives in
-//! [`read_token_file`]; what to do with its result is [`choose`], a pure
-//! function.
+//! In two steps, every caller through both: [`read_file`] reads (the file,
+//! its kubelet generation, its expiry file: a [`Reading`]); then pure
+//! functions decide: [`FileDecision::from_reading`] judges the file alone
+//! (all that kelos-gh, `env` and `exec` use), and [`decide`] adds the
+//! frozen fallbacks for a host class (`get`, `token`, doctor). The "why
+//! not" sentence is [`why_not_file`], written once.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -16,6 +19,7 @@ use std::time::{Duration, SystemTime};
 use crate::env::{EnvSnapshot, TOKEN_FILE_VAR};
 use crate::expiry::{parse_expiry, ExpiryError};
 use crate::host::HostClass;
+use crate::provider::{Provider, GITHUB};
 use crate::token::{clean_token, InvalidToken, Token};
 
 /// The most a token (or expiry) file may hold; a larger file is refused.
@@ -129,6 +133,103 @@ pub enum ExpiryProblem {
     Parse(ExpiryError),
 }
 
+/// What was decided from the file alone (the first of the two steps after
+/// the read): the token it holds, or why it was passed over. kelos-gh,
+/// `env` and `exec` use this and nothing else: they hand on only the
+/// file's token (a frozen fallback is left where it is).
+#[derive(Clone, Debug)]
+pub struct FileDecision {
+    pub provider: &'static Provider,
+    /// The configured file path, when there is one.
+    pub path: Option<PathBuf>,
+    pub layout: Option<Layout>,
+    pub modified: Option<SystemTime>,
+    pub outcome: Result<FileToken, FileRejection>,
+}
+
+/// The file's valid token and what its expiry file said.
+#[derive(Clone, Debug)]
+pub struct FileToken {
+    pub token: Token,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    pub expiry_problem: Option<ExpiryProblem>,
+}
+
+impl FileDecision {
+    /// Judges what [`read_file`] read: the token, else why not.
+    pub fn from_reading(reading: Reading) -> FileDecision {
+        let Reading {
+            provider,
+            path,
+            read,
+        } = reading;
+        let (layout, modified, outcome) = match read {
+            Err(problem) => (None, None, Err(FileRejection::Problem(problem))),
+            Ok(read) => {
+                let outcome = match clean_token(&read.contents) {
+                    Err(invalid) => Err(FileRejection::Invalid(invalid)),
+                    Ok(token) => {
+                        let (expires_at, expiry_problem) = match read.expiry {
+                            None => (None, None),
+                            Some(Err(problem)) => (None, Some(ExpiryProblem::File(problem))),
+                            Some(Ok(bytes)) => match parse_expiry(&bytes) {
+                                Ok(at) => (Some(at), None),
+                                Err(e) => (None, Some(ExpiryProblem::Parse(e))),
+                            },
+                        };
+                        Ok(FileToken {
+                            token,
+                            expires_at,
+                            expiry_problem,
+                        })
+                    }
+                };
+                (Some(read.layout), read.modified, outcome)
+            }
+        };
+        FileDecision {
+            provider,
+            path,
+            layout,
+            modified,
+            outcome,
+        }
+    }
+
+    /// The file's token, when it holds a valid one.
+    pub fn token(&self) -> Option<&Token> {
+        self.outcome.as_ref().ok().map(|t| &t.token)
+    }
+
+    /// Why the file's token is not used ([`why_not_file`]); `None` when it is.
+    pub fn why_not(&self) -> Option<String> {
+        why_not_file(
+            self.provider,
+            self.path.as_deref(),
+            self.outcome.as_ref().err(),
+        )
+    }
+}
+
+/// The one sentence on why a provider's token file gave no token, naming
+/// the file, its variable and what is wrong; `None` when the file's token
+/// is used (a path and no rejection). Never a token.
+pub fn why_not_file(
+    provider: &Provider,
+    path: Option<&Path>,
+    rejection: Option<&FileRejection>,
+) -> Option<String> {
+    let var = provider.token_file_var;
+    match (path, rejection) {
+        (Some(path), Some(rejection)) => {
+            Some(format!("token file {} ({var}) {rejection}", path.display()))
+        }
+        (None, _) => Some(format!("{var} is not set")),
+        (Some(_), None) => None,
+    }
+}
+
 /// The outcome of looking for a token: the token (if any), where it came
 /// from, and everything a diagnostic needs to explain the choice.
 #[derive(Clone, Debug)]
@@ -147,6 +248,7 @@ pub struct Lookup {
     /// Fallback variables that were set but held no valid token.
     pub invalid_vars: Vec<(&'static str, InvalidToken)>,
     pub class: HostClass,
+    pub provider: &'static Provider,
 }
 
 impl Lookup {
@@ -154,19 +256,16 @@ impl Lookup {
     /// over), naming the variable or file and the fix; never a token.
     pub fn explain(&self) -> String {
         let mut parts = Vec::new();
-        match (&self.path, &self.file_rejection) {
-            (Some(path), Some(rejection)) => parts.push(format!(
-                "token file {} ({TOKEN_FILE_VAR}) {rejection}",
-                path.display()
-            )),
-            (None, _) => parts.push(format!("{TOKEN_FILE_VAR} is not set")),
-            (Some(_), None) => {}
-        }
+        parts.extend(why_not_file(
+            self.provider,
+            self.path.as_deref(),
+            self.file_rejection.as_ref(),
+        ));
         match self.origin {
             Some(Origin::Env(name)) => parts.push(format!("using {name} (frozen at start-up)")),
             Some(Origin::File) => {}
             None => {
-                let vars = self.class.fallback_vars();
+                let vars = self.provider.fallbacks(self.class);
                 for (name, why) in &self.invalid_vars {
                     parts.push(format!("{name} {why}"));
                 }
@@ -182,9 +281,7 @@ impl Lookup {
         }
         parts.join("; ")
     }
-}
 
-impl Lookup {
     /// The token only if it came from the file: what kelos-gh, `env` and
     /// `exec` hand on (a frozen fallback is left where it is).
     pub fn file_token(&self) -> Option<&Token> {
@@ -195,23 +292,51 @@ impl Lookup {
     }
 }
 
-/// Reads the token for a host of `class`: the file named by
+/// Reads GitHub's token for a host of `class`: the file named by
 /// `KELOS_GITHUB_TOKEN_FILE`, else the frozen variables.
 pub fn lookup(env: &EnvSnapshot, class: HostClass) -> Lookup {
-    let (path, read) = read_configured_file(env);
-    choose(path, read, env, class)
+    choose_for(&GITHUB, env, class)
 }
 
-/// The one read of the file `KELOS_GITHUB_TOKEN_FILE` names (read again
-/// while it reads empty), for [`choose`]: a caller that reports on the file
-/// and on the decision (doctor) passes this one read to both, so that they
-/// cannot speak of two kubelet generations.
-pub fn read_configured_file(env: &EnvSnapshot) -> (Option<PathBuf>, Result<FileRead, FileProblem>) {
-    let path = env.non_empty(TOKEN_FILE_VAR).map(PathBuf::from);
+/// Both steps for `provider`: [`read_file`], then [`decide`].
+pub fn choose_for(provider: &'static Provider, env: &EnvSnapshot, class: HostClass) -> Lookup {
+    decide(
+        FileDecision::from_reading(read_file(provider, env)),
+        env,
+        class,
+    )
+}
+
+/// What was read of a provider's token file, before any judgement (the
+/// low step: ripgrep's low args). A caller that reports on the file and on
+/// the decision (doctor) passes this one read to both, so that they cannot
+/// speak of two kubelet generations.
+#[derive(Clone, Debug)]
+pub struct Reading {
+    pub provider: &'static Provider,
+    /// The configured path, when its variable is set and not empty.
+    pub path: Option<PathBuf>,
+    pub read: Result<FileRead, FileProblem>,
+}
+
+/// The one read of the file the provider's variable names (read again
+/// while it reads empty).
+pub fn read_file(provider: &'static Provider, env: &EnvSnapshot) -> Reading {
+    let path = env.non_empty(provider.token_file_var).map(PathBuf::from);
     let read = match &path {
         None => Err(FileProblem::NotConfigured),
         Some(path) => read_token_file_settled(path),
     };
+    Reading {
+        provider,
+        path,
+        read,
+    }
+}
+
+/// [`read_file`] for GitHub, as a pair.
+pub fn read_configured_file(env: &EnvSnapshot) -> (Option<PathBuf>, Result<FileRead, FileProblem>) {
+    let Reading { path, read, .. } = read_file(&GITHUB, env);
     (path, read)
 }
 
@@ -230,52 +355,40 @@ fn read_token_file_settled(path: &Path) -> Result<FileRead, FileProblem> {
     read
 }
 
-/// The pure half of [`lookup`]: given what the file read gave and the
-/// variables, decide which token to use.
-pub fn choose(
-    path: Option<PathBuf>,
-    read: Result<FileRead, FileProblem>,
-    env: &EnvSnapshot,
-    class: HostClass,
-) -> Lookup {
+/// The decision with the fallbacks (the high step): the file's token, else
+/// the first valid frozen variable for `class`, in the provider's order.
+pub fn decide(file: FileDecision, env: &EnvSnapshot, class: HostClass) -> Lookup {
+    let FileDecision {
+        provider,
+        path,
+        layout,
+        modified,
+        outcome,
+    } = file;
     let mut lookup = Lookup {
         token: None,
         origin: None,
         path,
         file_rejection: None,
-        layout: None,
-        modified: None,
+        layout,
+        modified,
         expires_at: None,
         expiry_problem: None,
         invalid_vars: Vec::new(),
         class,
+        provider,
     };
-    match read {
-        Err(problem) => lookup.file_rejection = Some(FileRejection::Problem(problem)),
-        Ok(read) => {
-            lookup.layout = Some(read.layout);
-            lookup.modified = read.modified;
-            match clean_token(&read.contents) {
-                Err(invalid) => lookup.file_rejection = Some(FileRejection::Invalid(invalid)),
-                Ok(token) => {
-                    lookup.token = Some(token);
-                    lookup.origin = Some(Origin::File);
-                    match read.expiry {
-                        None => {}
-                        Some(Err(problem)) => {
-                            lookup.expiry_problem = Some(ExpiryProblem::File(problem))
-                        }
-                        Some(Ok(bytes)) => match parse_expiry(&bytes) {
-                            Ok(at) => lookup.expires_at = Some(at),
-                            Err(e) => lookup.expiry_problem = Some(ExpiryProblem::Parse(e)),
-                        },
-                    }
-                    return lookup;
-                }
-            }
+    match outcome {
+        Ok(file) => {
+            lookup.token = Some(file.token);
+            lookup.origin = Some(Origin::File);
+            lookup.expires_at = file.expires_at;
+            lookup.expiry_problem = file.expiry_problem;
+            return lookup;
         }
+        Err(rejection) => lookup.file_rejection = Some(rejection),
     }
-    for name in class.fallback_vars() {
+    for name in provider.fallbacks(class) {
         let Some(value) = env.non_empty(name) else {
             continue;
         };
@@ -289,6 +402,21 @@ pub fn choose(
         }
     }
     lookup
+}
+
+/// Both decisions over one GitHub read, as a pair (see [`Reading`]).
+pub fn choose(
+    path: Option<PathBuf>,
+    read: Result<FileRead, FileProblem>,
+    env: &EnvSnapshot,
+    class: HostClass,
+) -> Lookup {
+    let reading = Reading {
+        provider: &GITHUB,
+        path,
+        read,
+    };
+    decide(FileDecision::from_reading(reading), env, class)
 }
 
 /// Reads the token file and, from the same kubelet generation, its expiry.

@@ -1,0 +1,363 @@
+//! A provider (GitHub, and next GitLab) as data: every name the binaries
+//! read or set for it, and the rules that differ between providers, as
+//! values in one [`Provider`]. The code that reads the token, picks the
+//! fallbacks, sets a consumer's variables and finds the CLI it wraps is
+//! written once and takes a provider; adding one is adding a value (and
+//! whatever is truly new about it, such as how its host variables are
+//! parsed).
+
+use std::ffi::OsStr;
+
+use crate::host::{HostClass, HostInputError};
+
+/// The variables that hold a token for hosts of some classes, and what a
+/// consumer sets for them.
+#[derive(Debug)]
+pub struct ClassVars {
+    /// The classes these rules are for; empty in [`Provider::other_classes`].
+    pub classes: &'static [HostClass],
+    /// Consulted in order when the token file yields nothing (CONTRACT:
+    /// *Reading the token*, step 5).
+    pub fallbacks: &'static [&'static str],
+    /// What the CLI wrapper always sets to the file's token.
+    pub wrapper_sets: &'static [&'static str],
+    /// What it sets only when the variable is already in the environment,
+    /// so that a stale copy cannot outlive the rotation and no variable
+    /// appears that was not there before except the CLI's own.
+    pub wrapper_sets_if_present: &'static [&'static str],
+}
+
+/// One provider: its names and its per-class rules.
+#[derive(Debug)]
+pub struct Provider {
+    /// As a person reads it: `GitHub`.
+    pub name: &'static str,
+    /// The variable naming the token file kubelet keeps fresh.
+    pub token_file_var: &'static str,
+    /// Every variable that may hold a token, in the order `env` and `exec`
+    /// write them (those present; CONTRACT: *env*).
+    pub token_vars: &'static [&'static str],
+    /// The rules of the classes named in each entry, first match wins.
+    pub classes: &'static [ClassVars],
+    /// The rules of every class no entry of `classes` names.
+    pub other_classes: ClassVars,
+    /// The variables that name the host, first non-empty one wins.
+    pub host_vars: &'static [&'static str],
+    /// Reads the value of the host variable `name`: the one place that
+    /// turns it into a host or a message naming what is wrong with it.
+    pub parse_host_var: fn(name: &'static str, raw: &OsStr) -> Result<crate::Host, HostInputError>,
+    /// The host when no host variable is set.
+    pub default_host: &'static str,
+    /// The username git's answer carries.
+    pub git_username: &'static str,
+    /// The CLI the wrapper stands in for (its file name in PATH).
+    pub cli: &'static str,
+    /// The variable that names the real CLI, and so skips the PATH walk.
+    pub cli_path_var: &'static str,
+}
+
+impl Provider {
+    /// The rules for hosts of `class`.
+    pub fn class_vars(&self, class: HostClass) -> &ClassVars {
+        self.classes
+            .iter()
+            .find(|c| c.classes.contains(&class))
+            .unwrap_or(&self.other_classes)
+    }
+
+    /// The fallback variables for `class`, in order.
+    pub fn fallbacks(&self, class: HostClass) -> &'static [&'static str] {
+        self.class_vars(class).fallbacks
+    }
+
+    /// The variables the CLI wrapper sets to the file's token for a host of
+    /// `class`: those it always sets, then those `present` says are in the
+    /// environment already.
+    pub fn wrapper_vars(
+        &self,
+        class: HostClass,
+        present: impl Fn(&str) -> bool,
+    ) -> Vec<&'static str> {
+        let vars = self.class_vars(class);
+        vars.wrapper_sets
+            .iter()
+            .copied()
+            .chain(
+                vars.wrapper_sets_if_present
+                    .iter()
+                    .copied()
+                    .filter(|name| present(name)),
+            )
+            .collect()
+    }
+
+    /// The variables `env` and `exec` set: each token variable `present`
+    /// says is in the environment, then each `--set` name, every name once,
+    /// in that order.
+    pub fn consumer_vars<'a>(
+        &self,
+        present: impl Fn(&str) -> bool,
+        set: &'a [String],
+    ) -> Vec<&'a str> {
+        let mut names: Vec<&'a str> = self
+            .token_vars
+            .iter()
+            .copied()
+            .filter(|n| present(n))
+            .collect();
+        for name in set {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// Every variable this provider's rules read, for the snapshot.
+    pub const fn var_count(&self) -> usize {
+        2 + self.host_vars.len() + self.token_vars.len()
+    }
+}
+
+/// GitHub. gh itself reads `GH_TOKEN` then `GITHUB_TOKEN` for github.com
+/// and `*.ghe.com` (recent gh), and `GH_ENTERPRISE_TOKEN` then
+/// `GITHUB_ENTERPRISE_TOKEN` for other hosts (and for `*.ghe.com` in gh
+/// older than 2.4x, such as the Debian 2.23 package): kelos-gh sets both
+/// families for a tenancy host, which serves every version.
+pub const GITHUB: Provider = Provider {
+    name: "GitHub",
+    token_file_var: "KELOS_GITHUB_TOKEN_FILE",
+    token_vars: &[
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "GH_ENTERPRISE_TOKEN",
+        "GITHUB_ENTERPRISE_TOKEN",
+    ],
+    classes: &[
+        ClassVars {
+            classes: &[HostClass::Dotcom, HostClass::Local],
+            fallbacks: &["GH_TOKEN", "GITHUB_TOKEN"],
+            wrapper_sets: &["GH_TOKEN"],
+            wrapper_sets_if_present: &["GITHUB_TOKEN"],
+        },
+        ClassVars {
+            classes: &[HostClass::Tenancy],
+            fallbacks: &["GH_TOKEN", "GITHUB_TOKEN"],
+            wrapper_sets: &["GH_TOKEN", "GH_ENTERPRISE_TOKEN"],
+            wrapper_sets_if_present: &["GITHUB_TOKEN", "GITHUB_ENTERPRISE_TOKEN"],
+        },
+    ],
+    other_classes: ClassVars {
+        classes: &[],
+        fallbacks: &[
+            "GH_ENTERPRISE_TOKEN",
+            "GITHUB_ENTERPRISE_TOKEN",
+            "GITHUB_TOKEN",
+        ],
+        wrapper_sets: &["GH_ENTERPRISE_TOKEN"],
+        wrapper_sets_if_present: &["GITHUB_ENTERPRISE_TOKEN", "GITHUB_TOKEN"],
+    },
+    host_vars: &["GH_HOST"],
+    parse_host_var: crate::host::parse_gh_host_var,
+    default_host: "github.com",
+    git_username: "x-access-token",
+    cli: "gh",
+    cli_path_var: "KELOS_GH_PATH",
+};
+
+/// Every provider the binaries know, for the variables the snapshot keeps.
+pub const PROVIDERS: &[&Provider] = &[&GITHUB];
+
+/// The variables of every provider: its token file, host, token and CLI
+/// path variables, in that order.
+pub const PROVIDER_VARS: [&str; provider_var_count(PROVIDERS)] = provider_vars(PROVIDERS);
+
+const fn provider_var_count(providers: &[&Provider]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < providers.len() {
+        n += providers[i].var_count();
+        i += 1;
+    }
+    n
+}
+
+const fn provider_vars<const N: usize>(providers: &[&Provider]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut at = 0;
+    let mut i = 0;
+    while i < providers.len() {
+        let p = providers[i];
+        out[at] = p.token_file_var;
+        at += 1;
+        at = copy_into(&mut out, at, p.host_vars);
+        at = copy_into(&mut out, at, p.token_vars);
+        out[at] = p.cli_path_var;
+        at += 1;
+        i += 1;
+    }
+    assert!(at == N);
+    out
+}
+
+/// Copies `names` into `out` from `at`; the index after the last one.
+pub(crate) const fn copy_into<const N: usize>(
+    out: &mut [&'static str; N],
+    mut at: usize,
+    names: &[&'static str],
+) -> usize {
+    let mut j = 0;
+    while j < names.len() {
+        out[at] = names[j];
+        at += 1;
+        j += 1;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::EnvSnapshot;
+    use crate::host::{HostOrigin, HostProblem};
+    use crate::source::{choose_for, Origin};
+    use crate::Host;
+
+    fn parse_any(name: &'static str, raw: &OsStr) -> Result<Host, HostInputError> {
+        let _ = name;
+        crate::host::parse_host_input(HostOrigin::HostOption, raw)
+    }
+
+    /// A second provider, shaped like GitLab (issue 20), only to prove that
+    /// the rules take their names from the value: nothing below names a
+    /// variable except through it.
+    const SECOND: Provider = Provider {
+        name: "Second",
+        token_file_var: "KELOS_SECOND_TOKEN_FILE",
+        token_vars: &["SECOND_TOKEN", "SECOND_ACCESS_TOKEN", "OAUTH_TOKEN"],
+        classes: &[],
+        other_classes: ClassVars {
+            classes: &[],
+            fallbacks: &["SECOND_TOKEN", "SECOND_ACCESS_TOKEN", "OAUTH_TOKEN"],
+            wrapper_sets: &["SECOND_TOKEN"],
+            wrapper_sets_if_present: &["SECOND_ACCESS_TOKEN", "OAUTH_TOKEN"],
+        },
+        host_vars: &["SECOND_HOST", "SL_HOST", "SECOND_URI"],
+        parse_host_var: parse_any,
+        default_host: "second.example",
+        git_username: "oauth2",
+        cli: "sl",
+        cli_path_var: "KELOS_SL_PATH",
+    };
+
+    const BOTH: &[&Provider] = &[&GITHUB, &SECOND];
+    const BOTH_VARS: [&str; provider_var_count(BOTH)] = provider_vars(BOTH);
+
+    #[test]
+    fn a_second_provider_drives_the_same_rules() {
+        assert_eq!(
+            BOTH_VARS[provider_var_count(&[&GITHUB])..],
+            [
+                "KELOS_SECOND_TOKEN_FILE",
+                "SECOND_HOST",
+                "SL_HOST",
+                "SECOND_URI",
+                "SECOND_TOKEN",
+                "SECOND_ACCESS_TOKEN",
+                "OAUTH_TOKEN",
+                "KELOS_SL_PATH",
+            ]
+        );
+        for class in [HostClass::Dotcom, HostClass::Enterprise] {
+            assert_eq!(SECOND.fallbacks(class), SECOND.other_classes.fallbacks);
+            assert_eq!(SECOND.wrapper_vars(class, |_| false), ["SECOND_TOKEN"]);
+            assert_eq!(
+                SECOND.wrapper_vars(class, |n| n == "OAUTH_TOKEN"),
+                ["SECOND_TOKEN", "OAUTH_TOKEN"]
+            );
+        }
+        let set = vec!["NPM_TOKEN".to_string(), "OAUTH_TOKEN".into()];
+        assert_eq!(
+            SECOND.consumer_vars(|n| n == "OAUTH_TOKEN" || n == "GH_TOKEN", &set),
+            ["OAUTH_TOKEN", "NPM_TOKEN"]
+        );
+        // The token source: the fallbacks in the provider's order, and the
+        // one "why not" sentence naming its variables.
+        let env = |pairs: &[(&'static str, &str)]| {
+            let mut snapshot = EnvSnapshot::default();
+            for (name, value) in pairs {
+                snapshot.insert_for_test(name, value);
+            }
+            snapshot
+        };
+        let none = choose_for(&SECOND, &env(&[]), HostClass::Enterprise);
+        assert_eq!(
+            none.explain(),
+            "KELOS_SECOND_TOKEN_FILE is not set; SECOND_TOKEN, SECOND_ACCESS_TOKEN, \
+             OAUTH_TOKEN unset or empty"
+        );
+        let found = choose_for(
+            &SECOND,
+            &env(&[
+                ("OAUTH_TOKEN", "glpat_o"),
+                ("SECOND_ACCESS_TOKEN", "glpat_a"),
+            ]),
+            HostClass::Dotcom,
+        );
+        assert_eq!(found.origin, Some(Origin::Env("SECOND_ACCESS_TOKEN")));
+        // Its host variables, first non-empty one, else its default host.
+        assert_eq!(SECOND.host(&env(&[])).unwrap().as_str(), "second.example");
+        assert_eq!(
+            SECOND
+                .host(&env(&[
+                    ("SL_HOST", "b.example"),
+                    ("SECOND_URI", "c.example")
+                ]))
+                .unwrap()
+                .as_str(),
+            "b.example"
+        );
+        let bad = SECOND.host(&env(&[("SECOND_HOST", "a b")])).unwrap_err();
+        assert_eq!(bad.problem, HostProblem::Whitespace);
+    }
+
+    #[test]
+    fn github_is_the_table_gh_reads() {
+        assert_eq!(
+            GITHUB.fallbacks(HostClass::Dotcom),
+            ["GH_TOKEN", "GITHUB_TOKEN"]
+        );
+        assert_eq!(
+            GITHUB.fallbacks(HostClass::Local),
+            ["GH_TOKEN", "GITHUB_TOKEN"]
+        );
+        assert_eq!(
+            GITHUB.fallbacks(HostClass::Tenancy),
+            ["GH_TOKEN", "GITHUB_TOKEN"]
+        );
+        assert_eq!(
+            GITHUB.fallbacks(HostClass::Enterprise),
+            [
+                "GH_ENTERPRISE_TOKEN",
+                "GITHUB_ENTERPRISE_TOKEN",
+                "GITHUB_TOKEN"
+            ]
+        );
+        // Every name any rule reads or sets is one the snapshot keeps.
+        for class in [
+            HostClass::Dotcom,
+            HostClass::Local,
+            HostClass::Tenancy,
+            HostClass::Enterprise,
+        ] {
+            for name in GITHUB
+                .fallbacks(class)
+                .iter()
+                .chain(&GITHUB.wrapper_vars(class, |_| true))
+            {
+                assert!(GITHUB.token_vars.contains(name), "{name}");
+                assert!(crate::env::KNOWN_VARS.contains(name), "{name}");
+            }
+        }
+    }
+}
