@@ -25,7 +25,7 @@ use git_credential_kelos::{configure, consumers, doctor, install};
 use kelos_token::credential::{answer_get, erase_message, match_request, DEFAULT_USERNAME};
 use kelos_token::env::c_args;
 use kelos_token::expiry::format_rfc3339;
-use kelos_token::host::configured_hosts;
+use kelos_token::host::{configured_hosts, HostInputError};
 use kelos_token::protocol::{read_request, Request};
 use kelos_token::source::Origin;
 use kelos_token::text::say;
@@ -71,9 +71,13 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
             }
         },
     };
+    // What --host means to the command, decided once: git's calls and
+    // configure/doctor/token answer for hosts; env, exec and install refuse
+    // it (exec here, before anything else; the others where they run).
+    let refusal = host_refusal(&cli);
     if let Command::Exec(exec) = &cli.command {
-        if !cli.hosts.is_empty() {
-            say(PROGRAM, consumers::NO_HOST_OPTION);
+        if let Some(refusal) = refusal {
+            say(PROGRAM, refusal);
             return 2;
         }
         return consumers::exec_command(exec, &reopened);
@@ -86,12 +90,27 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
             say(PROGRAM, line);
         }
     }
-    let mut tracer = if traces(&cli.command) {
+    let tracer = if traces(&cli.command) {
         Tracer::from_env(&env, PROGRAM)
     } else {
         Tracer::off(PROGRAM)
     };
-    let code = match run(&cli, &env, &mut tracer) {
+    // The hosts, resolved once for the commands that answer for hosts (an
+    // error is reported where the command meets it: after git's request
+    // is read, in doctor's report).
+    let hosts = if answers_for_hosts(&cli.command) {
+        configured_hosts(&cli.hosts, &env)
+    } else {
+        Ok(Vec::new())
+    };
+    let mut invocation = Invocation {
+        command: &cli.command,
+        refusal,
+        hosts,
+        env,
+        tracer,
+    };
+    let code = match run(&mut invocation) {
         Ok(code) => code,
         Err(e) => {
             say(PROGRAM, format_args!("{e:#}"));
@@ -144,30 +163,84 @@ fn traces(command: &Command) -> bool {
     )
 }
 
-fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<c_int> {
-    match &cli.command {
-        Command::Get => get(cli, env, tracer)?,
-        Command::Erase => erase(cli, env, tracer)?,
+/// The command line and the environment, resolved once for [`run`]
+/// (ripgrep's `run` over resolved arguments).
+struct Invocation<'c> {
+    command: &'c Command,
+    /// Why `--host` is refused, when it was given to a command that takes
+    /// none ([`host_refusal`]).
+    refusal: Option<&'static str>,
+    /// The hosts ([`configured_hosts`]) for a command that
+    /// [`answers_for_hosts`]; empty for the others.
+    hosts: Result<Vec<Host>, HostInputError>,
+    env: EnvSnapshot,
+    tracer: Tracer,
+}
+
+/// Whether `command` answers for hosts (`--host`, else `GH_HOST`, else
+/// github.com).
+fn answers_for_hosts(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Get
+            | Command::Erase
+            | Command::Configure(_)
+            | Command::Unconfigure(_)
+            | Command::Doctor(_)
+            | Command::Token(_)
+    )
+}
+
+/// The message refusing `--host` to a command that takes none, when it was
+/// given; the one place this is decided.
+fn host_refusal(cli: &Cli) -> Option<&'static str> {
+    if cli.hosts.is_empty() {
+        return None;
+    }
+    match cli.command {
+        Command::Env(_) | Command::Exec(_) => Some(consumers::NO_HOST_OPTION),
+        Command::Install(_) => {
+            Some("install takes no --host: the helpers read the host at run time")
+        }
+        _ => None,
+    }
+}
+
+fn run(invocation: &mut Invocation<'_>) -> Result<c_int> {
+    if let Some(refusal) = invocation.refusal {
+        anyhow::bail!(refusal);
+    }
+    let Invocation {
+        command,
+        hosts,
+        env,
+        tracer,
+        ..
+    } = invocation;
+    let env = &*env;
+    match command {
+        Command::Get => get(hosts, env, tracer)?,
+        Command::Erase => erase(hosts, env, tracer)?,
         // Read up to the blank line, like get: the token file is the only
         // store.
         Command::Store => drop(read_git_request(tracer)?),
         Command::Capability => io::stdout().write_all(b"version 0\n")?,
         Command::Configure(args) => configure::configure(
             &args.scope.scope(),
-            &configured_hosts(&cli.hosts, env)?,
+            &hosts.clone()?,
             args.exclusive,
             &configure::program(args.helper.as_deref())?,
         )?,
         Command::Unconfigure(args) => configure::unconfigure(
             &args.scope.scope(),
-            &configured_hosts(&cli.hosts, env)?,
+            &hosts.clone()?,
             args.exclusive,
             &configure::program(args.helper.as_deref())?,
         )?,
         Command::Doctor(args) => {
             // A bad GH_HOST or --host is one of doctor's findings, not an
             // error before it: the report (and --json) still comes.
-            let report = doctor::run(env, configured_hosts(&cli.hosts, env), args.no_token_ok);
+            let report = doctor::run(env, hosts.clone(), args.no_token_ok);
             let text = if args.json {
                 report.to_json()
             } else {
@@ -179,22 +252,15 @@ fn run(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<c_int> {
             }
         }
         Command::Token(args) => {
-            let hosts = configured_hosts(&cli.hosts, env)?;
-            let [host] = &hosts[..] else {
+            let [host] = &hosts.clone()?[..] else {
                 anyhow::bail!("token is for one host: give --host once");
             };
             return Ok(consumers::token(env, host, args.format, tracer));
         }
         Command::Env(args) => {
-            if !cli.hosts.is_empty() {
-                anyhow::bail!(consumers::NO_HOST_OPTION);
-            }
             return Ok(consumers::env(env, &args.set, args.format, tracer));
         }
         Command::Install(args) => {
-            if !cli.hosts.is_empty() {
-                anyhow::bail!("install takes no --host: the helpers read the host at run time");
-            }
             let written = install::install(&args.dir)?;
             // Told after every file is in place; a closed stdout changes nothing.
             let _ = io::stdout().write_all(install::report(&written).as_bytes());
@@ -274,12 +340,16 @@ fn read_git_request(tracer: &mut Tracer) -> Result<Option<Request>> {
     }
 }
 
-fn get(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
+fn get(
+    hosts: &Result<Vec<Host>, HostInputError>,
+    env: &EnvSnapshot,
+    tracer: &mut Tracer,
+) -> Result<()> {
     let Some(request) = read_git_request(tracer)? else {
         return Ok(());
     };
-    let hosts = configured_hosts(&cli.hosts, env)?;
-    let host = match match_request(&request, &hosts) {
+    let hosts = hosts.as_ref().map_err(Clone::clone)?;
+    let host = match match_request(&request, hosts) {
         Ok(host) => host,
         Err(refusal) => {
             trace!(tracer, "not answered: {refusal}");
@@ -301,12 +371,16 @@ fn get(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
     Ok(())
 }
 
-fn erase(cli: &Cli, env: &EnvSnapshot, tracer: &mut Tracer) -> Result<()> {
+fn erase(
+    hosts: &Result<Vec<Host>, HostInputError>,
+    env: &EnvSnapshot,
+    tracer: &mut Tracer,
+) -> Result<()> {
     let Some(request) = read_git_request(tracer)? else {
         return Ok(());
     };
-    let hosts = configured_hosts(&cli.hosts, env)?;
-    let Ok(host) = match_request(&request, &hosts) else {
+    let hosts = hosts.as_ref().map_err(Clone::clone)?;
+    let Ok(host) = match_request(&request, hosts) else {
         return Ok(());
     };
     let found = lookup(env, host.class());
