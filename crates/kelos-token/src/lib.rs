@@ -8,6 +8,7 @@
 
 pub mod arena;
 pub mod credential;
+pub mod decision;
 pub mod env;
 pub mod expiry;
 pub mod gh;
