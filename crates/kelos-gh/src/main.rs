@@ -4,8 +4,9 @@
 //! untouched (same PID, signals, terminal and exit status).
 //!
 //! No argument is ever interpreted: everything after `argv[0]` belongs to gh.
-//! All decisions live in `kelos_token` (`gh`, `source`, `host`); this file
-//! gathers the inputs and performs the exec.
+//! All decisions live in `kelos_token` (the provider `GITHUB`, `decision`,
+//! `real_gh`) and the start in its `launch`; this file chooses the provider
+//! and the target (the real gh) and words the messages.
 //!
 //! The C runtime calls `main` directly (`no_main`): std's start-up would set
 //! SIGPIPE to ignored and reopen closed standard descriptors on /dev/null,
