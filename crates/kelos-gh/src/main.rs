@@ -19,10 +19,10 @@ use std::ffi::{c_char, c_int};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use anyhow::{anyhow, Result};
 use kelos_token::env::c_args;
-use kelos_token::gh::{find_real_gh, gh_path_value, stat_file, Found, WRAPPER_STAMP};
+use kelos_token::gh::{gh_path_value, stat_file, Found, WRAPPER_STAMP};
 use kelos_token::launch::{Exports, Launch, Target, NOT_FOUND};
+use kelos_token::real_gh::find_real_cli;
 use kelos_token::source::{choose_for, Origin};
 use kelos_token::text::say;
 use kelos_token::{trace, Provider, Tracer, GITHUB};
@@ -50,12 +50,12 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     let found = match locate_gh(provider, &launch) {
         Ok(found) => found,
         Err(e) => {
-            trace!(tracer, "no real gh: {e:#}");
-            say(PROGRAM, format_args!("{e:#}"));
+            trace!(tracer, "no real {}: {e}", provider.cli);
+            say(PROGRAM, &e);
             return NOT_FOUND;
         }
     };
-    trace!(tracer, "running {found}");
+    trace!(tracer, "running {}", found.shown(provider));
     drop(tracer);
 
     let path = found.into_path();
@@ -127,8 +127,8 @@ fn token_exports(
 
 /// The provider's path variable (`KELOS_GH_PATH`), else the first gh in PATH
 /// that first appears after this wrapper's own first appearance (see
-/// [`find_real_gh`]).
-fn locate_gh(provider: &Provider, launch: &Launch<'_>) -> Result<Found> {
+/// [`find_real_cli`]); else the one-line message saying why not.
+fn locate_gh(provider: &'static Provider, launch: &Launch<'_>) -> Result<Found, String> {
     let path_var = provider.cli_path_var;
     let gh_path = gh_path_value(launch.env.get(path_var));
     let this_exe = match fs::metadata("/proc/self/exe") {
@@ -137,7 +137,7 @@ fn locate_gh(provider: &Provider, launch: &Launch<'_>) -> Result<Found> {
         // loop; KELOS_GH_PATH still works (nothing can match us then).
         Err(_) if gh_path.is_some() => None,
         Err(e) => {
-            return Err(anyhow!(
+            return Err(format!(
                 "cannot tell which file this wrapper is (/proc/self/exe: {e}), so PATH \
                  cannot be searched safely; set {path_var} to the absolute path of the \
                  real {}",
@@ -145,10 +145,6 @@ fn locate_gh(provider: &Provider, launch: &Launch<'_>) -> Result<Found> {
             ))
         }
     };
-    Ok(find_real_gh(
-        gh_path,
-        launch.path_var(),
-        this_exe,
-        stat_file,
-    )?)
+    find_real_cli(provider, gh_path, launch.path_var(), this_exe, stat_file)
+        .map_err(|e| e.shown(provider).to_string())
 }

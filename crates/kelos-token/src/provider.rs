@@ -322,6 +322,33 @@ mod tests {
     }
 
     #[test]
+    fn a_second_provider_s_cli_is_found_and_named_by_its_own_names() {
+        use crate::real_gh::{find_real_cli, FileId};
+        use std::path::Path;
+        let stat = |p: &Path| {
+            (p == Path::new("/b/sl")).then_some(FileId {
+                dev: 1,
+                ino: 2,
+                is_executable_regular_file: true,
+            })
+        };
+        let found = find_real_cli(&SECOND, None, Some(OsStr::new("/a:/b")), None, stat).unwrap();
+        assert_eq!(found.path(), Path::new("/b/sl"));
+        assert_eq!(
+            found.shown(&SECOND).to_string(),
+            "/b/sl (first sl in PATH that is not this wrapper; this wrapper is in no absolute \
+             PATH entry)"
+        );
+        let missing = find_real_cli(&SECOND, None, Some(OsStr::new("/a")), None, stat);
+        assert_eq!(
+            missing.unwrap_err().shown(&SECOND).to_string(),
+            "cannot find the real sl: KELOS_SL_PATH is unset, and no sl in PATH can be run \
+             (searched /a: no sl); install sl or set KELOS_SL_PATH to the absolute path of \
+             the real sl"
+        );
+    }
+
+    #[test]
     fn github_is_the_table_gh_reads() {
         assert_eq!(
             GITHUB.fallbacks(HostClass::Dotcom),

@@ -7,7 +7,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::env::GH_PATH_VAR;
+use crate::provider::{Provider, GITHUB};
 
 /// What the finder needs to know about a file: its identity, and whether it
 /// is something that can be run (a regular file with an execute bit, after
@@ -100,11 +100,23 @@ pub enum FindGhError {
 
 impl fmt::Display for FindGhError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_for(&GITHUB, f)
+    }
+}
+
+impl FindGhError {
+    /// The message for `provider`'s CLI (its name and path variable).
+    pub fn shown(&self, provider: &'static Provider) -> impl fmt::Display + '_ {
+        Shown(provider, self, FindGhError::fmt_for)
+    }
+
+    fn fmt_for(&self, provider: &Provider, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (cli, path_var_name) = (provider.cli, provider.cli_path_var);
         match self {
             FindGhError::GhPath { value, problem } => write!(
                 f,
-                "{GH_PATH_VAR}={} {problem}; set {GH_PATH_VAR} to the absolute path of the \
-                 real gh (e.g. /usr/bin/gh) or unset it to search PATH",
+                "{path_var_name}={} {problem}; set {path_var_name} to the absolute path of the \
+                 real {cli} (e.g. /usr/bin/{cli}) or unset it to search PATH",
                 Path::new(value).display()
             ),
             FindGhError::NotInPath {
@@ -113,7 +125,10 @@ impl fmt::Display for FindGhError {
                 searched,
                 skipped,
             } => {
-                write!(f, "cannot find the real gh: {GH_PATH_VAR} is unset, and ")?;
+                write!(
+                    f,
+                    "cannot find the real {cli}: {path_var_name} is unset, and "
+                )?;
                 let after = |f: &mut fmt::Formatter<'_>| match own_entry {
                     Some(own) => write!(f, " after this wrapper's own entry {}", own.display()),
                     None => Ok(()),
@@ -124,14 +139,14 @@ impl fmt::Display for FindGhError {
                     f.write_str("PATH has no absolute entry")?;
                     after(f)?;
                 } else {
-                    f.write_str("no gh in PATH")?;
+                    write!(f, "no {cli} in PATH")?;
                     after(f)?;
                     f.write_str(" can be run (searched ")?;
                     for (i, (dir, why)) in searched.iter().enumerate() {
                         let sep = if i == 0 { "" } else { ", " };
-                        let gh = dir.join("gh");
+                        let gh = dir.join(cli);
                         match why {
-                            PassedOver::NoGh => write!(f, "{sep}{}: no gh", dir.display()),
+                            PassedOver::NoGh => write!(f, "{sep}{}: no {cli}", dir.display()),
                             PassedOver::NotExecutable => {
                                 write!(f, "{sep}{}: not an executable file", gh.display())
                             }
@@ -156,7 +171,7 @@ impl fmt::Display for FindGhError {
                 }
                 write!(
                     f,
-                    "; install gh or set {GH_PATH_VAR} to the absolute path of the real gh"
+                    "; install {cli} or set {path_var_name} to the absolute path of the real {cli}"
                 )
             }
         }
@@ -196,14 +211,26 @@ impl Found {
 
 impl fmt::Display for Found {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_for(&GITHUB, f)
+    }
+}
+
+impl Found {
+    /// Why it was chosen, for `provider`'s CLI (its name and path variable).
+    pub fn shown(&self, provider: &'static Provider) -> impl fmt::Display + '_ {
+        Shown(provider, self, Found::fmt_for)
+    }
+
+    fn fmt_for(&self, provider: &Provider, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cli = provider.cli;
         match self {
-            Found::GhPath(p) => write!(f, "{} (from {GH_PATH_VAR})", p.display()),
+            Found::GhPath(p) => write!(f, "{} (from {})", p.display(), provider.cli_path_var),
             Found::InPath {
                 path,
                 own_entry: Some(own),
             } => write!(
                 f,
-                "{} (first gh in PATH that first appears after this wrapper's entry {})",
+                "{} (first {cli} in PATH that first appears after this wrapper's entry {})",
                 path.display(),
                 own.display()
             ),
@@ -212,11 +239,24 @@ impl fmt::Display for Found {
                 own_entry: None,
             } => write!(
                 f,
-                "{} (first gh in PATH that is not this wrapper; this wrapper is in no \
+                "{} (first {cli} in PATH that is not this wrapper; this wrapper is in no \
                  absolute PATH entry)",
                 path.display()
             ),
         }
+    }
+}
+
+/// A value shown for a provider.
+struct Shown<'a, T>(
+    &'static Provider,
+    &'a T,
+    fn(&T, &Provider, &mut fmt::Formatter<'_>) -> fmt::Result,
+);
+
+impl<T> fmt::Display for Shown<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.2)(self.1, self.0, f)
     }
 }
 
@@ -254,6 +294,21 @@ pub fn find_real_gh(
     this_exe: Option<(u64, u64)>,
     stat: impl Fn(&Path) -> Option<FileId>,
 ) -> Result<Found, FindGhError> {
+    find_real_cli(&GITHUB, gh_path, path_var, this_exe, stat)
+}
+
+/// [`find_real_gh`] for `provider`'s CLI: the walk looks for a file named
+/// [`Provider::cli`] in each entry; `cli_path` is the value of its
+/// [`Provider::cli_path_var`]. Show the answer and the error with their
+/// `shown(provider)`.
+pub fn find_real_cli(
+    provider: &Provider,
+    cli_path: Option<&OsStr>,
+    path_var: Option<&OsStr>,
+    this_exe: Option<(u64, u64)>,
+    stat: impl Fn(&Path) -> Option<FileId>,
+) -> Result<Found, FindGhError> {
+    let gh_path = cli_path;
     let is_this_exe = |id: &FileId| this_exe.is_some_and(|own| id.same_file(own));
     if let Some(value) = gh_path_value(gh_path) {
         let path = Path::new(value);
@@ -286,7 +341,7 @@ pub fn find_real_gh(
     // Since the search's start: each entry and why its gh was passed over.
     let mut searched: Vec<(PathBuf, PassedOver)> = Vec::new();
     for dir in entries().filter(|e| e.is_absolute()) {
-        let gh = dir.join("gh");
+        let gh = dir.join(provider.cli);
         let why = match stat(&gh) {
             None => PassedOver::NoGh,
             Some(id) if is_this_exe(&id) => {
