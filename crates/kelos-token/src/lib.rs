@@ -14,6 +14,7 @@ pub mod gh;
 pub mod host;
 pub mod protocol;
 pub mod redact;
+pub mod serve;
 pub mod source;
 pub mod text;
 pub mod token;
