@@ -28,8 +28,6 @@ pub(super) fn gh_checks(f: &Facts, checks: &mut Vec<Check>) {
     checks.push(gh_check(&f.gh));
 }
 
-/// The `gh` check: the whole chain, from the gh in PATH to the real gh (or
-/// to where it ends without one).
 /// What a wrapper link says it is, for the gh check's message (the commit cut short: a
 /// whole id would be masked as a token shape).
 fn wrapper_version(link: &GhLink) -> String {
@@ -39,6 +37,8 @@ fn wrapper_version(link: &GhLink) -> String {
     )
 }
 
+/// The `gh` check: the whole chain, from the gh in PATH to the real gh (or
+/// to where it ends without one).
 fn gh_check(gh: &GhFacts) -> Check {
     const NO_REAL_GH: &str = "install gh, or set KELOS_GH_PATH to the absolute path of the real gh";
     const EXTRA_COPIES: &str = "remove the extra kelos-gh copies from PATH (keep one, ahead of \
