@@ -393,6 +393,63 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever mix of scopes leaks: one `configure --exclusive` per
+        /// scope, with configure's own option for it, system first and the
+        /// repository (after its `cd`) last; one `remove` per helper no
+        /// option rewrites.
+        #[test]
+        fn leak_fix_runs_each_scope_once_in_order(
+            picks in proptest::collection::vec((0usize..6, 0usize..3), 1..8),
+        ) {
+            const SCOPES: [&str; 6] = ["system", "global", "local", "worktree", "command", "odd"];
+            const FILES: [Option<&str>; 3] = [None, Some("/r/.git/config"), Some("/r/a b")];
+            let leaking: Vec<HelperSource> = picks
+                .iter()
+                .enumerate()
+                .map(|(i, &(scope, file))| HelperSource {
+                    value: format!("h{i}"),
+                    ..source("", SCOPES[scope], FILES[file])
+                })
+                .collect();
+            let refs: Vec<&HelperSource> = leaking.iter().collect();
+            let hosts = [Host::parse("github.com").unwrap()];
+            let fix = leak_fix(&refs, &hosts, Some(Path::new("/r")));
+            let rank = |s: &Scope| match s {
+                Scope::System => 0,
+                Scope::Global => 1,
+                Scope::File(_) => 2,
+                Scope::Local => 3,
+            };
+            let mut want: Vec<Scope> = Vec::new();
+            for h in &leaking {
+                if let Some(scope) = Scope::of_listed(&h.scope, h.file.as_deref()) {
+                    if !want.contains(&scope) {
+                        want.push(scope);
+                    }
+                }
+            }
+            want.sort_by_key(rank);
+            let commands = fix.split("; ").next().unwrap_or_default();
+            let got: Vec<&str> = commands
+                .split(" && ")
+                .filter_map(|c| c.strip_prefix("git-credential-kelos configure --exclusive "))
+                .collect();
+            let want_flags: Vec<String> = want.iter().map(|s| s.cli_args().join(" ")).collect();
+            proptest::prop_assert_eq!(got, want_flags.iter().map(String::as_str).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(
+                commands.contains("cd /r && "),
+                want.last() == Some(&Scope::Local),
+                "{}", fix
+            );
+            let removals = leaking
+                .iter()
+                .filter(|h| Scope::of_listed(&h.scope, h.file.as_deref()).is_none())
+                .count();
+            proptest::prop_assert_eq!(fix.matches("remove `").count(), removals, "{}", fix);
+        }
+    }
+
     #[test]
     fn fixes_per_scope_system_first_the_repository_last() {
         let hosts = configured_hosts(
