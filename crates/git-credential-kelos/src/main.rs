@@ -15,33 +15,23 @@
 #![cfg_attr(not(test), no_main)]
 
 use std::ffi::{c_char, c_int, CStr, OsStr};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use git_credential_kelos::cli::{self, Cli, Command};
 use git_credential_kelos::{configure, consumers, doctor, install};
-use kelos_token::credential::{answer_get, erase_message, match_request, DEFAULT_USERNAME};
 use kelos_token::env::c_args;
-use kelos_token::expiry::format_rfc3339;
 use kelos_token::host::{configured_hosts, HostInputError};
-use kelos_token::protocol::{read_request, Request};
-use kelos_token::source::Origin;
+use kelos_token::serve::{serve, Operation, World, PROGRAM};
 use kelos_token::text::say;
-use kelos_token::token::mask;
-use kelos_token::{lookup, trace, EnvSnapshot, Host, Lookup, Tracer};
+use kelos_token::{trace, EnvSnapshot, Host, Tracer};
 
 // Every allocation of a short-lived helper from one static arena: musl's
 // allocator would map and unmap pages for each burst (see bench/README.md).
 #[global_allocator]
 static ALLOC: kelos_token::arena::Arena = kelos_token::arena::Arena::new();
-
-const PROGRAM: &str = "git-credential-kelos";
-
-/// Input beyond git's request is drained up to this much, so that git never
-/// meets a closed pipe, and no further.
-const MAX_DRAIN_BYTES: u64 = 1 << 20;
 
 #[cfg_attr(not(test), no_mangle)]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
@@ -219,11 +209,11 @@ fn run(invocation: &mut Invocation<'_>) -> Result<c_int> {
     } = invocation;
     let env = &*env;
     match command {
-        Command::Get => get(hosts, env, tracer)?,
-        Command::Erase => erase(hosts, env, tracer)?,
+        Command::Get => serve_git(Operation::Get, hosts, env, tracer)?,
+        Command::Erase => serve_git(Operation::Erase, hosts, env, tracer)?,
         // Read up to the blank line, like get: the token file is the only
         // store.
-        Command::Store => drop(read_git_request(tracer)?),
+        Command::Store => serve_git(Operation::Store, hosts, env, tracer)?,
         Command::Capability => io::stdout().write_all(b"version 0\n")?,
         Command::Configure(args) => configure::configure(
             &args.scope.scope(),
@@ -290,137 +280,20 @@ fn run(invocation: &mut Invocation<'_>) -> Result<c_int> {
     Ok(0)
 }
 
-/// Reads git's request; `None` (with a trace line) when it is malformed.
-fn read_git_request(tracer: &mut Tracer) -> Result<Option<Request>> {
-    let stdin = io::stdin();
-    let mut input = stdin.lock();
-    let parsed = read_request(&mut input).context("reading git's request from stdin")?;
-    // Reading stops at the blank line that ends a request, so a caller that
-    // keeps stdin open while it waits for the answer is never kept waiting.
-    // After malformed input, the rest is read (and bounded) so that the
-    // writer does not meet a closed pipe.
-    if parsed.is_err() {
-        let _ = io::copy(&mut input.take(MAX_DRAIN_BYTES), &mut io::sink());
-    }
-    match parsed {
-        Ok(request) => {
-            // A token can arrive as the username (`https://TOKEN@host/`) and
-            // comes as the password to `erase`: both are masked in every
-            // later line; only git's usual username is shown as it is.
-            let username = request.username.as_deref().map(|u| {
-                if u == DEFAULT_USERNAME {
-                    u.to_owned()
-                } else {
-                    tracer.hide(u.as_bytes());
-                    mask(u)
-                }
-            });
-            if let Some(password) = &request.password {
-                tracer.hide(password);
-            }
-            let given = |value: Option<&str>| value.unwrap_or("(none)").to_owned();
-            trace!(
-                tracer,
-                "request: protocol {}, host {}, username {}, password {}",
-                given(request.protocol.as_deref()),
-                given(request.host.as_deref()),
-                given(username.as_deref()),
-                if request.password.is_some() {
-                    "given"
-                } else {
-                    "(none)"
-                }
-            );
-            Ok(Some(request))
-        }
-        Err(e) => {
-            trace!(tracer, "malformed request, not answered: {e}");
-            Ok(None)
-        }
-    }
-}
-
-fn get(
+/// git's operations, served by the library's driver: this binary only wires
+/// its streams, the resolved hosts and the clock.
+fn serve_git(
+    op: Operation,
     hosts: &Result<Vec<Host>, HostInputError>,
     env: &EnvSnapshot,
     tracer: &mut Tracer,
 ) -> Result<()> {
-    let Some(request) = read_git_request(tracer)? else {
-        return Ok(());
+    let world = World {
+        env,
+        hosts: || hosts.clone(),
+        clock: SystemTime::now,
     };
-    let hosts = hosts.as_ref().map_err(Clone::clone)?;
-    let host = match match_request(&request, hosts) {
-        Ok(host) => host,
-        Err(refusal) => {
-            trace!(tracer, "not answered: {refusal}");
-            return Ok(());
-        }
-    };
-    let found = lookup(env, host.class());
-    trace_lookup(tracer, host, &found);
-    let answer = answer_get(&request, host, &found, SystemTime::now);
-    if let Some(line) = &answer.stderr {
-        say(PROGRAM, line);
-    }
-    if !answer.stdout.is_empty() {
-        let mut out = io::stdout().lock();
-        out.write_all(&answer.stdout)?;
-        out.flush()?;
-        trace!(tracer, "answered");
-    }
+    let (input, out) = (io::stdin().lock(), io::stdout().lock());
+    serve(op, input, out, io::stderr(), world, tracer)?;
     Ok(())
-}
-
-fn erase(
-    hosts: &Result<Vec<Host>, HostInputError>,
-    env: &EnvSnapshot,
-    tracer: &mut Tracer,
-) -> Result<()> {
-    let Some(request) = read_git_request(tracer)? else {
-        return Ok(());
-    };
-    let hosts = hosts.as_ref().map_err(Clone::clone)?;
-    let Ok(host) = match_request(&request, hosts) else {
-        return Ok(());
-    };
-    let found = lookup(env, host.class());
-    trace_lookup(tracer, host, &found);
-    say(
-        PROGRAM,
-        erase_message(&request, host, &found, env, SystemTime::now()),
-    );
-    Ok(())
-}
-
-fn trace_lookup(tracer: &mut Tracer, host: &Host, found: &Lookup) {
-    if !tracer.enabled() {
-        return;
-    }
-    if let Some(token) = &found.token {
-        tracer.hide(token.expose().as_bytes());
-    }
-    trace!(tracer, "host {host} class {}", host.class());
-    if found.file_rejection.is_some() {
-        trace!(tracer, "token file passed over: {}", found.explain());
-    }
-    match (found.origin, &found.token) {
-        (Some(Origin::File), Some(token)) => trace!(
-            tracer,
-            "token from the file ({}), {}, {}",
-            found
-                .layout
-                .as_ref()
-                .map_or_else(|| "layout unknown".to_owned(), ToString::to_string),
-            token.masked(),
-            match (found.expires_at, &found.expiry_problem) {
-                (Some(at), _) => format!("expires {}", format_rfc3339(at)),
-                (None, Some(problem)) => format!("expiry unknown: the expiry file {problem}"),
-                (None, None) => "no expiry file".to_owned(),
-            }
-        ),
-        (Some(Origin::Env(name)), Some(token)) => {
-            trace!(tracer, "token from fallback {name}, {}", token.masked())
-        }
-        _ => trace!(tracer, "no token: {}", found.explain()),
-    }
 }

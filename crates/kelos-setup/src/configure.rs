@@ -58,6 +58,20 @@ impl Scope {
         }
     }
 
+    /// The scope whose option rewrites a config entry git lists (its
+    /// `--show-scope` name and `--show-origin` file), for doctor's fixes:
+    /// `None` for one no option rewrites (`command`: git's `-c` options and
+    /// `GIT_CONFIG_PARAMETERS`; an unknown scope without a file).
+    pub fn of_listed(scope: &str, file: Option<&Path>) -> Option<Scope> {
+        match scope {
+            "system" => Some(Scope::System),
+            "global" => Some(Scope::Global),
+            "local" => Some(Scope::Local),
+            "command" => None,
+            _ => file.map(|file| Scope::File(file.to_owned())),
+        }
+    }
+
     fn describe(&self, file: &Path) -> String {
         let what = match self {
             Scope::System => "the system git config",

@@ -3,8 +3,8 @@
 //! without ever showing it.
 //!
 //! Everything here is a pure function of its inputs except [`source::lookup`]
-//! and [`source::read_token_file`] (the file) and [`trace::Tracer`] (the trace
-//! sink).
+//! and [`source::read_token_file`] (the file), [`trace::Tracer`] (the trace
+//! sink) and [`serve::serve`] (git's protocol on the streams it is given).
 
 pub mod arena;
 pub mod credential;
@@ -18,6 +18,7 @@ pub mod protocol;
 pub mod provider;
 pub mod real_gh;
 pub mod redact;
+pub mod serve;
 pub mod source;
 pub mod text;
 pub mod token;

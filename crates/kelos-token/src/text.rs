@@ -65,8 +65,12 @@ pub fn say(program: &str, message: impl fmt::Display) {
 
 #[inline(never)]
 fn say_text(program: &str, message: &str) {
-    let line = [program, ": ", &escape_controls(message), "\n"].concat();
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    let _ = std::io::stderr().write_all(said(program, message).as_bytes());
+}
+
+/// The line [`say`] writes, for a caller that writes it elsewhere.
+pub fn said(program: &str, message: &str) -> String {
+    [program, ": ", &escape_controls(message), "\n"].concat()
 }
 
 #[cfg(test)]

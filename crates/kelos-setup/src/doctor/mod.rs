@@ -1,7 +1,14 @@
 //! `doctor`: gathers the facts (files, git, gh) and hands them to
-//! `checks::diagnose`, which decides.
+//! `checks::diagnose`, which decides, one subject at a time (`token`,
+//! `host`, `git`, `gh`); `report` shows the result.
 
 mod checks;
+mod facts;
+mod gh;
+mod git;
+mod host;
+mod report;
+mod token;
 
 use std::fs;
 use std::io::Read;

@@ -1,0 +1,41 @@
+//! The `host` check: the hosts answered for (`GH_HOST`, `--host`), or why
+//! one given is not a host.
+
+use super::facts::Facts;
+use super::report::{check, Check, CheckId, Level};
+use kelos_token::env::GH_HOST_VAR;
+use kelos_token::host::HostOrigin;
+
+pub(super) fn host_check(f: &Facts, checks: &mut Vec<Check>) {
+    if let Some(e) = &f.host_error {
+        let fix = match e.origin {
+            HostOrigin::GhHost => {
+                format!("set {GH_HOST_VAR} to the host name alone (or unset it for github.com)")
+            }
+            HostOrigin::HostOption => "give --host the host name alone".to_owned(),
+        };
+        let fix = match &e.suggestion {
+            Some(h) => format!("{fix}, like {h}"),
+            None => fix,
+        };
+        checks.push(check(CheckId::Host, Level::Fail, e.to_string(), Some(&fix)));
+    }
+    let hosts: Vec<String> = f
+        .hosts
+        .iter()
+        .map(|h| format!("{h} ({})", h.class()))
+        .collect();
+    let source = if f.env.non_empty(GH_HOST_VAR).is_some() {
+        "from GH_HOST"
+    } else {
+        "default"
+    };
+    if f.host_error.is_none() {
+        checks.push(check(
+            CheckId::Host,
+            Level::Ok,
+            format!("answering for {} [{source}]", hosts.join(", ")),
+            None,
+        ));
+    }
+}
