@@ -121,7 +121,7 @@ run() {
   esac
   (cd "$CASE_CWD" && exec env -i "${env[@]}" "$@" <"${CASE_IN:-/dev/null}" >"$ROOT/out" 2>"$ROOT/err") || rc=$?
   {
-    echo "=== $N: $title"
+    printf '=== %s: ' "$N"; perl -e "$PERL_ESCAPE"' print esc($ARGV[0]), "\n"' -- "$title"
     echo "argv:"; show_words "$@"
     if [ ${#CASE_ENV[@]} -gt 0 ] || [ -n "$CASE_TRACE" ]; then
       echo "env (besides HOME PATH GIT_CONFIG_SYSTEM GIT_CEILING_DIRECTORIES LC_ALL TZ):"
