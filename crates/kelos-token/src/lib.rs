@@ -11,6 +11,7 @@ pub mod credential;
 pub mod env;
 pub mod expiry;
 pub mod gh;
+pub mod gitlab_host;
 pub mod host;
 pub mod protocol;
 pub mod redact;
