@@ -12,6 +12,7 @@ pub mod decision;
 pub mod env;
 pub mod expiry;
 pub mod gh;
+pub mod gitlab_host;
 pub mod host;
 pub mod launch;
 pub mod protocol;
