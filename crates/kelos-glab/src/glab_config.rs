@@ -767,8 +767,12 @@ fn read_config(path: &Path) -> Result<Option<Snapshot>, GlabConfigError> {
             path: path.to_path_buf(),
         });
     }
+    // Through `Take`: `File::read_to_end` would fstat and lseek again for a
+    // size hint we already have.
     let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-    file.read_to_end(&mut bytes)
+    io::Read::by_ref(&mut file)
+        .take(u64::MAX)
+        .read_to_end(&mut bytes)
         .map_err(io_error("read", path))?;
     Ok(Some(Snapshot { bytes, meta }))
 }
