@@ -572,6 +572,14 @@ fn key_lines(out: &mut String, indent: usize, keys: &[(&str, &str)]) {
     }
 }
 
+/// A new host's entry: its key, then its three keys one step deeper.
+fn host_block(out: &mut String, entry: &HostEntry, indent: usize, unit: usize) {
+    out.push_str(&" ".repeat(indent));
+    out.push_str(&yaml_scalar(&entry.host));
+    out.push_str(":\n");
+    key_lines(out, indent + unit, &entry.wanted());
+}
+
 /// Text inserted after line `n` (or at the end of an empty file).
 fn insert_after(doc: &Doc, text: &str, line: Option<usize>, block: String) -> Edit {
     let at = match line {
@@ -615,10 +623,7 @@ pub fn ensure_host_entry(
         None => {
             let indent = doc.root_indent;
             let mut block = format!("{}hosts:\n", " ".repeat(indent));
-            block.push_str(&" ".repeat(indent + unit));
-            block.push_str(&yaml_scalar(&entry.host));
-            block.push_str(":\n");
-            key_lines(&mut block, indent + 2 * unit, &wanted);
+            host_block(&mut block, entry, indent + unit, unit);
             let last = doc.root.last().map(|&r| doc.last_line(r));
             edits.push(insert_after(&doc, text, last, block));
         }
@@ -633,10 +638,8 @@ pub fn ensure_host_entry(
                 .map_or(h.indent + unit, |&c| doc.nodes[c].indent);
             match doc.child(&h.children, &entry.host) {
                 None => {
-                    let mut block = " ".repeat(host_indent);
-                    block.push_str(&yaml_scalar(&entry.host));
-                    block.push_str(":\n");
-                    key_lines(&mut block, host_indent + unit, &wanted);
+                    let mut block = String::new();
+                    host_block(&mut block, entry, host_indent, unit);
                     edits.push(insert_after(&doc, text, Some(doc.last_line(hosts)), block));
                 }
                 Some(host) => {
