@@ -899,6 +899,17 @@ pub fn ensure_host_entry_in_file(
     path: &Path,
     entry: &HostEntry,
 ) -> Result<Outcome, GlabConfigError> {
+    ensure_in_file(path, entry, &mut |_| {})
+}
+
+/// [`ensure_host_entry_in_file`], with `before_rename` run between the new
+/// file's fsync and the check that the old one is unchanged (where the tests
+/// play glab writing the file meanwhile).
+fn ensure_in_file(
+    path: &Path,
+    entry: &HostEntry,
+    before_rename: &mut dyn FnMut(&Path),
+) -> Result<Outcome, GlabConfigError> {
     let in_file = |path: &Path| {
         let path = path.to_path_buf();
         let host = entry.host.clone();
@@ -944,9 +955,15 @@ pub fn ensure_host_entry_in_file(
             return Ok(Outcome::AlreadySet);
         };
         let mut temp = write_temp(&target, &bytes, snapshot.as_ref().map(|s| &s.meta))?;
+        before_rename(&target);
         let unchanged = match (&snapshot, fs::symlink_metadata(&target)) {
             (None, Err(e)) if e.kind() == io::ErrorKind::NotFound => true,
-            (Some(s), Ok(now)) => identity(&s.meta) == identity(&now),
+            // Same inode, size and times, and (times being as coarse as the
+            // kernel's clock tick) the same bytes.
+            (Some(s), Ok(now)) => {
+                identity(&s.meta) == identity(&now)
+                    && read_config(&target)?.is_some_and(|again| again.bytes == s.bytes)
+            }
             (_, Err(e)) if e.kind() != io::ErrorKind::NotFound => {
                 return Err(io_error("read", &target)(e))
             }
@@ -1304,6 +1321,72 @@ hosts:
                     HostEntry::new(&host, api, &api_host, git).unwrap(),
                 )
             })
+    }
+
+    /// A unique empty directory under the system's temporary one.
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("kelos-glab-unit-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// glab does not take kelos-glab's lock: a file replaced between the read
+    /// and the rename is read again (the outside change kept, the entry added),
+    /// and one that keeps changing is left as the outside writer left it.
+    #[test]
+    fn a_file_replaced_meanwhile_is_read_again_never_overwritten() {
+        let dir = temp_dir("replaced");
+        let path = dir.join("config.yml");
+        fs::write(
+            &path,
+            "hosts:\n    a:\n        token: glpat-AAAAAAAAAAAAAAAAAAAA\n",
+        )
+        .unwrap();
+        let mut writes = 0;
+        let outcome = ensure_in_file(&path, &entry("h:1"), &mut |target| {
+            writes += 1;
+            if writes == 1 {
+                // As glab's renameio does: a new file renamed over the old.
+                let tmp = target.with_file_name("glab-tmp");
+                fs::write(
+                    &tmp,
+                    "hosts:\n    a:\n        token: glpat-BBBBBBBBBBBBBBBBBBBB\n",
+                )
+                .unwrap();
+                fs::rename(&tmp, target).unwrap();
+            }
+        })
+        .unwrap();
+        assert_eq!((outcome, writes), (Outcome::Written, 2));
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "hosts:\n    a:\n        token: glpat-BBBBBBBBBBBBBBBBBBBB\n    h:1:\n        api_protocol: http\n        api_host: h:1\n        git_protocol: http\n"
+        );
+
+        fs::write(&path, "x: 0\n").unwrap();
+        let mut n = 0;
+        let err = ensure_in_file(&path, &entry("h:2"), &mut |target| {
+            n += 1;
+            fs::write(target, format!("x: {n}\n")).unwrap();
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, GlabConfigError::ChangedConcurrently { .. }),
+            "{err}"
+        );
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("x: {CHANGED_RETRIES}\n")
+        );
+        let mut names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["config.yml"], "no temporary or lock file left");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     proptest! {
