@@ -445,8 +445,11 @@ fn glab_api_calls_http_with_the_environments_token_once_the_entry_exists() {
 #[test]
 #[ignore = "run by concurrent_runs as a child process"]
 fn child_ensure() {
+    // Run by hand (`--include-ignored`) it has nothing to do.
+    let Some(path) = std::env::var_os("KELOS_GLAB_CHILD_CONFIG").map(PathBuf::from) else {
+        return;
+    };
     let var = |name: &str| std::env::var(name).unwrap();
-    let path = PathBuf::from(var("KELOS_GLAB_CHILD_CONFIG"));
     let start = PathBuf::from(var("KELOS_GLAB_CHILD_START"));
     let host = var("KELOS_GLAB_CHILD_HOST");
     let deadline = Instant::now() + Duration::from_secs(20);
