@@ -33,24 +33,26 @@ const GIT_CONFIG_VARS: [&str; 6] = [
 /// ([`crate::provider::PROVIDERS`]), the trace setting, and git's config
 /// locations. Nothing else is captured (but PATH), so nothing else can leak
 /// through a snapshot.
-pub const KNOWN_VARS: &[&str] = &KNOWN_VAR_ARRAY;
+pub const KNOWN_VARS: &[&str] = KNOWN_VAR_ARRAY.split_at(KNOWN_VAR_COUNT).0;
 const KNOWN_VAR_COUNT: usize = PROVIDER_VARS.len() + 1 + GIT_CONFIG_VARS.len();
-const KNOWN_VAR_ARRAY: [&str; KNOWN_VAR_COUNT] = {
-    let mut out = [""; KNOWN_VAR_COUNT];
+/// [`KNOWN_VARS`], then [`PATH_VAR`]: what a snapshot keeps.
+const KNOWN_VAR_ARRAY: [&str; KNOWN_VAR_COUNT + 1] = {
+    let mut out = [""; KNOWN_VAR_COUNT + 1];
     let at = copy_into(&mut out, 0, &PROVIDER_VARS);
     let at = copy_into(&mut out, at, &[TRACE_VAR]);
     let at = copy_into(&mut out, at, &GIT_CONFIG_VARS);
-    assert!(at == KNOWN_VAR_COUNT);
+    let at = copy_into(&mut out, at, &[PATH_VAR]);
+    assert!(at == KNOWN_VAR_COUNT + 1);
     out
 };
 
 /// The name of a variable the snapshot keeps, as its `'static` form.
+#[inline(always)]
 fn kept(name: &[u8]) -> Option<&'static str> {
-    KNOWN_VARS
+    KNOWN_VAR_ARRAY
         .iter()
         .copied()
         .find(|k| k.as_bytes() == name)
-        .or_else(|| (name == PATH_VAR.as_bytes()).then_some(PATH_VAR))
 }
 
 /// The values of [`KNOWN_VARS`] at one moment. Pure functions take this
