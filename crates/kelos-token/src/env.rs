@@ -110,7 +110,7 @@ impl EnvSnapshot {
     pub fn get(&self, name: &str) -> Option<&OsStr> {
         self.vars
             .iter()
-            .find(|(n, _)| *n == name)
+            .find(|(n, _)| same_name(n, name))
             .map(|(_, v)| v.as_os_str())
     }
 
@@ -125,6 +125,16 @@ impl EnvSnapshot {
     pub fn non_empty(&self, name: &str) -> Option<&OsStr> {
         self.get(name).filter(|v| !v.is_empty())
     }
+}
+
+/// Whether two names are equal. A name asked for usually comes from the
+/// same table as the snapshot's (a [`crate::provider::Provider`]'s field),
+/// so the same address settles it without a byte-by-byte comparison
+/// (musl's `memcmp` is one: on `get`'s path it cost as much as the rest of
+/// the lookup of a variable).
+#[inline(always)]
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
 }
 
 /// `NAME=value` split at the first `=`; `None` for an entry without one.
