@@ -33,24 +33,26 @@ const GIT_CONFIG_VARS: [&str; 6] = [
 /// ([`crate::provider::PROVIDERS`]), the trace setting, and git's config
 /// locations. Nothing else is captured (but PATH), so nothing else can leak
 /// through a snapshot.
-pub const KNOWN_VARS: &[&str] = &KNOWN_VAR_ARRAY;
+pub const KNOWN_VARS: &[&str] = KNOWN_VAR_ARRAY.split_at(KNOWN_VAR_COUNT).0;
 const KNOWN_VAR_COUNT: usize = PROVIDER_VARS.len() + 1 + GIT_CONFIG_VARS.len();
-const KNOWN_VAR_ARRAY: [&str; KNOWN_VAR_COUNT] = {
-    let mut out = [""; KNOWN_VAR_COUNT];
+/// [`KNOWN_VARS`], then [`PATH_VAR`]: what a snapshot keeps.
+const KNOWN_VAR_ARRAY: [&str; KNOWN_VAR_COUNT + 1] = {
+    let mut out = [""; KNOWN_VAR_COUNT + 1];
     let at = copy_into(&mut out, 0, &PROVIDER_VARS);
     let at = copy_into(&mut out, at, &[TRACE_VAR]);
     let at = copy_into(&mut out, at, &GIT_CONFIG_VARS);
-    assert!(at == KNOWN_VAR_COUNT);
+    let at = copy_into(&mut out, at, &[PATH_VAR]);
+    assert!(at == KNOWN_VAR_COUNT + 1);
     out
 };
 
 /// The name of a variable the snapshot keeps, as its `'static` form.
+#[inline(always)]
 fn kept(name: &[u8]) -> Option<&'static str> {
-    KNOWN_VARS
+    KNOWN_VAR_ARRAY
         .iter()
         .copied()
         .find(|k| k.as_bytes() == name)
-        .or_else(|| (name == PATH_VAR.as_bytes()).then_some(PATH_VAR))
 }
 
 /// The values of [`KNOWN_VARS`] at one moment. Pure functions take this
@@ -108,7 +110,7 @@ impl EnvSnapshot {
     pub fn get(&self, name: &str) -> Option<&OsStr> {
         self.vars
             .iter()
-            .find(|(n, _)| *n == name)
+            .find(|(n, _)| same_name(n, name))
             .map(|(_, v)| v.as_os_str())
     }
 
@@ -123,6 +125,16 @@ impl EnvSnapshot {
     pub fn non_empty(&self, name: &str) -> Option<&OsStr> {
         self.get(name).filter(|v| !v.is_empty())
     }
+}
+
+/// Whether two names are equal. A name asked for usually comes from the
+/// same table as the snapshot's (a [`crate::provider::Provider`]'s field),
+/// so the same address settles it without a byte-by-byte comparison
+/// (musl's `memcmp` is one: on `get`'s path it cost as much as the rest of
+/// the lookup of a variable).
+#[inline(always)]
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
 }
 
 /// `NAME=value` split at the first `=`; `None` for an entry without one.

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::env::{EnvSnapshot, TOKEN_FILE_VAR};
 use crate::provider::{Provider, GITHUB};
-use crate::token::{clean_token, InvalidToken};
+use crate::token::is_blank;
 
 pub use crate::decision::{
     choose, choose_for, decide, lookup, why_not_file, ExpiryProblem, FileDecision, FileRejection,
@@ -148,7 +148,7 @@ fn read_token_file_settled(path: &Path) -> Result<FileRead, FileProblem> {
     let mut read = read_token_file(path);
     for delay in EMPTY_RETRY_DELAYS {
         match &read {
-            Ok(r) if clean_token(&r.contents) == Err(InvalidToken::Empty) => {
+            Ok(r) if is_blank(&r.contents) => {
                 std::thread::sleep(delay);
                 read = read_token_file(path);
             }
@@ -315,6 +315,7 @@ mod tests {
     use super::*;
     use crate::expiry::ExpiryError;
     use crate::host::HostClass;
+    use crate::token::InvalidToken;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::symlink;
 

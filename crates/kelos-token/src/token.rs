@@ -103,11 +103,21 @@ pub enum InvalidToken {
     NotAscii { at: usize },
 }
 
+/// A candidate without a UTF-8 BOM and surrounding ASCII whitespace.
+fn trimmed(raw: &[u8]) -> &[u8] {
+    raw.strip_prefix(BOM).unwrap_or(raw).trim_ascii()
+}
+
+/// Whether [`clean_token`] would say [`InvalidToken::Empty`], without
+/// validating the rest (a file read mid-rewrite is read again while so).
+pub fn is_blank(raw: &[u8]) -> bool {
+    trimmed(raw).is_empty()
+}
+
 /// Strips a UTF-8 BOM and surrounding ASCII whitespace, then validates:
 /// non-empty, no whitespace, no control character, ASCII only.
 pub fn clean_token(raw: &[u8]) -> Result<Token, InvalidToken> {
-    let raw = raw.strip_prefix(BOM).unwrap_or(raw);
-    let trimmed = raw.trim_ascii();
+    let trimmed = trimmed(raw);
     if trimmed.is_empty() {
         return Err(InvalidToken::Empty);
     }
@@ -197,5 +207,25 @@ mod tests {
         assert!(!token.matches(b"ghs_onf"));
         assert!(!token.matches(b"ghs_on"));
         assert!(!token.matches(b""));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn blank_is_exactly_what_cleaning_calls_empty(
+            raw in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b' '),
+                    proptest::strategy::Just(b'\n'),
+                    proptest::strategy::Just(b'\t'),
+                    proptest::strategy::Just(0xEF),
+                    proptest::strategy::Just(0xBB),
+                    proptest::strategy::Just(0xBF),
+                    proptest::num::u8::ANY,
+                ],
+                0..8,
+            )
+        ) {
+            proptest::prop_assert_eq!(is_blank(&raw), clean_token(&raw) == Err(InvalidToken::Empty));
+        }
     }
 }
