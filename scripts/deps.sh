@@ -206,6 +206,7 @@ install_glab() {
     -o "Dir::Cache=$cache/cache"
   )
   echo "==> glab (Debian 13's package, from $mirror trixie) into $GLAB_PREFIX"
+  command -v apt-get >/dev/null || { echo "deps: apt-get not found: glab comes from Debian 13's package; install glab 1.53 into $GLAB_PREFIX/usr/bin some other way" >&2; exit 1; }
   mkdir -p "$cache/sources.list.d" "$cache/preferences.d" "$cache/lists/partial" \
     "$cache/cache/archives/partial" "$cache/download"
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" >"$cache/sources.list"
@@ -244,6 +245,10 @@ apt_missing() {
   [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || echo debian-archive-keyring
   { command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; } || echo python3-pip
   { command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; } || echo python3-venv
+  # Debian 13's glab is fetched against trixie's signed lists (only when it is missing): a
+  # keyring older than bookworm's 2023.3+deb12u2 has no trixie keys, and installing the
+  # package upgrades it.
+  if glab_missing; then [ -f /usr/share/keyrings/debian-archive-trixie-stable.gpg ] || echo debian-archive-keyring; fi
   # What building the current git needs (only when it is missing).
   if ! current_git_ok; then echo libcurl4-gnutls-dev zlib1g-dev; fi
 }
