@@ -202,6 +202,66 @@ fn glab_uses_http_on_a_port_only_with_its_host_entry_and_sends_the_environment_t
     assert_eq!(api.auth_failures(), 1, "{:?}", api.request_log());
 
     assert_nothing_token_shaped_on_disk(&home, &[&old, &new]);
+    assert_eq!(
+        fs::read_to_string(home.config_file()).unwrap(),
+        config,
+        "glab's API calls rewrote its config"
+    );
+}
+
+/// What a writer of glab's config may rely on: glab 1.53 reads a config.yml that holds
+/// nothing but the host entry (the defaults are not needed) and never rewrites it (same
+/// bytes, same mtime; it writes its default config only when there is none), and it refuses
+/// a config.yml whose mode is not 0600 (exit status 2, naming the file and the fix).
+#[test]
+fn glab_reads_a_config_holding_only_the_host_entry_and_requires_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let token = unique_gitlab_token("Minimal");
+    let api = GitLabApi::start(&[&token]);
+    let home = GlabHome::new();
+    fs::create_dir(home.config_dir()).unwrap();
+    let minimal = format!(
+        "hosts:\n    {host}:\n        api_protocol: http\n        api_host: {host}\n        git_protocol: http\n",
+        host = api.host()
+    );
+    fs::write(home.config_file(), &minimal).unwrap();
+    fs::set_permissions(home.config_file(), fs::Permissions::from_mode(0o600)).unwrap();
+    let mtime = || {
+        fs::metadata(home.config_file())
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let before = mtime();
+
+    for _ in 0..2 {
+        let out = glab_api_user(&home, &api.base_url(), &token, &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    assert_eq!(api.request_log().len(), 2, "{:?}", api.request_log());
+    assert_eq!(fs::read_to_string(home.config_file()).unwrap(), minimal);
+    assert_eq!(mtime(), before, "glab rewrote its config");
+    let names: Vec<String> = home
+        .files()
+        .into_iter()
+        .map(|(p, _, _)| p.strip_prefix(home.home()).unwrap().display().to_string())
+        .collect();
+    assert_eq!(names, ["glab-config/config.yml"], "glab wrote more files");
+
+    api.reset();
+    fs::set_permissions(home.config_file(), fs::Permissions::from_mode(0o644)).unwrap();
+    let out = glab_api_user(&home, &api.base_url(), &token, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let expected = format!(
+        "{} has the permissions 644, but glab requires 600.",
+        home.config_file().display()
+    );
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(api.requests().is_empty(), "{:?}", api.request_log());
 }
 
 /// glab sends the token of each of its three variables as `PRIVATE-TOKEN`.
