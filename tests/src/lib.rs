@@ -8,6 +8,7 @@ pub mod chroot;
 pub mod gh_api;
 pub mod gh_generations;
 pub mod git_generations;
+pub mod gitlab_api;
 pub mod http;
 pub mod npm_registry;
 pub mod page;
@@ -61,13 +62,18 @@ pub fn bin(name: &str) -> PathBuf {
         .unwrap_or_else(|e| panic!("cannot resolve {}: {e}", path.display()))
 }
 
-/// Finds `tool` in PATH; panics when it is not on `scripts/deps.sh`'s list (see [`tools`]),
-/// and with the command that installs it when it is missing.
+/// Finds `tool` in PATH (a program deps.sh keeps off PATH, such as glab, where it put it);
+/// panics when it is not on `scripts/deps.sh`'s list (see [`tools`]), and with the command
+/// that installs it when it is missing.
 /// `git` is the generation this process tests ([`git_generations::test_git`]).
 pub fn require_tool(tool: &str) -> PathBuf {
     let source = tools::require_listed(tool);
     if tool == "git" {
         return git_generations::test_git().path.clone();
+    }
+    // glab: off PATH, where scripts/deps.sh unpacked it.
+    if let Some(path) = tools::require_off_path(tool, source) {
+        return path;
     }
     find_in_path(tool)
         .unwrap_or_else(|| panic!("{tool} not found: {}", tools::install_hint(source)))

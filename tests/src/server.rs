@@ -1,5 +1,6 @@
 //! A smart-HTTP git server on 127.0.0.1: Basic auth against a mutable set of accepted
-//! tokens, then the real `git http-backend` as a CGI. One request per connection.
+//! tokens (and, when required, one username: GitLab's `oauth2`), then the real
+//! `git http-backend` as a CGI. One request per connection.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,6 +24,8 @@ pub const REPO: &str = "repo.git";
 #[derive(Default)]
 struct State {
     accepted: Mutex<HashSet<String>>,
+    /// The only username accepted with a token (`oauth2` for GitLab); `None`: any username.
+    required_username: Mutex<Option<String>>,
     /// Every (username, password) presented in an Authorization header, in order.
     presented: Mutex<Vec<(String, String)>>,
     /// Requests with credentials that were rejected.
@@ -124,6 +127,12 @@ impl SmartHttpServer {
     /// Replaces the set of accepted tokens.
     pub fn set_accepted(&self, tokens: &[&str]) {
         *self.state.accepted.lock().unwrap() = tokens.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// From now on only `username` (GitLab's `oauth2`) is accepted with an accepted token; any
+    /// other username is an auth failure, whatever the password.
+    pub fn require_username(&self, username: &str) {
+        *self.state.required_username.lock().unwrap() = Some(username.to_string());
     }
 
     /// Every (username, password) presented so far.
@@ -355,7 +364,13 @@ fn handle(conn: TcpStream, st: &State, project_root: &Path, git: &Path) -> std::
                 .lock()
                 .unwrap()
                 .push((user.clone(), pass.clone()));
-            let ok = st.accepted.lock().unwrap().contains(pass);
+            let ok = st.accepted.lock().unwrap().contains(pass)
+                && st
+                    .required_username
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .is_none_or(|required| required == user);
             if !ok {
                 st.auth_failures.fetch_add(1, Ordering::SeqCst);
             }

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// Program name -> where `scripts/deps.sh` gets it (`apt:PACKAGES`, `pip:PACKAGE`, `rustup`).
+/// Program name -> where `scripts/deps.sh` gets it (`apt:PACKAGES`, `pip:PACKAGE`, `rustup`,
+/// or `trixie:PACKAGE@PATH`: Debian 13's package unpacked off PATH, the program at PATH).
 pub type ToolList = BTreeMap<String, String>;
 
 /// Parses `deps.sh --list` output: `PROGRAM<TAB>SOURCE` lines.
@@ -35,11 +36,24 @@ pub fn check_listed<'a>(tool: &str, list: &'a ToolList) -> Result<&'a str, Strin
     })
 }
 
+/// Where a program that `scripts/deps.sh` keeps off PATH is (`trixie:PACKAGE@PATH`: the
+/// path `deps.sh --list` printed, after its `KELOS_GLAB_PREFIX` and the like); `None` for a
+/// program found in PATH.
+pub fn off_path_location(source: &str) -> Option<&Path> {
+    let (kind, rest) = source.split_once(':')?;
+    let (_, path) = rest.split_once('@')?;
+    (kind == "trixie").then_some(Path::new(path))
+}
+
 /// How to install a listed tool, for a "not found" message.
 pub fn install_hint(source: &str) -> String {
     let how = match source.split_once(':') {
         Some(("apt", pkgs)) => format!("the Debian package(s) {pkgs}"),
         Some(("pip", pkg)) => format!("PyPI's {pkg}"),
+        Some(("trixie", rest)) => match rest.split_once('@') {
+            Some((pkg, path)) => format!("Debian 13's {pkg} package, unpacked to {path}"),
+            None => format!("Debian 13's {rest} package"),
+        },
         _ => source.to_string(),
     };
     format!("install everything the tests need with `bash scripts/deps.sh` (as root; it installs {how})")
@@ -78,6 +92,20 @@ pub fn require_listed(tool: &str) -> &'static str {
     check_listed(tool, tool_list()).unwrap_or_else(|msg| panic!("{msg}"))
 }
 
+/// For a listed program that `scripts/deps.sh` keeps off PATH (`source` from
+/// [`require_listed`]): `Some(its path)`, panicking with the command that installs it when it
+/// is not there; `None` for a program looked up in PATH.
+pub fn require_off_path(tool: &str, source: &str) -> Option<std::path::PathBuf> {
+    let path = off_path_location(source)?;
+    assert!(
+        path.is_file(),
+        "{tool} not found at {}: {}",
+        path.display(),
+        install_hint(source)
+    );
+    Some(path.to_path_buf())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +124,70 @@ mod tests {
         );
         assert!(install_hint("apt:nodejs npm").contains("nodejs npm"));
         assert!(install_hint("pip:zizmor").contains("zizmor"));
+        let glab = "trixie:glab@/opt/kelos-test-tools/glab/usr/bin/glab";
+        assert_eq!(
+            off_path_location(glab),
+            Some(Path::new("/opt/kelos-test-tools/glab/usr/bin/glab"))
+        );
+        assert_eq!(off_path_location("apt:git"), None);
+        assert_eq!(off_path_location("pip:a@b"), None);
+        assert!(
+            install_hint(glab).contains("Debian 13's glab package"),
+            "{glab}"
+        );
+        assert_eq!(
+            require_off_path("glab", "apt:git"),
+            None,
+            "a PATH program is looked up in PATH"
+        );
+        let missing = std::panic::catch_unwind(|| {
+            require_off_path("glab", "trixie:glab@/nonexistent/kelos/usr/bin/glab")
+        })
+        .expect_err("a missing off-PATH program panics");
+        let msg = missing
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            msg.contains("glab not found at /nonexistent/kelos/usr/bin/glab")
+                && msg.contains("bash scripts/deps.sh"),
+            "{msg}"
+        );
+    }
+
+    /// `deps.sh --list` names glab with its place, which follows `KELOS_GLAB_PREFIX` (as the
+    /// install does): a test's glab is the one deps.sh installed.
+    #[test]
+    fn glab_is_listed_off_path_where_deps_installs_it() {
+        let source = require_listed("glab");
+        assert_eq!(
+            off_path_location(source),
+            Some(
+                Path::new(
+                    &std::env::var("KELOS_GLAB_PREFIX")
+                        .unwrap_or_else(|_| "/opt/kelos-test-tools/glab".into())
+                )
+                .join("usr/bin/glab")
+                .as_path()
+            ),
+            "{source}"
+        );
+        let deps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/deps.sh");
+        let out = Command::new("bash")
+            .arg(&deps)
+            .arg("--list")
+            .env("KELOS_GLAB_PREFIX", "/elsewhere/glab")
+            .output()
+            .expect("bash deps.sh --list");
+        let list = parse_tool_list(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            list.get("glab").map(String::as_str),
+            Some("trixie:glab@/elsewhere/glab/usr/bin/glab")
+        );
+        assert_eq!(
+            crate::require_tool("glab"),
+            Path::new(off_path_location(source).unwrap())
+        );
     }
 
     /// The rule itself: `ls` is on every machine, and not on the list, so it is refused.
@@ -183,13 +275,17 @@ mod tests {
     #[test]
     fn every_listed_program_is_installed() {
         let missing: Vec<&String> = tool_list()
-            .keys()
-            .filter(|t| {
+            .iter()
+            .filter(|(t, source)| {
+                if let Some(path) = off_path_location(source) {
+                    return !path.is_file();
+                }
                 !["/usr/local/sbin", "/usr/sbin", "/sbin"]
                     .iter()
                     .any(|d| Path::new(d).join(t).is_file())
                     && which::which(t).is_err()
             })
+            .map(|(t, _)| t)
             .collect();
         assert!(
             missing.is_empty(),
