@@ -2,9 +2,14 @@
 //! GitHub token comes from, which hosts may have it, and how to speak of it
 //! without ever showing it.
 //!
-//! Everything here is a pure function of its inputs except [`source::lookup`]
-//! and [`source::read_token_file`] (the file), [`trace::Tracer`] (the trace
-//! sink) and [`serve::serve`] (git's protocol on the streams it is given).
+//! A provider (GitHub; GitLab next) is a value, [`provider::Provider`]:
+//! every rule below takes its names from one.
+//!
+//! Everything here is a pure function of its inputs except
+//! [`source::read_file`] and [`source::read_token_file`] (the file),
+//! [`launch::Launch`] (the process environment and the exec),
+//! [`trace::Tracer`] (the trace sink) and [`serve::serve`] (git's protocol
+//! on the streams it is given).
 
 pub mod arena;
 pub mod credential;
