@@ -5,12 +5,14 @@
 //! that says how to fix it.
 
 pub mod chroot;
+pub mod doctor_report;
 pub mod gh_api;
 pub mod gh_generations;
 pub mod git_generations;
 pub mod http;
 pub mod npm_registry;
 pub mod page;
+pub mod pod;
 pub mod process;
 pub mod sandbox;
 pub mod secrets;
@@ -132,4 +134,9 @@ pub fn head_commit() -> String {
         String::from_utf8_lossy(&out.stderr).trim()
     );
     commit
+}
+
+/// Output bytes as text, invalid UTF-8 replaced (for assertions and failure messages).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }

@@ -16,6 +16,7 @@
 //!
 //! The chroot test (`bash -lc` with the snippet in /etc/profile.d) is in consumers_chroot.rs.
 
+use kelos_e2e::text;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -64,10 +65,6 @@ fn std_path() -> OsString {
     p.push(kelos_e2e::git_generations::git_dir());
     p.push(":/usr/local/bin:/usr/bin:/bin");
     p
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// A command with a cleared environment: PATH (helper first), HOME, the token file.

@@ -8,6 +8,7 @@
 //! once. Needs root (debootstrap, chroot; see tests/src/chroot.rs); the root file system is
 //! the one tests/tests/images.rs uses (cached under target/rootfs-cache/).
 
+use kelos_e2e::text;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -25,10 +26,6 @@ const AGENT: (u32, u32) = (61100, 61100);
 const VOLUME_MOUNT: &str = "/kelos/github-token";
 const TOKEN_FILE: &str = "/kelos/github-token/GITHUB_TOKEN";
 const SYNC: &str = "/kelos-e2e-sync";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Publishes `token` readable by the agent, as kubelet's Secret volumes are (0755/0644).
 fn publish(vol: &mut TokenVolume, token: &[u8]) {

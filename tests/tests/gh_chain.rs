@@ -7,17 +7,19 @@
 //! repeated entry (`/a:/b:/a:/usr/bin`) made each copy exec the other forever: these tests
 //! run every binary under a time limit, so that loop is a failure, not a hang.
 
+use kelos_e2e::text;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use kelos_e2e::gh_api::{
     path_of, real_gh, standin_hook, write_executable, GhHome, Standin, StandinRecord, WrapperDir,
     EXEC_LOCK, STANDIN_OUT_VAR,
 };
+use kelos_e2e::pod::{unix_now, Pod, TOKEN_FILE_VAR};
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::{
     assert_no_token_in, bin, require_tool, run_with_timeout, unique_token, TempDir, TokenVolume,
@@ -31,8 +33,6 @@ use serde_json::Value;
 #[link_section = ".init_array"]
 static STANDIN_HOOK: extern "C" fn() = standin_hook;
 
-const TOKEN_FILE_VAR: &str = "KELOS_GITHUB_TOKEN_FILE";
-
 /// A chain that works ends in milliseconds; the old loop never did.
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -41,10 +41,6 @@ fn run_limited(cmd: Command) -> Output {
     // No child may be forked while another test writes an executable (ETXTBSY).
     let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
     run_with_timeout(cmd, b"", LIMIT)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn real_gh_dir() -> PathBuf {
@@ -341,56 +337,32 @@ fn copies_links_and_repeats_end_at_the_first_real_gh_after_the_start_in_one_proc
 /// A healthy pod for doctor (token file with an expiry, git configured for kelos, the helper
 /// in PATH) whose PATH ends with `gh_dirs`.
 struct DoctorFx {
-    root: TempDir,
-    git_dir: PathBuf,
-    volume: TokenVolume,
+    pod: Pod,
     token: String,
+    _volume: TokenVolume,
 }
 
 impl DoctorFx {
     fn new() -> DoctorFx {
-        let git = require_tool("git");
-        let root = TempDir::new("kelos-e2e-chain-doctor");
-        fs::create_dir(root.join("home")).unwrap();
-        let git_dir = root.join("git-only");
-        fs::create_dir(&git_dir).unwrap();
-        symlink(&git, git_dir.join("git")).unwrap();
+        let pod = Pod::new("kelos-e2e-chain-doctor").with_bin_dir();
         let token = unique_token("Doctor");
         let mut volume = TokenVolume::new();
-        let expires = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 3600;
-        volume.publish(token.as_bytes(), Some(&expires.to_string()));
-        let fx = DoctorFx {
-            root,
-            git_dir,
+        volume.publish(token.as_bytes(), Some(&(unix_now() + 3600).to_string()));
+        let mut fx = DoctorFx {
+            pod,
             token,
-            volume,
+            _volume: volume,
         };
+        fx.pod.set(TOKEN_FILE_VAR, fx._volume.token_path());
         let out = run_limited(fx.command(&[], &["configure"]));
         assert!(out.status.success(), "configure: {}", text(&out.stderr));
         fx
     }
 
+    /// The helper with `args`, PATH = the pod's (git, the helper), then `gh_dirs`.
     fn command(&self, gh_dirs: &[&Path], args: &[&str]) -> Command {
-        let helper = bin(HELPER);
-        let mut dirs: Vec<&Path> = vec![&self.git_dir, helper.parent().unwrap()];
-        dirs.extend_from_slice(gh_dirs);
-        let home = self.root.join("home");
-        let mut c = Command::new(&helper);
-        c.env_clear()
-            .env("PATH", path_of(&dirs))
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("GIT_CONFIG_GLOBAL", home.join(".gitconfig"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("LC_ALL", "C")
-            .env(TOKEN_FILE_VAR, self.volume.token_path())
-            .current_dir(&home)
-            .args(args);
+        let mut c = self.pod.command_with_path_tail(&bin(HELPER), gh_dirs);
+        c.args(args);
         c
     }
 

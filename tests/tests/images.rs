@@ -33,6 +33,7 @@
 //!
 //! Nothing skips: a missing tool fails with the command that installs it.
 
+use kelos_e2e::text;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -56,10 +57,6 @@ const AGENT_UID: u32 = 61100;
 /// Where Kelos mounts the token Secret, and the variable it sets.
 const VOLUME_MOUNT: &str = "/kelos/github-token";
 const TOKEN_FILE: &str = "/kelos/github-token/GITHUB_TOKEN";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 // ---------------------------------------------------------------------------------------
 // Dockerfiles, parsed by buildkit's parser

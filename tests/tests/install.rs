@@ -3,6 +3,7 @@
 //! helper while `install` runs again never meets a missing or half-written file, and the
 //! errors for a read-only, full or uncreatable directory (tmpfs mounts: root only).
 
+use kelos_e2e::text;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -74,10 +75,6 @@ fn listing(dir: &Path) -> Vec<String> {
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o7777
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn assert_installed(src: &Path, dir: &Path) {

@@ -30,6 +30,7 @@
 //!   refuses (another user owns it), image.sh and release.sh stop instead of guessing.
 //! - `release_notes_come_from_the_changelog_section_of_the_version`.
 
+use kelos_e2e::text;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -47,10 +48,6 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// A cold release (two targets, LTO, the image, the SBOM) on a busy 2-core machine.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(40 * 60);
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();

@@ -8,15 +8,12 @@
 //!
 //! Needs root (to run the scripts as another user, with `setpriv`).
 
+use kelos_e2e::text;
 use std::process::Command;
 use std::time::Duration;
 
 use kelos_e2e::chroot::{require_root, require_system_tool, workspace_root};
 use kelos_e2e::{require_tool, run_with_timeout, TempDir};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[test]
 fn deps_check_finds_nothing_missing_here() {

@@ -9,6 +9,7 @@
 //!
 //! Nothing skips: a missing linter fails with the command that installs it.
 
+use kelos_e2e::text;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,10 +19,6 @@ use kelos_e2e::chroot::workspace_root;
 use kelos_e2e::{run_with_timeout, TempDir};
 
 const LINT_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A linter from PATH, or a panic naming the command that installs it.
 fn linter(tool: &str, package: &str) -> PathBuf {
