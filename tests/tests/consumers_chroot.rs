@@ -5,7 +5,7 @@
 //! kubelet-style rotations of the token volume mounted at /kelos/github-token. Each child sees
 //! the file's token of that moment; with a bad file, the parent's values untouched; a
 //! `bash -lc`, which reads the snippet twice (/etc/profile, then BASH_ENV), runs the helper
-//! once. Needs root (debootstrap, chroot; see tests/src/chroot.rs); the root file system is
+//! once. Needs root (debootstrap, chroot; see tests/src/chroot/); the root file system is
 //! the one tests/tests/images.rs uses (cached under target/rootfs-cache/).
 
 use kelos_e2e::text;
