@@ -42,7 +42,7 @@ fn clone_push_fetch_across_token_rotation() {
     let mut vol = TokenVolume::with_token(&a);
     let server = SmartHttpServer::start(&[&a]);
     let mut sb = GitSandbox::new(&["--host", &server.host()]);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    sb.use_token_file(&vol);
     let home = sb.home().to_path_buf();
     let url = server.url();
 
@@ -113,7 +113,7 @@ fn an_expired_token_is_dropped_by_a_current_git_and_still_sent_by_debians() {
     vol.publish(a.as_bytes(), Some("2000-01-01T00:00:00Z"));
     let server = SmartHttpServer::start(&[&a]);
     let mut sb = GitSandbox::new(&["--host", &server.host()]);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    sb.use_token_file(&vol);
     let home = sb.home().to_path_buf();
 
     let out = sb.git_in(&home, &["clone", "-q", &server.url(), "work"]);
@@ -161,7 +161,7 @@ fn server_refusing_the_token_fails_and_helper_reports_refused() {
     let vol = TokenVolume::with_token(&a);
     let server = SmartHttpServer::start(&[&other]);
     let mut sb = GitSandbox::new(&["--host", &server.host()]);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    sb.use_token_file(&vol);
     let home = sb.home().to_path_buf();
 
     // A local repository whose origin is the server.
@@ -209,7 +209,7 @@ fn helper_for_another_host_sends_no_credentials() {
     // Configured for a different port on the same address, and for github.com.
     let wrong = format!("127.0.0.1:{}", server.port().wrapping_add(1).max(1));
     let mut sb = GitSandbox::new(&["--host", &wrong, "--host", "github.com"]);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    sb.use_token_file(&vol);
     let home = sb.home().to_path_buf();
 
     let out = sb.git_in(&home, &["clone", &server.url(), "work"]);
@@ -253,7 +253,7 @@ fn large_push_uses_the_rotated_token() {
     let mut vol = TokenVolume::with_token(&a);
     let server = SmartHttpServer::start(&[&a]);
     let mut sb = GitSandbox::new(&["--host", &server.host()]);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    sb.use_token_file(&vol);
     let home = sb.home().to_path_buf();
     sb.git_ok(&home, &["clone", "-q", &server.url(), "work"], &s);
     let work = home.join("work");

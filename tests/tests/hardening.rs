@@ -16,29 +16,16 @@ use std::time::{Duration, Instant};
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::{
     assert_no_token_in, attr, bin, helper_lines, make_fifo, parse_attrs, require_tool,
-    run_with_timeout, unique_token, GitSandbox, TokenVolume,
+    run_with_timeout, unique_token, TokenSandbox,
 };
 
 /// Well before the harness's default limit: a blocked open must show as a failure here.
 const HANG_LIMIT: Duration = Duration::from_secs(10);
 
-struct Fx {
-    _vol: TokenVolume,
-    sb: GitSandbox,
-    token: String,
-}
-
-fn fx() -> Fx {
-    let token = unique_token("File");
-    let vol = TokenVolume::with_token(&token);
-    let mut sb = GitSandbox::new(&[]);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
-    sb.set_timeout(HANG_LIMIT);
-    Fx {
-        _vol: vol,
-        sb,
-        token,
-    }
+fn fx() -> TokenSandbox {
+    let mut f = TokenSandbox::new(&[]);
+    f.sb.set_timeout(HANG_LIMIT);
+    f
 }
 
 const REQUEST: &str = "protocol=https\nhost=github.com\n\n";
