@@ -6,6 +6,7 @@
 
 pub mod chroot;
 pub mod doctor_report;
+pub mod generations;
 pub mod gh_api;
 pub mod gh_generations;
 pub mod git_generations;
@@ -26,7 +27,7 @@ use std::env;
 use std::path::PathBuf;
 
 pub use process::run_with_timeout;
-pub use sandbox::GitSandbox;
+pub use sandbox::{GitSandbox, TokenSandbox};
 pub use secrets::{assert_no_token, assert_no_token_in, unique_token};
 pub use server::SmartHttpServer;
 pub use tempdir::TempDir;
