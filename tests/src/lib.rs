@@ -141,3 +141,30 @@ pub fn head_commit() -> String {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// Asserts that `bytes` (a command's output), as text, contains `needle`; the failure shows
+/// `context` and the text.
+#[track_caller]
+pub fn assert_contains(bytes: &[u8], needle: &str, context: &str) {
+    let shown = text(bytes);
+    assert!(
+        shown.contains(needle),
+        "{context}no {needle:?} in:\n{shown}"
+    );
+}
+
+/// `(object[key], object[value])` of each object in a JSON array, both strings; panics on
+/// any other shape.
+pub fn json_pairs(array: &serde_json::Value, key: &str, value: &str) -> Vec<(String, String)> {
+    let field = |o: &serde_json::Value, k: &str| -> String {
+        o[k].as_str()
+            .unwrap_or_else(|| panic!("{k} is not a string: {o}"))
+            .to_owned()
+    };
+    array
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {array}"))
+        .iter()
+        .map(|o| (field(o, key), field(o, value)))
+        .collect()
+}

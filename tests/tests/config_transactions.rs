@@ -7,7 +7,7 @@
 //! it, no system config, and a PATH of temp directories (one holding only `git`, then, when
 //! a test wants git to find `kelos` by name, `KELOS_BIN_DIR`).
 
-use kelos_e2e::text;
+use kelos_e2e::{assert_contains, text};
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use kelos_e2e::gh_api::write_executable;
 use kelos_e2e::gh_api::EXEC_LOCK;
-use kelos_e2e::pod::Pod;
+use kelos_e2e::pod::{run_exec_locked, Pod};
 use kelos_e2e::process::DEFAULT_TIMEOUT;
-use kelos_e2e::{attr, bin, require_tool, run_with_timeout, TokenVolume, HELPER};
+use kelos_e2e::{attr, bin, require_tool, TokenVolume, HELPER};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -326,10 +326,10 @@ fn concurrent(runs: usize) {
                 text(&out.stderr)
             );
         } else if !out.status.success() {
-            assert!(
-                text(&out.stderr).contains("could not lock config file"),
-                "{label}: {}",
-                text(&out.stderr)
+            assert_contains(
+                &out.stderr,
+                "could not lock config file",
+                &format!("{label}: "),
             );
             git_lock_failures += 1;
         }
@@ -567,11 +567,7 @@ fn killed_mid_run_leaves_the_file_as_it_was() {
             );
             if lock.exists() {
                 let out = env.kelos(&["configure", "--file", file.to_str().unwrap()]);
-                assert!(
-                    text(&out.stderr).contains(&format!("rm {}", lock.display())),
-                    "{}",
-                    text(&out.stderr)
-                );
+                assert_contains(&out.stderr, &format!("rm {}", lock.display()), "");
                 fs::remove_file(&lock).unwrap();
             }
         }
@@ -658,16 +654,8 @@ fn a_full_disk_leaves_the_file_as_it_was() {
                 assert!(env.kelos(&undo).status.success());
             } else {
                 assert_eq!(out.status.code(), Some(2));
-                assert!(
-                    text(&out.stderr).contains("No space left"),
-                    "{}",
-                    text(&out.stderr)
-                );
-                assert!(
-                    text(&out.stderr).contains("nothing was changed"),
-                    "{}",
-                    text(&out.stderr)
-                );
+                assert_contains(&out.stderr, "No space left", "");
+                assert_contains(&out.stderr, "nothing was changed", "");
             }
             assert_eq!(
                 fs::read(&file).unwrap(),
@@ -721,11 +709,7 @@ fn a_closed_or_full_stdout_never_cuts_the_change_short() {
             out.status,
             text(&out.stderr)
         );
-        assert!(
-            text(&out.stderr).contains("stdout"),
-            "{target}: {}",
-            text(&out.stderr)
-        );
+        assert_contains(&out.stderr, "stdout", &format!("{target}: "));
         assert!(
             !text(&out.stderr).contains("panicked"),
             "{target}: {}",
@@ -780,11 +764,7 @@ fn case_and_default_port_variants_are_the_same_url() {
     fs::write(&file, variant).unwrap();
     let f = file.to_str().unwrap();
     let out = env.kelos_ok(&["configure", "--file", f]);
-    assert!(
-        text(&out.stdout).contains(&format!("{GITHUB}: already")),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_contains(&out.stdout, &format!("{GITHUB}: already"), "");
     assert_eq!(fs::read(&file).unwrap(), variant.as_bytes());
     env.kelos_ok(&["unconfigure", "--file", f]);
     assert_eq!(text(&fs::read(&file).unwrap()), "");
@@ -1015,10 +995,7 @@ fn global_scope_edits_the_file_git_would() {
     symlink("../dotfiles/gitconfig", env.home().join(".gitconfig")).unwrap();
     let mut c = env.command(&bin(HELPER));
     c.env_remove("GIT_CONFIG_GLOBAL").arg("configure");
-    let out = {
-        let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
-        run_with_timeout(c, b"", DEFAULT_TIMEOUT)
-    };
+    let out = run_exec_locked(c, b"", DEFAULT_TIMEOUT);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(fs::symlink_metadata(env.home().join(".gitconfig"))
         .unwrap()
@@ -1037,10 +1014,7 @@ fn global_scope_edits_the_file_git_would() {
     fs::write(&xdg, USER_FILE).unwrap();
     let mut c = env.command(&bin(HELPER));
     c.env_remove("GIT_CONFIG_GLOBAL").arg("configure");
-    let out = {
-        let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
-        run_with_timeout(c, b"", DEFAULT_TIMEOUT)
-    };
+    let out = run_exec_locked(c, b"", DEFAULT_TIMEOUT);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(get_all(&env, &xdg, GITHUB), strings(&["", "kelos"]));
     assert!(!env.gitconfig().exists(), "~/.gitconfig not created");
@@ -1067,10 +1041,7 @@ fn configure_works_without_proc() {
             "PATH",
             format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", env.git_dir.display()),
         );
-    let out = {
-        let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
-        run_with_timeout(c, b"", DEFAULT_TIMEOUT)
-    };
+    let out = run_exec_locked(c, b"", DEFAULT_TIMEOUT);
     assert!(
         out.status.success(),
         "unshare --mount (root, as the tests run): {}",

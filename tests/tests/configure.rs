@@ -11,6 +11,16 @@ use kelos_e2e::pod::keys::*;
 use kelos_e2e::pod::{bin_dir, helper_pod, strs, Pod, TOKEN_FILE_VAR};
 use kelos_e2e::{attr, text, TempDir};
 
+/// `after` without the lines in `ours` is `before`, line for line.
+#[track_caller]
+fn assert_rest_is(after: &str, ours: &[String], before: &str, what: &str) {
+    let rest: Vec<&str> = after
+        .lines()
+        .filter(|l| !ours.iter().any(|o| o == l))
+        .collect();
+    assert_eq!(rest, before.lines().collect::<Vec<_>>(), "{what}");
+}
+
 /// The user's own entries, which configure must leave exactly as they are.
 fn seed_user_config(fx: &Pod, scope: &[&str]) {
     let with = |args: &[&str]| {
@@ -73,15 +83,7 @@ fn configure_global_writes_reset_and_kelos_for_host_and_gist() {
         before.lines().count() + 4,
         "exactly four entries added:\n{after}"
     );
-    let rest: Vec<&str> = after
-        .lines()
-        .filter(|l| !ours.iter().any(|o| o == l))
-        .collect();
-    assert_eq!(
-        rest,
-        before.lines().collect::<Vec<_>>(),
-        "the rest is as it was"
-    );
+    assert_rest_is(&after, &ours, &before, "the rest is as it was");
 
     // --global is the default: saying it changes nothing.
     let file = fs::read(fx.gitconfig()).expect("read .gitconfig");
@@ -284,14 +286,11 @@ fn configure_and_unconfigure_keep_the_order_of_other_helpers() {
         format!("{GIST} "),
         format!("{GIST} kelos"),
     ];
-    let rest: Vec<&str> = after
-        .lines()
-        .filter(|l| !ours.iter().any(|o| o == l))
-        .collect();
-    assert_eq!(
-        rest,
-        before.lines().collect::<Vec<_>>(),
-        "configure moved the user's helpers:\n{after}"
+    assert_rest_is(
+        &after,
+        &ours,
+        &before,
+        &format!("configure moved the user's helpers:\n{after}"),
     );
 
     fx.kelos_ok(&["unconfigure", "--file", file_s]);

@@ -5,8 +5,21 @@
 use std::fs;
 
 use kelos_e2e::pod::keys::*;
-use kelos_e2e::pod::{helper_pod, strs};
-use kelos_e2e::{text, TempDir};
+use kelos_e2e::pod::{helper_pod, strs, Pod};
+use kelos_e2e::{assert_contains, text, TempDir};
+
+/// `git config --file F --fixed-value --unset credential.helper VALUE`.
+fn unset_helper(fx: &Pod, f: &str, value: &str) {
+    fx.git_ok(&[
+        "config",
+        "--file",
+        f,
+        "--fixed-value",
+        "--unset",
+        "credential.helper",
+        value,
+    ]);
+}
 
 #[test]
 fn configure_exclusive_appends_reset_and_kelos_after_every_helper_and_removes_exactly_them() {
@@ -49,19 +62,11 @@ fn configure_exclusive_appends_reset_and_kelos_after_every_helper_and_removes_ex
     );
     let once = fs::read(&file).unwrap();
     let out = fx.kelos_ok(&["configure", "--exclusive", "--file", f]);
-    assert!(
-        text(&out.stdout).contains("already"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_contains(&out.stdout, "already", "");
     assert_eq!(fs::read(&file).unwrap(), once, "idempotent");
     // The user has a reset of their own: exactly ours go, byte for byte.
     let out = fx.kelos_ok(&["unconfigure", "--exclusive", "--file", f]);
-    assert!(
-        text(&out.stdout).contains("removed"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_contains(&out.stdout, "removed", "");
     assert_eq!(
         fx.get_all(&["--file", f], "credential.helper"),
         strs(&["cache --timeout=60", "", "other"])
@@ -69,15 +74,7 @@ fn configure_exclusive_appends_reset_and_kelos_after_every_helper_and_removes_ex
     assert_eq!(fx.get_all(&["--file", f], GITHUB), strs(&["store"]));
     assert_eq!(fs::read(&file).unwrap(), before, "byte for byte");
     // Without a reset of the user's own, byte for byte.
-    fx.git_ok(&[
-        "config",
-        "--file",
-        f,
-        "--fixed-value",
-        "--unset",
-        "credential.helper",
-        "",
-    ]);
+    unset_helper(&fx, f, "");
     let before = fs::read(&file).unwrap();
     fx.kelos_ok(&["configure", "--exclusive", "--file", f]);
     assert_ne!(fs::read(&file).unwrap(), before);
@@ -88,43 +85,18 @@ fn configure_exclusive_appends_reset_and_kelos_after_every_helper_and_removes_ex
         text(&out.stdout)
     );
     assert_eq!(fs::read(&file).unwrap(), before, "byte for byte");
-    fx.git_ok(&[
-        "config",
-        "--file",
-        f,
-        "--fixed-value",
-        "--unset",
-        "credential.helper",
-        "other",
-    ]);
+    unset_helper(&fx, f, "other");
     fx.git_ok(&["config", "--file", f, "--add", "credential.helper", ""]);
     fx.git_ok(&["config", "--file", f, "--add", "credential.helper", "other"]);
     // Several hosts: one entry for all of them.
-    fx.kelos_ok(&[
-        "configure",
-        "--exclusive",
-        "--file",
-        f,
-        "--host",
-        "github.com",
-        "--host",
-        GHE,
-    ]);
+    let two_hosts = ["--file", f, "--host", "github.com", "--host", GHE];
+    fx.kelos_ok(&[&["configure", "--exclusive"][..], &two_hosts].concat());
     let plain = fx.get_all(&["--file", f], "credential.helper").unwrap();
     assert_eq!(
         plain.last().map(String::as_str),
         Some("kelos --host github.com --host ghe.example.com:8443")
     );
-    fx.kelos_ok(&[
-        "unconfigure",
-        "--exclusive",
-        "--file",
-        f,
-        "--host",
-        "github.com",
-        "--host",
-        GHE,
-    ]);
+    fx.kelos_ok(&[&["unconfigure", "--exclusive"][..], &two_hosts].concat());
     // The reset is not unique here (the user has one too): still exactly ours goes.
     assert_eq!(
         fx.get_all(&["--file", f], "credential.helper"),
@@ -198,11 +170,7 @@ fn cli_misuse_is_an_error_that_names_it_and_every_help_works() {
     let fx = helper_pod();
     let out = fx.kelos(&["configure", "--file", "--system"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("a value is required for '--file <PATH>'"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&out.stderr, "a value is required for '--file <PATH>'", "");
     assert!(
         !fx.home().join("--system").exists(),
         "no file named --system"
@@ -210,11 +178,7 @@ fn cli_misuse_is_an_error_that_names_it_and_every_help_works() {
     assert!(fs::read(fx.gitconfig()).map_or(true, |c| c.is_empty()));
     let out = fx.kelos(&["configure", "--sytem"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("'--system'"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&out.stderr, "'--system'", "");
     let out = fx.kelos(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("Usage: git-credential-kelos"));
@@ -229,10 +193,10 @@ fn cli_misuse_is_an_error_that_names_it_and_every_help_works() {
     ] {
         let out = fx.kelos(&[command, "--help"]);
         assert_eq!(out.status.code(), Some(0), "{command} --help");
-        assert!(
-            text(&out.stdout).contains(&format!("Usage: git-credential-kelos {command}")),
-            "{command} --help: {}",
-            text(&out.stdout)
+        assert_contains(
+            &out.stdout,
+            &format!("Usage: git-credential-kelos {command}"),
+            &format!("{command} --help: "),
         );
     }
     let out = fx.kelos(&["configure", "--help"]);

@@ -16,7 +16,7 @@
 //!
 //! The chroot test (`bash -lc` with the snippet in /etc/profile.d) is in consumers_chroot.rs.
 
-use kelos_e2e::text;
+use kelos_e2e::{assert_contains, text};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use kelos_e2e::chroot::workspace_root;
 use kelos_e2e::gh_api::{
-    env_map, run, show_env, standin_hook, write_executable, FakeApi, Ran, Standin, API_HOST,
+    env_map, run, show_env, standin_hook, write_executable, FakeApi, GhPod, Ran, Standin, API_HOST,
     EXEC_LOCK, STANDIN_EXIT_VAR, STANDIN_OUT_VAR,
 };
 use kelos_e2e::npm_registry::{NpmRegistry, NPM_USER};
@@ -479,11 +479,7 @@ fn set_with_an_invalid_name_is_a_usage_error() {
             assert_eq!(ran.status.code(), Some(2), "{args:?}");
             assert!(ran.stdout.is_empty(), "{args:?}");
             assert!(!standin.ran(), "{args:?}: the command ran");
-            assert!(
-                text(&ran.stderr).contains("--set"),
-                "{args:?}: {}",
-                text(&ran.stderr)
-            );
+            assert_contains(&ran.stderr, "--set", &format!("{args:?}: "));
             assert_no_token_in("stderr", &ran.stderr, &[&token]);
         }
     }
@@ -494,9 +490,8 @@ fn set_with_an_invalid_name_is_a_usage_error() {
 // ---------------------------------------------------------------------------------------
 
 struct ExecFixture {
-    home: TempDir,
+    pod: GhPod,
     standin: Standin,
-    volume: TokenVolume,
     token: String,
 }
 
@@ -504,9 +499,8 @@ impl ExecFixture {
     fn new() -> ExecFixture {
         let token = unique_token("Exec");
         ExecFixture {
-            home: TempDir::new("kelos-e2e-exec-home"),
+            pod: GhPod::with_token(&token),
             standin: Standin::new(),
-            volume: TokenVolume::with_token(&token),
             token,
         }
     }
@@ -523,9 +517,9 @@ impl ExecFixture {
     fn vars(&self) -> BTreeMap<OsString, OsString> {
         let mut m = BTreeMap::new();
         m.insert("PATH".into(), self.path());
-        m.insert("HOME".into(), self.home.path().into());
+        m.insert("HOME".into(), self.pod.home.home().into());
         m.insert(STANDIN_OUT_VAR.into(), self.standin.out().into());
-        m.insert(TOKEN_FILE_VAR.into(), self.volume.token_path().into());
+        m.insert(TOKEN_FILE_VAR.into(), self.pod.volume.token_path().into());
         m
     }
 
@@ -535,7 +529,7 @@ impl ExecFixture {
         secrets: &[&str],
     ) -> (Ran, kelos_e2e::gh_api::StandinRecord) {
         self.standin.reset();
-        cmd.current_dir(self.home.path());
+        cmd.current_dir(self.pod.home.home());
         let ran = run(cmd);
         assert_no_token_in("stderr", &ran.stderr, secrets);
         assert!(

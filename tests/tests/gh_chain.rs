@@ -7,6 +7,7 @@
 //! repeated entry (`/a:/b:/a:/usr/bin`) made each copy exec the other forever: these tests
 //! run every binary under a time limit, so that loop is a failure, not a hang.
 
+use kelos_e2e::pod::run_exec_locked;
 use kelos_e2e::text;
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -16,7 +17,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use kelos_e2e::gh_api::{
-    path_of, real_gh, standin_hook, write_executable, GhHome, Standin, StandinRecord, WrapperDir,
+    path_of, real_gh, standin_hook, write_executable, GhPod, Standin, StandinRecord, WrapperDir,
     EXEC_LOCK, STANDIN_OUT_VAR,
 };
 use kelos_e2e::pod::{unix_now, Pod, TOKEN_FILE_VAR};
@@ -77,10 +78,9 @@ fn running_lines(trace: &Path) -> Vec<String> {
 
 /// Two copies of the wrapper (A and B, distinct inodes), a gh home and a token file.
 struct Chain {
-    home: GhHome,
+    pod: GhPod,
     a: WrapperDir,
     b: WrapperDir,
-    volume: TokenVolume,
     token: String,
     logs: TempDir,
 }
@@ -89,10 +89,9 @@ impl Chain {
     fn new() -> Chain {
         let token = unique_token("Chain");
         Chain {
-            home: GhHome::new(),
+            pod: GhPod::with_token(&token),
             a: WrapperDir::new(),
             b: WrapperDir::new(),
-            volume: TokenVolume::with_token(&token),
             token,
             logs: TempDir::new("kelos-e2e-chain-trace"),
         }
@@ -100,10 +99,8 @@ impl Chain {
 
     /// `program args...` with PATH = `dirs`, the token file set, traced to `trace`.
     fn command(&self, program: &Path, dirs: &[&Path], args: &[&str], trace: &Path) -> Command {
-        let mut cmd = self.home.command(program, path_of(dirs));
-        cmd.env(TOKEN_FILE_VAR, self.volume.token_path())
-            .env("KELOS_CREDENTIAL_TRACE", trace)
-            .args(args);
+        let mut cmd = self.pod.command(program, path_of(dirs));
+        cmd.env("KELOS_CREDENTIAL_TRACE", trace).args(args);
         cmd
     }
 
@@ -370,10 +367,7 @@ impl DoctorFx {
     /// other check must not fail (so a failure is the chain's).
     fn doctor(&self, gh_dirs: &[&Path], limit: Duration) -> (Option<i32>, Value, Duration) {
         let started = Instant::now();
-        let out = {
-            let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
-            run_with_timeout(self.command(gh_dirs, &["doctor", "--json"]), b"", limit)
-        };
+        let out = run_exec_locked(self.command(gh_dirs, &["doctor", "--json"]), b"", limit);
         let took = started.elapsed();
         assert_no_token_in("doctor stdout", &out.stdout, &[&self.token]);
         assert_no_token_in("doctor stderr", &out.stderr, &[&self.token]);

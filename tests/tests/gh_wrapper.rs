@@ -18,7 +18,7 @@ use std::process::Command;
 
 use kelos_e2e::gh_api::{
     env_map, install_wrapper, path_of, run, show_env, standin_hook, write_executable, FakeApi,
-    GhHome, Ran, Standin, StandinRecord, WrapperDir, API_HOST, STANDIN_EXIT_VAR, STANDIN_OUT_VAR,
+    GhPod, Ran, Standin, StandinRecord, WrapperDir, API_HOST, STANDIN_EXIT_VAR, STANDIN_OUT_VAR,
     STANDIN_SIGNAL_VAR,
 };
 use kelos_e2e::gh_generations::{debian_gh, real_ghs, Generation, RealGhBinary};
@@ -53,18 +53,16 @@ fn real_gh_dir() -> PathBuf {
 
 struct RealGh {
     gh: RealGhBinary,
-    home: GhHome,
+    pod: GhPod,
     wrapper: WrapperDir,
-    volume: TokenVolume,
 }
 
 impl RealGh {
     fn new(gh: &RealGhBinary, token: &str) -> RealGh {
         RealGh {
             gh: gh.clone(),
-            home: GhHome::new(),
+            pod: GhPod::with_token(token),
             wrapper: WrapperDir::new(),
-            volume: TokenVolume::with_token(token),
         }
     }
 
@@ -74,9 +72,8 @@ impl RealGh {
 
     /// `gh args...` through the wrapper (found as `gh` first in PATH).
     fn wrapped(&self, vars: &[(&str, &str)], args: &[&str]) -> Command {
-        let mut cmd = self.home.command(self.wrapper.gh(), self.path());
-        cmd.env(TOKEN_FILE_VAR, self.volume.token_path())
-            .env("GH_NO_UPDATE_NOTIFIER", "1")
+        let mut cmd = self.pod.command(self.wrapper.gh(), self.path());
+        cmd.env("GH_NO_UPDATE_NOTIFIER", "1")
             .envs(vars.iter().copied())
             .args(args);
         cmd
@@ -84,9 +81,8 @@ impl RealGh {
 
     /// The same, running the real gh directly (no wrapper): the control.
     fn direct(&self, vars: &[(&str, &str)], args: &[&str]) -> Command {
-        let mut cmd = self.home.command(&self.gh.path, self.path());
-        cmd.env(TOKEN_FILE_VAR, self.volume.token_path())
-            .env("GH_NO_UPDATE_NOTIFIER", "1")
+        let mut cmd = self.pod.command(&self.gh.path, self.path());
+        cmd.env("GH_NO_UPDATE_NOTIFIER", "1")
             .envs(vars.iter().copied())
             .args(args);
         cmd
@@ -190,7 +186,7 @@ fn auth_token_prints_the_file_token_over_stale_variables_and_follows_rotation() 
         );
         assert_auth_token(&gh, &vars, &["--hostname", "github.com"], 0, &tokens);
 
-        gh.volume.publish(t2.as_bytes(), None);
+        gh.pod.volume.publish(t2.as_bytes(), None);
         assert_auth_token(&gh, &vars, &[], 1, &tokens);
         assert_auth_token(&gh, &[], &[], 1, &tokens);
     }
@@ -222,7 +218,7 @@ fn auth_token_for_an_enterprise_host_prints_the_file_token_and_follows_rotation(
             real.label()
         );
         assert_auth_token(&gh, &vars, &args, 0, &tokens);
-        gh.volume.publish(t2.as_bytes(), None);
+        gh.pod.volume.publish(t2.as_bytes(), None);
         assert_auth_token(&gh, &vars, &args, 1, &tokens);
 
         // Without --hostname: the current gh follows GH_HOST (the file's token); gh 2.23's
@@ -273,7 +269,7 @@ fn auth_token_for_a_ghe_com_tenancy_host_prints_the_file_token_and_follows_rotat
         ] {
             assert_auth_token(&gh, &vars, args, 0, &tokens);
         }
-        gh.volume.publish(t2.as_bytes(), None);
+        gh.pod.volume.publish(t2.as_bytes(), None);
         for args in [&["--hostname", "acme.ghe.com"][..], &[]] {
             assert_auth_token(&gh, &vars, args, 1, &tokens);
         }
@@ -295,7 +291,7 @@ fn with_an_empty_token_file_gh_keeps_its_frozen_variable() {
         // "never set to empty": gh still sees the GH_TOKEN it started with.
         let stale = unique_token("Frozen");
         let mut gh = RealGh::new(&real, &unique_token("Unused"));
-        gh.volume.publish(b"\n", None);
+        gh.pod.volume.publish(b"\n", None);
         let tokens = [stale.as_str()];
         assert_auth_token(&gh, &[("GH_TOKEN", stale.as_str())], &[], 0, &tokens);
     }
@@ -374,7 +370,7 @@ fn gh_api_user_across_a_rotation(real: &RealGhBinary) {
     assert!(first.stdout_text().contains(r#""login":"kelos-agent""#));
 
     // Rotation: kubelet publishes t2, GitHub stops accepting t1.
-    gh.volume.publish(t2.as_bytes(), None);
+    gh.pod.volume.publish(t2.as_bytes(), None);
     api.accept_only(&t2);
     let second = run(gh.wrapped(&vars, &["api", "user"]));
     assert_clean_stderr(&second, &tokens);
@@ -432,10 +428,9 @@ fn gh_api_user_across_a_rotation(real: &RealGhBinary) {
 // ---------------------------------------------------------------------------------------
 
 struct Fixture {
-    home: GhHome,
+    pod: GhPod,
     wrapper: WrapperDir,
     standin: Standin,
-    volume: TokenVolume,
     token: String,
 }
 
@@ -443,10 +438,9 @@ impl Fixture {
     fn new() -> Fixture {
         let token = unique_token("Standin");
         Fixture {
-            home: GhHome::new(),
+            pod: GhPod::with_token(&token),
             wrapper: WrapperDir::new(),
             standin: Standin::new(),
-            volume: TokenVolume::with_token(&token),
             token,
         }
     }
@@ -457,9 +451,8 @@ impl Fixture {
 
     /// `program` with PATH = `path`, the token file and the stand-in's output set.
     fn command(&self, program: &Path, path: impl AsRef<OsStr>) -> Command {
-        let mut cmd = self.home.command(program, path);
-        cmd.env(TOKEN_FILE_VAR, self.volume.token_path())
-            .env(STANDIN_OUT_VAR, self.standin.out());
+        let mut cmd = self.pod.command(program, path);
+        cmd.env(STANDIN_OUT_VAR, self.standin.out());
         cmd
     }
 
@@ -656,12 +649,12 @@ fn variable_matrix_per_host_class() {
     ];
     let base = [
         ("PATH", fx.default_path()),
-        ("HOME", fx.home.home().as_os_str().to_os_string()),
+        ("HOME", fx.pod.home.home().as_os_str().to_os_string()),
         (
             "GH_CONFIG_DIR",
-            fx.home.home().join("gh-config").into_os_string(),
+            fx.pod.home.home().join("gh-config").into_os_string(),
         ),
-        (TOKEN_FILE_VAR, fx.volume.token_path().into_os_string()),
+        (TOKEN_FILE_VAR, fx.pod.volume.token_path().into_os_string()),
         (STANDIN_OUT_VAR, fx.standin.out().as_os_str().to_os_string()),
     ];
     for (host, class) in hosts {
@@ -683,7 +676,7 @@ fn variable_matrix_per_host_class() {
                     input.insert(name.into(), value.into());
                 }
                 let mut cmd = Command::new(fx.wrapper.gh());
-                cmd.env_clear().envs(&input).current_dir(fx.home.home());
+                cmd.env_clear().envs(&input).current_dir(fx.pod.home.home());
                 let (ran, record) = fx.through(cmd, &tokens);
                 assert!(ran.status.success());
 
@@ -745,7 +738,7 @@ fn without_a_valid_file_token_the_environment_is_exactly_untouched() {
         for vars in &var_sets {
             let mut input = os_map(vars);
             input.insert("PATH".into(), fx.default_path());
-            input.insert("HOME".into(), fx.home.home().into());
+            input.insert("HOME".into(), fx.pod.home.home().into());
             input.insert(STANDIN_OUT_VAR.into(), fx.standin.out().into());
             if let Some(f) = file {
                 input.insert(TOKEN_FILE_VAR.into(), f.clone());
@@ -754,7 +747,7 @@ fn without_a_valid_file_token_the_environment_is_exactly_untouched() {
                 let mut cmd = Command::new(program);
                 cmd.env_clear()
                     .envs(&input)
-                    .current_dir(fx.home.home())
+                    .current_dir(fx.pod.home.home())
                     .arg0("gh");
                 cmd
             };

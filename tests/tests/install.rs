@@ -3,7 +3,7 @@
 //! helper while `install` runs again never meets a missing or half-written file, and the
 //! errors for a read-only, full or uncreatable directory (tmpfs mounts: root only).
 
-use kelos_e2e::text;
+use kelos_e2e::{assert_contains, text};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -15,8 +15,9 @@ use std::thread;
 
 use kelos_e2e::chroot::{require_root, workspace_root};
 use kelos_e2e::gh_api::EXEC_LOCK;
+use kelos_e2e::pod::run_exec_locked;
 use kelos_e2e::process::DEFAULT_TIMEOUT;
-use kelos_e2e::{bin, run_with_timeout, TempDir, HELPER};
+use kelos_e2e::{bin, TempDir, HELPER};
 
 const SNIPPET: &str = "images/kelos-env.sh";
 
@@ -60,8 +61,7 @@ fn install(src: &Path, dir: &Path) -> Output {
 
 /// Runs `c`, never while another test writes an executable (see `source_dir`).
 fn run(c: Command) -> Output {
-    let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
-    run_with_timeout(c, b"", DEFAULT_TIMEOUT)
+    run_exec_locked(c, b"", DEFAULT_TIMEOUT)
 }
 
 fn listing(dir: &Path) -> Vec<String> {
@@ -220,7 +220,11 @@ fn a_running_helper_never_sees_a_half_written_file_while_install_runs_again() {
 #[test]
 fn without_kelos_gh_beside_it_install_names_the_missing_file_and_writes_nothing() {
     let src = TempDir::new("kelos-e2e-install-lone");
-    fs::copy(bin(HELPER), src.join(HELPER)).unwrap();
+    {
+        // No child may be forked while an executable is being written (ETXTBSY).
+        let _w = EXEC_LOCK.write().unwrap_or_else(|e| e.into_inner());
+        fs::copy(bin(HELPER), src.join(HELPER)).unwrap();
+    }
     let root = TempDir::new("kelos-e2e-install");
     let dir = root.join("kelos-bin");
     let out = install(src.path(), &dir);
@@ -305,19 +309,11 @@ fn a_read_only_full_or_uncreatable_directory_is_named_with_the_fix_and_left_as_i
     fs::write(&file, b"x").unwrap();
     let out = install(src.path(), &file.join("kelos-bin"));
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("cannot create"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&out.stderr, "cannot create", "");
     // DIR itself a file.
     let out = install(src.path(), &file);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("is not a directory"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&out.stderr, "is not a directory", "");
 
     // Full: the helper does not fit; the error says so and no temporary file is left.
     let small = root.join("small");
