@@ -242,6 +242,16 @@ impl Doctor {
         self.checks.iter().map(|c| c.id.as_str()).collect()
     }
 
+    /// Asserts `id`'s message contains `needle`.
+    #[track_caller]
+    pub fn assert_says(&self, id: &str, needle: &str) {
+        assert!(
+            self.check(id).message.contains(needle),
+            "{id} does not say {needle:?}:\n{}",
+            self.text
+        );
+    }
+
     /// Asserts `id` is at `level`, and every other check is ok.
     pub fn only(&self, id: &str, level: &str) {
         assert_eq!(self.level(id), level, "{id}:\n{}", self.text);

@@ -333,6 +333,8 @@ impl GhHome {
 pub struct GhPod {
     pub home: GhHome,
     pub volume: TokenVolume,
+    /// The token the volume was made with.
+    pub token: String,
 }
 
 impl GhPod {
@@ -341,7 +343,13 @@ impl GhPod {
         GhPod {
             home: GhHome::new(),
             volume: TokenVolume::with_token(token),
+            token: token.to_owned(),
         }
+    }
+
+    /// A fresh home and a volume holding a fresh token (`unique_token(tag)`).
+    pub fn new(tag: &str) -> GhPod {
+        GhPod::with_token(&crate::unique_token(tag))
     }
 
     /// [`GhHome::command`] with the token file set.

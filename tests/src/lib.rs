@@ -168,3 +168,20 @@ pub fn json_pairs(array: &serde_json::Value, key: &str, value: &str) -> Vec<(Str
         .map(|o| (field(o, key), field(o, value)))
         .collect()
 }
+
+/// Asserts that a command succeeded; the failure shows `what`, its status, stdout and stderr.
+#[track_caller]
+pub fn assert_success(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} ({}):\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// What git sends a helper to get a credential for `protocol://host`.
+pub fn fill_request(protocol: &str, host: &str) -> String {
+    format!("protocol={protocol}\nhost={host}\n\n")
+}

@@ -100,3 +100,16 @@ pub fn assert_no_token_piece(label: &str, bytes: &[u8], tokens: &[String]) {
         }
     }
 }
+
+/// Asserts that a command succeeded; the failure shows `what`, its status, and its stdout
+/// and stderr with every secret redacted.
+#[track_caller]
+pub fn assert_success_redacted(out: &std::process::Output, what: &str, secrets: &[&str]) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        redacted(&out.stdout, secrets),
+        redacted(&out.stderr, secrets)
+    );
+}

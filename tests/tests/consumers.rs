@@ -492,16 +492,13 @@ fn set_with_an_invalid_name_is_a_usage_error() {
 struct ExecFixture {
     pod: GhPod,
     standin: Standin,
-    token: String,
 }
 
 impl ExecFixture {
     fn new() -> ExecFixture {
-        let token = unique_token("Exec");
         ExecFixture {
-            pod: GhPod::with_token(&token),
+            pod: GhPod::new("Exec"),
             standin: Standin::new(),
-            token,
         }
     }
 
@@ -557,7 +554,7 @@ fn nul_joined(args: &[OsString]) -> Vec<u8> {
 fn exec_keeps_the_pid_argv_and_every_other_variable_byte_for_byte() {
     let fx = ExecFixture::new();
     let stale = unique_token("ExecStale");
-    let secrets = [fx.token.as_str(), stale.as_str()];
+    let secrets = [fx.pod.token.as_str(), stale.as_str()];
     let args: Vec<OsString> = vec![
         "api".into(),
         "--help".into(),
@@ -612,7 +609,7 @@ fn exec_keeps_the_pid_argv_and_every_other_variable_byte_for_byte() {
             environ.push(0);
         }
         for name in ["GITHUB_TOKEN", "GH_ENTERPRISE_TOKEN", "NPM_TOKEN"] {
-            environ.extend_from_slice(format!("{name}={}\0", fx.token).as_bytes());
+            environ.extend_from_slice(format!("{name}={}\0", fx.pod.token).as_bytes());
         }
         assert!(
             got.environ == environ,
@@ -668,7 +665,7 @@ fn exec_keeps_ignored_signals_closed_descriptors_and_the_exit_status() {
                 });
             }
         }
-        let (_, record) = fx.run_standin(cmd, &[&fx.token]);
+        let (_, record) = fx.run_standin(cmd, &[&fx.pod.token]);
         assert_eq!(
             record.ignores(libc::SIGPIPE),
             ignored,
@@ -689,7 +686,7 @@ fn exec_keeps_ignored_signals_closed_descriptors_and_the_exit_status() {
                 Ok(())
             });
         }
-        let (_, record) = fx.run_standin(cmd, &[&fx.token]);
+        let (_, record) = fx.run_standin(cmd, &[&fx.pod.token]);
         let want: Vec<i32> = [0, 1, 2].into_iter().filter(|f| *f != fd).collect();
         assert_eq!(
             record.open_std_fds, want,
@@ -697,7 +694,7 @@ fn exec_keeps_ignored_signals_closed_descriptors_and_the_exit_status() {
         );
         assert_eq!(
             record.var("GH_TOKEN").as_deref(),
-            Some(OsStr::new(&fx.token))
+            Some(OsStr::new(&fx.pod.token))
         );
     }
     for code in [0, 1, 42, 126, 127, 255] {
@@ -706,7 +703,7 @@ fn exec_keeps_ignored_signals_closed_descriptors_and_the_exit_status() {
             .envs(fx.vars())
             .env(STANDIN_EXIT_VAR, code.to_string())
             .args(["exec", "gh"]);
-        let (ran, _) = fx.run_standin(cmd, &[&fx.token]);
+        let (ran, _) = fx.run_standin(cmd, &[&fx.pod.token]);
         assert_eq!(ran.status.code(), Some(code));
     }
 }
@@ -755,7 +752,7 @@ fn exec_exits_127_when_not_found_and_126_when_not_executable() {
             lines[0].starts_with("git-credential-kelos: ") && lines[0].contains(named),
             "{argv:?}: {lines:?}"
         );
-        assert_no_token_in("stderr", &ran.stderr, &[&fx.token]);
+        assert_no_token_in("stderr", &ran.stderr, &[&fx.pod.token]);
     }
     // Usage errors: no command, an option of ours misspelt, a --host that would do nothing.
     for args in [
@@ -780,7 +777,7 @@ fn no_token_on_stderr_or_in_the_trace() {
     let trace_dir = TempDir::new("kelos-e2e-consumers-trace");
     let trace = trace_dir.join("trace");
     let stale = unique_token("TraceStale");
-    let secrets = [fx.token.as_str(), stale.as_str()];
+    let secrets = [fx.pod.token.as_str(), stale.as_str()];
     let runs: Vec<Vec<&str>> = vec![
         vec!["env"],
         vec!["env", "--format", "json", "--set", "X"],

@@ -132,11 +132,7 @@ fn doctor_token_expiring_within_five_minutes_warns() {
     let d = fx.doctor(&[]);
     d.only("token.expiry", "warn");
     assert_eq!(d.code, 0);
-    assert!(
-        d.check("token.expiry").message.contains("expires"),
-        "{}",
-        d.text
-    );
+    d.assert_says("token.expiry", "expires");
 
     // Ten minutes out is fine; no expiry file is fine (git just cannot tell).
     vol.publish(token.as_bytes(), Some(&(unix_now() + 600).to_string()));
@@ -146,11 +142,7 @@ fn doctor_token_expiring_within_five_minutes_warns() {
     fs::set_permissions(vol.token_path(), fs::Permissions::from_mode(0o400)).unwrap();
     let d = fx.doctor(&[]);
     assert_eq!(d.level("token.expiry"), "ok");
-    assert!(
-        d.check("token.expiry").message.contains("unknown"),
-        "{}",
-        d.text
-    );
+    d.assert_says("token.expiry", "unknown");
 
     // An expiry file that says nothing usable: warn.
     vol.publish(token.as_bytes(), Some("next tuesday"));
@@ -166,11 +158,7 @@ fn doctor_missing_token_file_fails_and_no_token_ok_warns() {
     fx.set(TOKEN_FILE_VAR, &path);
     let d = fx.doctor(&[]);
     assert_eq!(d.level("token.file"), "fail", "{}", d.text);
-    assert!(
-        d.check("token.file").message.contains("does not exist"),
-        "{}",
-        d.text
-    );
+    d.assert_says("token.file", "does not exist");
     assert!(d
         .check("token.file")
         .message
@@ -274,11 +262,7 @@ fn doctor_no_token_at_all_fails() {
     fx.set("GH_TOKEN", &bad);
     let d = fx.doctor(&[]);
     assert_eq!(d.level("token.fallback"), "fail", "{}", d.text);
-    assert!(
-        d.check("token.fallback").message.contains("GH_TOKEN"),
-        "{}",
-        d.text
-    );
+    d.assert_says("token.fallback", "GH_TOKEN");
 }
 
 #[test]
@@ -429,11 +413,7 @@ fn doctor_checks_each_host_given() {
     let d = fx.doctor(&[]);
     assert_eq!(d.result, "ok", "{}", d.text);
     assert!(d.check("host").message.contains("GH_HOST"), "{}", d.text);
-    assert!(
-        d.check("gh.vars").message.contains("GH_ENTERPRISE_TOKEN"),
-        "{}",
-        d.text
-    );
+    d.assert_says("gh.vars", "GH_ENTERPRISE_TOKEN");
 }
 
 #[test]

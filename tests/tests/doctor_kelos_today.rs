@@ -11,6 +11,20 @@ use kelos_e2e::secrets::{assert_no_token_piece, secret_token};
 use kelos_e2e::{attr, bin, text, SmartHttpServer, TokenVolume, HELPER};
 use serde_json::Value;
 
+/// A helper for `key` in the global config that answers a fresh token (a secret of the
+/// pod's, checked for in every output); the token.
+fn global_helper_answering_a_token(fx: &mut Pod, key: &str) -> String {
+    let token = secret_token();
+    fx.secret(&token);
+    fx.git_ok(&[
+        "config",
+        "--global",
+        key,
+        &format!("!f() {{ echo password={token}; }}; f"),
+    ]);
+    token
+}
+
 /// The helper the Kelos controller writes, verbatim but for the file's path.
 fn controller_helper(token_file: &Path) -> String {
     let f = token_file.display();
@@ -182,11 +196,7 @@ fn kelos_today_doctor_finds_the_controllers_helper_and_its_fix_silences_it() {
     let d = fx.doctor(&[]);
     assert_eq!(d.level("git.leak"), "ok", "{}", d.text);
     assert_eq!(d.level("git.helper"), "ok", "{}", d.text);
-    assert!(
-        d.check("git.helper").message.contains("helpers: kelos"),
-        "{}",
-        d.text
-    );
+    d.assert_says("git.helper", "helpers: kelos");
     // Running the fix again changes nothing.
     let once = fs::read(&config).unwrap();
     run_fix(&mut fx, &fix);
@@ -292,16 +302,8 @@ fn kelos_today_global_and_system_helpers_that_answer_every_host_are_reported() {
 /// A helper scoped to plain http for our host is found by the `http://HOST` probe.
 #[test]
 fn kelos_today_a_helper_for_plain_http_is_reported() {
-    let (fx, _vol, _token) = healthy();
-    let leaked = secret_token();
-    let mut fx = fx;
-    fx.secret(&leaked);
-    fx.git_ok(&[
-        "config",
-        "--global",
-        "credential.http://github.com.helper",
-        &format!("!f() {{ echo password={leaked}; }}; f"),
-    ]);
+    let (mut fx, _vol, _token) = healthy();
+    let _leaked = global_helper_answering_a_token(&mut fx, "credential.http://github.com.helper");
     let d = fx.doctor(&[]);
     let leak = d.check("git.leak");
     assert_eq!(leak.level, "fail", "{}", d.text);
@@ -324,27 +326,17 @@ fn kelos_today_a_helper_for_plain_http_is_reported() {
 /// No false alarm: kelos scoped to its host, and other helpers scoped to other hosts.
 #[test]
 fn kelos_today_a_correctly_scoped_setup_is_not_reported() {
-    let (fx, _vol, _token) = healthy();
-    let other = secret_token();
-    let mut fx = fx;
-    fx.secret(&other);
-    fx.git_ok(&[
-        "config",
-        "--global",
-        "credential.https://gitlab.example.com.helper",
-        &format!("!f() {{ echo password={other}; }}; f"),
-    ]);
+    let (mut fx, _vol, _token) = healthy();
+    let _other =
+        global_helper_answering_a_token(&mut fx, "credential.https://gitlab.example.com.helper");
     fx.git_ok(&["init", "-q", "repo"]);
     fx.cwd = Some(fx.home().join("repo"));
     fx.kelos_ok(&["configure", "--local"]);
     let d = fx.doctor(&[]);
     assert_eq!(d.result, "ok", "{}", d.text);
-    assert!(
-        d.check("git.leak")
-            .message
-            .contains("no helper answers https://kelos-doctor-probe.invalid or http://github.com"),
-        "{}",
-        d.text
+    d.assert_says(
+        "git.leak",
+        "no helper answers https://kelos-doctor-probe.invalid or http://github.com",
     );
 }
 

@@ -81,18 +81,15 @@ struct Chain {
     pod: GhPod,
     a: WrapperDir,
     b: WrapperDir,
-    token: String,
     logs: TempDir,
 }
 
 impl Chain {
     fn new() -> Chain {
-        let token = unique_token("Chain");
         Chain {
-            pod: GhPod::with_token(&token),
+            pod: GhPod::new("Chain"),
             a: WrapperDir::new(),
             b: WrapperDir::new(),
-            token,
             logs: TempDir::new("kelos-e2e-chain-trace"),
         }
     }
@@ -116,9 +113,9 @@ impl Chain {
     }
 
     fn clean(&self, out: &Output, trace: &Path) {
-        assert_no_token_in("stderr", &out.stderr, &[&self.token]);
+        assert_no_token_in("stderr", &out.stderr, &[&self.pod.token]);
         let log = fs::read(trace).unwrap_or_default();
-        assert_no_token_in("trace file", &log, &[&self.token]);
+        assert_no_token_in("trace file", &log, &[&self.pod.token]);
     }
 }
 
@@ -150,7 +147,7 @@ fn two_copies_and_a_repeated_entry_reach_the_real_gh() {
             ran.out.status.success(),
             "started as {name}: {} {}",
             ran.out.status,
-            ran.stderr(&fx.token)
+            ran.stderr(&fx.pod.token)
         );
         assert_eq!(text(&ran.out.stdout).lines().next(), Some(version.as_str()));
         assert_eq!(ran.running.len(), hops, "{name}: {:#?}", ran.running);
@@ -164,9 +161,9 @@ fn two_copies_and_a_repeated_entry_reach_the_real_gh() {
 
     // The token reaches gh through the chain.
     let ran = fx.run(fx.a.gh(), &dirs, &["auth", "token"], "auth.log");
-    assert!(ran.out.status.success(), "{}", ran.stderr(&fx.token));
+    assert!(ran.out.status.success(), "{}", ran.stderr(&fx.pod.token));
     assert!(
-        text(&ran.out.stdout).trim_end() == fx.token,
+        text(&ran.out.stdout).trim_end() == fx.pod.token,
         "gh auth token did not print the file's token (value redacted)"
     );
 }
@@ -184,11 +181,11 @@ fn two_copies_and_a_repeated_entry_without_a_real_gh_exit_127_at_once() {
             ran.out.status.code(),
             Some(127),
             "started as {name}: {}",
-            ran.stderr(&fx.token)
+            ran.stderr(&fx.pod.token)
         );
         assert!(ran.out.stdout.is_empty());
         // A runs B, which finds nothing: one message, from B, telling what it searched.
-        let stderr = ran.stderr(&fx.token);
+        let stderr = ran.stderr(&fx.pod.token);
         let lines: Vec<&str> = stderr
             .lines()
             .filter(|l| !l.contains(": running "))
@@ -234,7 +231,7 @@ fn a_real_gh_between_two_repeats_of_the_wrappers_entry_is_found() {
             ran.out.status.success(),
             "layout {i}: {} {}",
             ran.out.status,
-            ran.stderr(&fx.token)
+            ran.stderr(&fx.pod.token)
         );
         assert_eq!(text(&ran.out.stdout).lines().next(), Some(version.as_str()));
         assert_eq!(ran.running.len(), 1, "layout {i}: {:#?}", ran.running);
@@ -311,7 +308,7 @@ fn copies_links_and_repeats_end_at_the_first_real_gh_after_the_start_in_one_proc
             out.status.success(),
             "{label}: {} {}",
             out.status,
-            redacted(&out.stderr, &[&fx.token])
+            redacted(&out.stderr, &[&fx.pod.token])
         );
         assert_eq!(running.len(), hops, "{label}: {running:#?}");
         let record: StandinRecord = standin.record();
@@ -321,7 +318,7 @@ fn copies_links_and_repeats_end_at_the_first_real_gh_after_the_start_in_one_proc
             "{label}"
         );
         assert!(
-            record.var("GH_TOKEN") == Some(OsString::from(&fx.token)),
+            record.var("GH_TOKEN") == Some(OsString::from(&fx.pod.token)),
             "{label}: the stand-in did not get the file's token (value redacted)"
         );
     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use kelos_e2e::fill_request as req;
 use kelos_e2e::git_generations::test_git;
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::{
@@ -33,10 +34,6 @@ fn fx_path(helper_args: &[&str]) -> (TempDir, PathBuf, GitSandbox) {
     let mut sb = GitSandbox::new(helper_args);
     sb.set_env("KELOS_GITHUB_TOKEN_FILE", &path);
     (dir, path, sb)
-}
-
-fn req(protocol: &str, host: &str) -> String {
-    format!("protocol={protocol}\nhost={host}\n\n")
 }
 
 /// Names a value by its index among the secrets, never printing it.

@@ -2,7 +2,7 @@
 //! Basic auth, with git-credential-kelos as the only credential helper.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use kelos_e2e::git_generations::test_git;
@@ -34,16 +34,30 @@ fn server_diag(server: &SmartHttpServer) -> String {
     )
 }
 
-#[test]
-fn clone_push_fetch_across_token_rotation() {
+/// Two tokens, a volume holding the first, a server accepting it, and a sandbox whose
+/// helper answers for the server's host from the volume (and its HOME).
+fn rotating() -> (
+    String,
+    String,
+    TokenVolume,
+    SmartHttpServer,
+    GitSandbox,
+    PathBuf,
+) {
     let a = unique_token("HttpA");
     let b = unique_token("HttpB");
-    let s = [a.as_str(), b.as_str()];
-    let mut vol = TokenVolume::with_token(&a);
+    let vol = TokenVolume::with_token(&a);
     let server = SmartHttpServer::start(&[&a]);
     let mut sb = GitSandbox::new(&["--host", &server.host()]);
     sb.use_token_file(&vol);
     let home = sb.home().to_path_buf();
+    (a, b, vol, server, sb, home)
+}
+
+#[test]
+fn clone_push_fetch_across_token_rotation() {
+    let (a, b, mut vol, server, sb, home) = rotating();
+    let s = [a.as_str(), b.as_str()];
     let url = server.url();
 
     // Phase 1: token A.
@@ -247,14 +261,8 @@ fn helper_for_another_host_sends_no_credentials() {
 /// a probe request first): the credential must work for that path too.
 #[test]
 fn large_push_uses_the_rotated_token() {
-    let a = unique_token("HttpA");
-    let b = unique_token("HttpB");
+    let (a, b, mut vol, server, sb, home) = rotating();
     let s = [a.as_str(), b.as_str()];
-    let mut vol = TokenVolume::with_token(&a);
-    let server = SmartHttpServer::start(&[&a]);
-    let mut sb = GitSandbox::new(&["--host", &server.host()]);
-    sb.use_token_file(&vol);
-    let home = sb.home().to_path_buf();
     sb.git_ok(&home, &["clone", "-q", &server.url(), "work"], &s);
     let work = home.join("work");
 

@@ -9,7 +9,7 @@
 //!
 //! Nothing skips: a missing linter fails with the command that installs it.
 
-use kelos_e2e::text;
+use kelos_e2e::{assert_success, text};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -165,13 +165,7 @@ fn zizmor_runs_clean_on_the_workflows() {
         &["--offline", ".github/workflows"],
         &workspace_root(),
     );
-    assert!(
-        out.status.success(),
-        "zizmor found problems in .github/workflows ({}):\n{}{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_success(&out, "zizmor found problems in .github/workflows");
     eprintln!(
         "workflows: {} --offline: {}",
         text(&version.stdout).trim(),
