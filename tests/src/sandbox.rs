@@ -220,3 +220,21 @@ impl TokenSandbox {
         TokenSandbox { vol, sb, token }
     }
 }
+
+impl TokenSandbox {
+    /// git's `credential fill` output `out` answered with the file's token: git succeeded
+    /// and its stderr holds no token. The failure shows `what`, never the token.
+    #[track_caller]
+    pub fn assert_filled(&self, out: &Output, what: &str) {
+        assert_no_token_in("git stderr", &out.stderr, &[&self.token]);
+        assert!(
+            out.status.success(),
+            "{what}: git got no credential: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            crate::attr(&out.stdout, "password").as_deref() == Some(self.token.as_str()),
+            "{what}: the password is not the file's token (value redacted)"
+        );
+    }
+}

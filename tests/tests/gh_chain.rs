@@ -128,6 +128,17 @@ impl Ran {
     fn stderr(&self, token: &str) -> String {
         redacted(&self.out.stderr, &[token])
     }
+
+    /// It succeeded; the failure shows `what`, its status and its stderr (redacted).
+    #[track_caller]
+    fn assert_ok(&self, what: &str, token: &str) {
+        assert!(
+            self.out.status.success(),
+            "{what}: {} {}",
+            self.out.status,
+            self.stderr(token)
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -143,12 +154,7 @@ fn two_copies_and_a_repeated_entry_reach_the_real_gh() {
     let dirs = [fx.a.dir(), fx.b.dir(), fx.a.dir(), &real];
     for (name, program, hops) in [("a", fx.a.gh(), 2), ("b", fx.b.gh(), 1)] {
         let ran = fx.run(program, &dirs, &["--version"], &format!("{name}.log"));
-        assert!(
-            ran.out.status.success(),
-            "started as {name}: {} {}",
-            ran.out.status,
-            ran.stderr(&fx.pod.token)
-        );
+        ran.assert_ok(&format!("started as {name}"), &fx.pod.token);
         assert_eq!(text(&ran.out.stdout).lines().next(), Some(version.as_str()));
         assert_eq!(ran.running.len(), hops, "{name}: {:#?}", ran.running);
         let last = ran.running.last().expect("a running line");
@@ -227,12 +233,7 @@ fn a_real_gh_between_two_repeats_of_the_wrappers_entry_is_found() {
     ];
     for (i, dirs) in layouts.iter().enumerate() {
         let ran = fx.run(fx.a.gh(), dirs, &["--version"], &format!("{i}.log"));
-        assert!(
-            ran.out.status.success(),
-            "layout {i}: {} {}",
-            ran.out.status,
-            ran.stderr(&fx.pod.token)
-        );
+        ran.assert_ok(&format!("layout {i}"), &fx.pod.token);
         assert_eq!(text(&ran.out.stdout).lines().next(), Some(version.as_str()));
         assert_eq!(ran.running.len(), 1, "layout {i}: {:#?}", ran.running);
     }
