@@ -31,6 +31,19 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
+impl Check {
+    /// Asserts that the check has a fix and the fix contains `needle`; the failure shows
+    /// `report`.
+    #[track_caller]
+    pub fn assert_fix_says(&self, needle: &str, report: &str) {
+        assert!(
+            self.fix.as_deref().is_some_and(|f| f.contains(needle)),
+            "{}'s fix does not say {needle:?}:\n{report}",
+            self.id
+        );
+    }
+}
+
 /// One doctor invocation, run twice (`--json` and text) and cross-checked.
 pub struct Doctor {
     pub result: String,

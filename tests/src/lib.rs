@@ -96,6 +96,11 @@ pub fn parse_attrs(bytes: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The keys of credential-protocol output, in order.
+pub fn attr_keys(bytes: &[u8]) -> Vec<String> {
+    parse_attrs(bytes).into_iter().map(|(k, _)| k).collect()
+}
+
 /// The value of the last `key=` line, like git's reader (a later line wins).
 pub fn attr(bytes: &[u8], key: &str) -> Option<String> {
     parse_attrs(bytes)

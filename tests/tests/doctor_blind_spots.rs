@@ -110,11 +110,7 @@ fn doctor_json_is_one_object_in_every_state() {
         );
         if *id == "host" {
             assert_eq!(d.code, 1, "{name}: a bad host is exit 1:\n{}", d.text);
-            assert!(
-                c.fix.as_deref().unwrap().contains("host name alone"),
-                "{}",
-                d.text
-            );
+            c.assert_fix_says("host name alone", &d.text);
         }
     }
 }
@@ -132,14 +128,7 @@ fn doctor_git_helper_fails_when_git_cannot_run_kelos() {
     assert!(c.message.contains("cannot run it"), "{}", d.text);
     assert!(c.message.contains("not a git command"), "{}", d.text);
     assert!(c.message.contains("not in PATH"), "{}", d.text);
-    assert!(
-        c.fix
-            .as_deref()
-            .unwrap()
-            .contains("/usr/local/bin/git-credential-kelos"),
-        "{}",
-        d.text
-    );
+    c.assert_fix_says("/usr/local/bin/git-credential-kelos", &d.text);
     assert_ne!(d.code, 0);
 }
 

@@ -115,11 +115,7 @@ fn doctor_expired_token_fails_token_expiry() {
     let c = d.check("token.expiry");
     assert!(c.message.contains("expired"), "{}", d.text);
     assert!(c.message.contains("2000-01-01T00:00:00Z"), "{}", d.text);
-    assert!(
-        c.fix.as_deref().unwrap().contains("refresher"),
-        "{}",
-        d.text
-    );
+    c.assert_fix_says("refresher", &d.text);
     // --no-token-ok is about a missing token, not an expired one.
     assert_eq!(fx.doctor(&["--no-token-ok"]).level("token.expiry"), "fail");
 }
@@ -276,11 +272,7 @@ fn doctor_wrapper_without_real_gh_fails() {
     assert_ne!(d.code, 0);
     let c = d.check("gh");
     assert!(c.message.contains("wrapper"), "{}", d.text);
-    assert!(
-        c.fix.as_deref().unwrap().contains("KELOS_GH_PATH"),
-        "{}",
-        d.text
-    );
+    c.assert_fix_says("KELOS_GH_PATH", &d.text);
 
     // A real gh *before* the wrapper does not count: gh resolves to it (not the wrapper).
     let mut fx2 = helper_pod();
@@ -330,14 +322,7 @@ fn doctor_helper_not_configured_fails() {
     assert_ne!(d.code, 0);
     let c = d.check("git.helper");
     assert!(c.message.contains("github.com"), "{}", d.text);
-    assert!(
-        c.fix
-            .as_deref()
-            .unwrap()
-            .contains("git-credential-kelos configure"),
-        "{}",
-        d.text
-    );
+    c.assert_fix_says("git-credential-kelos configure", &d.text);
     // A kelos entry for another host does not count.
     fx.kelos_ok(&["configure", "--host", GHE]);
     fx.doctor(&[]).only("git.helper", "fail");
@@ -359,11 +344,7 @@ fn doctor_another_helper_first_warns() {
         "names the other helper: {}",
         d.text
     );
-    assert!(
-        c.fix.as_deref().unwrap().contains("configure"),
-        "{}",
-        d.text
-    );
+    c.assert_fix_says("configure", &d.text);
 
     // configure puts kelos first.
     fx.kelos_ok(&["configure"]);

@@ -11,8 +11,9 @@ use kelos_e2e::fill_request as req;
 use kelos_e2e::git_generations::test_git;
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::{
-    assert_no_token_in, attr, helper_lines, make_directory, make_fifo, make_oversized_file,
-    make_plain_file, parse_attrs, unique_token, GitSandbox, TempDir, TokenSandbox,
+    assert_no_token_in, attr, attr_keys, helper_lines, make_directory, make_fifo,
+    make_oversized_file, make_plain_file, parse_attrs, unique_token, GitSandbox, TempDir,
+    TokenSandbox,
 };
 
 /// A hang on a hostile token path must be caught well before the default limit.
@@ -644,10 +645,7 @@ fn injection_attempts_in_the_file_are_not_used() {
         assert!(!text.contains("evil"), "injected attribute in git's answer");
         let direct = sb.helper(&["get"], req("https", "github.com").as_bytes());
         assert_no_token_in("helper stderr", &direct.stderr, &s);
-        let keys: Vec<String> = parse_attrs(&direct.stdout)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys = attr_keys(&direct.stdout);
         assert_eq!(keys, ["username", "password"], "helper answer keys");
     }
 }

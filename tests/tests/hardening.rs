@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::{
-    assert_no_token_in, attr, bin, helper_lines, make_fifo, parse_attrs, require_tool,
+    assert_no_token_in, attr, attr_keys, bin, helper_lines, make_fifo, parse_attrs, require_tool,
     run_with_timeout, unique_token, TokenSandbox,
 };
 
@@ -208,10 +208,7 @@ fn a_trace_to_dev_stdout_never_enters_git_s_protocol_stream() {
         );
         // The helper alone: its stdout holds exactly the answer.
         let out = f.sb.helper(&["get"], REQUEST.as_bytes());
-        let keys: Vec<String> = parse_attrs(&out.stdout)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys = attr_keys(&out.stdout);
         assert_eq!(keys, ["username", "password"], "{path}");
     }
 }
@@ -226,10 +223,7 @@ fn a_trace_to_stderr_joined_to_stdout_stays_out_of_the_answer() {
         .arg(f.sb.helper_path());
     let out = run_with_timeout(cmd, REQUEST.as_bytes(), HANG_LIMIT);
     assert!(out.status.success());
-    let keys: Vec<String> = parse_attrs(&out.stdout)
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
+    let keys = attr_keys(&out.stdout);
     assert_eq!(
         keys,
         ["username", "password"],
