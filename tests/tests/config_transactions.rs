@@ -167,6 +167,13 @@ fn helper_path_must_be_absolute() {
 /// A user's file: a plain helper, a scoped one, a comment, other keys.
 const USER_FILE: &str = "# my settings\n[user]\n\tname = Someone\n[credential]\n\thelper = store\n[credential \"https://gitlab.example.com\"]\n\thelper = other\n";
 
+/// `USER_FILE` written at `ROOT/cfg`.
+fn user_file(env: &Pod) -> PathBuf {
+    let file = env.root.join("cfg");
+    fs::write(&file, USER_FILE).unwrap();
+    file
+}
+
 /// Whether `listed` (`git config --list` of the file) is one state of the transactions:
 /// every key configure owns holds nothing or exactly one reset and kelos; the plain list is
 /// the user's, or the user's then one reset and kelos; the user's lines all there.
@@ -251,8 +258,7 @@ fn assert_states(env: &Pod, snapshots: &BTreeSet<Vec<u8>>) {
 /// the file had is one state of the transactions.
 fn concurrent(runs: usize) {
     let env = pod();
-    let file = env.root.join("cfg");
-    fs::write(&file, USER_FILE).unwrap();
+    let file = user_file(&env);
     let f = file.to_str().unwrap().to_owned();
     let helper = bin(HELPER);
     let git = env.git_dir.join("git");
@@ -363,8 +369,7 @@ fn fifty_concurrent_runs_each_succeed_and_leave_one_state() {
 #[test]
 fn a_live_lock_is_waited_for_and_a_stale_one_named() {
     let env = pod();
-    let file = env.root.join("cfg");
-    fs::write(&file, USER_FILE).unwrap();
+    let file = user_file(&env);
     let f = file.to_str().unwrap();
     let lock = env.root.join("cfg.lock");
 
@@ -509,8 +514,7 @@ fn a_git_failing_at_each_call_leaves_the_file_whole() {
 fn killed_mid_run_leaves_the_file_as_it_was() {
     for hang in 1..=4 {
         let mut env = pod();
-        let file = env.root.join("cfg");
-        fs::write(&file, USER_FILE).unwrap();
+        let file = user_file(&env);
         let before = fs::read(&file).unwrap();
         let dir = env.root.join("slow-git");
         fs::create_dir(&dir).unwrap();
@@ -676,8 +680,7 @@ fn a_full_disk_leaves_the_file_as_it_was() {
 fn a_closed_or_full_stdout_never_cuts_the_change_short() {
     for target in ["closed pipe", "/dev/full"] {
         let env = pod();
-        let file = env.root.join("cfg");
-        fs::write(&file, USER_FILE).unwrap();
+        let file = user_file(&env);
         let mut c = env.command(&bin(HELPER));
         c.args(["configure", "--file", file.to_str().unwrap()])
             .stderr(Stdio::piped());
@@ -733,8 +736,7 @@ fn a_closed_or_full_stdout_never_cuts_the_change_short() {
 #[test]
 fn unconfigure_finds_kelos_after_a_hand_edit() {
     let env = pod();
-    let file = env.root.join("cfg");
-    fs::write(&file, USER_FILE).unwrap();
+    let file = user_file(&env);
     let f = file.to_str().unwrap();
     env.kelos_ok(&["configure", "--file", f]);
     let edited = text(&fs::read(&file).unwrap()).replacen(
@@ -1025,8 +1027,7 @@ fn global_scope_edits_the_file_git_would() {
 #[test]
 fn configure_works_without_proc() {
     let env = pod();
-    let file = env.root.join("cfg");
-    fs::write(&file, USER_FILE).unwrap();
+    let file = user_file(&env);
     let tmp = env.root.join("tmp");
     fs::create_dir(&tmp).unwrap();
     let script = format!(

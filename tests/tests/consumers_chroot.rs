@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use kelos_e2e::chroot::{
     debian_source, host_architecture, read_final_stage, require_root, require_rootfs_tools,
-    root_env, rootfs_for, workspace_root, RootfsRecipe, RunSpec, Step, CONTAINER_PATH,
+    rootfs_for, workspace_root, RootfsRecipe, RunSpec, Step, CONTAINER_PATH,
 };
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::{assert_no_token_in, bin, unique_token, TempDir, TokenVolume, HELPER};
@@ -95,16 +95,10 @@ fn login_shells_and_bash_c_in_the_image_see_the_file_s_token_of_the_moment() {
         "/tmp/install.sh",
         0o644,
     );
-    let out = root.run(&RunSpec {
-        user: None,
-        env: root_env(),
-        cwd: "/".into(),
-        argv: ["/bin/sh", "/tmp/install.sh", "/opt/kelos"]
-            .map(String::from)
-            .to_vec(),
-        stdin: Vec::new(),
-        timeout: Duration::from_secs(120),
-    });
+    let out = root.run(&RunSpec::as_root(
+        &["/bin/sh", "/tmp/install.sh", "/opt/kelos"],
+        Duration::from_secs(120),
+    ));
     assert!(
         out.status.success(),
         "install.sh failed:\n{}\n{}",

@@ -54,6 +54,15 @@ fn rotating() -> (
     (a, b, vol, server, sb, home)
 }
 
+/// A new repository at `work` with one commit, its origin `url`.
+fn repo_with_a_commit(sb: &GitSandbox, work: &Path, url: &str, secrets: &[&str]) -> PathBuf {
+    fs::create_dir(work).unwrap();
+    sb.git_ok(work, &["init", "-q"], secrets);
+    commit(sb, work, "one.txt", secrets);
+    sb.git_ok(work, &["remote", "add", "origin", url], secrets);
+    work.to_path_buf()
+}
+
 #[test]
 fn clone_push_fetch_across_token_rotation() {
     let (a, b, mut vol, server, sb, home) = rotating();
@@ -179,11 +188,7 @@ fn server_refusing_the_token_fails_and_helper_reports_refused() {
     let home = sb.home().to_path_buf();
 
     // A local repository whose origin is the server.
-    let work = home.join("work");
-    fs::create_dir(&work).unwrap();
-    sb.git_ok(&work, &["init", "-q"], &s);
-    commit(&sb, &work, "one.txt", &s);
-    sb.git_ok(&work, &["remote", "add", "origin", &server.url()], &s);
+    let work = repo_with_a_commit(&sb, &home.join("work"), &server.url(), &s);
 
     let out = sb.git_in(&work, &["push", "origin", "HEAD:refs/heads/feature"]);
     check_clean("push", &out, &s);
@@ -235,11 +240,7 @@ fn helper_for_another_host_sends_no_credentials() {
         redacted(&out.stderr, &s)
     );
 
-    let work = home.join("work2");
-    fs::create_dir(&work).unwrap();
-    sb.git_ok(&work, &["init", "-q"], &s);
-    commit(&sb, &work, "one.txt", &s);
-    sb.git_ok(&work, &["remote", "add", "origin", &server.url()], &s);
+    let work = repo_with_a_commit(&sb, &home.join("work2"), &server.url(), &s);
     let out = sb.git_in(&work, &["push", "origin", "HEAD:main"]);
     check_clean("push", &out, &s);
     assert!(!out.status.success(), "push must fail without credentials");

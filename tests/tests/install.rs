@@ -237,6 +237,17 @@ fn without_kelos_gh_beside_it_install_names_the_missing_file_and_writes_nothing(
     assert!(!dir.exists(), "nothing created");
 }
 
+/// `install` exited 2 and its stderr says each of `words`; the stderr.
+#[track_caller]
+fn assert_refused(out: &Output, words: &[&str]) -> String {
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    for word in words {
+        assert!(err.contains(word), "no {word:?} in: {err}");
+    }
+    err
+}
+
 /// A tmpfs mounted at `dir` (root only); unmounted on drop.
 struct Tmpfs(PathBuf);
 
@@ -278,13 +289,13 @@ fn a_read_only_full_or_uncreatable_directory_is_named_with_the_fix_and_left_as_i
     assert!(install(src.path(), &dir).status.success());
     mnt.remount("ro");
     let out = install(src.path(), &dir);
-    assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
-    assert!(
-        err.contains(&format!("cannot write into {}", dir.display()))
-            && err.contains("Read-only file system")
-            && err.contains("mount it writable"),
-        "{err}"
+    let err = assert_refused(
+        &out,
+        &[
+            &format!("cannot write into {}", dir.display()),
+            "Read-only file system",
+            "mount it writable",
+        ],
     );
     assert!(
         !err.contains("os error") && !err.contains("Os {"),
@@ -295,13 +306,13 @@ fn a_read_only_full_or_uncreatable_directory_is_named_with_the_fix_and_left_as_i
     // Missing, under the read-only mount: cannot be created.
     let below = dir.join("sub/kelos-bin");
     let out = install(src.path(), &below);
-    assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
-    assert!(
-        err.contains(&format!("cannot create {}", below.display()))
-            && err.contains("Read-only file system")
-            && err.contains("mount a writable volume there"),
-        "{err}"
+    assert_refused(
+        &out,
+        &[
+            &format!("cannot create {}", below.display()),
+            "Read-only file system",
+            "mount a writable volume there",
+        ],
     );
 
     // Missing, under a file: cannot be created either.

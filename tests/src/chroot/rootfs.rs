@@ -48,6 +48,20 @@ pub struct RunSpec {
     pub timeout: Duration,
 }
 
+impl RunSpec {
+    /// `argv` as root, in `/`, with a `RUN` step's environment and no input.
+    pub fn as_root(argv: &[&str], timeout: Duration) -> RunSpec {
+        RunSpec {
+            user: None,
+            env: root_env(),
+            cwd: "/".into(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            stdin: Vec::new(),
+            timeout,
+        }
+    }
+}
+
 /// Sets up the namespace's mounts, then `chroot`s (and drops to the user). Arguments:
 /// root, binds (lines of `ro|rw<TAB>source<TAB>target`), user (`root` or `UID:GID`), cwd,
 /// then the command as `env -i` arguments.
