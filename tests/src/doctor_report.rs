@@ -265,6 +265,14 @@ impl Doctor {
         );
     }
 
+    /// [`Doctor::only`], and the result is `level`: exit 0, or non-zero for `fail`.
+    #[track_caller]
+    pub fn assert_only(&self, id: &str, level: &str) {
+        self.only(id, level);
+        assert_eq!(self.result, level);
+        assert_eq!(self.code != 0, level == "fail", "exit {}", self.code);
+    }
+
     /// Asserts `id` is at `level`, and every other check is ok.
     pub fn only(&self, id: &str, level: &str) {
         assert_eq!(self.level(id), level, "{id}:\n{}", self.text);

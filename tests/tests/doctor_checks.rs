@@ -81,9 +81,7 @@ fn doctor_plain_file_warns_token_file() {
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
     fx.set(TOKEN_FILE_VAR, &path);
     let d = fx.doctor(&[]);
-    d.only("token.file", "warn");
-    assert_eq!(d.result, "warn");
-    assert_eq!(d.code, 0);
+    d.assert_only("token.file", "warn");
     let c = d.check("token.file");
     assert!(c.message.contains("plain file"), "{}", d.text);
     assert!(c.fix.as_deref().unwrap().contains("subPath"), "{}", d.text);
@@ -109,9 +107,7 @@ fn doctor_expired_token_fails_token_expiry() {
     vol.publish(token.as_bytes(), Some("946684800")); // 2000-01-01
     fs::set_permissions(vol.token_path(), fs::Permissions::from_mode(0o400)).unwrap();
     let d = fx.doctor(&[]);
-    d.only("token.expiry", "fail");
-    assert_eq!(d.result, "fail");
-    assert_ne!(d.code, 0);
+    d.assert_only("token.expiry", "fail");
     let c = d.check("token.expiry");
     assert!(c.message.contains("expired"), "{}", d.text);
     assert!(c.message.contains("2000-01-01T00:00:00Z"), "{}", d.text);
