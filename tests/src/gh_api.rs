@@ -546,3 +546,25 @@ pub fn write_json_response(mut conn: TcpStream, status: u16, reason: &str, body:
     let _ = conn.flush();
     let _ = conn.shutdown(Shutdown::Both);
 }
+
+/// The `running ...` lines of a trace file (`KELOS_CREDENTIAL_TRACE`), in order: one per
+/// exec of a wrapper chain.
+pub fn running_lines(trace: &Path) -> Vec<String> {
+    fs::read_to_string(trace)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("]: running "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Makes `cmd`'s child start with SIGPIPE ignored, as a caller that ignores it would.
+pub fn ignore_sigpipe(cmd: &mut Command) {
+    // SAFETY: signal(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}

@@ -11,6 +11,13 @@ use kelos_e2e::pod::keys::*;
 use kelos_e2e::pod::{bin_dir, helper_pod, strs, Pod, TOKEN_FILE_VAR};
 use kelos_e2e::{attr, text, TempDir};
 
+/// `git-credential-kelos args` leaves the global config as `bytes`.
+#[track_caller]
+fn assert_changes_nothing(fx: &Pod, args: &[&str], bytes: &[u8], what: &str) {
+    fx.kelos_ok(args);
+    assert_eq!(fs::read(fx.gitconfig()).unwrap(), bytes, "{what}");
+}
+
 /// `after` without the lines in `ours` is `before`, line for line.
 #[track_caller]
 fn assert_rest_is(after: &str, ours: &[String], before: &str, what: &str) {
@@ -87,18 +94,13 @@ fn configure_global_writes_reset_and_kelos_for_host_and_gist() {
 
     // --global is the default: saying it changes nothing.
     let file = fs::read(fx.gitconfig()).expect("read .gitconfig");
-    fx.kelos_ok(&["configure", "--global"]);
-    assert_eq!(
-        fs::read(fx.gitconfig()).unwrap(),
-        file,
-        "configure twice = once"
+    assert_changes_nothing(
+        &fx,
+        &["configure", "--global"],
+        &file,
+        "configure twice = once",
     );
-    fx.kelos_ok(&["configure"]);
-    assert_eq!(
-        fs::read(fx.gitconfig()).unwrap(),
-        file,
-        "configure thrice = once"
-    );
+    assert_changes_nothing(&fx, &["configure"], &file, "configure thrice = once");
 
     // unconfigure removes exactly what configure added.
     fx.kelos_ok(&["unconfigure"]);
@@ -107,11 +109,11 @@ fn configure_global_writes_reset_and_kelos_for_host_and_gist() {
     assert_eq!(fx.list(&["--global"]), before);
     // And twice = once.
     let file = fs::read(fx.gitconfig()).expect("read .gitconfig");
-    fx.kelos_ok(&["unconfigure", "--global"]);
-    assert_eq!(
-        fs::read(fx.gitconfig()).unwrap(),
-        file,
-        "unconfigure twice = once"
+    assert_changes_nothing(
+        &fx,
+        &["unconfigure", "--global"],
+        &file,
+        "unconfigure twice = once",
     );
     assert_eq!(fx.list(&["--global"]), before);
 }

@@ -30,8 +30,8 @@ use std::time::Duration;
 
 use kelos_e2e::chroot::workspace_root;
 use kelos_e2e::gh_api::{
-    env_map, run, show_env, standin_hook, write_executable, FakeApi, GhPod, Ran, Standin, API_HOST,
-    EXEC_LOCK, STANDIN_EXIT_VAR, STANDIN_OUT_VAR,
+    env_map, ignore_sigpipe, run, show_env, standin_hook, write_executable, FakeApi, GhPod, Ran,
+    Standin, API_HOST, EXEC_LOCK, STANDIN_EXIT_VAR, STANDIN_OUT_VAR,
 };
 use kelos_e2e::npm_registry::{NpmRegistry, NPM_USER};
 use kelos_e2e::secrets::redacted;
@@ -657,13 +657,7 @@ fn exec_keeps_ignored_signals_closed_descriptors_and_the_exit_status() {
         let mut cmd = Command::new(bin(HELPER));
         cmd.env_clear().envs(fx.vars()).args(["exec", "gh"]);
         if ignored {
-            // SAFETY: signal(2) only, between fork and exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-                    Ok(())
-                });
-            }
+            ignore_sigpipe(&mut cmd);
         }
         let (_, record) = fx.run_standin(cmd, &[&fx.pod.token]);
         assert_eq!(

@@ -17,8 +17,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use kelos_e2e::gh_api::{
-    path_of, real_gh, standin_hook, write_executable, GhPod, Standin, StandinRecord, WrapperDir,
-    EXEC_LOCK, STANDIN_OUT_VAR,
+    path_of, real_gh, running_lines, standin_hook, write_executable, GhPod, Standin, StandinRecord,
+    WrapperDir, EXEC_LOCK, STANDIN_OUT_VAR,
 };
 use kelos_e2e::pod::{unix_now, Pod, TOKEN_FILE_VAR};
 use kelos_e2e::secrets::redacted;
@@ -64,16 +64,6 @@ fn real_gh_version() -> String {
         .next()
         .unwrap_or_default()
         .to_owned()
-}
-
-/// The `running ...` trace lines of a trace file, in order: one per exec of the chain.
-fn running_lines(trace: &Path) -> Vec<String> {
-    fs::read_to_string(trace)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(": running "))
-        .map(str::to_string)
-        .collect()
 }
 
 /// Two copies of the wrapper (A and B, distinct inodes), a gh home and a token file.

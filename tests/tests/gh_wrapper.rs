@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kelos_e2e::gh_api::{
-    env_map, install_wrapper, path_of, run, show_env, standin_hook, write_executable, FakeApi,
-    GhPod, Ran, Standin, StandinRecord, WrapperDir, API_HOST, STANDIN_EXIT_VAR, STANDIN_OUT_VAR,
-    STANDIN_SIGNAL_VAR,
+    env_map, ignore_sigpipe, install_wrapper, path_of, run, running_lines, show_env, standin_hook,
+    write_executable, FakeApi, GhPod, Ran, Standin, StandinRecord, WrapperDir, API_HOST,
+    STANDIN_EXIT_VAR, STANDIN_OUT_VAR, STANDIN_SIGNAL_VAR,
 };
 use kelos_e2e::gh_generations::{debian_gh, real_ghs, Generation, RealGhBinary};
 use kelos_e2e::{assert_no_token_in, unique_token, TempDir, TokenVolume};
@@ -523,13 +523,7 @@ fn exec_keeps_ignored_signals_and_closed_descriptors() {
     for ignored in [true, false] {
         let mut cmd = fx.wrapped();
         if ignored {
-            // SAFETY: signal(2) only, between fork and exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-                    Ok(())
-                });
-            }
+            ignore_sigpipe(&mut cmd);
         }
         let (ran, record) = fx.through(cmd, &[&fx.pod.token]);
         assert!(ran.status.success());
@@ -806,16 +800,6 @@ fn a_relative_path_entry_holding_a_gh_is_never_run() {
         lines[0].contains("relative or empty PATH entries are never used"),
         "{lines:?}"
     );
-}
-
-/// The `running ...` trace lines, in order, from a trace file.
-fn running_lines(trace: &Path) -> Vec<String> {
-    fs::read_to_string(trace)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("]: running "))
-        .map(str::to_string)
-        .collect()
 }
 
 fn traced(fx: &Fixture, program: &Path, path: OsString, trace: &Path) -> Ran {
