@@ -255,6 +255,17 @@ impl Doctor {
         self.checks.iter().map(|c| c.id.as_str()).collect()
     }
 
+    /// Asserts `id` is at `level` and its message says each of `words`; the check.
+    #[track_caller]
+    pub fn assert_check(&self, id: &str, level: &str, words: &[&str]) -> &Check {
+        let c = self.check(id);
+        assert_eq!(c.level, level, "{}", self.text);
+        for word in words {
+            assert!(c.message.contains(word), "{word:?} not in:\n{}", self.text);
+        }
+        c
+    }
+
     /// Asserts `id`'s message contains `needle`.
     #[track_caller]
     pub fn assert_says(&self, id: &str, needle: &str) {
