@@ -418,21 +418,26 @@ fn a_live_lock_is_waited_for_and_a_stale_one_named() {
 /// A `git` ahead of the real one on PATH that fails its `n`-th call (0: never) and counts.
 fn failing_git(env: &mut Pod, n: usize) -> PathBuf {
     let dir = env.root.join(format!("failing-git-{n}"));
-    fs::create_dir_all(&dir).unwrap();
+    counting_git(env, &dir, n, "echo 'fatal: injected failure' >&2; exit 128")
+}
+
+/// A `git` in `dir`, put ahead of the real one on PATH, that counts its calls (in the file
+/// it returns) and runs `action` (shell) at the `n`-th instead of git.
+fn counting_git(env: &mut Pod, dir: &Path, n: usize, action: &str) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
     let count = dir.join("count");
     fs::write(&count, "0").unwrap();
-    let real = require_tool("git");
     write_executable(
         &dir.join("git"),
         format!(
-            "#!/bin/sh\nn=$(($('{cat}' '{c}') + 1)); echo $n > '{c}'\nif [ $n -eq {n} ]; then echo 'fatal: injected failure' >&2; exit 128; fi\nexec '{g}' \"$@\"\n",
+            "#!/bin/sh\nn=$(($('{cat}' '{c}') + 1)); echo $n > '{c}'\nif [ $n -eq {n} ]; then {action}; fi\nexec '{g}' \"$@\"\n",
             c = count.display(),
             cat = require_tool("cat").display(),
-            g = real.display()
+            g = require_tool("git").display()
         )
         .as_bytes(),
     );
-    env.prepend_path(dir);
+    env.prepend_path(dir.to_path_buf());
     count
 }
 
@@ -517,23 +522,14 @@ fn killed_mid_run_leaves_the_file_as_it_was() {
         let file = user_file(&env);
         let before = fs::read(&file).unwrap();
         let dir = env.root.join("slow-git");
-        fs::create_dir(&dir).unwrap();
         let marker = dir.join("waiting");
-        let count = dir.join("count");
-        fs::write(&count, "0").unwrap();
-        write_executable(
-            &dir.join("git"),
-            format!(
-                "#!/bin/sh\nn=$(($('{cat}' '{c}') + 1)); echo $n > '{c}'\nif [ $n -eq {hang} ]; then : > '{m}'; exec '{sleep}' 30; fi\nexec '{g}' \"$@\"\n",
-                c = count.display(),
-                cat = require_tool("cat").display(),
-                sleep = require_tool("sleep").display(),
-                m = marker.display(),
-                g = require_tool("git").display()
-            )
-            .as_bytes(),
+        let sleep = require_tool("sleep");
+        counting_git(
+            &mut env,
+            &dir,
+            hang,
+            &format!(": > '{}'; exec '{}' 30", marker.display(), sleep.display()),
         );
-        env.prepend_path(dir);
         let mut c = env.command(&bin(HELPER));
         c.args(["configure", "--file", file.to_str().unwrap()])
             .stdout(Stdio::null())
