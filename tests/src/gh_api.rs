@@ -32,8 +32,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::http::LoopbackServer;
+use crate::pod::TOKEN_FILE_VAR;
 use crate::secrets::redacted;
-use crate::{bin, require_tool, TempDir};
+use crate::{bin, require_tool, TempDir, TokenVolume};
 
 /// The wrapper binary's name in `KELOS_BIN_DIR`.
 pub const WRAPPER: &str = "kelos-gh";
@@ -327,6 +328,38 @@ impl GhHome {
     }
 }
 
+/// A gh home and a token volume: what the gh suites' fixtures start from. Every command it
+/// makes points `KELOS_GITHUB_TOKEN_FILE` at the volume.
+pub struct GhPod {
+    pub home: GhHome,
+    pub volume: TokenVolume,
+    /// The token the volume was made with.
+    pub token: String,
+}
+
+impl GhPod {
+    /// A fresh home and a volume holding `token`.
+    pub fn with_token(token: &str) -> GhPod {
+        GhPod {
+            home: GhHome::new(),
+            volume: TokenVolume::with_token(token),
+            token: token.to_owned(),
+        }
+    }
+
+    /// A fresh home and a volume holding a fresh token (`unique_token(tag)`).
+    pub fn new(tag: &str) -> GhPod {
+        GhPod::with_token(&crate::unique_token(tag))
+    }
+
+    /// [`GhHome::command`] with the token file set.
+    pub fn command(&self, program: &Path, path: impl AsRef<OsStr>) -> Command {
+        let mut cmd = self.home.command(program, path);
+        cmd.env(TOKEN_FILE_VAR, self.volume.token_path());
+        cmd
+    }
+}
+
 /// Joins directories into a PATH value.
 pub fn path_of(dirs: &[&Path]) -> OsString {
     let mut out = Vec::new();
@@ -512,4 +545,26 @@ pub fn write_json_response(mut conn: TcpStream, status: u16, reason: &str, body:
     let _ = conn.write_all(response.as_bytes());
     let _ = conn.flush();
     let _ = conn.shutdown(Shutdown::Both);
+}
+
+/// The `running ...` lines of a trace file (`KELOS_CREDENTIAL_TRACE`), in order: one per
+/// exec of a wrapper chain.
+pub fn running_lines(trace: &Path) -> Vec<String> {
+    fs::read_to_string(trace)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("]: running "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Makes `cmd`'s child start with SIGPIPE ignored, as a caller that ignores it would.
+pub fn ignore_sigpipe(cmd: &mut Command) {
+    // SAFETY: signal(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            Ok(())
+        });
+    }
 }
