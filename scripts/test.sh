@@ -36,6 +36,9 @@ snapshot() {
   if [ "${CI:-}" = true ]; then find /tmp /var/tmp -mindepth 1 -maxdepth 1 -printf 'top level: %p\n' | sort; fi
 }
 test_tmp="$(mktemp -d "${TMPDIR:-/tmp}/kelos-test-tmp.XXXXXX")"
+# Searchable by every user (not listable): some tests run a step as nobody
+# (uid 65534) inside their own temporary directory, which must be reachable.
+chmod 0711 "$test_tmp"
 before="$(snapshot)"
 
 step "cargo test (unit + end-to-end with the real gh, both generations, and the current git)"

@@ -669,6 +669,18 @@ fn an_unreadable_file_is_never_rewritten() {
     fs::set_permissions(&config_dir, fs::Permissions::from_mode(0o777)).unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o200)).unwrap();
     let before = identity(&path);
+    // The run as nobody must reach the directory: every ancestor searchable.
+    for dir in config_dir.ancestors() {
+        let mode = fs::metadata(dir).unwrap().permissions().mode();
+        assert!(
+            mode & 0o001 != 0,
+            "{} (mode {:04o}) is not searchable by other users, so the run as nobody \
+             cannot reach its config: run with TMPDIR=/tmp, or `chmod o+x` it \
+             (scripts/test.sh makes its TMPDIR 0711)",
+            dir.display(),
+            mode & 0o7777
+        );
+    }
 
     let outs = concurrent_runs(&path, &["127.0.0.1:8181".to_string()], Some(65534));
     assert!(
