@@ -92,6 +92,18 @@ impl GitlabHost {
         &self.path
     }
 
+    /// The host and port (when not the scheme's default), as git names it
+    /// in a request over this instance's scheme.
+    pub fn authority(&self) -> Host {
+        match self.port {
+            None => self.host.clone(),
+            // A valid host and port make a valid host.
+            Some(port) => {
+                Host::parse(&format!("{}:{port}", self.host)).unwrap_or_else(|_| self.host.clone())
+            }
+        }
+    }
+
     /// Whether git's request for `protocol` and `host` (`name[:port]`, as git sends it) is
     /// for this instance, and over which scheme it is answered. https: this host on this
     /// port (the default 443 for an `http://` instance: the same host over https). http:
@@ -209,7 +221,17 @@ impl std::error::Error for GitlabHostError {}
 /// a colon that starts no port (`https://oauth2:TOKEN`), every token-shaped word masked,
 /// control and non-ASCII characters escaped.
 fn shown(raw: &str) -> String {
-    let start = raw.find("://").map_or(0, |i| i + 3);
+    // Only a scheme's own letters before `://` are shown (a `://` later in
+    // the value is no scheme, and what precedes it may be a password).
+    let is_scheme = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
+    };
+    let start = raw
+        .find("://")
+        .filter(|&i| is_scheme(&raw[..i]))
+        .map_or(0, |i| i + 3);
     let cut = if let Some(at) = raw.rfind('@') {
         format!("{}…@{}", &raw[..start.min(at)], &raw[at + 1..])
     } else {
