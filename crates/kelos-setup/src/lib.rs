@@ -16,4 +16,5 @@ pub mod doctor;
 pub mod gitconfig;
 pub mod gitfile;
 pub mod install;
+mod lock;
 pub mod quote;
