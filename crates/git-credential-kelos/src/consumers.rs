@@ -23,9 +23,10 @@ use crate::quote::{json_string_into, sh_quote_into};
 use kelos_token::credential::expiry_warning;
 use kelos_token::expiry::unix_seconds;
 use kelos_token::launch::{Exports, Launch, Target, NOT_FOUND};
+use kelos_token::served::Served;
 use kelos_token::source::{choose_for, read_file, FileDecision};
 use kelos_token::text::say;
-use kelos_token::{trace, EnvSnapshot, Host, Origin, Provider, Token, Tracer, GITHUB};
+use kelos_token::{trace, EnvSnapshot, Origin, Provider, Token, Tracer, GITHUB};
 
 const PROGRAM: &str = "git-credential-kelos";
 
@@ -99,8 +100,14 @@ pub fn file_token(provider: &'static Provider, env: &EnvSnapshot) -> Result<Toke
 
 /// `token`: prints the token `get` would answer with for `host`. Exit 1,
 /// with one line on stderr saying why, when there is none.
-pub fn token(env: &EnvSnapshot, host: &Host, format: TokenFormat, tracer: &mut Tracer) -> c_int {
-    let found = choose_for(&GITHUB, env, host.class());
+pub fn token(
+    env: &EnvSnapshot,
+    served: &Served,
+    format: TokenFormat,
+    tracer: &mut Tracer,
+) -> c_int {
+    let host = served.host();
+    let found = choose_for(served.provider(), env, host.class());
     let Some(token) = &found.token else {
         trace!(tracer, "token: no token for {host}: {}", found.explain());
         say(
