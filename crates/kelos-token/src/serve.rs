@@ -13,7 +13,6 @@ use crate::env::EnvSnapshot;
 use crate::expiry::format_rfc3339;
 use crate::host::Host;
 use crate::protocol::{read_request, Request};
-use crate::provider::PROVIDERS;
 use crate::served::{match_served, Matched, Served};
 use crate::source::choose_for;
 use crate::source::{Lookup, Origin};
@@ -132,7 +131,7 @@ fn read_git_request(input: &mut impl BufRead, tracer: &mut Tracer) -> io::Result
             // comes as the password to `erase`: both are masked in every
             // later line; only git's usual username is shown as it is.
             let username = request.username.as_deref().map(|u| {
-                if u == DEFAULT_USERNAME || PROVIDERS.iter().any(|p| p.git_username == u) {
+                if u == DEFAULT_USERNAME {
                     u.to_owned()
                 } else {
                     tracer.hide(u.as_bytes());
