@@ -286,6 +286,19 @@ fn gitlab_controller_s_repository_helper_is_the_leak_and_the_printed_fix_silence
         assert!(leak.message.contains(word), "{word:?} not in:\n{}", d.text);
     }
     d.assert_says("host", &format!("http://{host} (GitLab, from GITLAB_HOST)"));
+    assert_eq!(d.level("gitlab.token"), "ok", "{}", d.text);
+    d.assert_says("gitlab.token", vol.token_path().to_str().unwrap());
+    // The file gone: the frozen GITLAB_TOKEN is named, with what to mount.
+    fx.unset(GITLAB_FILE_VAR);
+    let frozen_only = fx.doctor(&[]);
+    assert_eq!(
+        frozen_only.level("gitlab.token"),
+        "warn",
+        "{}",
+        frozen_only.text
+    );
+    frozen_only.assert_says("gitlab.token", "using GITLAB_TOKEN (frozen at start-up)");
+    fx.set(GITLAB_FILE_VAR, vol.token_path());
     let fix = leak.fix.clone().expect("a fix");
     assert_eq!(
         fix,
