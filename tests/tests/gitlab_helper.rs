@@ -389,3 +389,69 @@ fn gitlab_bash_and_dash_refresh_gitlab_token_through_the_snippet() {
         }
     }
 }
+
+#[test]
+fn gitlab_configure_unconfigure_and_exclusive_cover_the_instance_s_urls() {
+    let mut fx = helper_pod();
+    let token = secret_token();
+    fx.secret(&token);
+    let vol = TokenVolume::with_token(&token);
+    let server = SmartHttpServer::start(&[&token]);
+    server.require_username("oauth2");
+    let host = server.host();
+    fx.set(GITLAB_FILE_VAR, vol.token_path())
+        .set("GITLAB_HOST", format!("http://{host}/gitlab"));
+    let http_key = format!("credential.http://{host}.helper");
+    let https_key = "credential.https://127.0.0.1.helper";
+    let value = format!("kelos --host {host}");
+    let out = text(&fx.kelos_ok(&["configure"]).stdout);
+    for key in [http_key.as_str(), https_key] {
+        assert!(out.contains(&format!("{key}: configured in")), "{out}");
+        assert_eq!(
+            fx.get_all(&["--global"], key),
+            Some(vec![String::new(), value.clone()]),
+            "{key}"
+        );
+    }
+    // git, through what configure wrote: clone and push as oauth2 with the file's token.
+    let repo = fx.home().join("repo");
+    fx.git_ok(&["clone", "-q", &server.url(), repo.to_str().unwrap()]);
+    assert!(
+        fill_password(&fx, "http", &host).as_deref() == Some(token.as_str()),
+        "the http URL on its port gets the file's token"
+    );
+    assert!(server.presented().iter().all(|(u, _)| u == "oauth2"));
+    // Again: nothing changes.
+    let before = fs::read(fx.gitconfig()).unwrap();
+    let out = text(&fx.kelos_ok(&["configure"]).stdout);
+    assert!(out.contains("already configured"), "{out}");
+    assert!(fs::read(fx.gitconfig()).unwrap() == before);
+    // unconfigure takes both away.
+    fx.kelos_ok(&["unconfigure"]);
+    for key in [http_key.as_str(), https_key] {
+        assert_eq!(fx.get_all(&["--global"], key), None, "{key}");
+    }
+    // --exclusive: one plain helper naming both providers' hosts.
+    fx.kelos_ok(&["configure", "--exclusive"]);
+    assert_eq!(
+        fx.get_all(&["--global"], "credential.helper"),
+        Some(vec![
+            String::new(),
+            format!("kelos --host github.com --host {host}")
+        ])
+    );
+    assert!(fill_password(&fx, "http", &host).as_deref() == Some(token.as_str()));
+    assert_eq!(fill_password(&fx, "http", "127.0.0.1"), None);
+    fx.kelos_ok(&["unconfigure", "--exclusive"]);
+    assert_eq!(fx.get_all(&["--global"], "credential.helper"), None);
+    // --helper PATH: the path in every value.
+    let helper = bin(HELPER);
+    fx.kelos_ok(&["configure", "--helper", helper.to_str().unwrap()]);
+    assert_eq!(
+        fx.get_all(&["--global"], &http_key),
+        Some(vec![
+            String::new(),
+            format!("{} --host {host}", helper.display())
+        ])
+    );
+}
