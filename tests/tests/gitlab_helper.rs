@@ -455,3 +455,50 @@ fn gitlab_configure_unconfigure_and_exclusive_cover_the_instance_s_urls() {
         ])
     );
 }
+
+#[test]
+fn gitlab_exec_env_and_token_refresh_each_provider_s_variables_from_its_own_file() {
+    let (gl, gh) = (unique_gitlab_token("ExecLab"), unique_token("ExecHub"));
+    let gl_vol = TokenVolume::with_token(&gl);
+    let gh_vol = TokenVolume::with_token(&gh);
+    let mut sb = GitSandbox::new(&[]);
+    sb.set_env(GITLAB_FILE_VAR, gl_vol.token_path())
+        .use_token_file(&gh_vol)
+        .set_env("GITLAB_TOKEN", "glpat-frozen0000000000000000")
+        .set_env("GITLAB_ACCESS_TOKEN", "glpat-frozenAccess0000000000")
+        .set_env("GH_TOKEN", "ghs_frozen")
+        .secret(&gl)
+        .secret(&gh);
+    let out = sb.helper(
+        &[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s|%s|%s' \"$GITLAB_TOKEN\" \"$GITLAB_ACCESS_TOKEN\" \
+             \"${OAUTH_TOKEN-unset}\" \"$GH_TOKEN\"",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout) == format!("{gl}|{gl}|unset|{gh}"),
+        "exec: GitLab's variables from GitLab's file, GitHub's from GitHub's (redacted)"
+    );
+    let out = sb.helper(&["env", "--format", "json"], b"");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("env's JSON");
+    assert!(json["GITLAB_TOKEN"] == gl.as_str() && json["GITLAB_ACCESS_TOKEN"] == gl.as_str());
+    assert!(json["GH_TOKEN"] == gh.as_str());
+    assert!(json.get("OAUTH_TOKEN").is_none() && json.get("GITHUB_TOKEN").is_none());
+    // token --host for GitLab's default host (GITLAB_HOST unset: gitlab.com).
+    let out = sb.helper(&["token", "--host", "gitlab.com"], b"");
+    assert!(
+        text(&out.stdout).trim() == gl,
+        "token --host gitlab.com: GitLab's file"
+    );
+    let out = sb.helper(&["token", "--host", "github.com"], b"");
+    assert!(
+        text(&out.stdout).trim() == gh,
+        "token --host github.com: GitHub's file"
+    );
+}
