@@ -100,7 +100,7 @@ pub fn served_hosts<S: AsRef<OsStr>>(
     };
     if options.is_empty() {
         let github = gitlab.is_none() || GITHUB.any_var_set(env);
-        let mut served = Vec::new();
+        let mut served = Vec::with_capacity(2);
         if github {
             served.push(Served::GitHub(GITHUB.host(env)?));
         }
