@@ -514,3 +514,30 @@ fn gitlab_exec_env_and_token_refresh_each_provider_s_variables_from_its_own_file
         "token --host github.com: GitHub's file"
     );
 }
+
+#[test]
+fn gitlab_an_empty_file_mid_rotation_never_blanks_gitlab_token() {
+    let token = unique_gitlab_token("Empty");
+    let mut vol = TokenVolume::with_token(&token);
+    let mut sb = GitSandbox::new(&[]);
+    sb.set_env(GITLAB_FILE_VAR, vol.token_path())
+        .set_env("GITLAB_TOKEN", "glpat-frozenStillThere000000000")
+        .set_env("GITLAB_HOST", "https://gitlab.example.com")
+        .secret(&token);
+    // A writer that truncates and rewrites: the file reads empty.
+    vol.publish(b"", None);
+    let out = sb.helper(&["env"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("GITLAB_TOKEN"),
+        "an empty file sets nothing: {}",
+        text(&out.stdout)
+    );
+    // get falls back to the frozen variable, as for GitHub, and says nothing of the file's.
+    let got = fill(&sb, "https", "gitlab.example.com");
+    assert!(got == Some(("oauth2".into(), "glpat-frozenStillThere000000000".into())));
+    // The file back: its token again.
+    vol.publish(token.as_bytes(), None);
+    let out = sb.helper(&["env"], b"");
+    assert!(text(&out.stdout) == format!("export GITLAB_TOKEN='{token}'\n"));
+}
