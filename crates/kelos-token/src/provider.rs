@@ -8,7 +8,22 @@
 
 use std::ffi::OsStr;
 
+use crate::env::EnvSnapshot;
+
+use crate::gitlab_host::{parse_gitlab_host, GitlabHost, GitlabHostError};
 use crate::host::{HostClass, HostInputError};
+
+/// How a provider's host variables are written.
+#[derive(Clone, Copy, Debug)]
+pub enum HostSyntax {
+    /// A host name alone (GitHub's `GH_HOST`), read by this function: the
+    /// one place that turns the value into a host or a message naming what
+    /// is wrong with it.
+    Name(fn(name: &'static str, raw: &OsStr) -> Result<crate::Host, HostInputError>),
+    /// An instance's base URL or a bare host (GitLab's `GITLAB_HOST`),
+    /// read by [`parse_gitlab_host`]: a scheme, a port and a URL root.
+    Url,
+}
 
 /// The variables that hold a token for hosts of some classes, and what a
 /// consumer sets for them.
@@ -43,9 +58,8 @@ pub struct Provider {
     pub other_classes: ClassVars,
     /// The variables that name the host, first non-empty one wins.
     pub host_vars: &'static [&'static str],
-    /// Reads the value of the host variable `name`: the one place that
-    /// turns it into a host or a message naming what is wrong with it.
-    pub parse_host_var: fn(name: &'static str, raw: &OsStr) -> Result<crate::Host, HostInputError>,
+    /// How the host variables' values are read.
+    pub host_syntax: HostSyntax,
     /// The host when no host variable is set.
     pub default_host: &'static str,
     /// The username git's answer carries.
@@ -55,6 +69,16 @@ pub struct Provider {
     /// The variable that names the real CLI, and so skips the PATH walk.
     pub cli_path_var: &'static str,
 }
+
+/// Providers are values with distinct names: two are the same provider
+/// when their names are.
+impl PartialEq for Provider {
+    fn eq(&self, other: &Provider) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Provider {}
 
 impl Provider {
     /// The rules for hosts of `class`.
@@ -113,10 +137,52 @@ impl Provider {
         names
     }
 
+    /// The first of its host variables that is set and not empty, with its
+    /// value.
+    pub fn host_var<'e>(&self, env: &'e EnvSnapshot) -> Option<(&'static str, &'e OsStr)> {
+        self.host_vars
+            .iter()
+            .find_map(|name| env.non_empty(name).map(|raw| (*name, raw)))
+    }
+
+    /// Whether one of its own variables is set (even empty): its token
+    /// file's, a host variable, its first token variable (what its
+    /// controller sets: `GITLAB_TOKEN`) or its CLI path. A provider nobody
+    /// configured is not spoken of; the other token variables alone do not
+    /// count (`OAUTH_TOKEN` is a name other tools use too).
+    pub fn in_play(&self, env: &EnvSnapshot) -> bool {
+        // Plain loops: the binary's size is counted (1 MiB).
+        let own = self.token_vars.get(..1).unwrap_or_default();
+        any_set(env, &[self.token_file_var, self.cli_path_var])
+            || any_set(env, self.host_vars)
+            || any_set(env, own)
+    }
+
+    /// Whether any variable of this provider is set (even empty): its token
+    /// file's, a host variable, any token variable, its CLI path.
+    pub fn any_var_set(&self, env: &EnvSnapshot) -> bool {
+        self.in_play(env) || any_set(env, self.token_vars)
+    }
+
+    /// The instance its host variables name as a URL (the first non-empty
+    /// one), else its default host over https. Read by [`parse_gitlab_host`]
+    /// whatever the provider's [`HostSyntax`]; meant for [`HostSyntax::Url`].
+    pub fn instance(&self, env: &EnvSnapshot) -> Result<GitlabHost, GitlabHostError> {
+        match self.host_var(env) {
+            Some((name, raw)) => parse_gitlab_host(name, raw),
+            None => parse_gitlab_host(self.host_vars[0], OsStr::new(self.default_host)),
+        }
+    }
+
     /// Every variable this provider's rules read, for the snapshot.
     pub const fn var_count(&self) -> usize {
         2 + self.host_vars.len() + self.token_vars.len()
     }
+}
+
+/// Whether any of `names` is set in `env` (even empty).
+fn any_set(env: &EnvSnapshot, names: &[&str]) -> bool {
+    names.iter().any(|name| env.get(name).is_some())
 }
 
 /// GitHub. gh itself reads `GH_TOKEN` then `GITHUB_TOKEN` for github.com
@@ -158,15 +224,38 @@ pub const GITHUB: Provider = Provider {
         wrapper_sets_if_present: &["GITHUB_ENTERPRISE_TOKEN", "GITHUB_TOKEN"],
     },
     host_vars: &["GH_HOST"],
-    parse_host_var: crate::host::parse_gh_host_var,
+    host_syntax: HostSyntax::Name(crate::host::parse_gh_host_var),
     default_host: "github.com",
     git_username: "x-access-token",
     cli: "gh",
     cli_path_var: "KELOS_GH_PATH",
 };
 
+/// GitLab (kelos-dev/kelos PR #1721). glab reads `GITLAB_TOKEN`, then
+/// `GITLAB_ACCESS_TOKEN`, then `OAUTH_TOKEN` (not `GL_TOKEN`) for every
+/// host, and its host from `GITLAB_HOST`, `GITLAB_URI`, `GL_HOST`, a base
+/// URL with scheme and port or a bare host. git authenticates as `oauth2`.
+pub const GITLAB: Provider = Provider {
+    name: "GitLab",
+    token_file_var: "KELOS_GITLAB_TOKEN_FILE",
+    token_vars: &["GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN"],
+    classes: &[],
+    other_classes: ClassVars {
+        classes: &[],
+        fallbacks: &["GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN"],
+        wrapper_sets: &["GITLAB_TOKEN"],
+        wrapper_sets_if_present: &["GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN"],
+    },
+    host_vars: &["GITLAB_HOST", "GITLAB_URI", "GL_HOST"],
+    host_syntax: HostSyntax::Url,
+    default_host: "gitlab.com",
+    git_username: "oauth2",
+    cli: "glab",
+    cli_path_var: "KELOS_GLAB_PATH",
+};
+
 /// Every provider the binaries know, for the variables the snapshot keeps.
-pub const PROVIDERS: &[&Provider] = &[&GITHUB];
+pub const PROVIDERS: &[&Provider] = &[&GITHUB, &GITLAB];
 
 /// The variables of every provider: its token file, host, token and CLI
 /// path variables, in that order.
@@ -243,7 +332,7 @@ mod tests {
             wrapper_sets_if_present: &["SECOND_ACCESS_TOKEN", "OAUTH_TOKEN"],
         },
         host_vars: &["SECOND_HOST", "SL_HOST", "SECOND_URI"],
-        parse_host_var: parse_any,
+        host_syntax: HostSyntax::Name(parse_any),
         default_host: "second.example",
         git_username: "oauth2",
         cli: "sl",
@@ -346,6 +435,49 @@ mod tests {
              (searched /a: no sl); install sl or set KELOS_SL_PATH to the absolute path of \
              the real sl"
         );
+    }
+
+    #[test]
+    fn gitlab_is_the_table_glab_reads() {
+        for class in [HostClass::Dotcom, HostClass::Enterprise] {
+            assert_eq!(
+                GITLAB.fallbacks(class),
+                ["GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN"]
+            );
+            assert_eq!(GITLAB.wrapper_vars(class, |_| false), ["GITLAB_TOKEN"]);
+            assert_eq!(
+                GITLAB.wrapper_vars(class, |_| true),
+                ["GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN"]
+            );
+            for name in GITLAB.wrapper_vars(class, |_| true) {
+                assert!(crate::env::KNOWN_VARS.contains(&name), "{name}");
+            }
+        }
+        let env = |pairs: &[(&str, &str)]| EnvSnapshot::from_pairs(pairs.iter().copied());
+        assert_eq!(
+            GITLAB.instance(&env(&[])).unwrap().to_string(),
+            "https://gitlab.com"
+        );
+        // glab's order: GITLAB_HOST, GITLAB_URI, GL_HOST; the first non-empty.
+        let both = env(&[
+            ("GL_HOST", "https://c.example"),
+            ("GITLAB_URI", "http://b.example:8181/gl"),
+            ("GITLAB_HOST", ""),
+        ]);
+        let instance = GITLAB.instance(&both).unwrap();
+        assert_eq!(instance.to_string(), "http://b.example:8181/gl");
+        assert_eq!(GITLAB.host(&both).unwrap().as_str(), "b.example:8181");
+        let bad = GITLAB.host(&env(&[("GL_HOST", "ssh://x")])).unwrap_err();
+        assert!(
+            bad.to_string()
+                .starts_with("GL_HOST=\"ssh://x\" has the scheme"),
+            "{bad}"
+        );
+        assert!(!GITLAB.in_play(&env(&[("GH_TOKEN", "x"), ("GITHUB_TOKEN", "y")])));
+        assert!(GITLAB.in_play(&env(&[("GITLAB_TOKEN", "")])));
+        assert!(GITLAB.in_play(&env(&[("GL_HOST", "x")])));
+        assert!(!GITLAB.in_play(&env(&[("OAUTH_TOKEN", "x"), ("GITLAB_ACCESS_TOKEN", "y")])));
+        assert!(!GITHUB.in_play(&env(&[("GITLAB_TOKEN", "x")])));
     }
 
     #[test]

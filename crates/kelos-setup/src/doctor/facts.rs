@@ -5,15 +5,17 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use kelos_token::env::EnvSnapshot;
-use kelos_token::host::{Host, HostInputError};
+use kelos_token::host::HostInputError;
+use kelos_token::served::Served;
 use kelos_token::source::{FileProblem, FileRead, Lookup};
 
 #[derive(Clone, Debug)]
 pub struct GitFacts {
     /// `git --version`, or why it could not be run.
     pub version: Result<String, String>,
-    /// Per configured host, the helpers git would run for `https://HOST`.
-    pub helpers: Vec<(Host, Vec<String>)>,
+    /// Per URL git asks for a configured host (`https://HOST`, and an
+    /// `http://` GitLab instance's own URL), the helpers git would run.
+    pub helpers: Vec<(String, Vec<String>)>,
     /// Each kelos helper git would run, and whether git can run it (it asked
     /// git: `git credential-kelos capability`), or why not.
     pub kelos_runs: Vec<(String, Result<(), String>)>,
@@ -112,11 +114,17 @@ pub enum GhEnd {
 pub struct Facts {
     pub now: SystemTime,
     pub env: EnvSnapshot,
-    pub hosts: Vec<Host>,
+    pub hosts: Vec<Served>,
     /// The raw read of the token file (when a path is configured).
     pub file: Option<Result<FileRead, FileProblem>>,
     /// The decision both binaries would make for the first host.
     pub lookup: Lookup,
+    /// GitLab's decision, when a GitLab setting is in play.
+    pub gitlab: Option<Lookup>,
+    /// Whether GitHub is answered for (always but in a GitLab pod with no
+    /// GitHub variable, or when every `--host` is GitLab's): its token and
+    /// gh checks are made only then.
+    pub github: bool,
     /// Variables kelos-gh would set for `GH_HOST`, or why it would set none.
     pub gh_vars: Result<Vec<&'static str>, String>,
     pub git: GitFacts,
@@ -141,7 +149,7 @@ pub struct Reader {
 #[cfg(test)]
 pub(super) mod fixtures {
     use super::*;
-    use kelos_token::host::HostClass;
+    use kelos_token::host::{Host, HostClass};
     use kelos_token::source::choose;
 
     pub fn facts(git: GitFacts, hosts: &[&str]) -> Facts {
@@ -154,8 +162,13 @@ pub(super) mod fixtures {
                 &env,
                 HostClass::Dotcom,
             ),
+            gitlab: None,
+            github: true,
             env,
-            hosts: hosts.iter().map(|h| Host::parse(h).unwrap()).collect(),
+            hosts: hosts
+                .iter()
+                .map(|h| Served::GitHub(Host::parse(h).unwrap()))
+                .collect(),
             file: None,
             gh_vars: Ok(vec!["GH_TOKEN"]),
             git,

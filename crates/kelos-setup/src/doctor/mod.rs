@@ -23,10 +23,12 @@ use checks::{
 };
 use kelos_token::env::{GH_PATH_VAR, TOKEN_VARS};
 use kelos_token::gh::{find_real_gh, stat_file, token_vars, wrapper_version, Found};
+use kelos_token::gitlab_host::Scheme;
 use kelos_token::host::{gh_host, HostInputError};
 use kelos_token::redact::redact;
-use kelos_token::source::{choose, read_configured_file};
-use kelos_token::{clean_token, EnvSnapshot, Host, Token};
+use kelos_token::served::Served;
+use kelos_token::source::{choose, choose_for, read_configured_file};
+use kelos_token::{clean_token, EnvSnapshot, Host, Token, GITLAB};
 
 /// The most any one child (git) is given.
 const CHILD_LIMIT: Duration = Duration::from_secs(3);
@@ -39,7 +41,7 @@ const PROBE_USER: &str = "kelos-doctor-probe";
 
 pub fn run(
     env: &EnvSnapshot,
-    hosts: Result<Vec<Host>, HostInputError>,
+    hosts: Result<Vec<Served>, HostInputError>,
     no_token_ok: bool,
 ) -> Report {
     let (hosts, host_error) = match hosts {
@@ -47,8 +49,11 @@ pub fn run(
         Err(e) => (Vec::new(), Some(e)),
     };
     let class = hosts
-        .first()
-        .map(Host::class)
+        .iter()
+        .find_map(|s| match s {
+            Served::GitHub(h) => Some(h.class()),
+            Served::GitLab(_) => None,
+        })
         .unwrap_or(kelos_token::HostClass::Dotcom);
     // One read of the file, for the file's checks and the decision alike.
     let (path, read) = read_configured_file(env);
@@ -63,12 +68,26 @@ pub fn run(
             .flat_map(|v| v.as_encoded_bytes().split(u8::is_ascii_whitespace))
             .filter_map(|v| clean_token(v).ok()),
     );
+    // GitLab's token, when GitLab is in play; its fallbacks masked as well.
+    let gitlab = GITLAB
+        .in_play(env)
+        .then(|| choose_for(&GITLAB, env, kelos_token::HostClass::Enterprise));
+    known.extend(gitlab.iter().filter_map(|l| l.token.clone()));
+    known.extend(
+        GITLAB
+            .token_vars
+            .iter()
+            .filter_map(|v| env.non_empty(v))
+            .filter_map(|v| clean_token(v.as_encoded_bytes()).ok()),
+    );
     let deadline = Deadline::new(TOTAL_LIMIT, CHILD_LIMIT);
     let (git, probe_passwords) = git_facts(&hosts, &known, deadline);
     known.extend(probe_passwords);
     let facts = Facts {
         now: SystemTime::now(),
         lookup: found,
+        gitlab,
+        github: host_error.is_some() || hosts.iter().any(|s| matches!(s, Served::GitHub(_))),
         file,
         gh_vars: gh_vars(env),
         git,
@@ -157,7 +176,7 @@ fn first_line(bytes: &[u8]) -> String {
 
 /// The git facts, and the passwords probes received (only so that they can
 /// be masked wherever they would show).
-fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, Vec<Token>) {
+fn git_facts(hosts: &[Served], known: &[Token], deadline: Deadline) -> (GitFacts, Vec<Token>) {
     let passwords = &mut Vec::new();
     let known: Vec<&Token> = known.iter().collect();
     let mask = |value: &str| redact(value, &known);
@@ -213,14 +232,19 @@ fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, 
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim_end_matches('\n')));
-    let helpers = hosts
-        .iter()
-        .map(|h| {
-            let values = helper_entries(&entries, "https", h)
+    // GitHub's host (not its gist host, as before GitLab); every URL of a
+    // GitLab instance.
+    let urls = hosts.iter().flat_map(|served| match served {
+        Served::GitHub(h) => vec![(Scheme::Https, h.clone())],
+        Served::GitLab(_) => served.urls(),
+    });
+    let helpers = urls
+        .map(|(scheme, h)| {
+            let values = helper_entries(&entries, scheme.as_str(), &h)
                 .into_iter()
                 .map(|e| mask(&e.value))
                 .collect();
-            (h.clone(), values)
+            (format!("{scheme}://{h}"), values)
         })
         .collect();
     let mut kelos_runs: Vec<(String, Result<(), String>)> = Vec::new();
@@ -249,8 +273,20 @@ fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, 
     if let Ok(probe) = Host::parse(PROBE_HOST) {
         targets.push(("https", probe));
     }
-    for h in hosts.iter().filter(|h| !h.is_loopback()) {
-        targets.push(("http", h.clone()));
+    // Plain http must get nothing, but where the operator chose it (an
+    // `http://` GitLab instance's own host and port).
+    for served in hosts {
+        let plain = Host::parse(served.host().name()).ok();
+        let h = match served {
+            Served::GitHub(h) => Some(h.clone()),
+            Served::GitLab(instance) if instance.scheme() == Scheme::Https => {
+                Some(instance.authority())
+            }
+            Served::GitLab(_) => plain,
+        };
+        if let Some(h) = h.filter(|h| !h.is_loopback() && !targets.iter().any(|(_, t)| t == h)) {
+            targets.push(("http", h));
+        }
     }
     let mut hung: Vec<String> = Vec::new();
     let mut probes = Vec::new();
