@@ -43,9 +43,10 @@ status=0
 TMPDIR="$test_tmp" KELOS_TEST_GIT=current cargo test --locked --workspace --no-fail-fast || status=$?
 
 # The git generations: the suites whose client is this machine's git (the harness's
-# GitSandbox, SmartHttpServer or require_tool("git")) again with Debian's git. images runs
-# git in its root file systems (their own Debian git), except its qemu test.
-mapfile -t git_suites < <(grep -lE 'GitSandbox|SmartHttpServer|require_tool\("git"\)|git_generations' tests/tests/*.rs |
+# GitSandbox, TokenSandbox, pod::Pod, SmartHttpServer or require_tool("git")) again with
+# Debian's git. images runs git in its root file systems (their own Debian git), except its
+# qemu test.
+mapfile -t git_suites < <(grep -lE 'GitSandbox|SmartHttpServer|require_tool\("git"\)|git_generations|TokenSandbox|\bPod::|helper_pod|healthy\(\)' tests/tests/*.rs |
   xargs -n1 basename | sed 's/\.rs$//' | grep -vx images)
 step "cargo test with Debian's git (KELOS_TEST_GIT=debian): ${git_suites[*]}, images' qemu test"
 TMPDIR="$test_tmp" KELOS_TEST_GIT=debian cargo test --locked -p kelos-e2e --no-fail-fast --lib \

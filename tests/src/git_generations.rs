@@ -22,9 +22,8 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use crate::run_with_timeout;
+use crate::generations;
 
 /// Debian's git.
 pub const DEBIAN_GIT: &str = "/usr/bin/git";
@@ -37,24 +36,9 @@ const INSTALL_HINT: &str =
     "install everything the tests need with `bash scripts/deps.sh` (as root; it builds the \
      current git into /usr/local when missing)";
 
-/// Which git.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Generation {
-    /// `/usr/bin/git` from Debian's `git` package.
-    Debian,
-    /// A git >= 2.45.
-    Current,
-}
-
-impl Generation {
-    /// `KELOS_TEST_GIT`'s value for it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Generation::Debian => "debian",
-            Generation::Current => "current",
-        }
-    }
-}
+/// Which git: `Debian` is `/usr/bin/git` from Debian's `git` package, `Current` a git >=
+/// 2.45.
+pub use crate::generations::Generation;
 
 /// One real git binary.
 #[derive(Debug, Clone)]
@@ -69,12 +53,11 @@ pub struct RealGit {
 impl RealGit {
     /// `Debian's git 2.39.5 (/usr/bin/git)`: for messages.
     pub fn label(&self) -> String {
-        let (a, b, c) = self.version;
-        let g = match self.generation {
+        let who = match self.generation {
             Generation::Debian => "Debian's",
             Generation::Current => "the current",
         };
-        format!("{g} git {a}.{b}.{c} ({})", self.path.display())
+        generations::label(who, "git", self.version, &self.path)
     }
 
     /// Whether git passes the helper's `password_expiry_utc` on (and discards an expired
@@ -105,18 +88,8 @@ pub fn parse_git_version(text: &str) -> Option<(u32, u32, u32)> {
 
 fn version_of(path: &Path) -> (u32, u32, u32) {
     let mut cmd = Command::new(path);
-    cmd.arg("--version").env_clear();
-    let out = run_with_timeout(cmd, b"", Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "{} --version failed ({}): {}",
-        path.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    parse_git_version(&text)
-        .unwrap_or_else(|| panic!("{} --version: unexpected output {text:?}", path.display()))
+    cmd.env_clear();
+    generations::version_from(cmd, path, parse_git_version)
 }
 
 fn located(var: &str, default: &str, what: &str) -> PathBuf {
@@ -164,11 +137,10 @@ pub fn current_git() -> RealGit {
 /// is not newer than Debian's (then the matrix would test one generation twice).
 pub fn real_gits() -> Vec<RealGit> {
     let (old, new) = (debian_git(), current_git());
-    assert!(
-        new.version > old.version,
-        "{} is not newer than {}: the git matrix needs two generations",
-        new.label(),
-        old.label()
+    generations::assert_two_generations(
+        "git",
+        (old.version, old.label()),
+        (new.version, new.label()),
     );
     vec![old, new]
 }

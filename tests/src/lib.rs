@@ -5,6 +5,8 @@
 //! that says how to fix it.
 
 pub mod chroot;
+pub mod doctor_report;
+pub mod generations;
 pub mod gh_api;
 pub mod gh_generations;
 pub mod git_generations;
@@ -12,6 +14,7 @@ pub mod gitlab_api;
 pub mod http;
 pub mod npm_registry;
 pub mod page;
+pub mod pod;
 pub mod process;
 pub mod sandbox;
 pub mod secrets;
@@ -25,7 +28,7 @@ use std::env;
 use std::path::PathBuf;
 
 pub use process::run_with_timeout;
-pub use sandbox::GitSandbox;
+pub use sandbox::{GitSandbox, TokenSandbox};
 pub use secrets::{assert_no_token, assert_no_token_in, unique_token};
 pub use server::SmartHttpServer;
 pub use tempdir::TempDir;
@@ -99,6 +102,11 @@ pub fn parse_attrs(bytes: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The keys of credential-protocol output, in order.
+pub fn attr_keys(bytes: &[u8]) -> Vec<String> {
+    parse_attrs(bytes).into_iter().map(|(k, _)| k).collect()
+}
+
 /// The value of the last `key=` line, like git's reader (a later line wins).
 pub fn attr(bytes: &[u8], key: &str) -> Option<String> {
     parse_attrs(bytes)
@@ -138,4 +146,53 @@ pub fn head_commit() -> String {
         String::from_utf8_lossy(&out.stderr).trim()
     );
     commit
+}
+
+/// Output bytes as text, invalid UTF-8 replaced (for assertions and failure messages).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts that `bytes` (a command's output), as text, contains `needle`; the failure shows
+/// `context` and the text.
+#[track_caller]
+pub fn assert_contains(bytes: &[u8], needle: &str, context: &str) {
+    let shown = text(bytes);
+    assert!(
+        shown.contains(needle),
+        "{context}no {needle:?} in:\n{shown}"
+    );
+}
+
+/// `(object[key], object[value])` of each object in a JSON array, both strings; panics on
+/// any other shape.
+pub fn json_pairs(array: &serde_json::Value, key: &str, value: &str) -> Vec<(String, String)> {
+    let field = |o: &serde_json::Value, k: &str| -> String {
+        o[k].as_str()
+            .unwrap_or_else(|| panic!("{k} is not a string: {o}"))
+            .to_owned()
+    };
+    array
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {array}"))
+        .iter()
+        .map(|o| (field(o, key), field(o, value)))
+        .collect()
+}
+
+/// Asserts that a command succeeded; the failure shows `what`, its status, stdout and stderr.
+#[track_caller]
+pub fn assert_success(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} ({}):\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// What git sends a helper to get a credential for `protocol://host`.
+pub fn fill_request(protocol: &str, host: &str) -> String {
+    format!("protocol={protocol}\nhost={host}\n\n")
 }

@@ -106,3 +106,17 @@ pub fn collect_output(child: &mut Child) -> mpsc::Receiver<(u8, Vec<u8>)> {
     }
     rx
 }
+
+/// Runs `cmd` (no stdin) under `timeout`; panics unless it succeeds, with `what`, its status
+/// and the last `lines` lines of its stdout and stderr.
+pub fn run_ok(cmd: Command, what: &str, timeout: Duration, lines: usize) -> Output {
+    let out = run_with_timeout(cmd, b"", timeout);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        crate::chroot::tail(&String::from_utf8_lossy(&out.stdout), lines),
+        crate::chroot::tail(&String::from_utf8_lossy(&out.stderr), lines)
+    );
+    out
+}

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use crate::pod::TOKEN_FILE_VAR;
 use crate::process::{run_with_timeout, DEFAULT_TIMEOUT};
-use crate::secrets::redacted;
-use crate::{bin, require_tool, TempDir, HELPER};
+use crate::secrets::{assert_no_token_in, redacted, unique_token};
+use crate::{bin, require_tool, TempDir, TokenVolume, HELPER};
 
 /// Variables that must never leak from the developer's environment into a test. The
 /// environment is cleared entirely; this list documents what that protects against and lets
@@ -29,6 +30,8 @@ pub struct GitSandbox {
     helper: PathBuf,
     env: BTreeMap<String, String>,
     timeout: Duration,
+    /// Values no run's stderr may hold (checked on every run).
+    secrets: Vec<String>,
 }
 
 impl GitSandbox {
@@ -49,6 +52,7 @@ impl GitSandbox {
             helper,
             env: BTreeMap::new(),
             timeout: DEFAULT_TIMEOUT,
+            secrets: Vec::new(),
         };
         std::fs::write(sb.gitconfig(), b"").expect("create .gitconfig");
         let mut value = helper_str;
@@ -106,6 +110,17 @@ impl GitSandbox {
         self
     }
 
+    /// `KELOS_GITHUB_TOKEN_FILE` = the volume's token path.
+    pub fn use_token_file(&mut self, vol: &TokenVolume) -> &mut Self {
+        self.set_env(TOKEN_FILE_VAR, vol.token_path())
+    }
+
+    /// A value no run's stderr (git's or the helper's) may hold: every run checks it.
+    pub fn secret(&mut self, token: &str) -> &mut Self {
+        self.secrets.push(token.to_owned());
+        self
+    }
+
     pub fn set_timeout(&mut self, t: Duration) -> &mut Self {
         self.timeout = t;
         self
@@ -143,7 +158,16 @@ impl GitSandbox {
     pub fn git_in(&self, dir: &Path, args: &[&str]) -> Output {
         let mut c = self.git_command();
         c.current_dir(dir).args(args);
-        run_with_timeout(c, b"", self.timeout)
+        self.run(c, b"")
+    }
+
+    /// Runs `c` under the sandbox's time limit; its stderr must hold none of the secrets.
+    fn run(&self, c: Command, input: &[u8]) -> Output {
+        let what = format!("stderr of {:?}", c.get_program());
+        let out = run_with_timeout(c, input, self.timeout);
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        assert_no_token_in(&what, &out.stderr, &secrets);
+        out
     }
 
     /// Runs git and panics (with redacted stderr) unless it succeeds.
@@ -167,13 +191,50 @@ impl GitSandbox {
     pub fn credential(&self, op: &str, input: &[u8]) -> Output {
         let mut c = self.git_command();
         c.arg("credential").arg(op);
-        run_with_timeout(c, input, self.timeout)
+        self.run(c, input)
     }
 
     /// Runs the helper binary directly: `git-credential-kelos <args>` with `input`.
     pub fn helper(&self, args: &[&str], input: &[u8]) -> Output {
         let mut c = self.command(&self.helper);
         c.args(args);
-        run_with_timeout(c, input, self.timeout)
+        self.run(c, input)
+    }
+}
+
+/// A token volume holding a fresh token, and a sandbox whose `KELOS_GITHUB_TOKEN_FILE`
+/// points at it; no run's stderr may hold the token.
+pub struct TokenSandbox {
+    pub vol: TokenVolume,
+    pub sb: GitSandbox,
+    pub token: String,
+}
+
+impl TokenSandbox {
+    /// The sandbox uses `git-credential-kelos <helper_args>` as its only helper.
+    pub fn new(helper_args: &[&str]) -> TokenSandbox {
+        let token = unique_token("File");
+        let vol = TokenVolume::with_token(&token);
+        let mut sb = GitSandbox::new(helper_args);
+        sb.use_token_file(&vol).secret(&token);
+        TokenSandbox { vol, sb, token }
+    }
+}
+
+impl TokenSandbox {
+    /// git's `credential fill` output `out` answered with the file's token: git succeeded
+    /// and its stderr holds no token. The failure shows `what`, never the token.
+    #[track_caller]
+    pub fn assert_filled(&self, out: &Output, what: &str) {
+        assert_no_token_in("git stderr", &out.stderr, &[&self.token]);
+        assert!(
+            out.status.success(),
+            "{what}: git got no credential: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            crate::attr(&out.stdout, "password").as_deref() == Some(self.token.as_str()),
+            "{what}: the password is not the file's token (value redacted)"
+        );
     }
 }

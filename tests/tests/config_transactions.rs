@@ -7,8 +7,8 @@
 //! it, no system config, and a PATH of temp directories (one holding only `git`, then, when
 //! a test wants git to find `kelos` by name, `KELOS_BIN_DIR`).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::OsString;
+use kelos_e2e::{assert_contains, text};
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::os::unix::process::ExitStatusExt;
@@ -19,144 +19,26 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kelos_e2e::gh_api::write_executable;
-use kelos_e2e::gh_api::{path_of, EXEC_LOCK};
+use kelos_e2e::gh_api::EXEC_LOCK;
+use kelos_e2e::pod::{run_exec_locked, Pod};
 use kelos_e2e::process::DEFAULT_TIMEOUT;
-use kelos_e2e::{attr, bin, require_tool, run_with_timeout, TempDir, TokenVolume, HELPER};
+use kelos_e2e::{attr, bin, require_tool, TokenVolume, HELPER};
 use proptest::prelude::*;
 use serde_json::Value;
 
 const GITHUB: &str = "credential.https://github.com.helper";
 const GIST: &str = "credential.https://gist.github.com.helper";
 
-/// An isolated HOME and PATH for git and the helper.
-struct Env {
-    root: TempDir,
-    git_dir: PathBuf,
-    path: Vec<PathBuf>,
-    vars: BTreeMap<String, OsString>,
-    cwd: Option<PathBuf>,
+/// The pod of these suites: PATH holds only `git` (git cannot find `kelos` by name) until
+/// a test asks for `KELOS_BIN_DIR` ([`Pod::with_bin_dir`]); no LANG; no system config.
+fn pod() -> Pod {
+    Pod::new("kelos-e2e-cfgtx")
 }
 
-impl Env {
-    /// PATH: a directory holding only `git`: git cannot find `kelos` by name.
-    fn new() -> Env {
-        let root = TempDir::new("kelos-e2e-cfgtx");
-        fs::create_dir(root.join("home")).expect("mkdir home");
-        let git_dir = root.join("git-only");
-        fs::create_dir(&git_dir).expect("mkdir git-only");
-        symlink(require_tool("git"), git_dir.join("git")).expect("symlink git");
-        Env {
-            path: vec![git_dir.clone()],
-            git_dir,
-            root,
-            vars: BTreeMap::new(),
-            cwd: None,
-        }
-    }
-
-    /// `KELOS_BIN_DIR` at the end of PATH: git finds `kelos` by name, and a pasted fix
-    /// finds `git-credential-kelos`.
-    fn with_bin_dir(mut self) -> Env {
-        let dir = bin(HELPER).parent().expect("bin dir").to_path_buf();
-        self.path.push(dir);
-        self
-    }
-
-    /// A directory ahead of the `git` one on PATH (a git stand-in).
-    fn prepend_path(&mut self, dir: PathBuf) {
-        self.path.insert(0, dir);
-    }
-
-    fn home(&self) -> PathBuf {
-        self.root.join("home")
-    }
-
-    fn gitconfig(&self) -> PathBuf {
-        self.home().join(".gitconfig")
-    }
-
-    fn set(&mut self, key: &str, value: impl Into<OsString>) {
-        self.vars.insert(key.to_owned(), value.into());
-    }
-
-    fn command(&self, program: &Path) -> Command {
-        let mut c = Command::new(program);
-        c.env_clear()
-            .env(
-                "PATH",
-                path_of(&self.path.iter().map(PathBuf::as_path).collect::<Vec<_>>()),
-            )
-            .env("HOME", self.home())
-            .env("XDG_CONFIG_HOME", self.home().join(".config"))
-            .env("GIT_CONFIG_GLOBAL", self.gitconfig())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_ASKPASS", "")
-            .env("LC_ALL", "C")
-            .current_dir(self.cwd.clone().unwrap_or_else(|| self.home()));
-        for (k, v) in &self.vars {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn run(&self, program: &Path, args: &[&str], stdin: &[u8]) -> Output {
-        let mut c = self.command(program);
-        c.args(args);
-        let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
-        run_with_timeout(c, stdin, DEFAULT_TIMEOUT)
-    }
-
-    fn kelos(&self, args: &[&str]) -> Output {
-        self.run(&bin(HELPER), args, b"")
-    }
-
-    fn kelos_ok(&self, args: &[&str]) -> Output {
-        let out = self.kelos(args);
-        assert!(
-            out.status.success(),
-            "git-credential-kelos {args:?} failed ({}):\n{}",
-            out.status,
-            text(&out.stderr)
-        );
-        out
-    }
-
-    fn git(&self, args: &[&str], stdin: &[u8]) -> Output {
-        self.run(&self.git_dir.join("git"), args, stdin)
-    }
-
-    /// `git config --file FILE --get-all KEY` (empty when unset).
-    fn get_all(&self, file: &Path, key: &str) -> Vec<String> {
-        let out = self.git(
-            &[
-                "config",
-                "--file",
-                file.to_str().unwrap(),
-                "--null",
-                "--get-all",
-                key,
-            ],
-            b"",
-        );
-        match out.status.code() {
-            Some(1) => Vec::new(),
-            Some(0) => {
-                let mut values: Vec<String> = out
-                    .stdout
-                    .split(|b| *b == 0)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .collect();
-                values.pop();
-                values
-            }
-            _ => panic!("git config --get-all {key} failed: {}", text(&out.stderr)),
-        }
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// `git config --file FILE --get-all KEY` (empty when unset).
+fn get_all(env: &Pod, file: &Path, key: &str) -> Vec<String> {
+    env.get_all(&["--file", file.to_str().unwrap()], key)
+        .unwrap_or_default()
 }
 
 fn strings(values: &[&str]) -> Vec<String> {
@@ -168,7 +50,7 @@ fn strings(values: &[&str]) -> Vec<String> {
 /// `unconfigure --helper PATH` gives the file back as it was.
 #[test]
 fn helper_path_is_written_run_by_git_and_removed_exactly() {
-    let mut env = Env::new();
+    let mut env = pod();
     let dir = env.root.join("kelos bin");
     fs::create_dir(&dir).unwrap();
     let helper = dir.join(HELPER);
@@ -184,11 +66,11 @@ fn helper_path_is_written_run_by_git_and_removed_exactly() {
 
     let configure = ["configure", "--file", &file_arg, "--helper", &helper_arg];
     env.kelos_ok(&configure);
-    assert_eq!(env.get_all(&file, GITHUB), strings(&["", &quoted]));
-    assert_eq!(env.get_all(&file, GIST), strings(&["", &quoted]));
+    assert_eq!(get_all(&env, &file, GITHUB), strings(&["", &quoted]));
+    assert_eq!(get_all(&env, &file, GIST), strings(&["", &quoted]));
     env.kelos_ok(&configure);
     assert_eq!(
-        env.get_all(&file, GITHUB),
+        get_all(&env, &file, GITHUB),
         strings(&["", &quoted]),
         "idempotent"
     );
@@ -219,7 +101,7 @@ fn helper_path_is_written_run_by_git_and_removed_exactly() {
         &helper_arg,
     ]);
     assert_eq!(
-        env.get_all(&file, "credential.https://ghe.example.com.helper"),
+        get_all(&env, &file, "credential.https://ghe.example.com.helper"),
         strings(&["", &format!("{quoted} --host ghe.example.com")])
     );
     env.kelos_ok(&[
@@ -234,20 +116,20 @@ fn helper_path_is_written_run_by_git_and_removed_exactly() {
 
     // unconfigure without --helper removes `kelos`, not the path.
     env.kelos_ok(&["unconfigure", "--file", &file_arg]);
-    assert_eq!(env.get_all(&file, GITHUB), strings(&["", &quoted]));
+    assert_eq!(get_all(&env, &file, GITHUB), strings(&["", &quoted]));
     env.kelos_ok(&["unconfigure", "--file", &file_arg, "--helper", &helper_arg]);
-    assert_eq!(env.get_all(&file, GITHUB), Vec::<String>::new());
-    assert_eq!(env.get_all(&file, GIST), Vec::<String>::new());
+    assert_eq!(get_all(&env, &file, GITHUB), Vec::<String>::new());
+    assert_eq!(get_all(&env, &file, GIST), Vec::<String>::new());
 
     // --exclusive with a path, in the global scope.
     env.kelos_ok(&["configure", "--exclusive", "--helper", &helper_arg]);
     assert_eq!(
-        env.get_all(&file, "credential.helper"),
+        get_all(&env, &file, "credential.helper"),
         strings(&["", &quoted])
     );
     env.kelos_ok(&["unconfigure", "--exclusive", "--helper", &helper_arg]);
     assert_eq!(
-        env.get_all(&file, "credential.helper"),
+        get_all(&env, &file, "credential.helper"),
         Vec::<String>::new()
     );
 }
@@ -256,7 +138,7 @@ fn helper_path_is_written_run_by_git_and_removed_exactly() {
 /// fix.
 #[test]
 fn helper_path_must_be_absolute() {
-    let env = Env::new();
+    let env = pod();
     let file = env.root.join("cfg");
     let file_arg = file.to_str().unwrap();
     for relative in [
@@ -284,6 +166,13 @@ fn helper_path_must_be_absolute() {
 
 /// A user's file: a plain helper, a scoped one, a comment, other keys.
 const USER_FILE: &str = "# my settings\n[user]\n\tname = Someone\n[credential]\n\thelper = store\n[credential \"https://gitlab.example.com\"]\n\thelper = other\n";
+
+/// `USER_FILE` written at `ROOT/cfg`.
+fn user_file(env: &Pod) -> PathBuf {
+    let file = env.root.join("cfg");
+    fs::write(&file, USER_FILE).unwrap();
+    file
+}
 
 /// Whether `listed` (`git config --list` of the file) is one state of the transactions:
 /// every key configure owns holds nothing or exactly one reset and kelos; the plain list is
@@ -340,7 +229,7 @@ fn snapshots_during(file: &Path, work: impl FnOnce()) -> BTreeSet<Vec<u8>> {
 }
 
 /// Each snapshot parses with git and is one state of the transactions.
-fn assert_states(env: &Env, snapshots: &BTreeSet<Vec<u8>>) {
+fn assert_states(env: &Pod, snapshots: &BTreeSet<Vec<u8>>) {
     let check = env.root.join("snapshot");
     for bytes in snapshots {
         fs::write(&check, bytes).unwrap();
@@ -368,9 +257,8 @@ fn assert_states(env: &Env, snapshots: &BTreeSet<Vec<u8>>) {
 /// writer is waited for); git's own writer exits 0 or says it could not lock; every content
 /// the file had is one state of the transactions.
 fn concurrent(runs: usize) {
-    let env = Env::new();
-    let file = env.root.join("cfg");
-    fs::write(&file, USER_FILE).unwrap();
+    let env = pod();
+    let file = user_file(&env);
     let f = file.to_str().unwrap().to_owned();
     let helper = bin(HELPER);
     let git = env.git_dir.join("git");
@@ -444,10 +332,10 @@ fn concurrent(runs: usize) {
                 text(&out.stderr)
             );
         } else if !out.status.success() {
-            assert!(
-                text(&out.stderr).contains("could not lock config file"),
-                "{label}: {}",
-                text(&out.stderr)
+            assert_contains(
+                &out.stderr,
+                "could not lock config file",
+                &format!("{label}: "),
             );
             git_lock_failures += 1;
         }
@@ -480,9 +368,8 @@ fn fifty_concurrent_runs_each_succeed_and_leave_one_state() {
 /// written.
 #[test]
 fn a_live_lock_is_waited_for_and_a_stale_one_named() {
-    let env = Env::new();
-    let file = env.root.join("cfg");
-    fs::write(&file, USER_FILE).unwrap();
+    let env = pod();
+    let file = user_file(&env);
     let f = file.to_str().unwrap();
     let lock = env.root.join("cfg.lock");
 
@@ -502,7 +389,7 @@ fn a_live_lock_is_waited_for_and_a_stale_one_named() {
         "waited for the live lock: {}",
         text(&out.stderr)
     );
-    assert_eq!(env.get_all(&file, GITHUB), strings(&["", "kelos"]));
+    assert_eq!(get_all(&env, &file, GITHUB), strings(&["", "kelos"]));
 
     // Stale: never released.
     let before = fs::read(&file).unwrap();
@@ -529,7 +416,7 @@ fn a_live_lock_is_waited_for_and_a_stale_one_named() {
 }
 
 /// A `git` ahead of the real one on PATH that fails its `n`-th call (0: never) and counts.
-fn failing_git(env: &mut Env, n: usize) -> PathBuf {
+fn failing_git(env: &mut Pod, n: usize) -> PathBuf {
     let dir = env.root.join(format!("failing-git-{n}"));
     fs::create_dir_all(&dir).unwrap();
     let count = dir.join("count");
@@ -559,9 +446,9 @@ fn a_git_failing_at_each_call_leaves_the_file_whole() {
         &["unconfigure"][..],
     ] {
         // How many calls a run makes.
-        let mut env = Env::new();
+        let mut env = pod();
         let file = env.root.join("cfg");
-        let seed = |env: &Env| {
+        let seed = |env: &Pod| {
             fs::write(&file, USER_FILE).unwrap();
             if args[0] == "unconfigure" {
                 let out = env.kelos(&["configure", "--file", file.to_str().unwrap()]);
@@ -578,7 +465,7 @@ fn a_git_failing_at_each_call_leaves_the_file_whole() {
         let done = fs::read(&file).unwrap();
         assert!(calls >= 1);
         for n in 1..=calls {
-            let mut env = Env::new();
+            let mut env = pod();
             let file2 = env.root.join("cfg");
             fs::write(&file2, USER_FILE).unwrap();
             if args[0] == "unconfigure" {
@@ -626,9 +513,8 @@ fn a_git_failing_at_each_call_leaves_the_file_whole() {
 #[test]
 fn killed_mid_run_leaves_the_file_as_it_was() {
     for hang in 1..=4 {
-        let mut env = Env::new();
-        let file = env.root.join("cfg");
-        fs::write(&file, USER_FILE).unwrap();
+        let mut env = pod();
+        let file = user_file(&env);
         let before = fs::read(&file).unwrap();
         let dir = env.root.join("slow-git");
         fs::create_dir(&dir).unwrap();
@@ -675,7 +561,7 @@ fn killed_mid_run_leaves_the_file_as_it_was() {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        let env = Env::new();
+        let env = pod();
         let lock = file.with_file_name("cfg.lock");
         if killed {
             assert_eq!(
@@ -685,18 +571,14 @@ fn killed_mid_run_leaves_the_file_as_it_was() {
             );
             if lock.exists() {
                 let out = env.kelos(&["configure", "--file", file.to_str().unwrap()]);
-                assert!(
-                    text(&out.stderr).contains(&format!("rm {}", lock.display())),
-                    "{}",
-                    text(&out.stderr)
-                );
+                assert_contains(&out.stderr, &format!("rm {}", lock.display()), "");
                 fs::remove_file(&lock).unwrap();
             }
         }
         let out = env.kelos(&["configure", "--file", file.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out.stderr));
-        assert_eq!(env.get_all(&file, GITHUB), strings(&["", "kelos"]));
-        assert_eq!(env.get_all(&file, GIST), strings(&["", "kelos"]));
+        assert_eq!(get_all(&env, &file, GITHUB), strings(&["", "kelos"]));
+        assert_eq!(get_all(&env, &file, GIST), strings(&["", "kelos"]));
     }
 }
 
@@ -732,7 +614,7 @@ impl Drop for Tmpfs {
 /// message says why; with space again, the same command works.
 #[test]
 fn a_full_disk_leaves_the_file_as_it_was() {
-    let env = Env::new();
+    let env = pod();
     let fs_ = Tmpfs::new(env.root.join("tiny"), "64k");
     let file = fs_.dir.join("cfg");
     // A file that fills most of a page, then the rest of the disk filled up to `free`
@@ -776,16 +658,8 @@ fn a_full_disk_leaves_the_file_as_it_was() {
                 assert!(env.kelos(&undo).status.success());
             } else {
                 assert_eq!(out.status.code(), Some(2));
-                assert!(
-                    text(&out.stderr).contains("No space left"),
-                    "{}",
-                    text(&out.stderr)
-                );
-                assert!(
-                    text(&out.stderr).contains("nothing was changed"),
-                    "{}",
-                    text(&out.stderr)
-                );
+                assert_contains(&out.stderr, "No space left", "");
+                assert_contains(&out.stderr, "nothing was changed", "");
             }
             assert_eq!(
                 fs::read(&file).unwrap(),
@@ -805,9 +679,8 @@ fn a_full_disk_leaves_the_file_as_it_was() {
 #[test]
 fn a_closed_or_full_stdout_never_cuts_the_change_short() {
     for target in ["closed pipe", "/dev/full"] {
-        let env = Env::new();
-        let file = env.root.join("cfg");
-        fs::write(&file, USER_FILE).unwrap();
+        let env = pod();
+        let file = user_file(&env);
         let mut c = env.command(&bin(HELPER));
         c.args(["configure", "--file", file.to_str().unwrap()])
             .stderr(Stdio::piped());
@@ -839,23 +712,19 @@ fn a_closed_or_full_stdout_never_cuts_the_change_short() {
             out.status,
             text(&out.stderr)
         );
-        assert!(
-            text(&out.stderr).contains("stdout"),
-            "{target}: {}",
-            text(&out.stderr)
-        );
+        assert_contains(&out.stderr, "stdout", &format!("{target}: "));
         assert!(
             !text(&out.stderr).contains("panicked"),
             "{target}: {}",
             text(&out.stderr)
         );
         assert_eq!(
-            env.get_all(&file, GITHUB),
+            get_all(&env, &file, GITHUB),
             strings(&["", "kelos"]),
             "{target}"
         );
         assert_eq!(
-            env.get_all(&file, GIST),
+            get_all(&env, &file, GIST),
             strings(&["", "kelos"]),
             "{target}"
         );
@@ -866,9 +735,8 @@ fn a_closed_or_full_stdout_never_cuts_the_change_short() {
 /// kelos (and the reset before it), keeping theirs.
 #[test]
 fn unconfigure_finds_kelos_after_a_hand_edit() {
-    let env = Env::new();
-    let file = env.root.join("cfg");
-    fs::write(&file, USER_FILE).unwrap();
+    let env = pod();
+    let file = user_file(&env);
     let f = file.to_str().unwrap();
     env.kelos_ok(&["configure", "--file", f]);
     let edited = text(&fs::read(&file).unwrap()).replacen(
@@ -883,8 +751,8 @@ fn unconfigure_finds_kelos_after_a_hand_edit() {
         "{}",
         text(&out.stdout)
     );
-    assert_eq!(env.get_all(&file, GITHUB), strings(&["mine"]));
-    assert_eq!(env.get_all(&file, GIST), Vec::<String>::new());
+    assert_eq!(get_all(&env, &file, GITHUB), strings(&["mine"]));
+    assert_eq!(get_all(&env, &file, GIST), Vec::<String>::new());
 }
 
 /// Sections git matches for https://github.com whatever their case and default port count
@@ -892,17 +760,13 @@ fn unconfigure_finds_kelos_after_a_hand_edit() {
 /// written in any of them.
 #[test]
 fn case_and_default_port_variants_are_the_same_url() {
-    let env = Env::new();
+    let env = pod();
     let file = env.root.join("cfg");
     let variant = "[credential \"HTTPS://GitHub.com:443/\"]\n\thelper = \n\thelper = kelos\n[credential \"https://GIST.github.com\"]\n\thelper = \n\thelper = kelos\n";
     fs::write(&file, variant).unwrap();
     let f = file.to_str().unwrap();
     let out = env.kelos_ok(&["configure", "--file", f]);
-    assert!(
-        text(&out.stdout).contains(&format!("{GITHUB}: already")),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_contains(&out.stdout, &format!("{GITHUB}: already"), "");
     assert_eq!(fs::read(&file).unwrap(), variant.as_bytes());
     env.kelos_ok(&["unconfigure", "--file", f]);
     assert_eq!(text(&fs::read(&file).unwrap()), "");
@@ -914,7 +778,7 @@ fn case_and_default_port_variants_are_the_same_url() {
 
 const LEAK: &str = "!f() { echo username=x; echo password=leaked; }; f";
 
-fn doctor_leak(env: &Env) -> (String, String, Option<String>) {
+fn doctor_leak(env: &Pod) -> (String, String, Option<String>) {
     let out = env.kelos(&["doctor", "--json", "--no-token-ok"]);
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("doctor --json: {e}: {}", text(&out.stdout)));
@@ -934,7 +798,7 @@ fn doctor_leak(env: &Env) -> (String, String, Option<String>) {
 
 /// Pastes `fix` into a real shell (sh -c) in the env, then doctor again: no git.leak
 /// failure.
-fn paste_fix_then_doctor(env: &Env, fix: &str, layout: &str) {
+fn paste_fix_then_doctor(env: &Pod, fix: &str, layout: &str) {
     let out = env.run(Path::new("/bin/sh"), &["-c", fix], b"");
     assert!(
         out.status.success(),
@@ -955,7 +819,7 @@ fn doctor_names_the_culprit_in_case_and_port_variants() {
         "http://github.com:80",
         "Http://GITHUB.COM:80/",
     ] {
-        let env = Env::new().with_bin_dir();
+        let env = pod().with_bin_dir();
         fs::write(
             env.gitconfig(),
             format!(
@@ -986,7 +850,7 @@ fn doctor_fixes_work_pasted_in_every_layout() {
     );
     // The dotfiles layout: ~/.gitconfig with its own helper, then an include holding the leak.
     {
-        let env = Env::new().with_bin_dir();
+        let env = pod().with_bin_dir();
         fs::write(env.home().join("local.gitconfig"), &leak_section).unwrap();
         fs::write(
             env.gitconfig(),
@@ -999,7 +863,7 @@ fn doctor_fixes_work_pasted_in_every_layout() {
     }
     // includeIf in the global config, for the repository doctor runs in.
     {
-        let mut env = Env::new().with_bin_dir();
+        let mut env = pod().with_bin_dir();
         let repo = env.root.join("repo");
         let out = env.git(&["init", "-q", repo.to_str().unwrap()], b"");
         assert!(out.status.success());
@@ -1019,7 +883,7 @@ fn doctor_fixes_work_pasted_in_every_layout() {
     }
     // The controller's layout: the repository's own config, and an include from it.
     for included in [false, true] {
-        let mut env = Env::new().with_bin_dir();
+        let mut env = pod().with_bin_dir();
         let repo = env.root.join("repo");
         let out = env.git(&["init", "-q", repo.to_str().unwrap()], b"");
         assert!(out.status.success());
@@ -1084,7 +948,7 @@ proptest! {
         exclusive in any::<bool>(),
         ghe in any::<bool>(),
     ) {
-        let env = Env::new();
+        let env = pod();
         let file = env.root.join("cfg");
         let original: String = pieces.iter().map(|&i| PIECES[i]).collect();
         fs::write(&file, &original).unwrap();
@@ -1124,7 +988,7 @@ proptest! {
 fn global_scope_edits_the_file_git_would() {
     use std::os::unix::fs::PermissionsExt;
     // Symlink to a dotfiles checkout, mode 0600.
-    let env = Env::new();
+    let env = pod();
     let dotfiles = env.root.join("dotfiles");
     fs::create_dir(&dotfiles).unwrap();
     let real = dotfiles.join("gitconfig");
@@ -1133,34 +997,28 @@ fn global_scope_edits_the_file_git_would() {
     symlink("../dotfiles/gitconfig", env.home().join(".gitconfig")).unwrap();
     let mut c = env.command(&bin(HELPER));
     c.env_remove("GIT_CONFIG_GLOBAL").arg("configure");
-    let out = {
-        let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
-        run_with_timeout(c, b"", DEFAULT_TIMEOUT)
-    };
+    let out = run_exec_locked(c, b"", DEFAULT_TIMEOUT);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(fs::symlink_metadata(env.home().join(".gitconfig"))
         .unwrap()
         .file_type()
         .is_symlink());
-    assert_eq!(env.get_all(&real, GITHUB), strings(&["", "kelos"]));
+    assert_eq!(get_all(&env, &real, GITHUB), strings(&["", "kelos"]));
     assert_eq!(
         fs::metadata(&real).unwrap().permissions().mode() & 0o777,
         0o600
     );
 
     // Only the XDG file.
-    let env = Env::new();
+    let env = pod();
     let xdg = env.home().join(".config/git/config");
     fs::create_dir_all(xdg.parent().unwrap()).unwrap();
     fs::write(&xdg, USER_FILE).unwrap();
     let mut c = env.command(&bin(HELPER));
     c.env_remove("GIT_CONFIG_GLOBAL").arg("configure");
-    let out = {
-        let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
-        run_with_timeout(c, b"", DEFAULT_TIMEOUT)
-    };
+    let out = run_exec_locked(c, b"", DEFAULT_TIMEOUT);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(env.get_all(&xdg, GITHUB), strings(&["", "kelos"]));
+    assert_eq!(get_all(&env, &xdg, GITHUB), strings(&["", "kelos"]));
     assert!(!env.gitconfig().exists(), "~/.gitconfig not created");
 }
 
@@ -1168,9 +1026,8 @@ fn global_scope_edits_the_file_git_would() {
 /// checks the change on a private temporary copy instead, removed afterwards.
 #[test]
 fn configure_works_without_proc() {
-    let env = Env::new();
-    let file = env.root.join("cfg");
-    fs::write(&file, USER_FILE).unwrap();
+    let env = pod();
+    let file = user_file(&env);
     let tmp = env.root.join("tmp");
     fs::create_dir(&tmp).unwrap();
     let script = format!(
@@ -1185,17 +1042,14 @@ fn configure_works_without_proc() {
             "PATH",
             format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", env.git_dir.display()),
         );
-    let out = {
-        let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
-        run_with_timeout(c, b"", DEFAULT_TIMEOUT)
-    };
+    let out = run_exec_locked(c, b"", DEFAULT_TIMEOUT);
     assert!(
         out.status.success(),
         "unshare --mount (root, as the tests run): {}",
         text(&out.stderr)
     );
     assert_eq!(
-        env.get_all(&file, "credential.helper"),
+        get_all(&env, &file, "credential.helper"),
         strings(&["store", "", "kelos"])
     );
     assert_eq!(

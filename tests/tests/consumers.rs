@@ -16,6 +16,7 @@
 //!
 //! The chroot test (`bash -lc` with the snippet in /etc/profile.d) is in consumers_chroot.rs.
 
+use kelos_e2e::{assert_contains, text};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -29,7 +30,7 @@ use std::time::Duration;
 
 use kelos_e2e::chroot::workspace_root;
 use kelos_e2e::gh_api::{
-    env_map, run, show_env, standin_hook, write_executable, FakeApi, Ran, Standin, API_HOST,
+    env_map, run, show_env, standin_hook, write_executable, FakeApi, GhPod, Ran, Standin, API_HOST,
     EXEC_LOCK, STANDIN_EXIT_VAR, STANDIN_OUT_VAR,
 };
 use kelos_e2e::npm_registry::{NpmRegistry, NPM_USER};
@@ -64,10 +65,6 @@ fn std_path() -> OsString {
     p.push(kelos_e2e::git_generations::git_dir());
     p.push(":/usr/local/bin:/usr/bin:/bin");
     p
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// A command with a cleared environment: PATH (helper first), HOME, the token file.
@@ -482,11 +479,7 @@ fn set_with_an_invalid_name_is_a_usage_error() {
             assert_eq!(ran.status.code(), Some(2), "{args:?}");
             assert!(ran.stdout.is_empty(), "{args:?}");
             assert!(!standin.ran(), "{args:?}: the command ran");
-            assert!(
-                text(&ran.stderr).contains("--set"),
-                "{args:?}: {}",
-                text(&ran.stderr)
-            );
+            assert_contains(&ran.stderr, "--set", &format!("{args:?}: "));
             assert_no_token_in("stderr", &ran.stderr, &[&token]);
         }
     }
@@ -497,20 +490,15 @@ fn set_with_an_invalid_name_is_a_usage_error() {
 // ---------------------------------------------------------------------------------------
 
 struct ExecFixture {
-    home: TempDir,
+    pod: GhPod,
     standin: Standin,
-    volume: TokenVolume,
-    token: String,
 }
 
 impl ExecFixture {
     fn new() -> ExecFixture {
-        let token = unique_token("Exec");
         ExecFixture {
-            home: TempDir::new("kelos-e2e-exec-home"),
+            pod: GhPod::new("Exec"),
             standin: Standin::new(),
-            volume: TokenVolume::with_token(&token),
-            token,
         }
     }
 
@@ -526,9 +514,9 @@ impl ExecFixture {
     fn vars(&self) -> BTreeMap<OsString, OsString> {
         let mut m = BTreeMap::new();
         m.insert("PATH".into(), self.path());
-        m.insert("HOME".into(), self.home.path().into());
+        m.insert("HOME".into(), self.pod.home.home().into());
         m.insert(STANDIN_OUT_VAR.into(), self.standin.out().into());
-        m.insert(TOKEN_FILE_VAR.into(), self.volume.token_path().into());
+        m.insert(TOKEN_FILE_VAR.into(), self.pod.volume.token_path().into());
         m
     }
 
@@ -538,7 +526,7 @@ impl ExecFixture {
         secrets: &[&str],
     ) -> (Ran, kelos_e2e::gh_api::StandinRecord) {
         self.standin.reset();
-        cmd.current_dir(self.home.path());
+        cmd.current_dir(self.pod.home.home());
         let ran = run(cmd);
         assert_no_token_in("stderr", &ran.stderr, secrets);
         assert!(
@@ -566,7 +554,7 @@ fn nul_joined(args: &[OsString]) -> Vec<u8> {
 fn exec_keeps_the_pid_argv_and_every_other_variable_byte_for_byte() {
     let fx = ExecFixture::new();
     let stale = unique_token("ExecStale");
-    let secrets = [fx.token.as_str(), stale.as_str()];
+    let secrets = [fx.pod.token.as_str(), stale.as_str()];
     let args: Vec<OsString> = vec![
         "api".into(),
         "--help".into(),
@@ -621,7 +609,7 @@ fn exec_keeps_the_pid_argv_and_every_other_variable_byte_for_byte() {
             environ.push(0);
         }
         for name in ["GITHUB_TOKEN", "GH_ENTERPRISE_TOKEN", "NPM_TOKEN"] {
-            environ.extend_from_slice(format!("{name}={}\0", fx.token).as_bytes());
+            environ.extend_from_slice(format!("{name}={}\0", fx.pod.token).as_bytes());
         }
         assert!(
             got.environ == environ,
@@ -677,7 +665,7 @@ fn exec_keeps_ignored_signals_closed_descriptors_and_the_exit_status() {
                 });
             }
         }
-        let (_, record) = fx.run_standin(cmd, &[&fx.token]);
+        let (_, record) = fx.run_standin(cmd, &[&fx.pod.token]);
         assert_eq!(
             record.ignores(libc::SIGPIPE),
             ignored,
@@ -698,7 +686,7 @@ fn exec_keeps_ignored_signals_closed_descriptors_and_the_exit_status() {
                 Ok(())
             });
         }
-        let (_, record) = fx.run_standin(cmd, &[&fx.token]);
+        let (_, record) = fx.run_standin(cmd, &[&fx.pod.token]);
         let want: Vec<i32> = [0, 1, 2].into_iter().filter(|f| *f != fd).collect();
         assert_eq!(
             record.open_std_fds, want,
@@ -706,7 +694,7 @@ fn exec_keeps_ignored_signals_closed_descriptors_and_the_exit_status() {
         );
         assert_eq!(
             record.var("GH_TOKEN").as_deref(),
-            Some(OsStr::new(&fx.token))
+            Some(OsStr::new(&fx.pod.token))
         );
     }
     for code in [0, 1, 42, 126, 127, 255] {
@@ -715,7 +703,7 @@ fn exec_keeps_ignored_signals_closed_descriptors_and_the_exit_status() {
             .envs(fx.vars())
             .env(STANDIN_EXIT_VAR, code.to_string())
             .args(["exec", "gh"]);
-        let (ran, _) = fx.run_standin(cmd, &[&fx.token]);
+        let (ran, _) = fx.run_standin(cmd, &[&fx.pod.token]);
         assert_eq!(ran.status.code(), Some(code));
     }
 }
@@ -764,7 +752,7 @@ fn exec_exits_127_when_not_found_and_126_when_not_executable() {
             lines[0].starts_with("git-credential-kelos: ") && lines[0].contains(named),
             "{argv:?}: {lines:?}"
         );
-        assert_no_token_in("stderr", &ran.stderr, &[&fx.token]);
+        assert_no_token_in("stderr", &ran.stderr, &[&fx.pod.token]);
     }
     // Usage errors: no command, an option of ours misspelt, a --host that would do nothing.
     for args in [
@@ -789,7 +777,7 @@ fn no_token_on_stderr_or_in_the_trace() {
     let trace_dir = TempDir::new("kelos-e2e-consumers-trace");
     let trace = trace_dir.join("trace");
     let stale = unique_token("TraceStale");
-    let secrets = [fx.token.as_str(), stale.as_str()];
+    let secrets = [fx.pod.token.as_str(), stale.as_str()];
     let runs: Vec<Vec<&str>> = vec![
         vec!["env"],
         vec!["env", "--format", "json", "--set", "X"],

@@ -5,9 +5,10 @@
 //! kubelet-style rotations of the token volume mounted at /kelos/github-token. Each child sees
 //! the file's token of that moment; with a bad file, the parent's values untouched; a
 //! `bash -lc`, which reads the snippet twice (/etc/profile, then BASH_ENV), runs the helper
-//! once. Needs root (debootstrap, chroot; see tests/src/chroot.rs); the root file system is
+//! once. Needs root (debootstrap, chroot; see tests/src/chroot/); the root file system is
 //! the one tests/tests/images.rs uses (cached under target/rootfs-cache/).
 
+use kelos_e2e::text;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use kelos_e2e::chroot::{
     debian_source, host_architecture, read_final_stage, require_root, require_rootfs_tools,
-    root_env, rootfs_for, workspace_root, RootfsRecipe, RunSpec, Step, CONTAINER_PATH,
+    rootfs_for, workspace_root, RootfsRecipe, RunSpec, Step, CONTAINER_PATH,
 };
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::{assert_no_token_in, bin, unique_token, TempDir, TokenVolume, HELPER};
@@ -25,10 +26,6 @@ const AGENT: (u32, u32) = (61100, 61100);
 const VOLUME_MOUNT: &str = "/kelos/github-token";
 const TOKEN_FILE: &str = "/kelos/github-token/GITHUB_TOKEN";
 const SYNC: &str = "/kelos-e2e-sync";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Publishes `token` readable by the agent, as kubelet's Secret volumes are (0755/0644).
 fn publish(vol: &mut TokenVolume, token: &[u8]) {
@@ -98,16 +95,10 @@ fn login_shells_and_bash_c_in_the_image_see_the_file_s_token_of_the_moment() {
         "/tmp/install.sh",
         0o644,
     );
-    let out = root.run(&RunSpec {
-        user: None,
-        env: root_env(),
-        cwd: "/".into(),
-        argv: ["/bin/sh", "/tmp/install.sh", "/opt/kelos"]
-            .map(String::from)
-            .to_vec(),
-        stdin: Vec::new(),
-        timeout: Duration::from_secs(120),
-    });
+    let out = root.run(&RunSpec::as_root(
+        &["/bin/sh", "/tmp/install.sh", "/opt/kelos"],
+        Duration::from_secs(120),
+    ));
     assert!(
         out.status.success(),
         "install.sh failed:\n{}\n{}",

@@ -817,26 +817,30 @@ fn scripts_build_for_the_machine_they_run_on() {
         fake.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let target = |machine: &str| {
-        let out = Command::new(&bash)
-            .args([
-                "--norc",
-                "--noprofile",
-                "-c",
-                "source scripts/lib.sh && echo \"$TARGET\"",
-            ])
-            .current_dir(repo_root())
-            .env("PATH", &path)
-            .env("FAKE_MACHINE", machine)
-            .env_remove("KELOS_TARGET")
-            .output()
-            .unwrap();
+    // `$TARGET` after sourcing scripts/lib.sh on `machine`, with `KELOS_TARGET` set or not.
+    let target_with = |machine: &str, kelos_target: Option<&str>| {
+        let mut c = Command::new(&bash);
+        c.args([
+            "--norc",
+            "--noprofile",
+            "-c",
+            "source scripts/lib.sh && echo \"$TARGET\"",
+        ])
+        .current_dir(repo_root())
+        .env("PATH", &path)
+        .env("FAKE_MACHINE", machine);
+        match kelos_target {
+            Some(t) => c.env("KELOS_TARGET", t),
+            None => c.env_remove("KELOS_TARGET"),
+        };
+        let out = c.output().unwrap();
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).trim().to_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let target = |machine: &str| target_with(machine, None);
     for (machine, want) in [
         ("x86_64", "x86_64-unknown-linux-musl"),
         ("aarch64", "aarch64-unknown-linux-musl"),
@@ -848,23 +852,8 @@ fn scripts_build_for_the_machine_they_run_on() {
     let (ok, _, err) = target("riscv64");
     assert!(!ok && err.contains("riscv64"), "riscv64: {err}");
     // KELOS_TARGET still chooses.
-    let out = Command::new(&bash)
-        .args([
-            "--norc",
-            "--noprofile",
-            "-c",
-            "source scripts/lib.sh && echo \"$TARGET\"",
-        ])
-        .current_dir(repo_root())
-        .env("PATH", &path)
-        .env("FAKE_MACHINE", "x86_64")
-        .env("KELOS_TARGET", "aarch64-unknown-linux-musl")
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "aarch64-unknown-linux-musl"
-    );
+    let (_, got, _) = target_with("x86_64", Some("aarch64-unknown-linux-musl"));
+    assert_eq!(got, "aarch64-unknown-linux-musl");
     let demo = fs::read_to_string(repo_root().join("scripts/demo.sh")).unwrap();
     assert!(demo.contains("source scripts/lib.sh") && demo.contains("build_static"));
 }

@@ -360,7 +360,7 @@ fn the_trace_never_writes_into_a_git_config_file() {
     let mut sb = kelos_e2e::GitSandbox::new(&[]);
     let token = unique_token("GitConfig");
     let vol = TokenVolume::with_token(&token);
-    sb.set_env(TOKEN_FILE_VAR, vol.token_path());
+    sb.use_token_file(&vol);
     let repo = sb.home().join("repo");
     fs::create_dir_all(repo.join("sub")).unwrap();
     let out = sb.git_in(&repo, &["init", "-q"]);
@@ -790,7 +790,7 @@ fn doctor_text_escapes_control_characters_and_masks_quoted_passwords() {
     let mut sb = kelos_e2e::GitSandbox::new(&[]);
     let token = unique_token("Doctor");
     let vol = TokenVolume::with_token(&token);
-    sb.set_env(TOKEN_FILE_VAR, vol.token_path());
+    sb.use_token_file(&vol);
     // A leaking helper whose command line holds ESC and BEL, and passwords in each quoting.
     let single = "SingleQuotedSecret1";
     let double = "DoubleQuotedSecret2";

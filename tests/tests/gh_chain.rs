@@ -7,17 +7,20 @@
 //! repeated entry (`/a:/b:/a:/usr/bin`) made each copy exec the other forever: these tests
 //! run every binary under a time limit, so that loop is a failure, not a hang.
 
+use kelos_e2e::pod::run_exec_locked;
+use kelos_e2e::text;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use kelos_e2e::gh_api::{
-    path_of, real_gh, standin_hook, write_executable, GhHome, Standin, StandinRecord, WrapperDir,
+    path_of, real_gh, standin_hook, write_executable, GhPod, Standin, StandinRecord, WrapperDir,
     EXEC_LOCK, STANDIN_OUT_VAR,
 };
+use kelos_e2e::pod::{unix_now, Pod, TOKEN_FILE_VAR};
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::{
     assert_no_token_in, bin, require_tool, run_with_timeout, unique_token, TempDir, TokenVolume,
@@ -31,8 +34,6 @@ use serde_json::Value;
 #[link_section = ".init_array"]
 static STANDIN_HOOK: extern "C" fn() = standin_hook;
 
-const TOKEN_FILE_VAR: &str = "KELOS_GITHUB_TOKEN_FILE";
-
 /// A chain that works ends in milliseconds; the old loop never did.
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -41,10 +42,6 @@ fn run_limited(cmd: Command) -> Output {
     // No child may be forked while another test writes an executable (ETXTBSY).
     let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
     run_with_timeout(cmd, b"", LIMIT)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn real_gh_dir() -> PathBuf {
@@ -81,33 +78,26 @@ fn running_lines(trace: &Path) -> Vec<String> {
 
 /// Two copies of the wrapper (A and B, distinct inodes), a gh home and a token file.
 struct Chain {
-    home: GhHome,
+    pod: GhPod,
     a: WrapperDir,
     b: WrapperDir,
-    volume: TokenVolume,
-    token: String,
     logs: TempDir,
 }
 
 impl Chain {
     fn new() -> Chain {
-        let token = unique_token("Chain");
         Chain {
-            home: GhHome::new(),
+            pod: GhPod::new("Chain"),
             a: WrapperDir::new(),
             b: WrapperDir::new(),
-            volume: TokenVolume::with_token(&token),
-            token,
             logs: TempDir::new("kelos-e2e-chain-trace"),
         }
     }
 
     /// `program args...` with PATH = `dirs`, the token file set, traced to `trace`.
     fn command(&self, program: &Path, dirs: &[&Path], args: &[&str], trace: &Path) -> Command {
-        let mut cmd = self.home.command(program, path_of(dirs));
-        cmd.env(TOKEN_FILE_VAR, self.volume.token_path())
-            .env("KELOS_CREDENTIAL_TRACE", trace)
-            .args(args);
+        let mut cmd = self.pod.command(program, path_of(dirs));
+        cmd.env("KELOS_CREDENTIAL_TRACE", trace).args(args);
         cmd
     }
 
@@ -123,9 +113,9 @@ impl Chain {
     }
 
     fn clean(&self, out: &Output, trace: &Path) {
-        assert_no_token_in("stderr", &out.stderr, &[&self.token]);
+        assert_no_token_in("stderr", &out.stderr, &[&self.pod.token]);
         let log = fs::read(trace).unwrap_or_default();
-        assert_no_token_in("trace file", &log, &[&self.token]);
+        assert_no_token_in("trace file", &log, &[&self.pod.token]);
     }
 }
 
@@ -137,6 +127,17 @@ struct Ran {
 impl Ran {
     fn stderr(&self, token: &str) -> String {
         redacted(&self.out.stderr, &[token])
+    }
+
+    /// It succeeded; the failure shows `what`, its status and its stderr (redacted).
+    #[track_caller]
+    fn assert_ok(&self, what: &str, token: &str) {
+        assert!(
+            self.out.status.success(),
+            "{what}: {} {}",
+            self.out.status,
+            self.stderr(token)
+        );
     }
 }
 
@@ -153,12 +154,7 @@ fn two_copies_and_a_repeated_entry_reach_the_real_gh() {
     let dirs = [fx.a.dir(), fx.b.dir(), fx.a.dir(), &real];
     for (name, program, hops) in [("a", fx.a.gh(), 2), ("b", fx.b.gh(), 1)] {
         let ran = fx.run(program, &dirs, &["--version"], &format!("{name}.log"));
-        assert!(
-            ran.out.status.success(),
-            "started as {name}: {} {}",
-            ran.out.status,
-            ran.stderr(&fx.token)
-        );
+        ran.assert_ok(&format!("started as {name}"), &fx.pod.token);
         assert_eq!(text(&ran.out.stdout).lines().next(), Some(version.as_str()));
         assert_eq!(ran.running.len(), hops, "{name}: {:#?}", ran.running);
         let last = ran.running.last().expect("a running line");
@@ -171,9 +167,9 @@ fn two_copies_and_a_repeated_entry_reach_the_real_gh() {
 
     // The token reaches gh through the chain.
     let ran = fx.run(fx.a.gh(), &dirs, &["auth", "token"], "auth.log");
-    assert!(ran.out.status.success(), "{}", ran.stderr(&fx.token));
+    assert!(ran.out.status.success(), "{}", ran.stderr(&fx.pod.token));
     assert!(
-        text(&ran.out.stdout).trim_end() == fx.token,
+        text(&ran.out.stdout).trim_end() == fx.pod.token,
         "gh auth token did not print the file's token (value redacted)"
     );
 }
@@ -191,11 +187,11 @@ fn two_copies_and_a_repeated_entry_without_a_real_gh_exit_127_at_once() {
             ran.out.status.code(),
             Some(127),
             "started as {name}: {}",
-            ran.stderr(&fx.token)
+            ran.stderr(&fx.pod.token)
         );
         assert!(ran.out.stdout.is_empty());
         // A runs B, which finds nothing: one message, from B, telling what it searched.
-        let stderr = ran.stderr(&fx.token);
+        let stderr = ran.stderr(&fx.pod.token);
         let lines: Vec<&str> = stderr
             .lines()
             .filter(|l| !l.contains(": running "))
@@ -237,12 +233,7 @@ fn a_real_gh_between_two_repeats_of_the_wrappers_entry_is_found() {
     ];
     for (i, dirs) in layouts.iter().enumerate() {
         let ran = fx.run(fx.a.gh(), dirs, &["--version"], &format!("{i}.log"));
-        assert!(
-            ran.out.status.success(),
-            "layout {i}: {} {}",
-            ran.out.status,
-            ran.stderr(&fx.token)
-        );
+        ran.assert_ok(&format!("layout {i}"), &fx.pod.token);
         assert_eq!(text(&ran.out.stdout).lines().next(), Some(version.as_str()));
         assert_eq!(ran.running.len(), 1, "layout {i}: {:#?}", ran.running);
     }
@@ -318,7 +309,7 @@ fn copies_links_and_repeats_end_at_the_first_real_gh_after_the_start_in_one_proc
             out.status.success(),
             "{label}: {} {}",
             out.status,
-            redacted(&out.stderr, &[&fx.token])
+            redacted(&out.stderr, &[&fx.pod.token])
         );
         assert_eq!(running.len(), hops, "{label}: {running:#?}");
         let record: StandinRecord = standin.record();
@@ -328,7 +319,7 @@ fn copies_links_and_repeats_end_at_the_first_real_gh_after_the_start_in_one_proc
             "{label}"
         );
         assert!(
-            record.var("GH_TOKEN") == Some(OsString::from(&fx.token)),
+            record.var("GH_TOKEN") == Some(OsString::from(&fx.pod.token)),
             "{label}: the stand-in did not get the file's token (value redacted)"
         );
     }
@@ -341,56 +332,32 @@ fn copies_links_and_repeats_end_at_the_first_real_gh_after_the_start_in_one_proc
 /// A healthy pod for doctor (token file with an expiry, git configured for kelos, the helper
 /// in PATH) whose PATH ends with `gh_dirs`.
 struct DoctorFx {
-    root: TempDir,
-    git_dir: PathBuf,
-    volume: TokenVolume,
+    pod: Pod,
     token: String,
+    _volume: TokenVolume,
 }
 
 impl DoctorFx {
     fn new() -> DoctorFx {
-        let git = require_tool("git");
-        let root = TempDir::new("kelos-e2e-chain-doctor");
-        fs::create_dir(root.join("home")).unwrap();
-        let git_dir = root.join("git-only");
-        fs::create_dir(&git_dir).unwrap();
-        symlink(&git, git_dir.join("git")).unwrap();
+        let pod = Pod::new("kelos-e2e-chain-doctor").with_bin_dir();
         let token = unique_token("Doctor");
         let mut volume = TokenVolume::new();
-        let expires = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 3600;
-        volume.publish(token.as_bytes(), Some(&expires.to_string()));
-        let fx = DoctorFx {
-            root,
-            git_dir,
+        volume.publish(token.as_bytes(), Some(&(unix_now() + 3600).to_string()));
+        let mut fx = DoctorFx {
+            pod,
             token,
-            volume,
+            _volume: volume,
         };
+        fx.pod.set(TOKEN_FILE_VAR, fx._volume.token_path());
         let out = run_limited(fx.command(&[], &["configure"]));
         assert!(out.status.success(), "configure: {}", text(&out.stderr));
         fx
     }
 
+    /// The helper with `args`, PATH = the pod's (git, the helper), then `gh_dirs`.
     fn command(&self, gh_dirs: &[&Path], args: &[&str]) -> Command {
-        let helper = bin(HELPER);
-        let mut dirs: Vec<&Path> = vec![&self.git_dir, helper.parent().unwrap()];
-        dirs.extend_from_slice(gh_dirs);
-        let home = self.root.join("home");
-        let mut c = Command::new(&helper);
-        c.env_clear()
-            .env("PATH", path_of(&dirs))
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("GIT_CONFIG_GLOBAL", home.join(".gitconfig"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("LC_ALL", "C")
-            .env(TOKEN_FILE_VAR, self.volume.token_path())
-            .current_dir(&home)
-            .args(args);
+        let mut c = self.pod.command_with_path_tail(&bin(HELPER), gh_dirs);
+        c.args(args);
         c
     }
 
@@ -398,10 +365,7 @@ impl DoctorFx {
     /// other check must not fail (so a failure is the chain's).
     fn doctor(&self, gh_dirs: &[&Path], limit: Duration) -> (Option<i32>, Value, Duration) {
         let started = Instant::now();
-        let out = {
-            let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
-            run_with_timeout(self.command(gh_dirs, &["doctor", "--json"]), b"", limit)
-        };
+        let out = run_exec_locked(self.command(gh_dirs, &["doctor", "--json"]), b"", limit);
         let took = started.elapsed();
         assert_no_token_in("doctor stdout", &out.stdout, &[&self.token]);
         assert_no_token_in("doctor stderr", &out.stderr, &[&self.token]);

@@ -18,7 +18,7 @@ use std::process::Command;
 
 use kelos_e2e::gh_api::{
     env_map, install_wrapper, path_of, run, show_env, standin_hook, write_executable, FakeApi,
-    GhHome, Ran, Standin, StandinRecord, WrapperDir, API_HOST, STANDIN_EXIT_VAR, STANDIN_OUT_VAR,
+    GhPod, Ran, Standin, StandinRecord, WrapperDir, API_HOST, STANDIN_EXIT_VAR, STANDIN_OUT_VAR,
     STANDIN_SIGNAL_VAR,
 };
 use kelos_e2e::gh_generations::{debian_gh, real_ghs, Generation, RealGhBinary};
@@ -53,18 +53,16 @@ fn real_gh_dir() -> PathBuf {
 
 struct RealGh {
     gh: RealGhBinary,
-    home: GhHome,
+    pod: GhPod,
     wrapper: WrapperDir,
-    volume: TokenVolume,
 }
 
 impl RealGh {
     fn new(gh: &RealGhBinary, token: &str) -> RealGh {
         RealGh {
             gh: gh.clone(),
-            home: GhHome::new(),
+            pod: GhPod::with_token(token),
             wrapper: WrapperDir::new(),
-            volume: TokenVolume::with_token(token),
         }
     }
 
@@ -74,19 +72,17 @@ impl RealGh {
 
     /// `gh args...` through the wrapper (found as `gh` first in PATH).
     fn wrapped(&self, vars: &[(&str, &str)], args: &[&str]) -> Command {
-        let mut cmd = self.home.command(self.wrapper.gh(), self.path());
-        cmd.env(TOKEN_FILE_VAR, self.volume.token_path())
-            .env("GH_NO_UPDATE_NOTIFIER", "1")
-            .envs(vars.iter().copied())
-            .args(args);
-        cmd
+        self.gh_command(self.wrapper.gh(), vars, args)
     }
 
     /// The same, running the real gh directly (no wrapper): the control.
     fn direct(&self, vars: &[(&str, &str)], args: &[&str]) -> Command {
-        let mut cmd = self.home.command(&self.gh.path, self.path());
-        cmd.env(TOKEN_FILE_VAR, self.volume.token_path())
-            .env("GH_NO_UPDATE_NOTIFIER", "1")
+        self.gh_command(&self.gh.path, vars, args)
+    }
+
+    fn gh_command(&self, program: &Path, vars: &[(&str, &str)], args: &[&str]) -> Command {
+        let mut cmd = self.pod.command(program, self.path());
+        cmd.env("GH_NO_UPDATE_NOTIFIER", "1")
             .envs(vars.iter().copied())
             .args(args);
         cmd
@@ -102,24 +98,11 @@ fn assert_auth_token(
     want: usize,
     tokens: &[&str],
 ) {
-    let mut all = vec!["auth", "token"];
-    all.extend_from_slice(args);
-    let ran = run(gh.wrapped(vars, &all));
-    assert_clean_stderr(&ran, tokens);
-    assert!(
-        ran.status.success(),
-        "{}: gh {all:?} failed ({:?}): {}",
-        gh.gh.label(),
-        ran.status,
-        kelos_e2e::secrets::redacted(&ran.stderr, tokens)
-    );
-    let printed = ran.stdout_text();
-    let printed = printed.trim_end();
-    let which = tokens.iter().position(|t| *t == printed);
+    let which = auth_token(gh, true, vars, args, tokens);
     assert_eq!(
         which,
         Some(want),
-        "{}: gh {all:?} printed token #{which:?}, wanted #{want} (values redacted)",
+        "{}: gh auth token {args:?} printed token #{which:?}, wanted #{want} (values redacted)",
         gh.gh.label()
     );
 }
@@ -131,14 +114,31 @@ fn direct_auth_token(
     args: &[&str],
     tokens: &[&str],
 ) -> Option<usize> {
+    auth_token(gh, false, vars, args, tokens)
+}
+
+/// `gh auth token [args]`, through the wrapper or not: it must succeed with a clean stderr;
+/// which of `tokens` it printed.
+fn auth_token(
+    gh: &RealGh,
+    wrapped: bool,
+    vars: &[(&str, &str)],
+    args: &[&str],
+    tokens: &[&str],
+) -> Option<usize> {
     let mut all = vec!["auth", "token"];
     all.extend_from_slice(args);
-    let ran = run(gh.direct(vars, &all));
+    let ran = run(if wrapped {
+        gh.wrapped(vars, &all)
+    } else {
+        gh.direct(vars, &all)
+    });
     assert_clean_stderr(&ran, tokens);
     assert!(
         ran.status.success(),
-        "{}: gh {all:?} (no wrapper) failed ({:?}): {}",
+        "{}: gh {all:?}{} failed ({:?}): {}",
         gh.gh.label(),
+        if wrapped { "" } else { " (no wrapper)" },
         ran.status,
         kelos_e2e::secrets::redacted(&ran.stderr, tokens)
     );
@@ -190,7 +190,7 @@ fn auth_token_prints_the_file_token_over_stale_variables_and_follows_rotation() 
         );
         assert_auth_token(&gh, &vars, &["--hostname", "github.com"], 0, &tokens);
 
-        gh.volume.publish(t2.as_bytes(), None);
+        gh.pod.volume.publish(t2.as_bytes(), None);
         assert_auth_token(&gh, &vars, &[], 1, &tokens);
         assert_auth_token(&gh, &[], &[], 1, &tokens);
     }
@@ -222,7 +222,7 @@ fn auth_token_for_an_enterprise_host_prints_the_file_token_and_follows_rotation(
             real.label()
         );
         assert_auth_token(&gh, &vars, &args, 0, &tokens);
-        gh.volume.publish(t2.as_bytes(), None);
+        gh.pod.volume.publish(t2.as_bytes(), None);
         assert_auth_token(&gh, &vars, &args, 1, &tokens);
 
         // Without --hostname: the current gh follows GH_HOST (the file's token); gh 2.23's
@@ -273,7 +273,7 @@ fn auth_token_for_a_ghe_com_tenancy_host_prints_the_file_token_and_follows_rotat
         ] {
             assert_auth_token(&gh, &vars, args, 0, &tokens);
         }
-        gh.volume.publish(t2.as_bytes(), None);
+        gh.pod.volume.publish(t2.as_bytes(), None);
         for args in [&["--hostname", "acme.ghe.com"][..], &[]] {
             assert_auth_token(&gh, &vars, args, 1, &tokens);
         }
@@ -295,7 +295,7 @@ fn with_an_empty_token_file_gh_keeps_its_frozen_variable() {
         // "never set to empty": gh still sees the GH_TOKEN it started with.
         let stale = unique_token("Frozen");
         let mut gh = RealGh::new(&real, &unique_token("Unused"));
-        gh.volume.publish(b"\n", None);
+        gh.pod.volume.publish(b"\n", None);
         let tokens = [stale.as_str()];
         assert_auth_token(&gh, &[("GH_TOKEN", stale.as_str())], &[], 0, &tokens);
     }
@@ -374,7 +374,7 @@ fn gh_api_user_across_a_rotation(real: &RealGhBinary) {
     assert!(first.stdout_text().contains(r#""login":"kelos-agent""#));
 
     // Rotation: kubelet publishes t2, GitHub stops accepting t1.
-    gh.volume.publish(t2.as_bytes(), None);
+    gh.pod.volume.publish(t2.as_bytes(), None);
     api.accept_only(&t2);
     let second = run(gh.wrapped(&vars, &["api", "user"]));
     assert_clean_stderr(&second, &tokens);
@@ -432,22 +432,17 @@ fn gh_api_user_across_a_rotation(real: &RealGhBinary) {
 // ---------------------------------------------------------------------------------------
 
 struct Fixture {
-    home: GhHome,
+    pod: GhPod,
     wrapper: WrapperDir,
     standin: Standin,
-    volume: TokenVolume,
-    token: String,
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let token = unique_token("Standin");
         Fixture {
-            home: GhHome::new(),
+            pod: GhPod::new("Standin"),
             wrapper: WrapperDir::new(),
             standin: Standin::new(),
-            volume: TokenVolume::with_token(&token),
-            token,
         }
     }
 
@@ -457,9 +452,8 @@ impl Fixture {
 
     /// `program` with PATH = `path`, the token file and the stand-in's output set.
     fn command(&self, program: &Path, path: impl AsRef<OsStr>) -> Command {
-        let mut cmd = self.home.command(program, path);
-        cmd.env(TOKEN_FILE_VAR, self.volume.token_path())
-            .env(STANDIN_OUT_VAR, self.standin.out());
+        let mut cmd = self.pod.command(program, path);
+        cmd.env(STANDIN_OUT_VAR, self.standin.out());
         cmd
     }
 
@@ -496,7 +490,7 @@ impl Fixture {
 #[test]
 fn exec_keeps_the_pid_and_argv0_is_gh() {
     let fx = Fixture::new();
-    let (ran, record) = fx.through(fx.wrapped(), &[&fx.token]);
+    let (ran, record) = fx.through(fx.wrapped(), &[&fx.pod.token]);
     assert!(ran.status.success());
     assert_eq!(record.pid, ran.pid);
     assert_eq!(record.cmdline, b"gh\0");
@@ -508,13 +502,13 @@ fn exec_keeps_the_exit_status_and_death_by_signal() {
     for code in [0, 1, 2, 42, 126, 127, 255] {
         let mut cmd = fx.wrapped();
         cmd.env(STANDIN_EXIT_VAR, code.to_string());
-        let (ran, _) = fx.through(cmd, &[&fx.token]);
+        let (ran, _) = fx.through(cmd, &[&fx.pod.token]);
         assert_eq!(ran.status.code(), Some(code), "exit {code}");
     }
     for sig in [libc::SIGTERM, libc::SIGKILL, libc::SIGUSR1] {
         let mut cmd = fx.wrapped();
         cmd.env(STANDIN_SIGNAL_VAR, sig.to_string());
-        let (ran, _) = fx.through(cmd, &[&fx.token]);
+        let (ran, _) = fx.through(cmd, &[&fx.pod.token]);
         assert_eq!(ran.status.signal(), Some(sig), "killed by signal {sig}");
     }
 }
@@ -537,7 +531,7 @@ fn exec_keeps_ignored_signals_and_closed_descriptors() {
                 });
             }
         }
-        let (ran, record) = fx.through(cmd, &[&fx.token]);
+        let (ran, record) = fx.through(cmd, &[&fx.pod.token]);
         assert!(ran.status.success());
         assert_eq!(
             record.ignores(libc::SIGPIPE),
@@ -554,12 +548,12 @@ fn exec_keeps_ignored_signals_and_closed_descriptors() {
             Ok(())
         });
     }
-    let (ran, record) = fx.through(cmd, &[&fx.token]);
+    let (ran, record) = fx.through(cmd, &[&fx.pod.token]);
     assert!(ran.status.success());
     assert_eq!(record.open_std_fds, [1, 2], "stdin closed by the caller");
     assert_eq!(
         record.var("GH_TOKEN").as_deref(),
-        Some(OsStr::new(&fx.token))
+        Some(OsStr::new(&fx.pod.token))
     );
 }
 
@@ -583,7 +577,7 @@ fn arguments_pass_through_byte_for_byte() {
     ];
     let mut cmd = fx.wrapped();
     cmd.args(&args);
-    let (ran, record) = fx.through(cmd, &[&fx.token]);
+    let (ran, record) = fx.through(cmd, &[&fx.pod.token]);
     assert!(ran.status.success());
     let mut want = b"gh\0".to_vec();
     for a in &args {
@@ -628,7 +622,7 @@ fn os_map(pairs: &[(&str, &OsStr)]) -> BTreeMap<OsString, OsString> {
 fn variable_matrix_per_host_class() {
     let fx = Fixture::new();
     let stale = unique_token("MatrixStale");
-    let tokens = [fx.token.as_str(), stale.as_str()];
+    let tokens = [fx.pod.token.as_str(), stale.as_str()];
     let hosts: &[(Option<&str>, &str)] = &[
         (None, "dotcom"),
         (Some(""), "dotcom"),
@@ -656,12 +650,12 @@ fn variable_matrix_per_host_class() {
     ];
     let base = [
         ("PATH", fx.default_path()),
-        ("HOME", fx.home.home().as_os_str().to_os_string()),
+        ("HOME", fx.pod.home.home().as_os_str().to_os_string()),
         (
             "GH_CONFIG_DIR",
-            fx.home.home().join("gh-config").into_os_string(),
+            fx.pod.home.home().join("gh-config").into_os_string(),
         ),
-        (TOKEN_FILE_VAR, fx.volume.token_path().into_os_string()),
+        (TOKEN_FILE_VAR, fx.pod.volume.token_path().into_os_string()),
         (STANDIN_OUT_VAR, fx.standin.out().as_os_str().to_os_string()),
     ];
     for (host, class) in hosts {
@@ -683,13 +677,13 @@ fn variable_matrix_per_host_class() {
                     input.insert(name.into(), value.into());
                 }
                 let mut cmd = Command::new(fx.wrapper.gh());
-                cmd.env_clear().envs(&input).current_dir(fx.home.home());
+                cmd.env_clear().envs(&input).current_dir(fx.pod.home.home());
                 let (ran, record) = fx.through(cmd, &tokens);
                 assert!(ran.status.success());
 
                 let mut want = input.clone();
                 for name in expected_vars(class, present) {
-                    want.insert(name.into(), fx.token.clone().into());
+                    want.insert(name.into(), fx.pod.token.clone().into());
                 }
                 let got = record.env();
                 assert!(
@@ -709,7 +703,7 @@ fn without_a_valid_file_token_the_environment_is_exactly_untouched() {
     let fx = Fixture::new();
     let stale = unique_token("Untouched");
     let scratch = TempDir::new("kelos-e2e-gh-files");
-    let tokens = [fx.token.as_str(), stale.as_str()];
+    let tokens = [fx.pod.token.as_str(), stale.as_str()];
     let empty = TokenVolume::with_token("");
     let blank = TokenVolume::with_token(" \r\n\t\n");
     let spaced = TokenVolume::with_token("ghs_two words");
@@ -745,7 +739,7 @@ fn without_a_valid_file_token_the_environment_is_exactly_untouched() {
         for vars in &var_sets {
             let mut input = os_map(vars);
             input.insert("PATH".into(), fx.default_path());
-            input.insert("HOME".into(), fx.home.home().into());
+            input.insert("HOME".into(), fx.pod.home.home().into());
             input.insert(STANDIN_OUT_VAR.into(), fx.standin.out().into());
             if let Some(f) = file {
                 input.insert(TOKEN_FILE_VAR.into(), f.clone());
@@ -754,7 +748,7 @@ fn without_a_valid_file_token_the_environment_is_exactly_untouched() {
                 let mut cmd = Command::new(program);
                 cmd.env_clear()
                     .envs(&input)
-                    .current_dir(fx.home.home())
+                    .current_dir(fx.pod.home.home())
                     .arg0("gh");
                 cmd
             };
@@ -793,7 +787,7 @@ fn a_relative_path_entry_holding_a_gh_is_never_run() {
     raw.extend_from_slice(fx.standin.dir().as_os_str().as_bytes());
     let mut cmd = fx.command(fx.wrapper.gh(), OsStr::from_bytes(&raw));
     cmd.current_dir(repo.path());
-    let (ran, _) = fx.through(cmd, &[&fx.token]);
+    let (ran, _) = fx.through(cmd, &[&fx.pod.token]);
     assert!(ran.status.success());
     assert!(!marker.exists(), "a gh from a relative PATH entry was run");
 
@@ -803,7 +797,7 @@ fn a_relative_path_entry_holding_a_gh_is_never_run() {
     let mut cmd = fx.command(fx.wrapper.gh(), OsStr::from_bytes(&raw));
     cmd.current_dir(repo.path());
     let ran = run(cmd);
-    assert_clean_stderr(&ran, &[&fx.token]);
+    assert_clean_stderr(&ran, &[&fx.pod.token]);
     assert_eq!(ran.status.code(), Some(127));
     assert!(!marker.exists(), "a gh from a relative PATH entry was run");
     let lines = ran.wrapper_lines();
@@ -827,11 +821,11 @@ fn running_lines(trace: &Path) -> Vec<String> {
 fn traced(fx: &Fixture, program: &Path, path: OsString, trace: &Path) -> Ran {
     let mut cmd = fx.command(program, path);
     cmd.env("KELOS_CREDENTIAL_TRACE", trace);
-    let (ran, record) = fx.through(cmd, &[&fx.token]);
+    let (ran, record) = fx.through(cmd, &[&fx.pod.token]);
     assert!(ran.status.success());
-    assert_eq!(record.var("GH_TOKEN"), Some(fx.token.clone().into()));
+    assert_eq!(record.var("GH_TOKEN"), Some(fx.pod.token.clone().into()));
     let log = fs::read(trace).unwrap_or_default();
-    assert_no_token_in("trace file", &log, &[&fx.token]);
+    assert_no_token_in("trace file", &log, &[&fx.pod.token]);
     ran
 }
 
@@ -933,7 +927,7 @@ fn kelos_gh_path_wins_over_path() {
     cmd.env("KELOS_GH_PATH", fx.standin.gh())
         .arg("auth")
         .arg("token");
-    let (ran, record) = fx.through(cmd, &[&fx.token]);
+    let (ran, record) = fx.through(cmd, &[&fx.pod.token]);
     assert!(ran.status.success());
     assert_eq!(record.argv(), ["gh", "auth", "token"]);
     assert!(ran.stdout.is_empty(), "the real gh must not have run");
@@ -968,7 +962,7 @@ fn unusable_kelos_gh_path_is_an_error_not_a_fallback() {
         cmd.env("KELOS_GH_PATH", &value);
         fx.standin.reset();
         let ran = run(cmd);
-        assert_clean_stderr(&ran, &[&fx.token]);
+        assert_clean_stderr(&ran, &[&fx.pod.token]);
         assert_eq!(ran.status.code(), Some(127), "{value:?}");
         assert!(!fx.standin.ran(), "{value:?}: fell back to PATH");
         let lines = ran.wrapper_lines();
@@ -985,7 +979,7 @@ fn no_real_gh_exits_127_naming_what_was_searched_and_kelos_gh_path() {
     let empty = TempDir::new("kelos-e2e-empty");
     let path = path_of(&[fx.wrapper.dir(), empty.path()]);
     let ran = run(fx.command(fx.wrapper.gh(), path));
-    assert_clean_stderr(&ran, &[&fx.token]);
+    assert_clean_stderr(&ran, &[&fx.pod.token]);
     assert_eq!(ran.status.code(), Some(127));
     assert!(!fx.standin.ran());
     let text = String::from_utf8_lossy(&ran.stderr).into_owned();
@@ -1016,7 +1010,7 @@ fn a_gh_that_cannot_be_executed_exits_126_naming_it() {
     let mut cmd = fx.command(fx.wrapper.gh(), fx.default_path());
     cmd.env("KELOS_GH_PATH", &junk);
     let ran = run(cmd);
-    assert_clean_stderr(&ran, &[&fx.token]);
+    assert_clean_stderr(&ran, &[&fx.pod.token]);
     assert_eq!(ran.status.code(), Some(126));
     let lines = ran.wrapper_lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -1030,9 +1024,12 @@ fn tracing_names_variables_and_the_chosen_gh_never_the_token() {
     cmd.env("KELOS_CREDENTIAL_TRACE", "1")
         .env("GH_HOST", "acme.ghe.com")
         .env("GITHUB_TOKEN", "ghs_staleStaleStaleStale");
-    let (ran, record) = fx.through(cmd, &[&fx.token, "ghs_staleStaleStaleStale"]);
+    let (ran, record) = fx.through(cmd, &[&fx.pod.token, "ghs_staleStaleStaleStale"]);
     assert!(ran.status.success());
-    assert_eq!(record.var("GITHUB_TOKEN"), Some(fx.token.clone().into()));
+    assert_eq!(
+        record.var("GITHUB_TOKEN"),
+        Some(fx.pod.token.clone().into())
+    );
     let text = String::from_utf8_lossy(&ran.stderr).into_owned();
     assert!(
         text.contains("GH_TOKEN, GH_ENTERPRISE_TOKEN, GITHUB_TOKEN"),
@@ -1049,7 +1046,7 @@ fn tracing_names_variables_and_the_chosen_gh_never_the_token() {
     let mut cmd = fx.wrapped();
     cmd.env("KELOS_CREDENTIAL_TRACE", "1")
         .env("GH_HOST", "not a host");
-    let (ran, record) = fx.through(cmd, &[&fx.token]);
+    let (ran, record) = fx.through(cmd, &[&fx.pod.token]);
     assert_eq!(record.var("GH_TOKEN"), None);
     let text = String::from_utf8_lossy(&ran.stderr).into_owned();
     assert!(

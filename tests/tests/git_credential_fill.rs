@@ -7,11 +7,13 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use kelos_e2e::fill_request as req;
 use kelos_e2e::git_generations::test_git;
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::{
-    assert_no_token_in, attr, helper_lines, make_directory, make_fifo, make_oversized_file,
-    make_plain_file, parse_attrs, unique_token, GitSandbox, TempDir, TokenVolume,
+    assert_no_token_in, attr, attr_keys, helper_lines, make_directory, make_fifo,
+    make_oversized_file, make_plain_file, parse_attrs, unique_token, GitSandbox, TempDir,
+    TokenSandbox,
 };
 
 /// A hang on a hostile token path must be caught well before the default limit.
@@ -21,18 +23,8 @@ const FUTURE_UNIX: &str = "4102444800"; // 2100-01-01T00:00:00Z
 const PAST_UNIX: &str = "946684800"; // 2000-01-01T00:00:00Z
 
 /// A token volume plus a sandbox pointing `KELOS_GITHUB_TOKEN_FILE` at it.
-struct Fx {
-    vol: TokenVolume,
-    sb: GitSandbox,
-    token: String,
-}
-
-fn fx(helper_args: &[&str]) -> Fx {
-    let token = unique_token("File");
-    let vol = TokenVolume::with_token(&token);
-    let mut sb = GitSandbox::new(helper_args);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
-    Fx { vol, sb, token }
+fn fx(helper_args: &[&str]) -> TokenSandbox {
+    TokenSandbox::new(helper_args)
 }
 
 /// A sandbox whose token file is an arbitrary path in a scratch directory (contents are
@@ -43,10 +35,6 @@ fn fx_path(helper_args: &[&str]) -> (TempDir, PathBuf, GitSandbox) {
     let mut sb = GitSandbox::new(helper_args);
     sb.set_env("KELOS_GITHUB_TOKEN_FILE", &path);
     (dir, path, sb)
-}
-
-fn req(protocol: &str, host: &str) -> String {
-    format!("protocol={protocol}\nhost={host}\n\n")
 }
 
 /// Names a value by its index among the secrets, never printing it.
@@ -87,6 +75,31 @@ fn assert_answered(out: &Output, username: &str, expected: &str, secrets: &[&str
     );
 }
 
+/// `git credential fill` for `https://host` is answered with the file's token.
+#[track_caller]
+fn assert_answers_https(f: &TokenSandbox, host: &str, secrets: &[&str]) {
+    assert_fill_https(&f.sb, host, &f.token, secrets);
+}
+
+/// Over https, each `answered` host gets the file's token, each `refused` one nothing.
+#[track_caller]
+fn assert_https_hosts(f: &TokenSandbox, answered: &[&str], refused: &[&str]) {
+    let s = [f.token.as_str()];
+    for host in answered {
+        assert_answers_https(f, host, &s);
+    }
+    for host in refused {
+        assert_nothing(&f.sb.credential_fill(&req("https", host)), &s);
+    }
+}
+
+/// `git credential fill` for `https://host` is answered with `expected`.
+#[track_caller]
+fn assert_fill_https(sb: &GitSandbox, host: &str, expected: &str, secrets: &[&str]) {
+    let out = sb.credential_fill(&req("https", host));
+    assert_answered(&out, "x-access-token", expected, secrets);
+}
+
 /// git got no credential from the helper: it failed (prompts are disabled) and printed no
 /// password; nothing anywhere contains a token.
 #[track_caller]
@@ -103,6 +116,20 @@ fn assert_nothing(out: &Output, secrets: &[&str]) {
         "a password was printed; stdout:\n{}",
         redacted(&out.stdout, secrets)
     );
+}
+
+/// What git sends to erase `password` for `https://host`.
+fn erase_request(host: &str, password: &str) -> String {
+    format!("protocol=https\nhost={host}\nusername=x-access-token\npassword={password}\n\n")
+}
+
+/// The helper's `erase` with `input`: it succeeds and prints nothing on stdout.
+#[track_caller]
+fn erase(sb: &GitSandbox, input: &str, secrets: &[&str]) -> Output {
+    let out = sb.helper(&["erase"], input.as_bytes());
+    assert!(out.status.success());
+    assert_helper_silent_stdout(&out, secrets);
+    out
 }
 
 /// The helper itself printed nothing on stdout.
@@ -142,27 +169,12 @@ fn fill_follows_kubelet_rotation() {
     let c = unique_token("RotC");
     let s = [f.token.as_str(), b.as_str(), c.as_str()];
 
-    assert_answered(
-        &f.sb.credential_fill(&req("https", "github.com")),
-        "x-access-token",
-        &f.token,
-        &s,
-    );
+    assert_answers_https(&f, "github.com", &s);
     f.vol.publish(b.as_bytes(), None);
     assert_eq!(f.vol.generation_dirs().len(), 1, "old generation removed");
-    assert_answered(
-        &f.sb.credential_fill(&req("https", "github.com")),
-        "x-access-token",
-        &b,
-        &s,
-    );
+    assert_fill_https(&f.sb, "github.com", &b, &s);
     f.vol.publish(c.as_bytes(), None);
-    assert_answered(
-        &f.sb.credential_fill(&req("https", "github.com")),
-        "x-access-token",
-        &c,
-        &s,
-    );
+    assert_fill_https(&f.sb, "github.com", &c, &s);
 }
 
 #[test]
@@ -264,29 +276,19 @@ fn other_protocols_get_nothing() {
 #[test]
 fn uppercase_and_trailing_dot_host_is_accepted() {
     let f = fx(&[]);
-    let s = [f.token.as_str()];
-    for host in ["GitHub.COM.", "GITHUB.COM", "github.com."] {
-        assert_answered(
-            &f.sb.credential_fill(&req("https", host)),
-            "x-access-token",
-            &f.token,
-            &s,
-        );
-    }
     // Only one trailing dot is stripped.
-    assert_nothing(&f.sb.credential_fill(&req("https", "github.com..")), &s);
+    assert_https_hosts(
+        &f,
+        &["GitHub.COM.", "GITHUB.COM", "github.com."],
+        &["github.com.."],
+    );
 }
 
 #[test]
 fn ghe_host_with_port_via_flag() {
     let f = fx(&["--host", "ghe.example.com:8443"]);
     let s = [f.token.as_str()];
-    assert_answered(
-        &f.sb.credential_fill(&req("https", "ghe.example.com:8443")),
-        "x-access-token",
-        &f.token,
-        &s,
-    );
+    assert_answers_https(&f, "ghe.example.com:8443", &s);
     assert_answered(
         &f.sb
             .credential_fill("url=https://GHE.example.com:8443/o/r.git\n\n"),
@@ -311,109 +313,69 @@ fn ghe_host_with_port_via_flag() {
 #[test]
 fn ghe_host_without_port_via_flag() {
     let f = fx(&["--host", "ghe.example.com"]);
-    let s = [f.token.as_str()];
-    for host in ["ghe.example.com", "GHE.Example.COM."] {
-        assert_answered(
-            &f.sb.credential_fill(&req("https", host)),
-            "x-access-token",
-            &f.token,
-            &s,
-        );
-    }
-    for host in ["ghe.example.com:8443", "github.com", "example.com"] {
-        assert_nothing(&f.sb.credential_fill(&req("https", host)), &s);
-    }
+    assert_https_hosts(
+        &f,
+        &["ghe.example.com", "GHE.Example.COM."],
+        &["ghe.example.com:8443", "github.com", "example.com"],
+    );
 }
 
 #[test]
 fn ghe_host_via_gh_host() {
     let mut f = fx(&[]);
-    let s = [f.token.as_str()];
     f.sb.set_env("GH_HOST", "ghe.example.com:8443");
-    assert_answered(
-        &f.sb.credential_fill(&req("https", "ghe.example.com:8443")),
-        "x-access-token",
-        &f.token,
-        &s,
-    );
     // GH_HOST replaces the default: github.com is no longer a configured host.
-    assert_nothing(&f.sb.credential_fill(&req("https", "github.com")), &s);
-    assert_nothing(&f.sb.credential_fill(&req("https", "ghe.example.com")), &s);
+    assert_https_hosts(
+        &f,
+        &["ghe.example.com:8443"],
+        &["github.com", "ghe.example.com"],
+    );
 
     f.sb.set_env("GH_HOST", "ghe.example.com");
-    assert_answered(
-        &f.sb.credential_fill(&req("https", "ghe.example.com")),
-        "x-access-token",
-        &f.token,
-        &s,
-    );
-    assert_nothing(
-        &f.sb.credential_fill(&req("https", "ghe.example.com:8443")),
-        &s,
-    );
+    assert_https_hosts(&f, &["ghe.example.com"], &["ghe.example.com:8443"]);
 }
 
 #[test]
 fn several_host_flags_are_all_answered() {
     let f = fx(&["--host", "github.com", "--host", "ghe.example.com"]);
-    let s = [f.token.as_str()];
-    for host in ["github.com", "ghe.example.com"] {
-        assert_answered(
-            &f.sb.credential_fill(&req("https", host)),
-            "x-access-token",
-            &f.token,
-            &s,
-        );
-    }
-    assert_nothing(&f.sb.credential_fill(&req("https", "ghe2.example.com")), &s);
+    assert_https_hosts(
+        &f,
+        &["github.com", "ghe.example.com"],
+        &["ghe2.example.com"],
+    );
 }
 
 #[test]
 fn tenancy_host_via_flag() {
     let f = fx(&["--host", "acme.ghe.com"]);
-    let s = [f.token.as_str()];
-    assert_answered(
-        &f.sb.credential_fill(&req("https", "acme.ghe.com")),
-        "x-access-token",
-        &f.token,
-        &s,
+    assert_https_hosts(
+        &f,
+        &["acme.ghe.com"],
+        &[
+            "other.ghe.com",
+            "github.com",
+            "acme.ghe.com.evil.com",
+            "ghe.com",
+        ],
     );
-    for host in [
-        "other.ghe.com",
-        "github.com",
-        "acme.ghe.com.evil.com",
-        "ghe.com",
-    ] {
-        assert_nothing(&f.sb.credential_fill(&req("https", host)), &s);
-    }
 }
 
 #[test]
 fn gist_host_is_answered_gist_lookalike_is_not() {
     let f = fx(&[]);
-    let s = [f.token.as_str()];
-    assert_answered(
-        &f.sb.credential_fill(&req("https", "gist.github.com")),
-        "x-access-token",
-        &f.token,
-        &s,
+    assert_https_hosts(
+        &f,
+        &["gist.github.com"],
+        &[
+            "gist.evil.com",
+            "gist.github.com.evil.com",
+            "gistgithub.com",
+        ],
     );
-    for host in [
-        "gist.evil.com",
-        "gist.github.com.evil.com",
-        "gistgithub.com",
-    ] {
-        assert_nothing(&f.sb.credential_fill(&req("https", host)), &s);
-    }
 
     let g = fx(&["--host", "ghe.example.com"]);
     let s = [g.token.as_str()];
-    assert_answered(
-        &g.sb.credential_fill(&req("https", "gist.ghe.example.com")),
-        "x-access-token",
-        &g.token,
-        &s,
-    );
+    assert_fill_https(&g.sb, "gist.ghe.example.com", &g.token, &s);
     assert_nothing(&g.sb.credential_fill(&req("https", "gist.github.com")), &s);
 }
 
@@ -454,12 +416,7 @@ fn http_is_answered_only_for_loopback_hosts() {
             &f.token,
             &s,
         );
-        assert_answered(
-            &f.sb.credential_fill(&req("https", host)),
-            "x-access-token",
-            &f.token,
-            &s,
-        );
+        assert_answers_https(&f, host, &s);
     }
     let f = fx(&["--host", "127.0.0.1:8080"]);
     let s = [f.token.as_str()];
@@ -469,12 +426,7 @@ fn http_is_answered_only_for_loopback_hosts() {
     let f = fx(&["--host", "ghe.internal:8080"]);
     let s = [f.token.as_str()];
     assert_nothing(&f.sb.credential_fill(&req("http", "ghe.internal:8080")), &s);
-    assert_answered(
-        &f.sb.credential_fill(&req("https", "ghe.internal:8080")),
-        "x-access-token",
-        &f.token,
-        &s,
-    );
+    assert_answers_https(&f, "ghe.internal:8080", &s);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -513,21 +465,11 @@ fn bad_file_falls_back_to_gh_token_then_github_token() {
         assert_no_token_in(what, &out.stderr, &s);
 
         sb.remove_env("GH_TOKEN");
-        assert_answered(
-            &sb.credential_fill(&req("https", "github.com")),
-            "x-access-token",
-            &gt,
-            &s,
-        );
+        assert_fill_https(&sb, "github.com", &gt, &s);
 
         // An empty GH_TOKEN is skipped, like gh does.
         sb.set_env("GH_TOKEN", "");
-        assert_answered(
-            &sb.credential_fill(&req("https", "github.com")),
-            "x-access-token",
-            &gt,
-            &s,
-        );
+        assert_fill_https(&sb, "github.com", &gt, &s);
     }
 }
 
@@ -537,12 +479,7 @@ fn valid_file_wins_over_environment() {
     let gh = unique_token("GhTok");
     let s = [f.token.as_str(), gh.as_str()];
     f.sb.set_env("GH_TOKEN", &gh).set_env("GITHUB_TOKEN", &gh);
-    assert_answered(
-        &f.sb.credential_fill(&req("https", "github.com")),
-        "x-access-token",
-        &f.token,
-        &s,
-    );
+    assert_answers_https(&f, "github.com", &s);
 }
 
 #[test]
@@ -551,19 +488,9 @@ fn unset_token_file_variable_falls_back() {
     let mut sb = GitSandbox::new(&[]);
     sb.set_env("GH_TOKEN", &sb_token);
     let s = [sb_token.as_str()];
-    assert_answered(
-        &sb.credential_fill(&req("https", "github.com")),
-        "x-access-token",
-        &sb_token,
-        &s,
-    );
+    assert_fill_https(&sb, "github.com", &sb_token, &s);
     sb.set_env("KELOS_GITHUB_TOKEN_FILE", "");
-    assert_answered(
-        &sb.credential_fill(&req("https", "github.com")),
-        "x-access-token",
-        &sb_token,
-        &s,
-    );
+    assert_fill_https(&sb, "github.com", &sb_token, &s);
 }
 
 #[test]
@@ -683,12 +610,7 @@ fn surrounding_whitespace_crlf_and_bom_are_stripped() {
     for v in variants {
         let (_dir, path, sb) = fx_path(&[]);
         make_plain_file(&path, &v);
-        assert_answered(
-            &sb.credential_fill(&req("https", "github.com")),
-            "x-access-token",
-            &tok,
-            &s,
-        );
+        assert_fill_https(&sb, "github.com", &tok, &s);
     }
 }
 
@@ -723,10 +645,7 @@ fn injection_attempts_in_the_file_are_not_used() {
         assert!(!text.contains("evil"), "injected attribute in git's answer");
         let direct = sb.helper(&["get"], req("https", "github.com").as_bytes());
         assert_no_token_in("helper stderr", &direct.stderr, &s);
-        let keys: Vec<String> = parse_attrs(&direct.stdout)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys = attr_keys(&direct.stdout);
         assert_eq!(keys, ["username", "password"], "helper answer keys");
     }
 }
@@ -769,12 +688,7 @@ fn hostile_file_types_do_not_hang_and_fall_back() {
         let link = dir.join("link");
         std::os::unix::fs::symlink(&path, &link).unwrap();
         sb.set_env("KELOS_GITHUB_TOKEN_FILE", &link);
-        assert_answered(
-            &sb.credential_fill(&req("https", "github.com")),
-            "x-access-token",
-            &gh,
-            &s,
-        );
+        assert_fill_https(&sb, "github.com", &gh, &s);
     }
 }
 
@@ -784,12 +698,7 @@ fn file_of_exactly_64_kib_is_read() {
     let s = [tok.as_str()];
     let (_dir, path, sb) = fx_path(&[]);
     make_oversized_file(&path, &tok, 64 * 1024);
-    assert_answered(
-        &sb.credential_fill(&req("https", "github.com")),
-        "x-access-token",
-        &tok,
-        &s,
-    );
+    assert_fill_https(&sb, "github.com", &tok, &s);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -903,10 +812,7 @@ fn capability_prints_exactly_version_0() {
 #[test]
 fn store_is_silent() {
     let f = fx(&[]);
-    let input = format!(
-        "protocol=https\nhost=github.com\nusername=x-access-token\npassword={}\n\n",
-        f.token
-    );
+    let input = erase_request("github.com", &f.token);
     let out = f.sb.helper(&["store"], input.as_bytes());
     assert!(out.status.success());
     assert!(
@@ -1030,13 +936,8 @@ fn answer_contains_only_allowed_attributes() {
 fn erase_with_current_token_says_refused() {
     let f = fx(&[]);
     let s = [f.token.as_str()];
-    let input = format!(
-        "protocol=https\nhost=github.com\nusername=x-access-token\npassword={}\n\n",
-        f.token
-    );
-    let out = f.sb.helper(&["erase"], input.as_bytes());
-    assert!(out.status.success());
-    assert_helper_silent_stdout(&out, &s);
+    let input = erase_request("github.com", &f.token);
+    let out = erase(&f.sb, &input, &s);
     let lines = helper_lines(&out.stderr);
     assert_eq!(lines.len(), 1, "{}", redacted(&out.stderr, &s));
     assert!(
@@ -1063,9 +964,7 @@ fn erase_with_older_token_says_rotated() {
     f.vol.publish(new.as_bytes(), None);
     let input =
         format!("protocol=https\nhost=github.com\nusername=x-access-token\npassword={old}\n\n");
-    let out = f.sb.helper(&["erase"], input.as_bytes());
-    assert!(out.status.success());
-    assert_helper_silent_stdout(&out, &s);
+    let out = erase(&f.sb, &input, &s);
     let lines = helper_lines(&out.stderr);
     assert_eq!(lines.len(), 1, "{}", redacted(&out.stderr, &s));
     assert!(
@@ -1079,13 +978,8 @@ fn erase_with_older_token_says_rotated() {
 fn erase_for_another_host_is_silent() {
     let f = fx(&[]);
     let s = [f.token.as_str()];
-    let input = format!(
-        "protocol=https\nhost=evil.com\nusername=x-access-token\npassword={}\n\n",
-        f.token
-    );
-    let out = f.sb.helper(&["erase"], input.as_bytes());
-    assert!(out.status.success());
-    assert_helper_silent_stdout(&out, &s);
+    let input = erase_request("evil.com", &f.token);
+    let out = erase(&f.sb, &input, &s);
     assert!(
         helper_lines(&out.stderr).is_empty(),
         "{}",

@@ -2,7 +2,7 @@
 //! Basic auth, with git-credential-kelos as the only credential helper.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use kelos_e2e::git_generations::test_git;
@@ -34,16 +34,39 @@ fn server_diag(server: &SmartHttpServer) -> String {
     )
 }
 
-#[test]
-fn clone_push_fetch_across_token_rotation() {
+/// Two tokens, a volume holding the first, a server accepting it, and a sandbox whose
+/// helper answers for the server's host from the volume (and its HOME).
+fn rotating() -> (
+    String,
+    String,
+    TokenVolume,
+    SmartHttpServer,
+    GitSandbox,
+    PathBuf,
+) {
     let a = unique_token("HttpA");
     let b = unique_token("HttpB");
-    let s = [a.as_str(), b.as_str()];
-    let mut vol = TokenVolume::with_token(&a);
+    let vol = TokenVolume::with_token(&a);
     let server = SmartHttpServer::start(&[&a]);
     let mut sb = GitSandbox::new(&["--host", &server.host()]);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    sb.use_token_file(&vol);
     let home = sb.home().to_path_buf();
+    (a, b, vol, server, sb, home)
+}
+
+/// A new repository at `work` with one commit, its origin `url`.
+fn repo_with_a_commit(sb: &GitSandbox, work: &Path, url: &str, secrets: &[&str]) -> PathBuf {
+    fs::create_dir(work).unwrap();
+    sb.git_ok(work, &["init", "-q"], secrets);
+    commit(sb, work, "one.txt", secrets);
+    sb.git_ok(work, &["remote", "add", "origin", url], secrets);
+    work.to_path_buf()
+}
+
+#[test]
+fn clone_push_fetch_across_token_rotation() {
+    let (a, b, mut vol, server, sb, home) = rotating();
+    let s = [a.as_str(), b.as_str()];
     let url = server.url();
 
     // Phase 1: token A.
@@ -113,7 +136,7 @@ fn an_expired_token_is_dropped_by_a_current_git_and_still_sent_by_debians() {
     vol.publish(a.as_bytes(), Some("2000-01-01T00:00:00Z"));
     let server = SmartHttpServer::start(&[&a]);
     let mut sb = GitSandbox::new(&["--host", &server.host()]);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    sb.use_token_file(&vol);
     let home = sb.home().to_path_buf();
 
     let out = sb.git_in(&home, &["clone", "-q", &server.url(), "work"]);
@@ -161,15 +184,11 @@ fn server_refusing_the_token_fails_and_helper_reports_refused() {
     let vol = TokenVolume::with_token(&a);
     let server = SmartHttpServer::start(&[&other]);
     let mut sb = GitSandbox::new(&["--host", &server.host()]);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    sb.use_token_file(&vol);
     let home = sb.home().to_path_buf();
 
     // A local repository whose origin is the server.
-    let work = home.join("work");
-    fs::create_dir(&work).unwrap();
-    sb.git_ok(&work, &["init", "-q"], &s);
-    commit(&sb, &work, "one.txt", &s);
-    sb.git_ok(&work, &["remote", "add", "origin", &server.url()], &s);
+    let work = repo_with_a_commit(&sb, &home.join("work"), &server.url(), &s);
 
     let out = sb.git_in(&work, &["push", "origin", "HEAD:refs/heads/feature"]);
     check_clean("push", &out, &s);
@@ -209,7 +228,7 @@ fn helper_for_another_host_sends_no_credentials() {
     // Configured for a different port on the same address, and for github.com.
     let wrong = format!("127.0.0.1:{}", server.port().wrapping_add(1).max(1));
     let mut sb = GitSandbox::new(&["--host", &wrong, "--host", "github.com"]);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
+    sb.use_token_file(&vol);
     let home = sb.home().to_path_buf();
 
     let out = sb.git_in(&home, &["clone", &server.url(), "work"]);
@@ -221,11 +240,7 @@ fn helper_for_another_host_sends_no_credentials() {
         redacted(&out.stderr, &s)
     );
 
-    let work = home.join("work2");
-    fs::create_dir(&work).unwrap();
-    sb.git_ok(&work, &["init", "-q"], &s);
-    commit(&sb, &work, "one.txt", &s);
-    sb.git_ok(&work, &["remote", "add", "origin", &server.url()], &s);
+    let work = repo_with_a_commit(&sb, &home.join("work2"), &server.url(), &s);
     let out = sb.git_in(&work, &["push", "origin", "HEAD:main"]);
     check_clean("push", &out, &s);
     assert!(!out.status.success(), "push must fail without credentials");
@@ -247,14 +262,8 @@ fn helper_for_another_host_sends_no_credentials() {
 /// a probe request first): the credential must work for that path too.
 #[test]
 fn large_push_uses_the_rotated_token() {
-    let a = unique_token("HttpA");
-    let b = unique_token("HttpB");
+    let (a, b, mut vol, server, sb, home) = rotating();
     let s = [a.as_str(), b.as_str()];
-    let mut vol = TokenVolume::with_token(&a);
-    let server = SmartHttpServer::start(&[&a]);
-    let mut sb = GitSandbox::new(&["--host", &server.host()]);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
-    let home = sb.home().to_path_buf();
     sb.git_ok(&home, &["clone", "-q", &server.url(), "work"], &s);
     let work = home.join("work");
 

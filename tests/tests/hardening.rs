@@ -15,30 +15,17 @@ use std::time::{Duration, Instant};
 
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::{
-    assert_no_token_in, attr, bin, helper_lines, make_fifo, parse_attrs, require_tool,
-    run_with_timeout, unique_token, GitSandbox, TokenVolume,
+    assert_no_token_in, attr, attr_keys, bin, helper_lines, make_fifo, parse_attrs, require_tool,
+    run_with_timeout, unique_token, TokenSandbox,
 };
 
 /// Well before the harness's default limit: a blocked open must show as a failure here.
 const HANG_LIMIT: Duration = Duration::from_secs(10);
 
-struct Fx {
-    _vol: TokenVolume,
-    sb: GitSandbox,
-    token: String,
-}
-
-fn fx() -> Fx {
-    let token = unique_token("File");
-    let vol = TokenVolume::with_token(&token);
-    let mut sb = GitSandbox::new(&[]);
-    sb.set_env("KELOS_GITHUB_TOKEN_FILE", vol.token_path());
-    sb.set_timeout(HANG_LIMIT);
-    Fx {
-        _vol: vol,
-        sb,
-        token,
-    }
+fn fx() -> TokenSandbox {
+    let mut f = TokenSandbox::new(&[]);
+    f.sb.set_timeout(HANG_LIMIT);
+    f
 }
 
 const REQUEST: &str = "protocol=https\nhost=github.com\n\n";
@@ -214,26 +201,14 @@ fn a_trace_to_dev_stdout_never_enters_git_s_protocol_stream() {
     for path in ["/dev/stdout", "/proc/self/fd/1", "/dev/fd/1"] {
         f.sb.set_env("KELOS_CREDENTIAL_TRACE", path);
         let out = f.sb.credential_fill(REQUEST);
-        assert_no_token_in("git stderr", &out.stderr, &[&f.token]);
-        assert!(
-            out.status.success(),
-            "{path}: git got no credential: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            attr(&out.stdout, "password").as_deref(),
-            Some(f.token.as_str())
-        );
+        f.assert_filled(&out, path);
         assert!(
             !String::from_utf8_lossy(&out.stderr).contains("invalid credential line"),
             "{path}: git read a trace line as protocol"
         );
         // The helper alone: its stdout holds exactly the answer.
         let out = f.sb.helper(&["get"], REQUEST.as_bytes());
-        let keys: Vec<String> = parse_attrs(&out.stdout)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys = attr_keys(&out.stdout);
         assert_eq!(keys, ["username", "password"], "{path}");
     }
 }
@@ -248,10 +223,7 @@ fn a_trace_to_stderr_joined_to_stdout_stays_out_of_the_answer() {
         .arg(f.sb.helper_path());
     let out = run_with_timeout(cmd, REQUEST.as_bytes(), HANG_LIMIT);
     assert!(out.status.success());
-    let keys: Vec<String> = parse_attrs(&out.stdout)
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
+    let keys = attr_keys(&out.stdout);
     assert_eq!(
         keys,
         ["username", "password"],
@@ -317,16 +289,7 @@ fn an_empty_username_in_the_url_gets_the_token_with_git_s_usual_username() {
         );
     }
     let out = f.sb.credential_fill("url=https://@github.com/o/r\n\n");
-    assert_no_token_in("git stderr", &out.stderr, &[&f.token]);
-    assert!(
-        out.status.success(),
-        "git credential fill: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        attr(&out.stdout, "password").as_deref(),
-        Some(f.token.as_str())
-    );
+    f.assert_filled(&out, "git credential fill");
 }
 
 #[test]

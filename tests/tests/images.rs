@@ -33,6 +33,8 @@
 //!
 //! Nothing skips: a missing tool fails with the command that installs it.
 
+use kelos_e2e::process::run_ok;
+use kelos_e2e::{assert_success, text};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -45,10 +47,10 @@ use kelos_e2e::chroot::{
     Step,
 };
 use kelos_e2e::process::DEFAULT_TIMEOUT;
-use kelos_e2e::secrets::redacted;
+use kelos_e2e::secrets::{assert_success_redacted, redacted};
 use kelos_e2e::{
-    assert_no_token_in, attr, bin, require_tool, run_with_timeout, unique_token, SmartHttpServer,
-    TempDir, TokenVolume, HELPER,
+    assert_no_token_in, attr, bin, json_pairs, require_tool, run_with_timeout, unique_token,
+    SmartHttpServer, TempDir, TokenVolume, HELPER,
 };
 
 const WRAPPER: &str = "kelos-gh";
@@ -56,10 +58,6 @@ const AGENT_UID: u32 = 61100;
 /// Where Kelos mounts the token Secret, and the variable it sets.
 const VOLUME_MOUNT: &str = "/kelos/github-token";
 const TOKEN_FILE: &str = "/kelos/github-token/GITHUB_TOKEN";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 // ---------------------------------------------------------------------------------------
 // Dockerfiles, parsed by buildkit's parser
@@ -144,21 +142,14 @@ impl Agent<'_> {
     fn ok(&self, argv: &[&str]) -> Output {
         let out = self.run(argv, b"");
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        assert!(
-            out.status.success(),
-            "as UID {}: {argv:?} failed ({}):\n{}\n{}",
-            self.user.0,
-            out.status,
-            redacted(&out.stdout, &secrets),
-            redacted(&out.stderr, &secrets)
-        );
+        assert_success_redacted(&out, &format!("as UID {}: {argv:?}", self.user.0), &secrets);
         out
     }
 
     fn fill(&self, protocol: &str, host: &str) -> Output {
         self.run(
             &["git", "credential", "fill"],
-            format!("protocol={protocol}\nhost={host}\n\n").as_bytes(),
+            kelos_e2e::fill_request(protocol, host).as_bytes(),
         )
     }
 }
@@ -274,12 +265,9 @@ fn example_image_steps_in_a_debian_root_fs() {
                 });
                 install_output.push_str(&text(&out.stdout));
                 install_output.push_str(&text(&out.stderr));
-                assert!(
-                    out.status.success(),
-                    "RUN {command} failed in the root file system ({}):\n{}\n{}",
-                    out.status,
-                    text(&out.stdout),
-                    text(&out.stderr)
+                assert_success(
+                    &out,
+                    &format!("RUN {command} failed in the root file system"),
                 );
                 for (_, target) in binds {
                     fs::remove_file(root.host_path(target)).expect("remove the RUN --mount file");
@@ -337,16 +325,10 @@ fn example_image_steps_in_a_debian_root_fs() {
     root.install_file(&install_sh, "/tmp/install.sh", 0o644);
     root.install_file(&helper, "/opt/kelos/git-credential-kelos", 0o755);
     root.install_file(&wrapper, "/opt/kelos/kelos-gh", 0o755);
-    let out = root.run(&RunSpec {
-        user: None,
-        env: root_env(),
-        cwd: "/".into(),
-        argv: ["/bin/sh", "/tmp/install.sh", "/opt/kelos"]
-            .map(String::from)
-            .to_vec(),
-        stdin: Vec::new(),
-        timeout: DEFAULT_TIMEOUT,
-    });
+    let out = root.run(&RunSpec::as_root(
+        &["/bin/sh", "/tmp/install.sh", "/opt/kelos"],
+        DEFAULT_TIMEOUT,
+    ));
     assert!(
         out.status.success(),
         "install.sh /opt/kelos failed:\n{}\n{}",
@@ -492,14 +474,7 @@ fn example_image_steps_in_a_debian_root_fs() {
         "fill for github.com failed: {}",
         text(&out.stderr)
     );
-    assert_eq!(
-        attr(&out.stdout, "password").as_deref(),
-        Some(token1.as_str())
-    );
-    assert_eq!(
-        attr(&out.stdout, "username").as_deref(),
-        Some("x-access-token")
-    );
+    assert_answers(&out, &token1);
     assert!(
         text(&out.stderr).contains("git-credential-kelos"),
         "KELOS_CREDENTIAL_TRACE=1 traced nothing"
@@ -793,14 +768,7 @@ fn aarch64_release_binaries_under_qemu() {
         "fill for github.com: {}",
         text(&out.stderr)
     );
-    assert_eq!(
-        attr(&out.stdout, "password").as_deref(),
-        Some(token1.as_str())
-    );
-    assert_eq!(
-        attr(&out.stdout, "username").as_deref(),
-        Some("x-access-token")
-    );
+    assert_answers(&out, &token1);
     // git passes the expiry on from 2.41 (Debian 12's 2.39 drops it).
     assert_eq!(
         attr(&out.stdout, "password_expiry_utc").as_deref(),
@@ -941,15 +909,49 @@ const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 6
 fn buildah_ok(args: &[&str], timeout: std::time::Duration) -> Output {
     let mut c = buildah();
     c.args(args);
-    let out = run_with_timeout(c, b"", timeout);
+    run_ok(c, &format!("buildah {args:?}"), timeout, 40)
+}
+
+/// git's answer is `x-access-token` and `token` (never printed).
+#[track_caller]
+fn assert_answers(out: &Output, token: &str) {
     assert!(
-        out.status.success(),
-        "buildah {args:?} failed ({}):\n{}\n{}",
-        out.status,
-        tail(&text(&out.stdout), 40),
-        tail(&text(&out.stderr), 40)
+        attr(&out.stdout, "password").as_deref() == Some(token),
+        "the password is not the file's token (value redacted)"
     );
-    out
+    assert_eq!(
+        attr(&out.stdout, "username").as_deref(),
+        Some("x-access-token")
+    );
+}
+
+/// `buildah build` of an agent image from `dockerfile` in `context`, on `base` with the
+/// helpers from `helpers_image`, tagged `image`.
+fn build_agent_image(
+    base: &str,
+    helpers_image: &str,
+    image: &str,
+    dockerfile: &Path,
+    context: &Path,
+) -> Output {
+    buildah_ok(
+        &[
+            "build",
+            "--isolation",
+            "chroot",
+            "--pull=never",
+            "--build-arg",
+            &format!("BASE_IMAGE={base}"),
+            "--build-arg",
+            &format!("HELPERS_IMAGE={helpers_image}"),
+            "--tag",
+            image,
+            "-f",
+            dockerfile.to_str().unwrap(),
+            context.to_str().unwrap(),
+        ],
+        BUILD_TIMEOUT,
+    )
 }
 
 fn image_exists(name: &str) -> bool {
@@ -990,15 +992,8 @@ fn built_helpers() -> &'static BuiltHelpers {
             .arg(&archive)
             .env("KELOS_BUILDAH_ROOT", buildah_root())
             .current_dir(workspace_root());
-        let out = run_with_timeout(c, b"", BUILD_TIMEOUT);
+        let out = run_ok(c, "bash scripts/image.sh", BUILD_TIMEOUT, 40);
         let stdout = text(&out.stdout);
-        assert!(
-            out.status.success(),
-            "bash scripts/image.sh failed ({}):\n{}\n{}",
-            out.status,
-            tail(&stdout, 40),
-            tail(&text(&out.stderr), 40)
-        );
         eprintln!(
             "images: scripts/image.sh in {:.1?}:\n{}",
             started.elapsed(),
@@ -1417,12 +1412,10 @@ impl InImage<'_> {
     fn ok(&self, extra_env: &[(&str, &str)], argv: &[&str]) -> Output {
         let out = self.run(extra_env, argv, b"");
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        assert!(
-            out.status.success(),
-            "in the image as UID {AGENT_UID}: {argv:?} failed ({}):\n{}\n{}",
-            out.status,
-            redacted(&out.stdout, &secrets),
-            redacted(&out.stderr, &secrets)
+        assert_success_redacted(
+            &out,
+            &format!("in the image as UID {AGENT_UID}: {argv:?}"),
+            &secrets,
         );
         out
     }
@@ -1431,7 +1424,7 @@ impl InImage<'_> {
         self.run(
             &[],
             &["git", "credential", "fill"],
-            format!("protocol={protocol}\nhost={host}\n\n").as_bytes(),
+            kelos_e2e::fill_request(protocol, host).as_bytes(),
         )
     }
 }
@@ -1477,24 +1470,7 @@ fn built_example() -> &'static BuiltExample {
     // What earlier runs left in the tests' storage: working containers (buildah 1.28 keeps
     // the one of a `COPY --from` stage) and the images they held.
     remove_leftovers();
-    let out = buildah_ok(
-        &[
-            "build",
-            "--isolation",
-            "chroot",
-            "--pull=never",
-            "--build-arg",
-            &format!("BASE_IMAGE={base}"),
-            "--build-arg",
-            &format!("HELPERS_IMAGE={helpers_image}"),
-            "--tag",
-            image,
-            "-f",
-            dockerfile.to_str().unwrap(),
-            context.path().to_str().unwrap(),
-        ],
-        BUILD_TIMEOUT,
-    );
+    let out = build_agent_image(&base, &helpers_image, image, &dockerfile, context.path());
     let build_log = text(&out.stdout);
     let build_time = started.elapsed();
     remove_leftovers();
@@ -1956,17 +1932,7 @@ fn kelos_pod_of_the_maintainers_page_runs_as_kelos_would() {
     assert!(volume("kelos-bin")["emptyDir"].is_object());
     assert!(volume("workspace")["emptyDir"].is_object());
     let secret = &volume("kelos-github-token")["secret"];
-    let items: Vec<(String, String)> = secret["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["key"].as_str().unwrap().into(),
-                i["path"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let items: Vec<(String, String)> = json_pairs(&secret["items"], "key", "path");
     let keys = [
         kelos_e2e::volume::TOKEN_FILE,
         kelos_e2e::volume::EXPIRES_FILE,
@@ -2508,23 +2474,12 @@ fn readme_lines_built_with_buildah_install_helper_wrapper_and_snippet() {
     fs::write(context.join("Dockerfile"), &dockerfile).unwrap();
     let image = "localhost/kelos-readme-lines:test";
     let base = debian_base_image();
-    let out = buildah_ok(
-        &[
-            "build",
-            "--isolation",
-            "chroot",
-            "--pull=never",
-            "--build-arg",
-            &format!("BASE_IMAGE={base}"),
-            "--build-arg",
-            &format!("HELPERS_IMAGE={helpers_image}"),
-            "--tag",
-            image,
-            "-f",
-            context.join("Dockerfile").to_str().unwrap(),
-            context.path().to_str().unwrap(),
-        ],
-        BUILD_TIMEOUT,
+    let out = build_agent_image(
+        &base,
+        &helpers_image,
+        image,
+        &context.join("Dockerfile"),
+        context.path(),
     );
     assert!(
         text(&out.stdout).contains("configured in the system git config"),

@@ -3,6 +3,7 @@
 //! helper while `install` runs again never meets a missing or half-written file, and the
 //! errors for a read-only, full or uncreatable directory (tmpfs mounts: root only).
 
+use kelos_e2e::{assert_contains, text};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -14,8 +15,9 @@ use std::thread;
 
 use kelos_e2e::chroot::{require_root, workspace_root};
 use kelos_e2e::gh_api::EXEC_LOCK;
+use kelos_e2e::pod::run_exec_locked;
 use kelos_e2e::process::DEFAULT_TIMEOUT;
-use kelos_e2e::{bin, run_with_timeout, TempDir, HELPER};
+use kelos_e2e::{bin, TempDir, HELPER};
 
 const SNIPPET: &str = "images/kelos-env.sh";
 
@@ -59,8 +61,7 @@ fn install(src: &Path, dir: &Path) -> Output {
 
 /// Runs `c`, never while another test writes an executable (see `source_dir`).
 fn run(c: Command) -> Output {
-    let _r = EXEC_LOCK.read().unwrap_or_else(|e| e.into_inner());
-    run_with_timeout(c, b"", DEFAULT_TIMEOUT)
+    run_exec_locked(c, b"", DEFAULT_TIMEOUT)
 }
 
 fn listing(dir: &Path) -> Vec<String> {
@@ -74,10 +75,6 @@ fn listing(dir: &Path) -> Vec<String> {
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o7777
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn assert_installed(src: &Path, dir: &Path) {
@@ -223,7 +220,11 @@ fn a_running_helper_never_sees_a_half_written_file_while_install_runs_again() {
 #[test]
 fn without_kelos_gh_beside_it_install_names_the_missing_file_and_writes_nothing() {
     let src = TempDir::new("kelos-e2e-install-lone");
-    fs::copy(bin(HELPER), src.join(HELPER)).unwrap();
+    {
+        // No child may be forked while an executable is being written (ETXTBSY).
+        let _w = EXEC_LOCK.write().unwrap_or_else(|e| e.into_inner());
+        fs::copy(bin(HELPER), src.join(HELPER)).unwrap();
+    }
     let root = TempDir::new("kelos-e2e-install");
     let dir = root.join("kelos-bin");
     let out = install(src.path(), &dir);
@@ -234,6 +235,17 @@ fn without_kelos_gh_beside_it_install_names_the_missing_file_and_writes_nothing(
         "{err}"
     );
     assert!(!dir.exists(), "nothing created");
+}
+
+/// `install` exited 2 and its stderr says each of `words`; the stderr.
+#[track_caller]
+fn assert_refused(out: &Output, words: &[&str]) -> String {
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    for word in words {
+        assert!(err.contains(word), "no {word:?} in: {err}");
+    }
+    err
 }
 
 /// A tmpfs mounted at `dir` (root only); unmounted on drop.
@@ -277,13 +289,13 @@ fn a_read_only_full_or_uncreatable_directory_is_named_with_the_fix_and_left_as_i
     assert!(install(src.path(), &dir).status.success());
     mnt.remount("ro");
     let out = install(src.path(), &dir);
-    assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
-    assert!(
-        err.contains(&format!("cannot write into {}", dir.display()))
-            && err.contains("Read-only file system")
-            && err.contains("mount it writable"),
-        "{err}"
+    let err = assert_refused(
+        &out,
+        &[
+            &format!("cannot write into {}", dir.display()),
+            "Read-only file system",
+            "mount it writable",
+        ],
     );
     assert!(
         !err.contains("os error") && !err.contains("Os {"),
@@ -294,13 +306,13 @@ fn a_read_only_full_or_uncreatable_directory_is_named_with_the_fix_and_left_as_i
     // Missing, under the read-only mount: cannot be created.
     let below = dir.join("sub/kelos-bin");
     let out = install(src.path(), &below);
-    assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
-    assert!(
-        err.contains(&format!("cannot create {}", below.display()))
-            && err.contains("Read-only file system")
-            && err.contains("mount a writable volume there"),
-        "{err}"
+    assert_refused(
+        &out,
+        &[
+            &format!("cannot create {}", below.display()),
+            "Read-only file system",
+            "mount a writable volume there",
+        ],
     );
 
     // Missing, under a file: cannot be created either.
@@ -308,19 +320,11 @@ fn a_read_only_full_or_uncreatable_directory_is_named_with_the_fix_and_left_as_i
     fs::write(&file, b"x").unwrap();
     let out = install(src.path(), &file.join("kelos-bin"));
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("cannot create"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&out.stderr, "cannot create", "");
     // DIR itself a file.
     let out = install(src.path(), &file);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("is not a directory"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&out.stderr, "is not a directory", "");
 
     // Full: the helper does not fit; the error says so and no temporary file is left.
     let small = root.join("small");

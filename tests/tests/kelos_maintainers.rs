@@ -12,65 +12,72 @@
 //! directory; nothing else is changed.
 
 use std::fs;
-use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use kelos_e2e::chroot::require_system_tool;
+use kelos_e2e::pod::Pod;
 use kelos_e2e::process::DEFAULT_TIMEOUT;
 use kelos_e2e::secrets::redacted;
 use kelos_e2e::volume::EXPIRES_FILE;
 use kelos_e2e::{
-    assert_no_token_in, attr, bin, require_tool, run_with_timeout, unique_token, SmartHttpServer,
-    TempDir, TokenVolume, HELPER,
+    assert_no_token_in, attr, bin, run_with_timeout, unique_token, SmartHttpServer, TokenVolume,
+    HELPER,
 };
 
 const PAGE: &str = "images/KELOS-MAINTAINERS.md";
 const HELPER_PATH: &str = "/kelos-bin/git-credential-kelos";
 
-struct Pod {
-    root: TempDir,
-    /// busybox applets, then git; for the agent, the helpers' directory too.
-    path: Vec<PathBuf>,
-    env: Vec<(String, String)>,
-    tokens: Vec<String>,
+/// The harness's pod with busybox's applets first in PATH (then git), a `workspace/`, an
+/// empty global config, and the helper installed into `kelos-bin/` as the init container
+/// does.
+fn page_pod() -> Pod {
+    let busybox = require_system_tool("busybox", "busybox");
+    let mut pod = Pod::new("kelos-e2e-maint");
+    let bb = pod.root.join("busybox");
+    fs::create_dir(&bb).unwrap();
+    let out = Command::new(&busybox)
+        .args(["--install", "-s"])
+        .arg(&bb)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "busybox --install: {out:?}");
+    pod.prepend_path(bb);
+    fs::create_dir_all(pod.root.join("workspace")).unwrap();
+    // The init container: the static helper installs itself into kelos-bin.
+    let out = Command::new(bin(HELPER))
+        .arg("install")
+        .arg(pod.root.join("kelos-bin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "install: {out:?}");
+    fs::write(pod.gitconfig(), b"").unwrap();
+    pod
 }
 
-impl Pod {
-    fn new() -> Pod {
-        let busybox = require_system_tool("busybox", "busybox");
-        let git = require_tool("git");
-        let root = TempDir::new("kelos-e2e-maint");
-        let bb = root.join("busybox");
-        fs::create_dir(&bb).unwrap();
-        let out = Command::new(&busybox)
-            .args(["--install", "-s"])
-            .arg(&bb)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "busybox --install: {out:?}");
-        let git_dir = root.join("git-only");
-        fs::create_dir(&git_dir).unwrap();
-        symlink(&git, git_dir.join("git")).unwrap();
-        for dir in ["workspace", "home"] {
-            fs::create_dir_all(root.join(dir)).unwrap();
-        }
-        // The init container: the static helper installs itself into kelos-bin.
-        let out = Command::new(bin(HELPER))
-            .arg("install")
-            .arg(root.join("kelos-bin"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "install: {out:?}");
-        fs::write(root.join("home/.gitconfig"), b"").unwrap();
-        Pod {
-            path: vec![bb, git_dir],
-            env: Vec::new(),
-            tokens: Vec::new(),
-            root,
-        }
-    }
+/// Over https, `github.com` gets the file's `token` through the repository's helpers, and
+/// another host nothing.
+#[track_caller]
+fn assert_only_github_answered(pod: &Pod, repo: &Path, token: &str, what: &str) {
+    assert_eq!(
+        attr(&pod.fill_in(repo, "evil.example.com").stdout, "password"),
+        None
+    );
+    assert!(
+        attr(&pod.fill_in(repo, "github.com").stdout, "password").as_deref() == Some(token),
+        "{what}"
+    );
+}
 
+/// What the page's blocks need of a pod: `path[0]` is busybox's, `path[1]` git's.
+trait PagePod {
+    fn map(&self, text: &str) -> String;
+    fn run_clean(&self, program: &Path, args: &[&str], stdin: &[u8]) -> Output;
+    fn sh(&self, block: &str) -> Output;
+    fn fill_in(&self, dir: &Path, host: &str) -> Output;
+}
+
+impl PagePod for Pod {
     /// The page's text with its absolute paths mapped into the pod's directory.
     fn map(&self, text: &str) -> String {
         let r = self.root.path().display().to_string();
@@ -78,27 +85,9 @@ impl Pod {
             .replace("/workspace/repo", &format!("{r}/workspace/repo"))
     }
 
-    fn command(&self, program: &Path) -> Command {
-        let mut c = Command::new(program);
-        let path: Vec<String> = self.path.iter().map(|p| p.display().to_string()).collect();
-        c.env_clear()
-            .env("PATH", path.join(":"))
-            .env("HOME", self.root.join("home"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", self.root.join("home/.gitconfig"))
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("LC_ALL", "C")
-            .current_dir(self.root.join("home"));
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn run(&self, program: &Path, args: &[&str], stdin: &[u8]) -> Output {
-        let mut c = self.command(program);
-        c.args(args);
-        let out = run_with_timeout(c, stdin, DEFAULT_TIMEOUT);
+    /// [`Pod::run`], its stdout and stderr checked for the pod's tokens.
+    fn run_clean(&self, program: &Path, args: &[&str], stdin: &[u8]) -> Output {
+        let out = self.run(program, args, stdin);
         let tokens: Vec<&str> = self.tokens.iter().map(String::as_str).collect();
         assert_no_token_in(&format!("{program:?} stdout"), &out.stdout, &tokens);
         assert_no_token_in(&format!("{program:?} stderr"), &out.stderr, &tokens);
@@ -108,7 +97,7 @@ impl Pod {
     /// One block of the page, run by busybox's sh (`-e`: any failing line fails it).
     fn sh(&self, block: &str) -> Output {
         let script = self.map(block);
-        let out = self.run(&self.path[0].join("sh"), &["-ec", &script], b"");
+        let out = self.run_clean(&self.path[0].join("sh"), &["-ec", &script], b"");
         let tokens: Vec<&str> = self.tokens.iter().map(String::as_str).collect();
         assert!(
             out.status.success(),
@@ -119,7 +108,7 @@ impl Pod {
         out
     }
 
-    fn fill(&self, dir: &Path, host: &str) -> Output {
+    fn fill_in(&self, dir: &Path, host: &str) -> Output {
         let mut c = self.command(&self.path[1].join("git"));
         c.current_dir(dir).args(["credential", "fill"]);
         run_with_timeout(
@@ -266,14 +255,13 @@ fn config_writes_the_pages_entries_idempotently_over_the_inline_function() {
     let ini = kelos_e2e::page::blocks(&page, "ini");
     assert_eq!(ini.len(), 1);
 
-    let mut pod = Pod::new();
+    let mut pod = page_pod();
     let token = unique_token("Maint");
     pod.tokens.push(token.clone());
     let mut vol = TokenVolume::new();
     vol.publish(token.as_bytes(), Some("2099-01-01T00:00:00Z"));
     let file = vol.token_path().display().to_string();
-    pod.env
-        .push(("KELOS_GITHUB_TOKEN_FILE".into(), file.clone()));
+    pod.set("KELOS_GITHUB_TOKEN_FILE", file.clone());
 
     // A repository as an older controller left it: the inline function, any host.
     let server = SmartHttpServer::start(&[&token]);
@@ -321,7 +309,7 @@ fn config_writes_the_pages_entries_idempotently_over_the_inline_function() {
     .status
     .success());
     assert!(
-        attr(&pod.fill(&repo, "evil.example.com").stdout, "password").as_deref()
+        attr(&pod.fill_in(&repo, "evil.example.com").stdout, "password").as_deref()
             == Some(token.as_str()),
         "the inline function answers any host"
     );
@@ -341,13 +329,11 @@ fn config_writes_the_pages_entries_idempotently_over_the_inline_function() {
     );
     assert!(twice.contains("\tusername = x-access-token"), "{twice}");
     assert!(!twice.contains("password="), "{twice}");
-    assert_eq!(
-        attr(&pod.fill(&repo, "evil.example.com").stdout, "password"),
-        None
-    );
-    assert!(
-        attr(&pod.fill(&repo, "github.com").stdout, "password").as_deref() == Some(token.as_str()),
-        "https://github.com gets the file's token"
+    assert_only_github_answered(
+        &pod,
+        &repo,
+        &token,
+        "https://github.com gets the file's token",
     );
 
     // The expiry: git gets password_expiry_utc, doctor shows it; neither shows the token.
@@ -383,13 +369,12 @@ fn config_writes_the_pages_entries_idempotently_over_the_inline_function() {
 fn the_exclusive_fix_silences_the_inline_function_of_pods_as_they_are() {
     let page = kelos_e2e::page::read(PAGE);
     let sh = kelos_e2e::page::blocks(&page, "sh");
-    let mut pod = Pod::new();
+    let mut pod = page_pod();
     let token = unique_token("MaintToday");
     pod.tokens.push(token.clone());
     let vol = TokenVolume::with_token(&token);
     let file = vol.token_path().display().to_string();
-    pod.env
-        .push(("KELOS_GITHUB_TOKEN_FILE".into(), file.clone()));
+    pod.set("KELOS_GITHUB_TOKEN_FILE", file.clone());
     // The agent image of images/README.md: git-credential-kelos in PATH.
     pod.path.push(pod.root.join("kelos-bin"));
     let repo = pod.root.join("workspace/repo");
@@ -409,18 +394,16 @@ fn the_exclusive_fix_silences_the_inline_function_of_pods_as_they_are() {
     assert!(git(&["config", "credential.username", "x-access-token"])
         .status
         .success());
-    let leaked = attr(&pod.fill(&repo, "evil.example.com").stdout, "password");
+    let leaked = attr(&pod.fill_in(&repo, "evil.example.com").stdout, "password");
     assert!(
         leaked.as_deref() == Some(token.as_str()),
         "the inline helper answers any host"
     );
     pod.sh(&sh[2]);
-    assert_eq!(
-        attr(&pod.fill(&repo, "evil.example.com").stdout, "password"),
-        None
-    );
-    assert!(
-        attr(&pod.fill(&repo, "github.com").stdout, "password").as_deref() == Some(token.as_str()),
-        "https://github.com still gets the file's token"
+    assert_only_github_answered(
+        &pod,
+        &repo,
+        &token,
+        "https://github.com still gets the file's token",
     );
 }

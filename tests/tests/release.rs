@@ -30,6 +30,7 @@
 //!   refuses (another user owns it), image.sh and release.sh stop instead of guessing.
 //! - `release_notes_come_from_the_changelog_section_of_the_version`.
 
+use kelos_e2e::text;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -38,8 +39,10 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use kelos_e2e::chroot::tail;
 use kelos_e2e::chroot::{require_root, require_system_tool, target_dir, workspace_root};
-use kelos_e2e::{head_commit, require_tool, run_with_timeout, TempDir};
+use kelos_e2e::process::run_ok;
+use kelos_e2e::{head_commit, json_pairs, require_tool, run_with_timeout, TempDir};
 
 const TARGETS: [&str; 2] = ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
 const BINARIES: [&str; 2] = ["git-credential-kelos", "kelos-gh"];
@@ -48,26 +51,9 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(40 * 60);
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 fn ok(mut c: Command, what: &str) -> Output {
     c.env("LC_ALL", "C");
-    let out = run_with_timeout(c, b"", TIMEOUT);
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        tail(&text(&out.stdout), 30),
-        tail(&text(&out.stderr), 30)
-    );
-    out
+    run_ok(c, what, TIMEOUT, 30)
 }
 
 fn tag() -> String {
@@ -216,16 +202,9 @@ fn release(checkout: &Path, cargo_home: &Path, commit: &str, epoch: u64) -> Stri
             c.env("RUSTUP_HOME", PathBuf::from(home).join(".rustup"));
         }
     }
-    let out = run_with_timeout(c, b"", RELEASE_TIMEOUT);
+    let what = format!("bash scripts/release.sh in {}", checkout.display());
+    let out = run_ok(c, &what, RELEASE_TIMEOUT, 40);
     let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "bash scripts/release.sh in {} failed ({}):\n{}\n{}",
-        checkout.display(),
-        out.status,
-        tail(&stdout, 40),
-        tail(&text(&out.stderr), 40)
-    );
     eprintln!(
         "release: scripts/release.sh in {} in {:.0?}:\n{}",
         checkout.display(),
@@ -599,17 +578,7 @@ fn the_sbom_lists_every_crate_of_the_binaries() {
     assert_eq!(meta["component"]["name"], "kelos-credential-helpers");
     assert_eq!(meta["component"]["version"], VERSION);
     assert_eq!(meta["tools"][0]["name"], "cargo-cyclonedx");
-    let properties: Vec<(String, String)> = meta["properties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["name"].as_str().unwrap().to_string(),
-                p["value"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let properties: Vec<(String, String)> = json_pairs(&meta["properties"], "name", "value");
     for target in TARGETS {
         assert!(
             properties.contains(&("cdx:rustc:sbom:target:triple".into(), target.into())),

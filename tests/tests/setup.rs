@@ -8,15 +8,12 @@
 //!
 //! Needs root (to run the scripts as another user, with `setpriv`).
 
+use kelos_e2e::{assert_success, text};
 use std::process::Command;
 use std::time::Duration;
 
 use kelos_e2e::chroot::{require_root, require_system_tool, workspace_root};
 use kelos_e2e::{require_tool, run_with_timeout, TempDir};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[test]
 fn deps_check_finds_nothing_missing_here() {
@@ -25,12 +22,9 @@ fn deps_check_finds_nothing_missing_here() {
         .arg("--check")
         .current_dir(workspace_root());
     let out = run_with_timeout(c, b"", Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "scripts/deps.sh --check: something the tests need is missing ({}):\n{}{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
+    assert_success(
+        &out,
+        "scripts/deps.sh --check: something the tests need is missing",
     );
 }
 

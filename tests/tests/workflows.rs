@@ -9,6 +9,7 @@
 //!
 //! Nothing skips: a missing linter fails with the command that installs it.
 
+use kelos_e2e::{assert_success, text};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,10 +19,6 @@ use kelos_e2e::chroot::workspace_root;
 use kelos_e2e::{run_with_timeout, TempDir};
 
 const LINT_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A linter from PATH, or a panic naming the command that installs it.
 fn linter(tool: &str, package: &str) -> PathBuf {
@@ -168,13 +165,7 @@ fn zizmor_runs_clean_on_the_workflows() {
         &["--offline", ".github/workflows"],
         &workspace_root(),
     );
-    assert!(
-        out.status.success(),
-        "zizmor found problems in .github/workflows ({}):\n{}{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_success(&out, "zizmor found problems in .github/workflows");
     eprintln!(
         "workflows: {} --offline: {}",
         text(&version.stdout).trim(),

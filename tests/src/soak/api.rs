@@ -117,21 +117,20 @@ fn serve(conn: TcpStream, st: &State) {
             )
         } else {
             st.refused.fetch_add(1, Ordering::SeqCst);
-            (
-                401,
-                "Unauthorized",
-                r#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}"#
-                    .to_string(),
-            )
+            unauthorized("Bad credentials")
         }
     } else {
         st.unauthenticated.fetch_add(1, Ordering::SeqCst);
-        (
-            401,
-            "Unauthorized",
-            r#"{"message":"Requires authentication","documentation_url":"https://docs.github.com/rest"}"#
-                .to_string(),
-        )
+        unauthorized("Requires authentication")
     };
     write_json_response(conn, status, reason, &body);
+}
+
+/// GitHub's 401 answer with `message`.
+fn unauthorized(message: &str) -> (u16, &'static str, String) {
+    (
+        401,
+        "Unauthorized",
+        format!(r#"{{"message":"{message}","documentation_url":"https://docs.github.com/rest"}}"#),
+    )
 }

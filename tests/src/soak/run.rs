@@ -871,11 +871,85 @@ fn check(checks: &mut Vec<Check>, what: impl Into<String>, pass: bool, detail: i
     });
 }
 
+/// What the soak runs on, set up once: the private binaries, the token mint and the three
+/// tokens the phases use, the volume, both servers and the workers.
+struct Stand {
+    bins: TempDir,
+    _wrapdir: TempDir,
+    mint: Arc<Mint>,
+    /// The token of "pod start", frozen in every worker's environment.
+    first: String,
+    /// The only token the servers accept in a fault phase with the environment set.
+    fallback: String,
+    /// The token an oversized file holds (nobody accepts it).
+    planted: String,
+    vol: Arc<Mutex<TokenVolume>>,
+    git: Arc<SmartHttpServer>,
+    env: Arc<Env>,
+    ctx: Arc<Ctx>,
+    workers: Vec<Worker>,
+}
+
 /// Runs the whole soak. Panics only on set-up problems (missing tools, a server that cannot
 /// start); everything measured is in the result.
 pub fn soak(cfg: Config) -> SoakResult {
     let started = Instant::now();
     let load_before = load_average();
+    let mut stand = set_up(&cfg);
+    preflight(&stand.workers[0], &stand.mint, cfg.op_timeout);
+    // Two rotations before the soak proper: the frozen environment token is revoked from
+    // here on, so any use of it is a refused credential.
+    stand.env.rotate(WriteMode::Atomic, Duration::ZERO);
+    stand.env.rotate(WriteMode::Atomic, Duration::ZERO);
+    stand.git.reset_counters();
+    stand.env.api.reset_counters();
+    let setup = started.elapsed();
+
+    let mut interval = cfg.rotate_every.unwrap_or(DEFAULT_INTERVAL);
+    let mut interval_note = match cfg.rotate_every {
+        Some(i) => format!("{} ms, as given (--rotate-ms)", i.as_millis()),
+        None => String::new(),
+    };
+    let mut phases = Vec::new();
+    for kind in plan() {
+        let result = run_phase(&mut stand, kind, &cfg, interval);
+        if kind == PhaseKind::Baseline && cfg.rotate_every.is_none() {
+            (interval, interval_note) = choose_interval(&result);
+        }
+        phases.push(result);
+    }
+
+    SoakResult {
+        versions: vec![
+            ("git".to_string(), version_of("git", &["--version"])),
+            ("gh".to_string(), version_of("gh", &["--version"])),
+            (
+                HELPER.to_string(),
+                version_of(&stand.bins.join(HELPER).to_string_lossy(), &["--version"]),
+            ),
+        ],
+        cfg,
+        interval,
+        interval_note,
+        phases,
+        tokens_made: stand.mint.count(),
+        setup,
+        total: started.elapsed(),
+        load_before,
+        load_after: load_average(),
+        server_log: stand
+            .git
+            .log()
+            .iter()
+            .take(20)
+            .map(|l| redact(l.as_bytes()))
+            .collect(),
+    }
+}
+
+/// The tools, private copies of the binaries, the servers and the workers (each with its
+/// clone, set up in parallel).
+fn set_up(cfg: &Config) -> Stand {
     require_tool("git");
     require_tool("gh");
     require_tool("bash");
@@ -925,144 +999,165 @@ pub fn soak(cfg: Config) -> SoakResult {
     let token_path = vol.lock().unwrap().token_path();
     // No background gc on the server either: concurrent pushes would race it for ref locks.
     for kv in [["gc.auto", "0"], ["receive.autogc", "false"]] {
-        let mut c = Command::new(require_tool("git"));
-        c.env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .arg("--git-dir")
-            .arg(git.repo_path())
-            .args(["config", kv[0], kv[1]]);
         assert!(
-            exec::run(c, cfg.op_timeout).success(),
+            exec::run(server_git(&git, &["config", kv[0], kv[1]]), cfg.op_timeout).success(),
             "server git config {kv:?}"
         );
     }
 
-    // Workers: set up in parallel (a clone each).
-    let mut workers: Vec<Worker> = (0..cfg.workers)
+    let workers: Vec<Worker> = (0..cfg.workers)
         .map(|id| {
             let ctx = ctx.clone();
-            let (token_path, path_var, proxy, first, snippet) = (
-                token_path.clone(),
-                path_var.clone(),
-                api.proxy_url(),
-                first.clone(),
-                snippet.clone(),
-            );
-            let host = git.host();
-            thread::spawn(move || {
-                let mut sb = GitSandbox::new(&["--host", &host]);
-                sb.set_timeout(ctx.op_timeout);
-                let home = sb.home().to_path_buf();
-                fs::create_dir(home.join("gh-config")).expect("mkdir gh-config");
-                let trace = home.join("trace.log");
-                for (k, v) in [
-                    ("PATH", path_var.as_str()),
-                    (
-                        "KELOS_GITHUB_TOKEN_FILE",
-                        token_path.to_str().expect("UTF-8"),
-                    ),
-                    ("KELOS_CREDENTIAL_TRACE", trace.to_str().expect("UTF-8")),
-                    ("GH_HOST", "github.localhost"),
-                    ("HTTP_PROXY", proxy.as_str()),
-                    // Never "localhost": Go would bypass the proxy for api.github.localhost.
-                    ("NO_PROXY", "127.0.0.1"),
-                    ("no_proxy", "127.0.0.1"),
-                    (
-                        "GH_CONFIG_DIR",
-                        home.join("gh-config").to_str().expect("UTF-8"),
-                    ),
-                    ("GH_NO_UPDATE_NOTIFIER", "1"),
-                    // As the example image sets it: every bash -c reads the snippet.
-                    ("BASH_ENV", snippet.to_str().expect("UTF-8")),
-                    ("GH_PROMPT_DISABLED", "1"),
-                    ("GH_SPINNER_DISABLED", "1"),
-                    ("NO_COLOR", "1"),
-                    // Frozen at "pod start": the first token, revoked after two rotations.
-                    ("GH_TOKEN", first.as_str()),
-                    ("GITHUB_TOKEN", first.as_str()),
-                ] {
-                    sb.set_env(k, v);
-                }
-                // No background gc or maintenance racing the next operation for locks.
-                for kv in [["gc.auto", "0"], ["maintenance.auto", "false"]] {
-                    let mut c = sb.git_command();
-                    c.args(["config", "--global", kv[0], kv[1]]);
-                    assert!(exec::run(c, ctx.op_timeout).success(), "git config {kv:?}");
-                }
-                let work = home.join("work");
-                let clone = exec::run(
-                    {
-                        let mut c = sb.git_command();
-                        c.args(["clone", "-q", &ctx.url, "work"]);
-                        c
-                    },
-                    ctx.op_timeout,
-                );
-                assert!(
-                    clone.success(),
-                    "worker {id}: set-up clone failed: {}",
-                    redact(&clone.stderr)
-                );
-                Worker {
-                    id,
-                    sb,
-                    work,
-                    trace,
-                    branch: format!("soak/w{id}"),
-                    last_push_ok: None,
-                }
-            })
+            let vars = WorkerVars {
+                token_path: token_path.clone(),
+                path_var: path_var.clone(),
+                proxy: api.proxy_url(),
+                first: first.clone(),
+                snippet: snippet.clone(),
+                host: git.host(),
+            };
+            thread::spawn(move || start_worker(id, &vars, &ctx))
         })
         .collect::<Vec<_>>()
         .into_iter()
         .map(|h| h.join().expect("worker set-up"))
         .collect();
-
-    // Preflight: the wrapper is the gh the workers run, and it reaches the API stand-in.
-    {
-        let w = &workers[0];
-        let _ = fs::remove_file(&w.trace);
-        let mut c = w.sb.command("gh");
-        c.args(["api", "user"]);
-        let ran = exec::run(c, cfg.op_timeout);
-        let trace = fs::read_to_string(&w.trace).unwrap_or_default();
-        let _ = fs::remove_file(&w.trace);
-        assert!(
-            ran.success() && classify(OpKind::Gh, &ran) == Outcome::Ok,
-            "preflight `gh api user` through the wrapper failed: {}",
-            redact(&ran.stderr)
-        );
-        assert!(
-            trace.contains("kelos-gh["),
-            "preflight: the gh in PATH is not the wrapper (no kelos-gh trace line)"
-        );
-        assert!(
-            !mint.scan(&ran.stderr).leaked() && !mint.scan(trace.as_bytes()).leaked(),
-            "preflight: a token in gh's stderr or the trace"
-        );
-        // The leak scanner itself: a command that does print the token is caught.
-        let mut c = w.sb.command("sh");
-        c.args(["-c", "printf 'x %s y' \"$GITHUB_TOKEN\" >&2"]);
-        let ran = exec::run(c, cfg.op_timeout);
-        let scan = mint.scan(&ran.stderr);
-        assert!(
-            scan.exact == 1 && redact(&ran.stderr) == "x <TOKEN> y",
-            "preflight: the leak scanner missed a printed token ({scan:?})"
-        );
+    Stand {
+        bins,
+        _wrapdir: wrapdir,
+        mint,
+        first,
+        fallback,
+        planted,
+        vol,
+        git,
+        env,
+        ctx,
+        workers,
     }
-    // Two rotations before the soak proper: the frozen environment token is revoked from
-    // here on, so any use of it is a refused credential.
-    env.rotate(WriteMode::Atomic, Duration::ZERO);
-    env.rotate(WriteMode::Atomic, Duration::ZERO);
-    git.reset_counters();
-    api.reset_counters();
-    let setup = started.elapsed();
+}
 
-    let mut interval = cfg.rotate_every.unwrap_or(DEFAULT_INTERVAL);
-    let mut interval_note = match cfg.rotate_every {
-        Some(i) => format!("{} ms, as given (--rotate-ms)", i.as_millis()),
-        None => String::new(),
-    };
+/// `git --git-dir SERVER_REPO args` with no user or system config.
+fn server_git(git: &SmartHttpServer, args: &[&str]) -> Command {
+    let mut c = Command::new(require_tool("git"));
+    c.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .arg("--git-dir")
+        .arg(git.repo_path())
+        .args(args);
+    c
+}
+
+/// What every worker's environment is made of.
+struct WorkerVars {
+    token_path: PathBuf,
+    path_var: String,
+    proxy: String,
+    first: String,
+    snippet: PathBuf,
+    host: String,
+}
+
+/// One worker: its sandbox (the helper for the server's host only), environment and clone.
+fn start_worker(id: usize, vars: &WorkerVars, ctx: &Ctx) -> Worker {
+    let mut sb = GitSandbox::new(&["--host", &vars.host]);
+    sb.set_timeout(ctx.op_timeout);
+    let home = sb.home().to_path_buf();
+    fs::create_dir(home.join("gh-config")).expect("mkdir gh-config");
+    let trace = home.join("trace.log");
+    for (k, v) in [
+        ("PATH", vars.path_var.as_str()),
+        (
+            "KELOS_GITHUB_TOKEN_FILE",
+            vars.token_path.to_str().expect("UTF-8"),
+        ),
+        ("KELOS_CREDENTIAL_TRACE", trace.to_str().expect("UTF-8")),
+        ("GH_HOST", "github.localhost"),
+        ("HTTP_PROXY", vars.proxy.as_str()),
+        // Never "localhost": Go would bypass the proxy for api.github.localhost.
+        ("NO_PROXY", "127.0.0.1"),
+        ("no_proxy", "127.0.0.1"),
+        (
+            "GH_CONFIG_DIR",
+            home.join("gh-config").to_str().expect("UTF-8"),
+        ),
+        ("GH_NO_UPDATE_NOTIFIER", "1"),
+        // As the example image sets it: every bash -c reads the snippet.
+        ("BASH_ENV", vars.snippet.to_str().expect("UTF-8")),
+        ("GH_PROMPT_DISABLED", "1"),
+        ("GH_SPINNER_DISABLED", "1"),
+        ("NO_COLOR", "1"),
+        // Frozen at "pod start": the first token, revoked after two rotations.
+        ("GH_TOKEN", vars.first.as_str()),
+        ("GITHUB_TOKEN", vars.first.as_str()),
+    ] {
+        sb.set_env(k, v);
+    }
+    // No background gc or maintenance racing the next operation for locks.
+    for kv in [["gc.auto", "0"], ["maintenance.auto", "false"]] {
+        let mut c = sb.git_command();
+        c.args(["config", "--global", kv[0], kv[1]]);
+        assert!(exec::run(c, ctx.op_timeout).success(), "git config {kv:?}");
+    }
+    let work = home.join("work");
+    let clone = exec::run(
+        {
+            let mut c = sb.git_command();
+            c.args(["clone", "-q", &ctx.url, "work"]);
+            c
+        },
+        ctx.op_timeout,
+    );
+    assert!(
+        clone.success(),
+        "worker {id}: set-up clone failed: {}",
+        redact(&clone.stderr)
+    );
+    Worker {
+        id,
+        sb,
+        work,
+        trace,
+        branch: format!("soak/w{id}"),
+        last_push_ok: None,
+    }
+}
+
+/// The wrapper is the gh the workers run, and it reaches the API stand-in; the leak scanner
+/// catches a command that does print the token.
+fn preflight(w: &Worker, mint: &Mint, op_timeout: Duration) {
+    let _ = fs::remove_file(&w.trace);
+    let mut c = w.sb.command("gh");
+    c.args(["api", "user"]);
+    let ran = exec::run(c, op_timeout);
+    let trace = fs::read_to_string(&w.trace).unwrap_or_default();
+    let _ = fs::remove_file(&w.trace);
+    assert!(
+        ran.success() && classify(OpKind::Gh, &ran) == Outcome::Ok,
+        "preflight `gh api user` through the wrapper failed: {}",
+        redact(&ran.stderr)
+    );
+    assert!(
+        trace.contains("kelos-gh["),
+        "preflight: the gh in PATH is not the wrapper (no kelos-gh trace line)"
+    );
+    assert!(
+        !mint.scan(&ran.stderr).leaked() && !mint.scan(trace.as_bytes()).leaked(),
+        "preflight: a token in gh's stderr or the trace"
+    );
+    // The leak scanner itself: a command that does print the token is caught.
+    let mut c = w.sb.command("sh");
+    c.args(["-c", "printf 'x %s y' \"$GITHUB_TOKEN\" >&2"]);
+    let ran = exec::run(c, op_timeout);
+    let scan = mint.scan(&ran.stderr);
+    assert!(
+        scan.exact == 1 && redact(&ran.stderr) == "x <TOKEN> y",
+        "preflight: the leak scanner missed a printed token ({scan:?})"
+    );
+}
+
+/// The phases, in order.
+fn plan() -> Vec<PhaseKind> {
     let mut plan = vec![
         PhaseKind::Baseline,
         PhaseKind::Rotation,
@@ -1074,246 +1169,246 @@ pub fn soak(cfg: Config) -> SoakResult {
         plan.push(PhaseKind::Fault { fault, env: true });
         plan.push(PhaseKind::Fault { fault, env: false });
     }
+    plan
+}
 
-    let mut phases = Vec::new();
-    for kind in plan {
-        // Arrange the phase.
-        let env_token: Option<&str> = match kind {
-            PhaseKind::Baseline
-            | PhaseKind::Rotation
-            | PhaseKind::NonAtomic
-            | PhaseKind::Consumer
-            | PhaseKind::Configure => Some(&first),
-            PhaseKind::Fault { env: true, .. } => Some(&fallback),
-            PhaseKind::Fault { env: false, .. } => None,
-        };
-        for w in &mut workers {
-            match env_token {
-                Some(t) => {
-                    w.sb.set_env("GH_TOKEN", t).set_env("GITHUB_TOKEN", t);
-                }
-                None => {
-                    w.sb.remove_env("GH_TOKEN").remove_env("GITHUB_TOKEN");
-                }
-            }
-        }
-        let duration = match kind {
-            PhaseKind::Baseline => cfg.baseline,
-            PhaseKind::Rotation => cfg.rotation,
-            // Long enough for a few rotations at a lengthened interval.
-            PhaseKind::NonAtomic => (cfg.fault * 2).max(interval * 3),
-            PhaseKind::Consumer | PhaseKind::Configure => cfg.consumer.max(interval * 3),
-            PhaseKind::Fault { .. } => cfg.fault,
-        };
-        if let PhaseKind::Fault { fault, .. } = kind {
-            env.accept(&[&fallback]);
-            apply_fault(&vol.lock().unwrap(), fault, &planted);
-        }
-        git.reset_counters();
-        api.reset_counters();
+/// One phase: arranged, run, measured, the volume put back, judged.
+fn run_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Duration) -> PhaseResult {
+    let duration = arrange_phase(stand, kind, cfg, interval);
+    let (git, env) = (&stand.git, &stand.env);
+    git.reset_counters();
+    env.api.reset_counters();
 
-        let stop = Arc::new(AtomicBool::new(false));
-        let rotator = match kind {
-            PhaseKind::Rotation | PhaseKind::Consumer | PhaseKind::Configure => {
-                Some(env.rotator(WriteMode::Atomic, interval, cfg.write_pause, stop.clone()))
-            }
-            PhaseKind::NonAtomic => {
-                Some(env.rotator(WriteMode::InPlace, interval, cfg.write_pause, stop.clone()))
-            }
-            PhaseKind::Baseline | PhaseKind::Fault { .. } => None,
-        };
-        let cpu0 = cpu_time();
-        let t0 = Instant::now();
-        let until = Arc::new(Until {
-            kinds: match kind {
-                PhaseKind::Consumer => &OpKind::CONSUMERS,
-                PhaseKind::Configure => &OpKind::FETCH,
-                _ => &OpKind::ALL,
-            },
-            deadline: t0 + duration,
-            min_ops: match kind {
-                PhaseKind::Rotation => cfg.min_ops,
-                PhaseKind::Consumer => cfg.consumer_min_ops,
-                _ => 0,
-            },
-            cap: t0 + duration * 3,
-            done: AtomicUsize::new(0),
-        });
-        let configurer = (kind == PhaseKind::Configure).then(|| {
-            let targets: Vec<(Command, PathBuf)> = workers
-                .iter()
-                .map(|w| (w.sb.command(w.sb.helper_path()), w.work.clone()))
-                .collect();
-            let git_cmds: Vec<Command> = workers.iter().map(|w| w.git(&[])).collect();
-            configurer(targets, git_cmds, git.host(), cfg.op_timeout, stop.clone())
-        });
-        let handles: Vec<_> = workers
-            .drain(..)
-            .map(|mut w| {
-                let (ctx, until) = (ctx.clone(), until.clone());
-                thread::spawn(move || {
-                    let out = w.run_until(&until, &ctx);
-                    (w, out)
-                })
-            })
+    let stop = Arc::new(AtomicBool::new(false));
+    let rotator = match kind {
+        PhaseKind::Rotation | PhaseKind::Consumer | PhaseKind::Configure => {
+            Some(env.rotator(WriteMode::Atomic, interval, cfg.write_pause, stop.clone()))
+        }
+        PhaseKind::NonAtomic => {
+            Some(env.rotator(WriteMode::InPlace, interval, cfg.write_pause, stop.clone()))
+        }
+        PhaseKind::Baseline | PhaseKind::Fault { .. } => None,
+    };
+    let cpu0 = cpu_time();
+    let t0 = Instant::now();
+    let until = Arc::new(Until {
+        kinds: match kind {
+            PhaseKind::Consumer => &OpKind::CONSUMERS,
+            PhaseKind::Configure => &OpKind::FETCH,
+            _ => &OpKind::ALL,
+        },
+        deadline: t0 + duration,
+        min_ops: match kind {
+            PhaseKind::Rotation => cfg.min_ops,
+            PhaseKind::Consumer => cfg.consumer_min_ops,
+            _ => 0,
+        },
+        cap: t0 + duration * 3,
+        done: AtomicUsize::new(0),
+    });
+    let configurer = (kind == PhaseKind::Configure).then(|| {
+        let targets: Vec<(Command, PathBuf)> = stand
+            .workers
+            .iter()
+            .map(|w| (w.sb.command(w.sb.helper_path()), w.work.clone()))
             .collect();
-        // Progress on long phases, every 30 s.
-        let mut shown = Instant::now();
-        while !handles.iter().all(|h| h.is_finished()) {
-            thread::sleep(Duration::from_millis(100));
-            if shown.elapsed() >= Duration::from_secs(30) {
-                shown = Instant::now();
-                eprintln!(
-                    "soak:   {}: {} operations in {:.0} s",
-                    kind.name(interval, cfg.write_pause),
-                    until.done.load(Ordering::Relaxed),
-                    t0.elapsed().as_secs_f64()
-                );
-            }
-        }
-        let mut records = Vec::new();
-        let mut leaks = Vec::new();
-        let mut samples: Vec<Sample> = Vec::new();
-        for h in handles {
-            let (w, out) = h.join().expect("worker thread panicked");
-            records.extend(out.records);
-            leaks.extend(out.leaks);
-            for s in out.samples {
-                let have = samples
-                    .iter()
-                    .filter(|x| x.kind == s.kind && x.outcome == s.outcome)
-                    .count();
-                if have < SAMPLES_PER_KEY {
-                    samples.push(s);
-                }
-            }
-            workers.push(w);
-        }
-        workers.sort_by_key(|w| w.id);
-        let wall = t0.elapsed();
-        let cpu = cpu_time().saturating_sub(cpu0);
-        stop.store(true, Ordering::SeqCst);
-        let rot = rotator.map(|h| h.join().expect("rotator panicked"));
-        let configure_counts = configurer.map(|h| h.join().expect("configurer panicked"));
+        let git_cmds: Vec<Command> = stand.workers.iter().map(|w| w.git(&[])).collect();
+        configurer(targets, git_cmds, git.host(), cfg.op_timeout, stop.clone())
+    });
+    let out = run_workers(
+        &mut stand.workers,
+        &stand.ctx,
+        &until,
+        &kind.name(interval, cfg.write_pause),
+    );
+    let wall = t0.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu0);
+    stop.store(true, Ordering::SeqCst);
+    let rot = rotator.map(|h| h.join().expect("rotator panicked"));
+    let configure_counts = configurer.map(|h| h.join().expect("configurer panicked"));
 
-        let gitc = GitCounts {
-            refused: git.auth_failures(),
-            unauthenticated: git.unauthenticated_requests(),
-            served: git.served_requests(),
-            presented: git.presented_passwords(),
-            log_lines: git.log().len(),
-        };
-        let apic = api.counts();
+    let gitc = GitCounts {
+        refused: git.auth_failures(),
+        unauthenticated: git.unauthenticated_requests(),
+        served: git.served_requests(),
+        presented: git.presented_passwords(),
+        log_lines: git.log().len(),
+    };
+    let apic = env.api.counts();
+    let pushes_landed = pushes_landed(stand, kind, cfg.op_timeout);
+    restore_volume(stand, kind);
 
-        // Pushes landed: the server's branch is the worker's HEAD after a successful push.
-        let pushes_landed = if !matches!(kind, PhaseKind::Consumer | PhaseKind::Configure)
-            && (kind.rotates()
-                || matches!(
-                    kind,
-                    PhaseKind::Baseline | PhaseKind::Fault { env: true, .. }
-                )) {
-            let mut checked = 0;
-            let mut landed = 0;
-            for w in &workers {
-                if w.last_push_ok != Some(true) {
-                    continue;
-                }
-                checked += 1;
-                let head = exec::run(w.git(&["rev-parse", "HEAD"]), cfg.op_timeout);
-                let remote = {
-                    let mut c = Command::new(require_tool("git"));
-                    c.env("GIT_CONFIG_NOSYSTEM", "1")
-                        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                        .arg("--git-dir")
-                        .arg(git.repo_path())
-                        .args(["rev-parse", &format!("refs/heads/{}", w.branch)]);
-                    exec::run(c, cfg.op_timeout)
-                };
-                if head.success() && remote.success() && head.stdout == remote.stdout {
-                    landed += 1;
-                }
-            }
-            Some((landed, checked))
-        } else {
-            None
-        };
-
-        // Put the volume back for the next phase.
-        if let PhaseKind::Fault { fault, .. } = kind {
-            let t = mint.token();
-            env.published.lock().unwrap().insert(t.clone());
-            clear_fault(&mut vol.lock().unwrap(), fault, &t);
-            env.accept(&[&t]);
-            env.rotation.lock().unwrap().current = t;
-        }
-
-        let mut result = PhaseResult {
-            kind,
-            name: kind.name(interval, cfg.write_pause),
-            wall,
-            cpu,
-            records,
-            leaks,
-            samples,
-            git: gitc,
-            api: apic,
-            rotations: rot.as_ref().map_or(0, |r| r.rotations),
-            writes: rot.as_ref().map_or(0, |r| r.writes),
-            max_write_gap: rot.as_ref().and_then(|r| r.max_gap),
-            empty: rot.as_ref().map_or(Duration::ZERO, |r| r.empty),
-            max_tick_lateness: rot.as_ref().map_or(Duration::ZERO, |r| r.max_lateness),
-            realtime: rot.as_ref().map(|r| r.realtime),
-            pushes_landed,
-            configure: configure_counts,
-            checks: Vec::new(),
-        };
-        result.checks = evaluate(
-            &result,
-            &cfg,
-            interval,
-            &Tokens {
-                first: &first,
-                fallback: &fallback,
-                planted: &planted,
-                published: &env.published.lock().unwrap(),
-            },
-        );
-        eprintln!(
-            "soak: {:<62} {:>6} ops  {}",
-            result.name,
-            result.records.len(),
-            if result.passed() { "ok" } else { "FAILED" }
-        );
-        if kind == PhaseKind::Baseline && cfg.rotate_every.is_none() {
-            (interval, interval_note) = choose_interval(&result);
-        }
-        phases.push(result);
-    }
-
-    SoakResult {
-        versions: vec![
-            ("git".to_string(), version_of("git", &["--version"])),
-            ("gh".to_string(), version_of("gh", &["--version"])),
-            (
-                HELPER.to_string(),
-                version_of(&bins.join(HELPER).to_string_lossy(), &["--version"]),
-            ),
-        ],
+    let mut result = PhaseResult {
+        kind,
+        name: kind.name(interval, cfg.write_pause),
+        wall,
+        cpu,
+        records: out.records,
+        leaks: out.leaks,
+        samples: out.samples,
+        git: gitc,
+        api: apic,
+        rotations: rot.as_ref().map_or(0, |r| r.rotations),
+        writes: rot.as_ref().map_or(0, |r| r.writes),
+        max_write_gap: rot.as_ref().and_then(|r| r.max_gap),
+        empty: rot.as_ref().map_or(Duration::ZERO, |r| r.empty),
+        max_tick_lateness: rot.as_ref().map_or(Duration::ZERO, |r| r.max_lateness),
+        realtime: rot.as_ref().map(|r| r.realtime),
+        pushes_landed,
+        configure: configure_counts,
+        checks: Vec::new(),
+    };
+    result.checks = evaluate(
+        &result,
         cfg,
         interval,
-        interval_note,
-        phases,
-        tokens_made: mint.count(),
-        setup,
-        total: started.elapsed(),
-        load_before,
-        load_after: load_average(),
-        server_log: git
-            .log()
-            .iter()
-            .take(20)
-            .map(|l| redact(l.as_bytes()))
-            .collect(),
+        &Tokens {
+            first: &stand.first,
+            fallback: &stand.fallback,
+            planted: &stand.planted,
+            published: &stand.env.published.lock().unwrap(),
+        },
+    );
+    eprintln!(
+        "soak: {:<62} {:>6} ops  {}",
+        result.name,
+        result.records.len(),
+        if result.passed() { "ok" } else { "FAILED" }
+    );
+    result
+}
+
+/// The workers' environment tokens for `kind`, and its fault; returns how long it runs.
+fn arrange_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Duration) -> Duration {
+    let env_token: Option<&str> = match kind {
+        PhaseKind::Baseline
+        | PhaseKind::Rotation
+        | PhaseKind::NonAtomic
+        | PhaseKind::Consumer
+        | PhaseKind::Configure => Some(&stand.first),
+        PhaseKind::Fault { env: true, .. } => Some(&stand.fallback),
+        PhaseKind::Fault { env: false, .. } => None,
+    };
+    for w in &mut stand.workers {
+        match env_token {
+            Some(t) => {
+                w.sb.set_env("GH_TOKEN", t).set_env("GITHUB_TOKEN", t);
+            }
+            None => {
+                w.sb.remove_env("GH_TOKEN").remove_env("GITHUB_TOKEN");
+            }
+        }
+    }
+    let duration = match kind {
+        PhaseKind::Baseline => cfg.baseline,
+        PhaseKind::Rotation => cfg.rotation,
+        // Long enough for a few rotations at a lengthened interval.
+        PhaseKind::NonAtomic => (cfg.fault * 2).max(interval * 3),
+        PhaseKind::Consumer | PhaseKind::Configure => cfg.consumer.max(interval * 3),
+        PhaseKind::Fault { .. } => cfg.fault,
+    };
+    if let PhaseKind::Fault { fault, .. } = kind {
+        stand.env.accept(&[&stand.fallback]);
+        apply_fault(&stand.vol.lock().unwrap(), fault, &stand.planted);
+    }
+    duration
+}
+
+/// Runs every worker until `until` says stop (progress shown every 30 s on long phases);
+/// what they produced, at most [`SAMPLES_PER_KEY`] samples per kind and outcome. The
+/// workers come back in their order.
+fn run_workers(
+    workers: &mut Vec<Worker>,
+    ctx: &Arc<Ctx>,
+    until: &Arc<Until>,
+    name: &str,
+) -> WorkerOut {
+    let t0 = Instant::now();
+    let handles: Vec<_> = workers
+        .drain(..)
+        .map(|mut w| {
+            let (ctx, until) = (ctx.clone(), until.clone());
+            thread::spawn(move || {
+                let out = w.run_until(&until, &ctx);
+                (w, out)
+            })
+        })
+        .collect();
+    let mut shown = Instant::now();
+    while !handles.iter().all(|h| h.is_finished()) {
+        thread::sleep(Duration::from_millis(100));
+        if shown.elapsed() >= Duration::from_secs(30) {
+            shown = Instant::now();
+            eprintln!(
+                "soak:   {name}: {} operations in {:.0} s",
+                until.done.load(Ordering::Relaxed),
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let mut all = WorkerOut::default();
+    for h in handles {
+        let (w, out) = h.join().expect("worker thread panicked");
+        all.records.extend(out.records);
+        all.leaks.extend(out.leaks);
+        for s in out.samples {
+            let have = all
+                .samples
+                .iter()
+                .filter(|x| x.kind == s.kind && x.outcome == s.outcome)
+                .count();
+            if have < SAMPLES_PER_KEY {
+                all.samples.push(s);
+            }
+        }
+        workers.push(w);
+    }
+    workers.sort_by_key(|w| w.id);
+    all
+}
+
+/// Pushes landed (landed, checked): the server's branch is the worker's HEAD after a
+/// successful push. `None` for the phases where a push need not succeed.
+fn pushes_landed(stand: &Stand, kind: PhaseKind, op_timeout: Duration) -> Option<(usize, usize)> {
+    let judged = !matches!(kind, PhaseKind::Consumer | PhaseKind::Configure)
+        && (kind.rotates()
+            || matches!(
+                kind,
+                PhaseKind::Baseline | PhaseKind::Fault { env: true, .. }
+            ));
+    if !judged {
+        return None;
+    }
+    let mut checked = 0;
+    let mut landed = 0;
+    for w in &stand.workers {
+        if w.last_push_ok != Some(true) {
+            continue;
+        }
+        checked += 1;
+        let head = exec::run(w.git(&["rev-parse", "HEAD"]), op_timeout);
+        let remote = exec::run(
+            server_git(
+                &stand.git,
+                &["rev-parse", &format!("refs/heads/{}", w.branch)],
+            ),
+            op_timeout,
+        );
+        if head.success() && remote.success() && head.stdout == remote.stdout {
+            landed += 1;
+        }
+    }
+    Some((landed, checked))
+}
+
+/// After a fault phase: a fresh token in a whole volume, the only one accepted.
+fn restore_volume(stand: &Stand, kind: PhaseKind) {
+    if let PhaseKind::Fault { fault, .. } = kind {
+        let t = stand.mint.token();
+        stand.env.published.lock().unwrap().insert(t.clone());
+        clear_fault(&mut stand.vol.lock().unwrap(), fault, &t);
+        stand.env.accept(&[&t]);
+        stand.env.rotation.lock().unwrap().current = t;
     }
 }
 
@@ -1445,6 +1540,21 @@ fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -
     let mut c = Vec::new();
     let ops = r.records.len();
     let by = |o| r.count(o);
+    // Every operation ended in `want`; the detail counts the other endings (hangs have a
+    // check of their own).
+    let every_op_is = |c: &mut Vec<Check>, what: &str, want: Outcome| {
+        let others: Vec<String> = [
+            (Outcome::Ok, "ok"),
+            (Outcome::AuthFailed, "auth failed"),
+            (Outcome::NoCredential, "no credential"),
+            (Outcome::OtherError, "other errors"),
+        ]
+        .into_iter()
+        .filter(|(o, _)| *o != want)
+        .map(|(o, name)| format!("{} {name}", by(o)))
+        .collect();
+        check(c, what, by(want) == ops, others.join(", "));
+    };
     let presented: Vec<&String> = r.git.presented.iter().chain(&r.api.presented).collect();
     let count_of = |t: &str| presented.iter().filter(|p| p.as_str() == t).count();
 
@@ -1513,17 +1623,7 @@ fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -
                     ),
                 );
             }
-            check(
-                &mut c,
-                "every operation succeeds",
-                by(Outcome::Ok) == ops,
-                format!(
-                    "{} auth failed, {} no credential, {} other errors",
-                    by(Outcome::AuthFailed),
-                    by(Outcome::NoCredential),
-                    by(Outcome::OtherError)
-                ),
-            );
+            every_op_is(&mut c, "every operation succeeds", Outcome::Ok);
             let slow: Vec<&OpRecord> = r
                 .records
                 .iter()
@@ -1578,16 +1678,10 @@ fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -
             }
         }
         PhaseKind::Fault { env: true, .. } => {
-            check(
+            every_op_is(
                 &mut c,
                 "every operation succeeds (from the fallback)",
-                by(Outcome::Ok) == ops,
-                format!(
-                    "{} auth failed, {} no credential, {} other errors",
-                    by(Outcome::AuthFailed),
-                    by(Outcome::NoCredential),
-                    by(Outcome::OtherError)
-                ),
+                Outcome::Ok,
             );
             check(
                 &mut c,
@@ -1608,16 +1702,10 @@ fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -
             );
         }
         PhaseKind::Fault { env: false, .. } => {
-            check(
+            every_op_is(
                 &mut c,
                 "every operation fails cleanly: no credential",
-                by(Outcome::NoCredential) == ops,
-                format!(
-                    "{} ok, {} auth failed, {} other errors",
-                    by(Outcome::Ok),
-                    by(Outcome::AuthFailed),
-                    by(Outcome::OtherError)
-                ),
+                Outcome::NoCredential,
             );
             check(
                 &mut c,
