@@ -209,7 +209,16 @@ impl std::error::Error for GitlabHostError {}
 /// a colon that starts no port (`https://oauth2:TOKEN`), every token-shaped word masked,
 /// control and non-ASCII characters escaped.
 fn shown(raw: &str) -> String {
-    let start = raw.find("://").map_or(0, |i| i + 3);
+    // A scheme is letters, digits, `+`, `-` and `.` only: a `://` later in the value (after
+    // `user:password@`) starts nothing, or the password before it would be kept.
+    let start = raw
+        .find("://")
+        .filter(|&i| {
+            raw[..i]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        })
+        .map_or(0, |i| i + 3);
     let cut = if let Some(at) = raw.rfind('@') {
         format!("{}…@{}", &raw[..start.min(at)], &raw[at + 1..])
     } else {
