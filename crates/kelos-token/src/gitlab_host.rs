@@ -92,6 +92,18 @@ impl GitlabHost {
         &self.path
     }
 
+    /// The host and port (when not the scheme's default), as git names it
+    /// in a request over this instance's scheme.
+    pub fn authority(&self) -> Host {
+        match self.port {
+            None => self.host.clone(),
+            // A valid host and port make a valid host.
+            Some(port) => {
+                Host::parse(&format!("{}:{port}", self.host)).unwrap_or_else(|_| self.host.clone())
+            }
+        }
+    }
+
     /// Whether git's request for `protocol` and `host` (`name[:port]`, as git sends it) is
     /// for this instance, and over which scheme it is answered. https: this host on this
     /// port (the default 443 for an `http://` instance: the same host over https). http:

@@ -7,7 +7,8 @@ use std::ffi::OsStr;
 use std::fmt;
 
 use crate::env::{EnvSnapshot, GH_HOST_VAR};
-use crate::provider::{Provider, GITHUB};
+use crate::gitlab_host::{GitlabHostError, GitlabHostProblem};
+use crate::provider::{HostSyntax, Provider, GITHUB};
 
 /// Which family of GitHub deployment a host belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -205,6 +206,8 @@ pub enum HostOrigin {
     GhHost,
     /// A `--host` option.
     HostOption,
+    /// A provider's host variable holding a URL (`GITLAB_HOST`).
+    UrlVar(&'static str),
 }
 
 /// What is wrong with a host a person gave, in the terms they wrote it in.
@@ -227,6 +230,25 @@ pub enum HostProblem {
     /// Anything else `Host::parse` refuses.
     #[error("is not a host name: {0}")]
     Invalid(HostError),
+    /// What [`crate::gitlab_host::parse_gitlab_host`] refuses.
+    #[error("{0}")]
+    Url(GitlabHostProblem),
+}
+
+impl From<GitlabHostError> for HostInputError {
+    fn from(e: GitlabHostError) -> Self {
+        let var = crate::provider::PROVIDERS
+            .iter()
+            .flat_map(|p| p.host_vars.iter().copied())
+            .find(|v| *v == e.var)
+            .unwrap_or("GITLAB_HOST");
+        HostInputError {
+            origin: HostOrigin::UrlVar(var),
+            value: e.value,
+            problem: HostProblem::Url(e.problem),
+            suggestion: None,
+        }
+    }
 }
 
 /// A host from `GH_HOST` or `--host` that cannot be used. `Display` is the
@@ -259,6 +281,15 @@ impl fmt::Display for HostInputError {
                 "--host {} {}; give the host name alone, like {example}",
                 self.value, self.problem
             ),
+            HostOrigin::UrlVar(var) => match &self.problem {
+                HostProblem::Url(problem) => GitlabHostError {
+                    var: var.to_owned(),
+                    value: self.value.clone(),
+                    problem: problem.clone(),
+                }
+                .fmt(f),
+                problem => write!(f, "{var}=\"{}\" {problem}", self.value),
+            },
         }
     }
 }
@@ -314,13 +345,13 @@ impl Provider {
     /// The host its variables name (the first non-empty one), else its
     /// default host.
     pub fn host(&self, env: &EnvSnapshot) -> Result<Host, HostInputError> {
-        match self
-            .host_vars
-            .iter()
-            .find_map(|name| env.non_empty(name).map(|raw| (*name, raw)))
-        {
-            None => Ok(Host(String::from(self.default_host))),
-            Some((name, raw)) => (self.parse_host_var)(name, raw),
+        match (self.host_syntax, self.host_var(env)) {
+            (HostSyntax::Name(_), None) => Ok(Host(String::from(self.default_host))),
+            (HostSyntax::Name(parse), Some((name, raw))) => parse(name, raw),
+            (HostSyntax::Url, _) => self
+                .instance(env)
+                .map(|instance| instance.authority())
+                .map_err(HostInputError::from),
         }
     }
 

@@ -8,7 +8,22 @@
 
 use std::ffi::OsStr;
 
+use crate::env::EnvSnapshot;
+
+use crate::gitlab_host::{parse_gitlab_host, GitlabHost, GitlabHostError};
 use crate::host::{HostClass, HostInputError};
+
+/// How a provider's host variables are written.
+#[derive(Clone, Copy, Debug)]
+pub enum HostSyntax {
+    /// A host name alone (GitHub's `GH_HOST`), read by this function: the
+    /// one place that turns the value into a host or a message naming what
+    /// is wrong with it.
+    Name(fn(name: &'static str, raw: &OsStr) -> Result<crate::Host, HostInputError>),
+    /// An instance's base URL or a bare host (GitLab's `GITLAB_HOST`),
+    /// read by [`parse_gitlab_host`]: a scheme, a port and a URL root.
+    Url,
+}
 
 /// The variables that hold a token for hosts of some classes, and what a
 /// consumer sets for them.
@@ -43,9 +58,8 @@ pub struct Provider {
     pub other_classes: ClassVars,
     /// The variables that name the host, first non-empty one wins.
     pub host_vars: &'static [&'static str],
-    /// Reads the value of the host variable `name`: the one place that
-    /// turns it into a host or a message naming what is wrong with it.
-    pub parse_host_var: fn(name: &'static str, raw: &OsStr) -> Result<crate::Host, HostInputError>,
+    /// How the host variables' values are read.
+    pub host_syntax: HostSyntax,
     /// The host when no host variable is set.
     pub default_host: &'static str,
     /// The username git's answer carries.
@@ -113,6 +127,34 @@ impl Provider {
         names
     }
 
+    /// The first of its host variables that is set and not empty, with its
+    /// value.
+    pub fn host_var<'e>(&self, env: &'e EnvSnapshot) -> Option<(&'static str, &'e OsStr)> {
+        self.host_vars
+            .iter()
+            .find_map(|name| env.non_empty(name).map(|raw| (*name, raw)))
+    }
+
+    /// Whether any of its variables (token file, host, token, CLI path) is
+    /// set: a provider nobody configured is not spoken of.
+    pub fn in_play(&self, env: &EnvSnapshot) -> bool {
+        std::iter::once(self.token_file_var)
+            .chain(self.host_vars.iter().copied())
+            .chain(self.token_vars.iter().copied())
+            .chain(std::iter::once(self.cli_path_var))
+            .any(|name| env.get(name).is_some())
+    }
+
+    /// The instance its host variables name as a URL (the first non-empty
+    /// one), else its default host over https. Read by [`parse_gitlab_host`]
+    /// whatever the provider's [`HostSyntax`]; meant for [`HostSyntax::Url`].
+    pub fn instance(&self, env: &EnvSnapshot) -> Result<GitlabHost, GitlabHostError> {
+        match self.host_var(env) {
+            Some((name, raw)) => parse_gitlab_host(name, raw),
+            None => parse_gitlab_host(self.host_vars[0], OsStr::new(self.default_host)),
+        }
+    }
+
     /// Every variable this provider's rules read, for the snapshot.
     pub const fn var_count(&self) -> usize {
         2 + self.host_vars.len() + self.token_vars.len()
@@ -158,15 +200,38 @@ pub const GITHUB: Provider = Provider {
         wrapper_sets_if_present: &["GITHUB_ENTERPRISE_TOKEN", "GITHUB_TOKEN"],
     },
     host_vars: &["GH_HOST"],
-    parse_host_var: crate::host::parse_gh_host_var,
+    host_syntax: HostSyntax::Name(crate::host::parse_gh_host_var),
     default_host: "github.com",
     git_username: "x-access-token",
     cli: "gh",
     cli_path_var: "KELOS_GH_PATH",
 };
 
+/// GitLab (kelos-dev/kelos PR #1721). glab reads `GITLAB_TOKEN`, then
+/// `GITLAB_ACCESS_TOKEN`, then `OAUTH_TOKEN` (not `GL_TOKEN`) for every
+/// host, and its host from `GITLAB_HOST`, `GITLAB_URI`, `GL_HOST`, a base
+/// URL with scheme and port or a bare host. git authenticates as `oauth2`.
+pub const GITLAB: Provider = Provider {
+    name: "GitLab",
+    token_file_var: "KELOS_GITLAB_TOKEN_FILE",
+    token_vars: &["GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN"],
+    classes: &[],
+    other_classes: ClassVars {
+        classes: &[],
+        fallbacks: &["GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN"],
+        wrapper_sets: &["GITLAB_TOKEN"],
+        wrapper_sets_if_present: &["GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN"],
+    },
+    host_vars: &["GITLAB_HOST", "GITLAB_URI", "GL_HOST"],
+    host_syntax: HostSyntax::Url,
+    default_host: "gitlab.com",
+    git_username: "oauth2",
+    cli: "glab",
+    cli_path_var: "KELOS_GLAB_PATH",
+};
+
 /// Every provider the binaries know, for the variables the snapshot keeps.
-pub const PROVIDERS: &[&Provider] = &[&GITHUB];
+pub const PROVIDERS: &[&Provider] = &[&GITHUB, &GITLAB];
 
 /// The variables of every provider: its token file, host, token and CLI
 /// path variables, in that order.
@@ -243,7 +308,7 @@ mod tests {
             wrapper_sets_if_present: &["SECOND_ACCESS_TOKEN", "OAUTH_TOKEN"],
         },
         host_vars: &["SECOND_HOST", "SL_HOST", "SECOND_URI"],
-        parse_host_var: parse_any,
+        host_syntax: HostSyntax::Name(parse_any),
         default_host: "second.example",
         git_username: "oauth2",
         cli: "sl",
@@ -346,6 +411,47 @@ mod tests {
              (searched /a: no sl); install sl or set KELOS_SL_PATH to the absolute path of \
              the real sl"
         );
+    }
+
+    #[test]
+    fn gitlab_is_the_table_glab_reads() {
+        for class in [HostClass::Dotcom, HostClass::Enterprise] {
+            assert_eq!(
+                GITLAB.fallbacks(class),
+                ["GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN"]
+            );
+            assert_eq!(GITLAB.wrapper_vars(class, |_| false), ["GITLAB_TOKEN"]);
+            assert_eq!(
+                GITLAB.wrapper_vars(class, |_| true),
+                ["GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN"]
+            );
+            for name in GITLAB.wrapper_vars(class, |_| true) {
+                assert!(crate::env::KNOWN_VARS.contains(&name), "{name}");
+            }
+        }
+        let env = |pairs: &[(&str, &str)]| EnvSnapshot::from_pairs(pairs.iter().copied());
+        assert_eq!(
+            GITLAB.instance(&env(&[])).unwrap().to_string(),
+            "https://gitlab.com"
+        );
+        // glab's order: GITLAB_HOST, GITLAB_URI, GL_HOST; the first non-empty.
+        let both = env(&[
+            ("GL_HOST", "https://c.example"),
+            ("GITLAB_URI", "http://b.example:8181/gl"),
+            ("GITLAB_HOST", ""),
+        ]);
+        let instance = GITLAB.instance(&both).unwrap();
+        assert_eq!(instance.to_string(), "http://b.example:8181/gl");
+        assert_eq!(GITLAB.host(&both).unwrap().as_str(), "b.example:8181");
+        let bad = GITLAB.host(&env(&[("GL_HOST", "ssh://x")])).unwrap_err();
+        assert!(
+            bad.to_string()
+                .starts_with("GL_HOST=\"ssh://x\" has the scheme"),
+            "{bad}"
+        );
+        assert!(!GITLAB.in_play(&env(&[("GH_TOKEN", "x"), ("GITHUB_TOKEN", "y")])));
+        assert!(GITLAB.in_play(&env(&[("OAUTH_TOKEN", "")])));
+        assert!(!GITHUB.in_play(&env(&[("GITLAB_TOKEN", "x")])));
     }
 
     #[test]

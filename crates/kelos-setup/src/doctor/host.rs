@@ -13,6 +13,10 @@ pub(super) fn host_check(f: &Facts, checks: &mut Vec<Check>) {
                 format!("set {GH_HOST_VAR} to the host name alone (or unset it for github.com)")
             }
             HostOrigin::HostOption => "give --host the host name alone".to_owned(),
+            HostOrigin::UrlVar(var) => format!(
+                "set {var} to the instance's base URL, like https://gitlab.example.com \
+                 (or unset it for gitlab.com)"
+            ),
         };
         let fix = match &e.suggestion {
             Some(h) => format!("{fix}, like {h}"),
