@@ -30,7 +30,7 @@ use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::env::{EnvSnapshot, TOKEN_FILE_VAR, TOKEN_VARS, TRACE_VAR};
+use crate::env::{EnvSnapshot, TOKEN_VARS, TRACE_VAR};
 use crate::redact::redact_values;
 use crate::source::with_suffix;
 use crate::text::escape_controls;
@@ -230,10 +230,13 @@ impl Tracer {
 /// git reads around this helper (a trace line appended to one would stop
 /// git from parsing its config).
 fn files_read(env: &EnvSnapshot) -> Vec<PathBuf> {
-    let mut files = match env.non_empty(TOKEN_FILE_VAR).map(Path::new) {
-        Some(token) if token.is_absolute() => vec![token.to_owned(), with_suffix(token)],
-        _ => Vec::new(),
-    };
+    // Every provider's token file (kelos-glab's is GitLab's).
+    let mut files: Vec<PathBuf> = crate::provider::PROVIDERS
+        .iter()
+        .filter_map(|p| env.non_empty(p.token_file_var).map(Path::new))
+        .filter(|token| token.is_absolute())
+        .flat_map(|token| [token.to_owned(), with_suffix(token)])
+        .collect();
     files.extend(git_config_files(
         env,
         std::env::current_dir().ok().as_deref(),
@@ -404,6 +407,7 @@ macro_rules! trace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::TOKEN_FILE_VAR;
 
     #[test]
     fn settings_table() {
