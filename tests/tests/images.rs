@@ -54,6 +54,7 @@ use kelos_e2e::{
 };
 
 const WRAPPER: &str = "kelos-gh";
+const GLAB_WRAPPER: &str = "kelos-glab";
 const AGENT_UID: u32 = 61100;
 /// Where Kelos mounts the token Secret, and the variable it sets.
 const VOLUME_MOUNT: &str = "/kelos/github-token";
@@ -1211,7 +1212,8 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
                 "git-credential-kelos",
                 "install.sh",
                 "kelos-env.sh",
-                "kelos-gh"
+                "kelos-gh",
+                "kelos-glab"
             ],
             "{arch}: the image's files"
         );
@@ -1232,7 +1234,7 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
             fs::read(fs_dir.join("LICENSE")).unwrap(),
             fs::read(workspace_root().join("LICENSE")).unwrap()
         );
-        for name in [HELPER, WRAPPER] {
+        for name in [HELPER, WRAPPER, GLAB_WRAPPER] {
             let f = fs_dir.join(name);
             assert_static_elf(&f, machine);
             let meta = fs::metadata(&f).unwrap();
@@ -1249,11 +1251,13 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
             );
         }
         report.push(format!(
-            "  {arch}: {} {} bytes, {} {} bytes, kelos-env.sh, install.sh, LICENSE; static (no PT_INTERP); labels version={version} revision={revision}",
+            "  {arch}: {} {} bytes, {} {} bytes, {} {} bytes, kelos-env.sh, install.sh, LICENSE; static (no PT_INTERP); labels version={version} revision={revision}",
             HELPER,
             fs::metadata(fs_dir.join(HELPER)).unwrap().len(),
             WRAPPER,
             fs::metadata(fs_dir.join(WRAPPER)).unwrap().len(),
+            GLAB_WRAPPER,
+            fs::metadata(fs_dir.join(GLAB_WRAPPER)).unwrap().len(),
         ));
     }
     // The amd64 image's binary runs (this machine's architecture).
