@@ -46,6 +46,7 @@ use kelos_e2e::chroot::{
     require_system_tool, root_env, rootfs_for, tail, workspace_root, Rootfs, RootfsRecipe, RunSpec,
     Step,
 };
+use kelos_e2e::gitlab_api::GitLabApi;
 use kelos_e2e::process::DEFAULT_TIMEOUT;
 use kelos_e2e::secrets::{assert_success_redacted, redacted};
 use kelos_e2e::{
@@ -205,7 +206,7 @@ fn resolve_user(root: &Rootfs, spec: &str) -> (u32, u32) {
 /// binaries and the license.
 fn helpers_image_file(source: &str) -> PathBuf {
     match source.trim_start_matches('/') {
-        name @ (HELPER | WRAPPER) => bin(name),
+        name @ (HELPER | WRAPPER | GLAB_WRAPPER) => bin(name),
         "LICENSE" => workspace_root().join("LICENSE"),
         other => panic!("the helpers image has no /{other}"),
     }
@@ -235,6 +236,10 @@ fn example_image_steps_in_a_debian_root_fs() {
     };
     let mut root = rootfs_for(&recipe);
     let ready_time = started.elapsed();
+
+    // Debian 12 packages no glab: Debian 13's static one stands in for the distribution's
+    // (the Dockerfile installs glab only when the base has none).
+    root.install_file(&require_tool("glab"), "/usr/bin/glab", 0o755);
 
     // The helpers' steps, exactly as the Dockerfile has them.
     let mut env = root_env();
@@ -313,6 +318,11 @@ fn example_image_steps_in_a_debian_root_fs() {
         "the distribution's gh is missing"
     );
     assert_eq!(
+        fs::read(root.host_path("/usr/local/bin/glab")).expect("/usr/local/bin/glab"),
+        fs::read(bin(GLAB_WRAPPER)).expect("kelos-glab"),
+        "/usr/local/bin/glab is not kelos-glab"
+    );
+    assert_eq!(
         user,
         Some((AGENT_UID, AGENT_UID)),
         "the image does not end as UID 61100"
@@ -326,6 +336,8 @@ fn example_image_steps_in_a_debian_root_fs() {
     root.install_file(&install_sh, "/tmp/install.sh", 0o644);
     root.install_file(&helper, "/opt/kelos/git-credential-kelos", 0o755);
     root.install_file(&wrapper, "/opt/kelos/kelos-gh", 0o755);
+    root.install_file(&bin(GLAB_WRAPPER), "/opt/kelos/kelos-glab", 0o755);
+    fs::remove_file(root.host_path("/usr/local/bin/glab")).expect("remove the glab wrapper");
     let out = root.run(&RunSpec::as_root(
         &["/bin/sh", "/tmp/install.sh", "/opt/kelos"],
         DEFAULT_TIMEOUT,
@@ -345,10 +357,16 @@ fn example_image_steps_in_a_debian_root_fs() {
         fs::read(root.host_path("/usr/local/bin/gh")).unwrap(),
         fs::read(&wrapper).unwrap()
     );
+    assert_eq!(
+        fs::read(root.host_path("/usr/local/bin/glab")).expect("install.sh DIR: glab"),
+        fs::read(bin(GLAB_WRAPPER)).unwrap(),
+        "install.sh DIR did not install kelos-glab as glab"
+    );
 
     // The pod: the token Secret mounted as a directory (kubelet's atomic writer layout), the
     // variables Kelos sets, including stale tokens frozen at pod start.
     let (token1, token2) = (unique_token("ImgOne"), unique_token("ImgTwo"));
+    let token3 = unique_token("ImgThree");
     let (stale_gh, stale_github) = (unique_token("StaleGh"), unique_token("StaleGithub"));
     let mut vol = TokenVolume::new();
     publish(&mut vol, &token1);
@@ -383,6 +401,7 @@ fn example_image_steps_in_a_debian_root_fs() {
         secrets: vec![
             token1.clone(),
             token2.clone(),
+            token3.clone(),
             stale_gh.clone(),
             stale_github.clone(),
         ],
@@ -614,6 +633,52 @@ fn example_image_steps_in_a_debian_root_fs() {
         Some(token2.as_str())
     );
     agent.ok(&[HELPER, "doctor"]);
+
+    // glab: /usr/local/bin/glab is kelos-glab, in front of /usr/bin/glab. `glab api user`
+    // against the GitLab stand-in over http on a port (GITLAB_HOST as Kelos's GitLab
+    // provider sets it), GITLAB_TOKEN frozen at a revoked token: the file's token, across a
+    // rotation; glab's config holds the host entry and no token.
+    let api = GitLabApi::start(&[&token2]);
+    let base_url = api.base_url();
+    let glab_config = format!("{home}/.glab-config");
+    let glab_env = [
+        ("KELOS_GITLAB_TOKEN_FILE", TOKEN_FILE),
+        ("GITLAB_HOST", base_url.as_str()),
+        ("GITLAB_TOKEN", token1.as_str()),
+        ("GLAB_CONFIG_DIR", glab_config.as_str()),
+        ("GLAB_CHECK_UPDATE", "false"),
+        ("GLAB_SEND_TELEMETRY", "false"),
+    ];
+    let glab_api_user = |want: &str| {
+        api.reset();
+        let out = agent.run_env(&glab_env, &[], &["glab", "api", "user"], b"");
+        assert_success_redacted(
+            &out,
+            "glab api user as UID 61100",
+            &[&token1, &token2, &token3],
+        );
+        assert_eq!(text(&out.stdout).trim(), kelos_e2e::gitlab_api::USER_JSON);
+        assert!(
+            api.presented_tokens() == [want],
+            "glab sent another token than the file's: {:?}",
+            api.request_log()
+        );
+    };
+    glab_api_user(&token2);
+    publish(&mut vol, &token3);
+    api.set_accepted(&[&token3]);
+    glab_api_user(&token3);
+    let config =
+        fs::read(root.host_path(&format!("{glab_config}/config.yml"))).expect("glab's config.yml");
+    assert!(
+        text(&config).contains(&format!(
+            "api_protocol: http\n        api_host: {}",
+            api.host()
+        )),
+        "{}",
+        text(&config)
+    );
+    assert_no_token_in("glab's config", &config, &[&token1, &token2, &token3]);
 
     let total = started.elapsed();
     eprintln!(
@@ -1294,7 +1359,9 @@ fn debian_base_image() -> String {
         .unwrap()
         .to_string_lossy()
         .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-");
-    let name = format!("localhost/kelos-test-base:{stem}");
+    // `-glab`: the base carries Debian 13's static glab (Debian 12 packages none), standing
+    // in for the distribution's glab of ubuntu:24.04.
+    let name = format!("localhost/kelos-test-base:{stem}-glab");
     if image_exists(&name) {
         return name;
     }
@@ -1326,6 +1393,9 @@ fn debian_base_image() -> String {
         tarball.display(),
         text(&out.stderr)
     );
+    let glab = Path::new(&mnt).join("usr/bin/glab");
+    fs::copy(require_tool("glab"), &glab).expect("copy glab into the base");
+    fs::set_permissions(&glab, fs::Permissions::from_mode(0o755)).expect("chmod glab");
     buildah_ok(&["umount", &ctr], DEFAULT_TIMEOUT);
     buildah_ok(
         &[
@@ -1576,12 +1646,12 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
         &[
             "sh",
             "-c",
-            "id -u; id -g; pwd; command -v gh; command -v git-credential-kelos",
+            "id -u; id -g; pwd; command -v gh; command -v git-credential-kelos; command -v glab; test -x /usr/bin/glab",
         ],
     );
     assert_eq!(
         text(&ids.stdout),
-        "61100\n61100\n/home/agent\n/usr/local/bin/gh\n/usr/local/bin/git-credential-kelos\n",
+        "61100\n61100\n/home/agent\n/usr/local/bin/gh\n/usr/local/bin/git-credential-kelos\n/usr/local/bin/glab\n",
         "the agent's identity, directory or PATH in the built image"
     );
 
