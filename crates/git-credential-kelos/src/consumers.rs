@@ -23,9 +23,10 @@ use crate::quote::{json_string_into, sh_quote_into};
 use kelos_token::credential::expiry_warning;
 use kelos_token::expiry::unix_seconds;
 use kelos_token::launch::{Exports, Launch, Target, NOT_FOUND};
+use kelos_token::served::Served;
 use kelos_token::source::{choose_for, read_file, FileDecision};
 use kelos_token::text::say;
-use kelos_token::{trace, EnvSnapshot, Host, Origin, Provider, Token, Tracer, GITHUB};
+use kelos_token::{trace, EnvSnapshot, Origin, Provider, Token, Tracer, GITHUB, GITLAB};
 
 const PROGRAM: &str = "git-credential-kelos";
 
@@ -66,6 +67,82 @@ pub fn render_env(format: EnvFormat, names: &[&str], token: &Token) -> String {
     out
 }
 
+/// [`render_env`] for several providers' tokens, each with its names: one
+/// list of assignments (one JSON object), in order.
+pub fn render_env_all(format: EnvFormat, exports: &[Exports<'_>]) -> String {
+    match format {
+        EnvFormat::Sh => exports
+            .iter()
+            .map(|e| render_env(format, &e.names, &e.token))
+            .collect(),
+        EnvFormat::Json => {
+            let mut out = String::from("{");
+            let pairs = exports
+                .iter()
+                .flat_map(|e| e.names.iter().map(move |n| (n, &e.token)));
+            for (i, (name, token)) in pairs.enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string_into(name, &mut out);
+                out.push(':');
+                json_string_into(token.expose(), &mut out);
+            }
+            out.push_str("}\n");
+            out
+        }
+    }
+}
+
+/// The providers `env` and `exec` refresh: GitHub, and GitLab when a GitLab
+/// setting is in play ([`Provider::in_play`]). The `--set` names take
+/// GitHub's token, or GitLab's when only GitLab's token file is configured;
+/// a `--set` name that is the other provider's token variable is left to
+/// that provider, so that no variable gets the other provider's token.
+pub fn refreshed<'s>(
+    env: &EnvSnapshot,
+    set: &'s [String],
+) -> Vec<(&'static Provider, &'s [String])> {
+    if !GITLAB.in_play(env) {
+        return vec![(&GITHUB, set)];
+    }
+    let gitlab_holds_set = env.non_empty(GITHUB.token_file_var).is_none()
+        && env.non_empty(GITLAB.token_file_var).is_some();
+    if gitlab_holds_set {
+        vec![(&GITHUB, &[][..]), (&GITLAB, set)]
+    } else {
+        vec![(&GITHUB, set), (&GITLAB, &[][..])]
+    }
+}
+
+/// The names `provider` sets in `env` and `exec`: its present token
+/// variables and `set` ([`Provider::consumer_vars`]), without any other
+/// refreshed provider's token variables.
+fn names_for<'s>(
+    provider: &'static Provider,
+    set: &'s [String],
+    env: &EnvSnapshot,
+    others: &[&'static Provider],
+) -> Vec<&'s str> {
+    let mut names = provider.consumer_vars(|n| env.get(n).is_some(), set);
+    names.retain(|n| {
+        !others
+            .iter()
+            .any(|o| *o != provider && o.token_vars.contains(n))
+    });
+    names
+}
+
+/// How a trace line names `provider` among `providers`: nothing when it is
+/// the only one (the lines GitHub-only pods have always had).
+fn label(provider: &Provider, providers: usize) -> String {
+    if providers == 1 {
+        String::new()
+    } else {
+        format!(" ({})", provider.name)
+    }
+}
+
 /// What `token` prints.
 pub fn render_token(format: TokenFormat, token: &Token) -> String {
     let mut out = String::new();
@@ -99,8 +176,14 @@ pub fn file_token(provider: &'static Provider, env: &EnvSnapshot) -> Result<Toke
 
 /// `token`: prints the token `get` would answer with for `host`. Exit 1,
 /// with one line on stderr saying why, when there is none.
-pub fn token(env: &EnvSnapshot, host: &Host, format: TokenFormat, tracer: &mut Tracer) -> c_int {
-    let found = choose_for(&GITHUB, env, host.class());
+pub fn token(
+    env: &EnvSnapshot,
+    served: &Served,
+    format: TokenFormat,
+    tracer: &mut Tracer,
+) -> c_int {
+    let host = served.host();
+    let found = choose_for(served.provider(), env, host.class());
     let Some(token) = &found.token else {
         trace!(tracer, "token: no token for {host}: {}", found.explain());
         say(
@@ -134,28 +217,38 @@ pub fn env(env: &EnvSnapshot, set: &[String], format: EnvFormat, tracer: &mut Tr
         say(PROGRAM, bad_var_name(bad));
         return 2;
     }
-    let token = match file_token(&GITHUB, env) {
-        Ok(token) => token,
-        Err(why) => {
-            trace!(
-                tracer,
-                "env: no valid token from the file, nothing printed: {why}"
-            );
-            return 0;
-        }
-    };
-    let names = GITHUB.consumer_vars(|n| env.get(n).is_some(), set);
-    trace!(
-        tracer,
-        "env: {} to the token file's {}",
-        if names.is_empty() {
-            "no variable to set (none present, no --set)".to_string()
-        } else {
-            format!("setting {}", names.join(", "))
-        },
-        token.masked()
-    );
-    write_out(&render_env(format, &names, &token))
+    let providers = refreshed(env, set);
+    let all: Vec<&'static Provider> = providers.iter().map(|(p, _)| *p).collect();
+    let mut exports = Vec::new();
+    for (provider, set) in &providers {
+        let label = label(provider, providers.len());
+        let token = match file_token(provider, env) {
+            Ok(token) => token,
+            Err(why) => {
+                trace!(
+                    tracer,
+                    "env{label}: no valid token from the file, nothing printed: {why}"
+                );
+                continue;
+            }
+        };
+        let names = names_for(provider, set, env, &all);
+        trace!(
+            tracer,
+            "env{label}: {} to the token file's {}",
+            if names.is_empty() {
+                "no variable to set (none present, no --set)".to_string()
+            } else {
+                format!("setting {}", names.join(", "))
+            },
+            token.masked()
+        );
+        exports.push(Exports { names, token });
+    }
+    if exports.is_empty() {
+        return 0;
+    }
+    write_out(&render_env_all(format, &exports))
 }
 
 fn write_out(text: &str) -> c_int {
@@ -196,29 +289,32 @@ pub fn exec(
         return 2;
     };
     let env = &launch.env;
-    let exports = match file_token(&GITHUB, env) {
-        Ok(token) => {
-            let names = GITHUB.consumer_vars(|n| env.get(n).is_some(), set);
-            trace!(
+    let providers = refreshed(env, set);
+    let all: Vec<&'static Provider> = providers.iter().map(|(p, _)| *p).collect();
+    let mut exports = Vec::new();
+    for (provider, set) in &providers {
+        let label = label(provider, providers.len());
+        match file_token(provider, env) {
+            Ok(token) => {
+                let names = names_for(provider, set, env, &all);
+                trace!(
+                    tracer,
+                    "exec{label}: setting {} to the token file's {}",
+                    if names.is_empty() {
+                        "nothing (no token variable present, no --set)".to_string()
+                    } else {
+                        names.join(", ")
+                    },
+                    token.masked()
+                );
+                exports.push(Exports { names, token });
+            }
+            Err(why) => trace!(
                 tracer,
-                "exec: setting {} to the token file's {}",
-                if names.is_empty() {
-                    "nothing (no token variable present, no --set)".to_string()
-                } else {
-                    names.join(", ")
-                },
-                token.masked()
-            );
-            Some(Exports { names, token })
+                "exec{label}: no valid token from the file, environment left as it is: {why}"
+            ),
         }
-        Err(why) => {
-            trace!(
-                tracer,
-                "exec: no valid token from the file, environment left as it is: {why}"
-            );
-            None
-        }
-    };
+    }
     trace!(
         tracer,
         "exec: running {}",
@@ -226,7 +322,7 @@ pub fn exec(
     );
     drop(tracer);
 
-    let environment = launch.environment(exports.as_ref());
+    let environment = launch.environment_all(&exports);
     let argv: Vec<*const c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     let failure = launch.exec(Target::Search(command), &argv, &environment, reopened);
     let (error, shown) = (failure.error, String::from_utf8_lossy(command.to_bytes()));
@@ -293,6 +389,88 @@ mod tests {
         );
         assert!(GITHUB.consumer_vars(|_| false, &[]).is_empty());
         assert_eq!(GITHUB.consumer_vars(|_| true, &[]), GITHUB.token_vars);
+    }
+
+    #[test]
+    fn each_provider_sets_its_own_names_and_set_goes_to_one() {
+        let env = |pairs: &[(&str, &str)]| EnvSnapshot::from_pairs(pairs.iter().copied());
+        let set = vec![
+            "NPM_TOKEN".to_string(),
+            "GITLAB_TOKEN".into(),
+            "GH_TOKEN".into(),
+        ];
+        let shown = |env: &EnvSnapshot| -> Vec<(&str, Vec<String>)> {
+            let providers = refreshed(env, &set);
+            let all: Vec<&'static Provider> = providers.iter().map(|(p, _)| *p).collect();
+            providers
+                .iter()
+                .map(|(p, s)| {
+                    let names = names_for(p, s, env, &all);
+                    (p.name, names.iter().map(|n| n.to_string()).collect())
+                })
+                .collect()
+        };
+        // No GitLab setting: as before (even a --set GitLab name).
+        assert_eq!(
+            shown(&env(&[
+                ("KELOS_GITHUB_TOKEN_FILE", "/g"),
+                ("GITHUB_TOKEN", "x")
+            ])),
+            [(
+                "GitHub",
+                vec![
+                    "GITHUB_TOKEN".into(),
+                    "NPM_TOKEN".into(),
+                    "GITLAB_TOKEN".into(),
+                    "GH_TOKEN".into()
+                ]
+            )]
+        );
+        // Both: each its own variables; --set with GitHub, minus GitLab's.
+        let both = env(&[
+            ("KELOS_GITHUB_TOKEN_FILE", "/g"),
+            ("KELOS_GITLAB_TOKEN_FILE", "/l"),
+            ("GITHUB_TOKEN", "x"),
+            ("GITLAB_TOKEN", "y"),
+            ("OAUTH_TOKEN", "z"),
+        ]);
+        assert_eq!(
+            shown(&both),
+            [
+                (
+                    "GitHub",
+                    vec!["GITHUB_TOKEN".into(), "NPM_TOKEN".into(), "GH_TOKEN".into()]
+                ),
+                ("GitLab", vec!["GITLAB_TOKEN".into(), "OAUTH_TOKEN".into()]),
+            ]
+        );
+        // Only GitLab's file: --set takes GitLab's token, never a GitHub name.
+        let gitlab = env(&[("KELOS_GITLAB_TOKEN_FILE", "/l"), ("GITLAB_TOKEN", "y")]);
+        assert_eq!(
+            shown(&gitlab),
+            [
+                ("GitHub", vec![]),
+                ("GitLab", vec!["GITLAB_TOKEN".into(), "NPM_TOKEN".into()]),
+            ]
+        );
+        let exports = [
+            Exports {
+                names: vec!["GH_TOKEN"],
+                token: tok("ghs_a"),
+            },
+            Exports {
+                names: vec!["GITLAB_TOKEN", "OAUTH_TOKEN"],
+                token: tok("glpat-b"),
+            },
+        ];
+        assert_eq!(
+            render_env_all(EnvFormat::Json, &exports),
+            "{\"GH_TOKEN\":\"ghs_a\",\"GITLAB_TOKEN\":\"glpat-b\",\"OAUTH_TOKEN\":\"glpat-b\"}\n"
+        );
+        assert_eq!(
+            render_env_all(EnvFormat::Sh, &exports),
+            "export GH_TOKEN='ghs_a'\nexport GITLAB_TOKEN='glpat-b'\nexport OAUTH_TOKEN='glpat-b'\n"
+        );
     }
 
     #[test]

@@ -23,10 +23,11 @@ use anyhow::Result;
 use git_credential_kelos::cli::{self, Cli, Command};
 use git_credential_kelos::{configure, consumers, doctor, install};
 use kelos_token::env::c_args;
-use kelos_token::host::{configured_hosts, HostInputError};
+use kelos_token::host::HostInputError;
 use kelos_token::serve::{serve, Operation, World, PROGRAM};
+use kelos_token::served::{served_hosts, Served};
 use kelos_token::text::say;
-use kelos_token::{trace, EnvSnapshot, Host, Tracer};
+use kelos_token::{trace, EnvSnapshot, Tracer};
 
 // Every allocation of a short-lived helper from one static arena: musl's
 // allocator would map and unmap pages for each burst (see bench/README.md).
@@ -89,7 +90,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     // error is reported where the command meets it: after git's request
     // is read, in doctor's report).
     let hosts = if answers_for_hosts(&cli.command) {
-        configured_hosts(&cli.hosts, &env)
+        served_hosts(&cli.hosts, &env)
     } else {
         Ok(Vec::new())
     };
@@ -160,9 +161,9 @@ struct Invocation<'c> {
     /// Why `--host` is refused, when it was given to a command that takes
     /// none ([`host_refusal`]).
     refusal: Option<&'static str>,
-    /// The hosts ([`configured_hosts`]) for a command that
+    /// The hosts ([`served_hosts`]) for a command that
     /// [`answers_for_hosts`]; empty for the others.
-    hosts: Result<Vec<Host>, HostInputError>,
+    hosts: Result<Vec<Served>, HostInputError>,
     env: EnvSnapshot,
     tracer: Tracer,
 }
@@ -284,7 +285,7 @@ fn run(invocation: &mut Invocation<'_>) -> Result<c_int> {
 /// its streams, the resolved hosts and the clock.
 fn serve_git(
     op: Operation,
-    hosts: &Result<Vec<Host>, HostInputError>,
+    hosts: &Result<Vec<Served>, HostInputError>,
     env: &EnvSnapshot,
     tracer: &mut Tracer,
 ) -> Result<()> {

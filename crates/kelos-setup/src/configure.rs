@@ -24,7 +24,7 @@ use crate::gitconfig::{exclusive_value, helper_program, parse_null_config, plan,
 use crate::gitfile::scan;
 use crate::quote::sh_word;
 use anyhow::{anyhow, bail, Context, Result};
-use kelos_token::Host;
+use kelos_token::served::Served;
 
 /// A lock that has not changed (same file, same size and time) for this long
 /// is taken for one a killed writer left behind.
@@ -183,15 +183,21 @@ pub fn program(helper: Option<&Path>) -> Result<String> {
     Ok(helper_program(Some(text)))
 }
 
-pub fn configure(scope: &Scope, hosts: &[Host], exclusive: bool, program: &str) -> Result<()> {
+pub fn configure(scope: &Scope, hosts: &[Served], exclusive: bool, program: &str) -> Result<()> {
     change(scope, hosts, exclusive, program, true)
 }
 
-pub fn unconfigure(scope: &Scope, hosts: &[Host], exclusive: bool, program: &str) -> Result<()> {
+pub fn unconfigure(scope: &Scope, hosts: &[Served], exclusive: bool, program: &str) -> Result<()> {
     change(scope, hosts, exclusive, program, false)
 }
 
-fn change(scope: &Scope, hosts: &[Host], exclusive: bool, program: &str, add: bool) -> Result<()> {
+fn change(
+    scope: &Scope,
+    hosts: &[Served],
+    exclusive: bool,
+    program: &str,
+    add: bool,
+) -> Result<()> {
     let target = resolve_symlinks(&scope.file()?)?;
     let described = scope.describe(&target);
     // git checks every write: without it, nothing is written.

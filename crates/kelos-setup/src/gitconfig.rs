@@ -2,7 +2,9 @@
 //! `credential.*helper` entries `git config` lists, and what `configure`
 //! writes there.
 
+use kelos_token::gitlab_host::Scheme;
 use kelos_token::host::Host;
+use kelos_token::served::Served;
 
 /// The helper name git resolves to `git credential-kelos`.
 pub const HELPER_NAME: &str = "kelos";
@@ -162,35 +164,39 @@ pub fn helper_program(path: Option<&str>) -> String {
     }
 }
 
-/// The value `configure` writes for `host`: plain `program` (`kelos`) for
-/// github.com (the helper's default), `program --host HOST` otherwise, so
-/// the entry keeps working whatever `GH_HOST` says at run time.
-pub fn helper_value(program: &str, host: &Host) -> String {
-    if host.as_str() == "github.com" {
-        program.to_owned()
-    } else {
-        format!("{program} --host {host}")
+/// The value `configure` writes for `served`: plain `program` (`kelos`)
+/// for github.com (the helper's default), `program --host HOST` otherwise,
+/// so the entry keeps working whatever `GH_HOST` (or `GITLAB_HOST`) says at
+/// run time; a GitLab instance's `--host` is its host and port, which the
+/// helper gives to GitLab while `GITLAB_HOST` names that instance.
+pub fn helper_value(program: &str, served: &Served) -> String {
+    match served {
+        Served::GitHub(host) if host.as_str() == "github.com" => program.to_owned(),
+        _ => format!("{program} --host {}", served.host()),
     }
 }
 
-/// The config keys `configure` owns for `host`: its own URL and, for a host
-/// name, its gist URL.
-pub fn helper_keys(host: &Host) -> Vec<String> {
-    std::iter::once(host.clone())
-        .chain(host.gist())
-        .map(|h| helper_key(&h))
+/// The config keys `configure` owns for `served`: one per URL git asks
+/// for ([`Served::urls`]): a GitHub host and its gist host; a GitLab
+/// instance's host over https and, for an `http://` instance, its http URL
+/// on its port.
+pub fn helper_keys(served: &Served) -> Vec<String> {
+    served
+        .urls()
+        .iter()
+        .map(|(scheme, h)| helper_key(*scheme, h))
         .collect()
 }
 
 /// The plain `credential.helper` value `configure --exclusive` writes after
 /// its reset: `kelos` when github.com is the only host (as [`helper_value`]),
 /// else `kelos --host A --host B ...`, so that one entry serves every host.
-pub fn exclusive_value(program: &str, hosts: &[Host]) -> String {
+pub fn exclusive_value(program: &str, hosts: &[Served]) -> String {
     match hosts {
         [only] => helper_value(program, only),
         _ => hosts.iter().fold(program.to_owned(), |mut v, h| {
             v.push_str(" --host ");
-            v.push_str(h.as_str());
+            v.push_str(h.host().as_str());
             v
         }),
     }
@@ -262,7 +268,7 @@ pub struct Plan {
 pub fn plan(
     bytes: &[u8],
     file: &crate::gitfile::ScannedFile,
-    hosts: &[Host],
+    hosts: &[Served],
     program: &str,
     exclusive: bool,
     add: bool,
@@ -282,17 +288,18 @@ pub fn plan(
             plain,
         ));
     } else {
-        for host in hosts {
-            let value = helper_value(program, host);
-            for h in std::iter::once(host.clone()).chain(host.gist()) {
+        for served in hosts {
+            let value = helper_value(program, served);
+            for (scheme, h) in served.urls() {
                 let matching = (0..entries.len())
                     .filter(|&i| {
-                        scoped_url(&entries[i].key).is_some_and(|url| url_matches(url, "https", &h))
+                        scoped_url(&entries[i].key)
+                            .is_some_and(|url| url_matches(url, scheme.as_str(), &h))
                     })
                     .collect();
                 owned.push((
-                    helper_key(&h),
-                    Some(format!("https://{h}")),
+                    helper_key(scheme, &h),
+                    Some(format!("{scheme}://{h}")),
                     value.clone(),
                     matching,
                 ));
@@ -353,9 +360,9 @@ pub fn plan(
 /// The plain key `configure --exclusive` writes to.
 pub const PLAIN_HELPER_KEY: &str = "credential.helper";
 
-/// `credential.https://HOST.helper`.
-fn helper_key(host: &Host) -> String {
-    format!("credential.https://{host}.helper")
+/// `credential.SCHEME://HOST.helper`.
+fn helper_key(scheme: Scheme, host: &Host) -> String {
+    format!("credential.{scheme}://{host}.helper")
 }
 
 /// The URL of a `credential.<url>.helper` key.
@@ -433,6 +440,38 @@ mod tests {
         Host::parse(h).unwrap()
     }
 
+    fn served(h: &str) -> Served {
+        Served::GitHub(host(h))
+    }
+
+    fn gitlab(url: &str) -> Served {
+        Served::GitLab(
+            kelos_token::gitlab_host::parse_gitlab_host("GITLAB_HOST", url.as_ref()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn gitlab_values_and_keys() {
+        let http = gitlab("http://gl.svc:8181/gitlab");
+        assert_eq!(helper_value(HELPER_NAME, &http), "kelos --host gl.svc:8181");
+        assert_eq!(
+            helper_keys(&http),
+            [
+                "credential.http://gl.svc:8181.helper",
+                "credential.https://gl.svc.helper"
+            ]
+        );
+        let https = gitlab("https://gitlab.example.com");
+        assert_eq!(
+            helper_keys(&https),
+            ["credential.https://gitlab.example.com.helper"]
+        );
+        assert_eq!(
+            exclusive_value(HELPER_NAME, &[served("github.com"), http]),
+            "kelos --host github.com --host gl.svc:8181"
+        );
+    }
+
     #[test]
     fn parses_git_null_output() {
         let out = b"credential.helper\ncache\0credential.https://github.com.helper\n\0credential.https://github.com.helper\nkelos\0";
@@ -487,13 +526,13 @@ mod tests {
 
     #[test]
     fn configure_values() {
-        assert_eq!(helper_value(HELPER_NAME, &host("github.com")), "kelos");
+        assert_eq!(helper_value(HELPER_NAME, &served("github.com")), "kelos");
         assert_eq!(
-            helper_value(HELPER_NAME, &host("ghe.example.com:8443")),
+            helper_value(HELPER_NAME, &served("ghe.example.com:8443")),
             "kelos --host ghe.example.com:8443"
         );
         assert_eq!(
-            helper_keys(&host("github.com")),
+            helper_keys(&served("github.com")),
             [
                 "credential.https://github.com.helper",
                 "credential.https://gist.github.com.helper"
@@ -546,15 +585,18 @@ mod tests {
 
     #[test]
     fn exclusive_values() {
-        assert_eq!(exclusive_value(HELPER_NAME, &[host("github.com")]), "kelos");
         assert_eq!(
-            exclusive_value(HELPER_NAME, &[host("ghe.example.com")]),
+            exclusive_value(HELPER_NAME, &[served("github.com")]),
+            "kelos"
+        );
+        assert_eq!(
+            exclusive_value(HELPER_NAME, &[served("ghe.example.com")]),
             "kelos --host ghe.example.com"
         );
         assert_eq!(
             exclusive_value(
                 HELPER_NAME,
-                &[host("github.com"), host("ghe.example.com:8443")]
+                &[served("github.com"), served("ghe.example.com:8443")]
             ),
             "kelos --host github.com --host ghe.example.com:8443"
         );
@@ -625,7 +667,7 @@ mod tests {
 
     #[test]
     fn plans_append_and_remove_exactly() {
-        let hosts = [host("github.com")];
+        let hosts = [served("github.com")];
         let before = b"[credential \"HTTPS://GitHub.com\"]\n\thelper = store\n";
         let file = crate::gitfile::scan(before).unwrap();
         let p = plan(before, &file, &hosts, "kelos", false, true);

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use crate::env::EnvSnapshot;
 use crate::expiry::{describe_age, describe_expiry, unix_seconds};
-use crate::host::{Host, HostClass, HostError};
+use crate::host::{Host, HostError};
 use crate::protocol::{Request, Response};
 use crate::source::{Lookup, Origin};
 use crate::token::clean_token;
@@ -24,6 +24,9 @@ pub enum Refusal {
     OtherHost(Host),
     /// Not `https`, nor `http` to a loopback host.
     Protocol(Option<String>),
+    /// The host is configured for GitHub and for GitLab: neither token is
+    /// sent, since either could be the other's.
+    BothProviders(Host),
 }
 
 impl fmt::Display for Refusal {
@@ -37,6 +40,10 @@ impl fmt::Display for Refusal {
                 "protocol `{p}` is refused (https only; http only to loopback hosts)"
             ),
             Refusal::Protocol(None) => f.write_str("the request names no protocol"),
+            Refusal::BothProviders(h) => write!(
+                f,
+                "{h} is configured for GitHub and for GitLab; neither token is sent"
+            ),
         }
     }
 }
@@ -86,7 +93,7 @@ pub fn answer_get(
         .username
         .as_deref()
         .filter(|u| !u.is_empty())
-        .unwrap_or(DEFAULT_USERNAME);
+        .unwrap_or(lookup.provider.git_username);
     let Some(response) = Response::new(username, token, lookup.expires_at) else {
         return GetAnswer {
             stdout: Vec::new(),
@@ -140,7 +147,7 @@ pub fn erase_message(
     if !token.matches(refused) {
         // A frozen variable used as a fallback while the file was unusable
         // for a moment is not a rotation: say which it was.
-        if let Some(name) = frozen_var_holding(refused, lookup.class, env) {
+        if let Some(name) = frozen_var_holding(refused, lookup, env) {
             return format!(
                 "{host} refused the frozen {name} (used as a fallback because the token \
                  file was unusable at that moment); the token in {source} is different, so a \
@@ -164,12 +171,9 @@ pub fn erase_message(
 }
 
 /// The fallback variable for `class` whose (valid) token is `password`.
-fn frozen_var_holding(
-    password: &[u8],
-    class: HostClass,
-    env: &EnvSnapshot,
-) -> Option<&'static str> {
-    class.fallback_vars().iter().copied().find(|name| {
+fn frozen_var_holding(password: &[u8], lookup: &Lookup, env: &EnvSnapshot) -> Option<&'static str> {
+    let fallbacks = lookup.provider.fallbacks(lookup.class);
+    fallbacks.iter().copied().find(|name| {
         env.non_empty(name)
             .and_then(|v| clean_token(v.as_bytes()).ok())
             .is_some_and(|t| t.matches(password))

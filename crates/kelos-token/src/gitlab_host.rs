@@ -221,15 +221,16 @@ impl std::error::Error for GitlabHostError {}
 /// a colon that starts no port (`https://oauth2:TOKEN`), every token-shaped word masked,
 /// control and non-ASCII characters escaped.
 fn shown(raw: &str) -> String {
-    // A scheme is letters, digits, `+`, `-` and `.` only: a `://` later in the value (after
-    // `user:password@`) starts nothing, or the password before it would be kept.
+    // Only a scheme's own letters before `://` are shown (a `://` later in
+    // the value is no scheme, and what precedes it may be a password).
+    let is_scheme = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
+    };
     let start = raw
         .find("://")
-        .filter(|&i| {
-            raw[..i]
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        })
+        .filter(|&i| is_scheme(&raw[..i]))
         .map_or(0, |i| i + 3);
     let cut = if let Some(at) = raw.rfind('@') {
         format!("{}…@{}", &raw[..start.min(at)], &raw[at + 1..])

@@ -99,10 +99,16 @@ impl<'a> Launch<'a> {
     /// The program's environment: the process's own, with `exports` when
     /// there are any ([`exec_environment`]), else exactly as it came.
     pub fn environment(&self, exports: Option<&Exports<'_>>) -> Vec<Cow<'a, CStr>> {
-        match exports {
-            Some(e) => exec_environment(self.environ.iter().copied(), &e.names, &e.token),
-            None => self.environ.iter().copied().map(Cow::Borrowed).collect(),
+        self.environment_all(exports.map(std::slice::from_ref).unwrap_or_default())
+    }
+
+    /// [`Launch::environment`] with several providers' exports, each
+    /// provider's names set to its own token ([`exec_environment_all`]).
+    pub fn environment_all(&self, exports: &[Exports<'_>]) -> Vec<Cow<'a, CStr>> {
+        if exports.is_empty() {
+            return self.environ.iter().copied().map(Cow::Borrowed).collect();
         }
+        exec_environment_all(self.environ.iter().copied(), exports)
     }
 
     /// Replaces this process with `target`, given `argv` (without its
@@ -302,21 +308,40 @@ pub fn exec_environment<'a>(
     names: &[&str],
     token: &Token,
 ) -> Vec<Cow<'a, CStr>> {
+    let exports = Exports {
+        names: names.to_vec(),
+        token: token.clone(),
+    };
+    exec_environment_all(entries, std::slice::from_ref(&exports))
+}
+
+/// [`exec_environment`] for several sets of names, each with its token:
+/// every entry of any of the names removed, then each set's names appended
+/// with its own token, in order.
+pub fn exec_environment_all<'a>(
+    entries: impl IntoIterator<Item = &'a CStr>,
+    exports: &[Exports<'_>],
+) -> Vec<Cow<'a, CStr>> {
     let replaced = |entry: &CStr| {
-        split_entry(entry.to_bytes())
-            .is_some_and(|(name, _)| names.iter().any(|n| n.as_bytes() == name))
+        split_entry(entry.to_bytes()).is_some_and(|(name, _)| {
+            exports
+                .iter()
+                .any(|e| e.names.iter().any(|n| n.as_bytes() == name))
+        })
     };
     let mut environment: Vec<Cow<'a, CStr>> = entries
         .into_iter()
         .filter(|entry| !replaced(entry))
         .map(Cow::Borrowed)
         .collect();
-    for name in names {
-        // A Token holds printable ASCII only, so the entry has no NUL; were
-        // that ever not so, the variable is left out rather than the error
-        // (which carries the bytes) shown.
-        if let Ok(entry) = CString::new(format!("{name}={}", token.expose())) {
-            environment.push(Cow::Owned(entry));
+    for Exports { names, token } in exports {
+        for name in names {
+            // A Token holds printable ASCII only, so the entry has no NUL;
+            // were that ever not so, the variable is left out rather than
+            // the error (which carries the bytes) shown.
+            if let Ok(entry) = CString::new(format!("{name}={}", token.expose())) {
+                environment.push(Cow::Owned(entry));
+            }
         }
     }
     environment

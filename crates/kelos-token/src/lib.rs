@@ -20,6 +20,7 @@ pub mod provider;
 pub mod real_gh;
 pub mod redact;
 pub mod serve;
+pub mod served;
 pub mod source;
 pub mod text;
 pub mod token;
@@ -28,7 +29,7 @@ pub mod version;
 
 pub use env::EnvSnapshot;
 pub use host::{Host, HostClass};
-pub use provider::{Provider, GITHUB};
+pub use provider::{Provider, GITHUB, GITLAB};
 pub use source::{lookup, Lookup, Origin};
 pub use token::{clean_token, InvalidToken, Token};
 pub use trace::Tracer;

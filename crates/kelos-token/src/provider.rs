@@ -70,6 +70,16 @@ pub struct Provider {
     pub cli_path_var: &'static str,
 }
 
+/// Providers are values with distinct names: two are the same provider
+/// when their names are.
+impl PartialEq for Provider {
+    fn eq(&self, other: &Provider) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Provider {}
+
 impl Provider {
     /// The rules for hosts of `class`.
     pub fn class_vars(&self, class: HostClass) -> &ClassVars {

@@ -6,7 +6,8 @@
 //!   a probe received), wherever it stands;
 //! - every word of token shape ([`is_token_shaped`]: `gh[pousr]_…`,
 //!   `github_pat_…`, 40 hex digits), a word being a run of ASCII letters,
-//!   digits and `_`;
+//!   digits and `_`; and every GitLab token (`glpat-…` and GitLab's other
+//!   prefixes, [`crate::token::gitlab_token_len`]) starting where a word does;
 //! - the password of URL userinfo: `scheme://user:PASSWORD@`;
 //! - the value after `password=` in every quoting (bare, `'...'`, `"..."`,
 //!   a word of several, or the key itself inside quotes), unless it is a
@@ -19,7 +20,7 @@
 //! exactly as it was. Masking twice is masking once (a value holding `…`
 //! is a mask already).
 
-use crate::token::{is_token_shaped, mask, Token};
+use crate::token::{gitlab_token_len, is_token_shaped, mask, Token};
 
 /// `text` with every token-shaped word masked (see the module docs).
 pub fn redact(text: &str, known: &[&Token]) -> String {
@@ -81,6 +82,11 @@ fn token_words(text: &str, spans: &mut Vec<(usize, usize)>) {
     while i < bytes.len() {
         if !is_word_byte(bytes[i]) {
             i += 1;
+            continue;
+        }
+        if let Some(len) = gitlab_token_len(&text[i..]) {
+            spans.push((i, i + len));
+            i += len;
             continue;
         }
         let len = bytes[i..].iter().take_while(|b| is_word_byte(**b)).count();
@@ -268,6 +274,14 @@ mod tests {
             ),
             ("ghs_ alone", "ghs_ alone"),
             (
+                "GITLAB_TOKEN=glpat-AbCdEf0123456789_-xy. glpat-short and glpat- stay",
+                "GITLAB_TOKEN=glpat-…_-xy (26 chars). glpat-short and glpat- stay",
+            ),
+            (
+                "routable glpat-0123456789abcdefghijklmnopq.01.120abcdef9 end",
+                "routable glpat-…def9 (47 chars) end",
+            ),
+            (
                 "old 0123456789abcdef0123456789abcdef01234567 form",
                 "old …4567 (40 chars) form",
             ),
@@ -373,6 +387,11 @@ mod tests {
     fn secret() -> impl Strategy<Value = Secret> {
         prop_oneof![
             "[A-Z0-9]{2,12}_[A-Za-z0-9.+-]{2,20}".prop_map(Secret::Known),
+            (
+                "(glpat|gloas|gldt|glrt|glcbt|glptt|glft|glagent)",
+                "[A-Za-z0-9_-]{15,30}[A-Za-z0-9_](\\.[a-z0-9]{2,9}){0,2}",
+            )
+                .prop_map(|(p, b)| Secret::Shaped(format!("{p}-{b}"))),
             (
                 "(ghp|gho|ghu|ghs|ghr|github_pat)",
                 "[A-Z][A-Za-z0-9_]{3,40}"

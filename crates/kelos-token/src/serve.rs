@@ -8,12 +8,14 @@
 use std::io::{self, BufRead, Read, Write};
 use std::time::SystemTime;
 
-use crate::credential::{answer_get, erase_message, match_request, DEFAULT_USERNAME};
+use crate::credential::{answer_get, erase_message, DEFAULT_USERNAME};
 use crate::env::EnvSnapshot;
 use crate::expiry::format_rfc3339;
 use crate::host::Host;
 use crate::protocol::{read_request, Request};
-use crate::source::{lookup, Lookup, Origin};
+use crate::served::{match_served, Matched, Served};
+use crate::source::choose_for;
+use crate::source::{Lookup, Origin};
 use crate::text::said;
 use crate::token::mask;
 use crate::trace;
@@ -54,7 +56,8 @@ pub enum ServeError<E: std::error::Error + 'static> {
 pub struct World<'a, H, C> {
     /// Where the token is looked up, for a request that matched a host.
     pub env: &'a EnvSnapshot,
-    /// The configured hosts, asked once a well-formed request was read.
+    /// The hosts answered for, each with its provider, asked once a
+    /// well-formed request was read.
     pub hosts: H,
     /// The time, asked only when an answer speaks of it.
     pub clock: C,
@@ -72,7 +75,7 @@ pub fn serve<E, H, C>(
 ) -> Result<(), ServeError<E>>
 where
     E: std::error::Error + 'static,
-    H: FnOnce() -> Result<Vec<Host>, E>,
+    H: FnOnce() -> Result<Vec<Served>, E>,
     C: Fn() -> SystemTime,
 {
     let World { env, hosts, clock } = world;
@@ -83,8 +86,8 @@ where
         return Ok(());
     }
     let hosts = hosts().map_err(ServeError::Hosts)?;
-    let host = match match_request(&request, &hosts) {
-        Ok(host) => host,
+    let Matched { provider, host } = match match_served(&request, &hosts) {
+        Ok(matched) => matched,
         Err(refusal) => {
             if op == Operation::Get {
                 trace!(tracer, "not answered: {refusal}");
@@ -92,7 +95,8 @@ where
             return Ok(());
         }
     };
-    let found = lookup(env, host.class());
+    let host = &host;
+    let found = choose_for(provider, env, host.class());
     trace_lookup(tracer, host, &found);
     if op == Operation::Erase {
         let line = erase_message(&request, host, &found, env, clock());
@@ -166,7 +170,11 @@ fn trace_lookup(tracer: &mut Tracer, host: &Host, found: &Lookup) {
     if let Some(token) = &found.token {
         tracer.hide(token.expose().as_bytes());
     }
-    trace!(tracer, "host {host} class {}", host.class());
+    if *found.provider == crate::provider::GITHUB {
+        trace!(tracer, "host {host} class {}", host.class());
+    } else {
+        trace!(tracer, "host {host}: {}", found.provider.name);
+    }
     if found.file_rejection.is_some() {
         trace!(tracer, "token file passed over: {}", found.explain());
     }

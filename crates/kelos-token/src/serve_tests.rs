@@ -79,8 +79,10 @@ struct Served {
     hosts_asked: bool,
 }
 
-fn github() -> Result<Vec<Host>, HostInputError> {
-    Ok(vec![Host::parse("github.com").unwrap()])
+fn github() -> Result<Vec<crate::served::Served>, HostInputError> {
+    Ok(vec![crate::served::Served::GitHub(
+        Host::parse("github.com").unwrap(),
+    )])
 }
 
 fn clock() -> SystemTime {

@@ -63,6 +63,7 @@ impl fmt::Debug for Token {
 pub fn mask(value: &str) -> String {
     let prefix = KNOWN_PREFIXES
         .iter()
+        .chain(GITLAB_PREFIXES)
         .find(|p| value.starts_with(**p))
         .copied()
         .unwrap_or("");
@@ -86,6 +87,36 @@ pub fn is_token_shaped(word: &str) -> bool {
 }
 
 const KNOWN_PREFIXES: &[&str] = &["github_pat_", "ghs_", "ghp_", "gho_", "ghu_", "ghr_"];
+
+/// GitLab's token prefixes (personal, OAuth application secret, deploy,
+/// runner, CI/CD job, pipeline trigger, feed, incoming mail, agent, SCIM,
+/// feature flags client): `glpat-` then letters, digits, `_`, `-` and, in
+/// the routable form, `.`. Shown by [`mask`] like GitHub's prefixes.
+pub const GITLAB_PREFIXES: &[&str] = &[
+    "glpat-", "gloas-", "gldt-", "glrt-", "glrtr-", "glcbt-", "glptt-", "glft-", "glimt-",
+    "glagent-", "glsoat-", "glffct-",
+];
+
+/// The shortest body after a GitLab prefix that counts as a token (GitLab's
+/// are 20 characters and more), so that prose naming the prefix stays.
+pub const GITLAB_MIN_BODY: usize = 16;
+
+/// The length of the GitLab token at the start of `text`, when one is
+/// there: a [`GITLAB_PREFIXES`] prefix and at least [`GITLAB_MIN_BODY`]
+/// characters of letters, digits, `_`, `-` and `.` (a final `.` or `-`
+/// ends a sentence, not the token).
+pub fn gitlab_token_len(text: &str) -> Option<usize> {
+    let prefix = GITLAB_PREFIXES.iter().find(|p| text.starts_with(**p))?;
+    let rest = &text.as_bytes()[prefix.len()..];
+    let mut body = rest
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        .count();
+    while body > 0 && matches!(rest[body - 1], b'.' | b'-') {
+        body -= 1;
+    }
+    (body >= GITLAB_MIN_BODY).then_some(prefix.len() + body)
+}
 
 /// Why a candidate is not a valid token. Positions are byte offsets in the
 /// cleaned value; the value itself is never carried.

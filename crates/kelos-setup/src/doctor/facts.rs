@@ -5,15 +5,17 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use kelos_token::env::EnvSnapshot;
-use kelos_token::host::{Host, HostInputError};
+use kelos_token::host::HostInputError;
+use kelos_token::served::Served;
 use kelos_token::source::{FileProblem, FileRead, Lookup};
 
 #[derive(Clone, Debug)]
 pub struct GitFacts {
     /// `git --version`, or why it could not be run.
     pub version: Result<String, String>,
-    /// Per configured host, the helpers git would run for `https://HOST`.
-    pub helpers: Vec<(Host, Vec<String>)>,
+    /// Per URL git asks for a configured host (`https://HOST`, and an
+    /// `http://` GitLab instance's own URL), the helpers git would run.
+    pub helpers: Vec<(String, Vec<String>)>,
     /// Each kelos helper git would run, and whether git can run it (it asked
     /// git: `git credential-kelos capability`), or why not.
     pub kelos_runs: Vec<(String, Result<(), String>)>,
@@ -112,7 +114,7 @@ pub enum GhEnd {
 pub struct Facts {
     pub now: SystemTime,
     pub env: EnvSnapshot,
-    pub hosts: Vec<Host>,
+    pub hosts: Vec<Served>,
     /// The raw read of the token file (when a path is configured).
     pub file: Option<Result<FileRead, FileProblem>>,
     /// The decision both binaries would make for the first host.
@@ -141,7 +143,7 @@ pub struct Reader {
 #[cfg(test)]
 pub(super) mod fixtures {
     use super::*;
-    use kelos_token::host::HostClass;
+    use kelos_token::host::{Host, HostClass};
     use kelos_token::source::choose;
 
     pub fn facts(git: GitFacts, hosts: &[&str]) -> Facts {
@@ -155,7 +157,10 @@ pub(super) mod fixtures {
                 HostClass::Dotcom,
             ),
             env,
-            hosts: hosts.iter().map(|h| Host::parse(h).unwrap()).collect(),
+            hosts: hosts
+                .iter()
+                .map(|h| Served::GitHub(Host::parse(h).unwrap()))
+                .collect(),
             file: None,
             gh_vars: Ok(vec!["GH_TOKEN"]),
             git,

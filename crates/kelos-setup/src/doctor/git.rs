@@ -10,7 +10,7 @@ use super::report::{check, Check, CheckId, Level};
 use crate::configure::Scope;
 use crate::gitconfig::is_kelos_helper;
 use crate::quote::sh_word;
-use kelos_token::host::Host;
+use kelos_token::served::Served;
 
 pub(super) fn git_checks(f: &Facts, checks: &mut Vec<Check>) {
     match (&f.git.version, &f.git.config_error) {
@@ -36,7 +36,8 @@ pub(super) fn git_checks(f: &Facts, checks: &mut Vec<Check>) {
             return;
         }
     }
-    for (host, helpers) in &f.git.helpers {
+    for (url, helpers) in &f.git.helpers {
+        let host = url.split_once("://").map_or(url.as_str(), |(_, h)| h);
         let list = if helpers.is_empty() {
             "none".to_owned()
         } else {
@@ -58,25 +59,25 @@ pub(super) fn git_checks(f: &Facts, checks: &mut Vec<Check>) {
             (Some(_), Some((value, why))) => check(
                 CheckId::GitHelper,
                 Level::Fail,
-                format!("git is configured to run `{value}` for https://{host}, but cannot run it: {why} (helpers: {list})"),
+                format!("git is configured to run `{value}` for {url}, but cannot run it: {why} (helpers: {list})"),
                 Some("install git-credential-kelos into a directory in PATH: install -m 0755 git-credential-kelos /usr/local/bin/git-credential-kelos"),
             ),
             (None, _) => check(
                 CheckId::GitHelper,
                 Level::Fail,
-                format!("git runs no kelos helper for https://{host} (helpers: {list})"),
+                format!("git runs no kelos helper for {url} (helpers: {list})"),
                 Some(&configure),
             ),
             (Some(0), None) => check(
                 CheckId::GitHelper,
                 Level::Ok,
-                format!("git asks kelos first for https://{host} (helpers: {list})"),
+                format!("git asks kelos first for {url} (helpers: {list})"),
                 None,
             ),
             (Some(_), None) => check(
                 CheckId::GitHelper,
                 Level::Warn,
-                format!("another helper runs before kelos for https://{host} (helpers: {list}); it may answer with a stale token"),
+                format!("another helper runs before kelos for {url} (helpers: {list}); it may answer with a stale token"),
                 Some(&configure),
             ),
         };
@@ -214,10 +215,14 @@ fn describe_source(h: &HelperSource) -> String {
 /// Commands a person can paste: for each scope a leaking helper comes
 /// from, `configure --exclusive` in that scope (the repository's last, as
 /// it starts with `cd`).
-pub fn leak_fix(leaking: &[&HelperSource], hosts: &[Host], repository: Option<&Path>) -> String {
+pub fn leak_fix(leaking: &[&HelperSource], hosts: &[Served], repository: Option<&Path>) -> String {
+    // What `configure --exclusive` writes, as options: none for github.com alone.
     let host_args: String = match hosts {
-        [only] if only.as_str() == "github.com" => String::new(),
-        _ => hosts.iter().map(|h| format!(" --host {h}")).collect(),
+        [Served::GitHub(only)] if only.as_str() == "github.com" => String::new(),
+        _ => hosts
+            .iter()
+            .map(|h| format!(" --host {}", h.host()))
+            .collect(),
     };
     // The scope's options from the same type `configure` takes them as.
     let cmd = |scope: Scope| {
@@ -294,7 +299,8 @@ mod tests {
     use super::super::facts::Probe;
     use super::*;
     use kelos_token::env::EnvSnapshot;
-    use kelos_token::host::configured_hosts;
+    use kelos_token::host::Host;
+    use kelos_token::served::served_hosts as configured_hosts;
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -413,7 +419,7 @@ mod tests {
                 })
                 .collect();
             let refs: Vec<&HelperSource> = leaking.iter().collect();
-            let hosts = [Host::parse("github.com").unwrap()];
+            let hosts = [Served::GitHub(Host::parse("github.com").unwrap())];
             let fix = leak_fix(&refs, &hosts, Some(Path::new("/r")));
             let rank = |s: &Scope| match s {
                 Scope::System => 0,

@@ -5,6 +5,8 @@ use super::facts::Facts;
 use super::report::{check, Check, CheckId, Level};
 use kelos_token::env::GH_HOST_VAR;
 use kelos_token::host::HostOrigin;
+use kelos_token::served::Served;
+use kelos_token::GITLAB;
 
 pub(super) fn host_check(f: &Facts, checks: &mut Vec<Check>) {
     if let Some(e) = &f.host_error {
@@ -27,7 +29,15 @@ pub(super) fn host_check(f: &Facts, checks: &mut Vec<Check>) {
     let hosts: Vec<String> = f
         .hosts
         .iter()
-        .map(|h| format!("{h} ({})", h.class()))
+        .map(|served| match served {
+            Served::GitHub(h) => format!("{h} ({})", h.class()),
+            Served::GitLab(instance) => {
+                let from = GITLAB
+                    .host_var(&f.env)
+                    .map_or("default".to_owned(), |(name, _)| format!("from {name}"));
+                format!("{instance} (GitLab, {from})")
+            }
+        })
         .collect();
     let source = if f.env.non_empty(GH_HOST_VAR).is_some() {
         "from GH_HOST"

@@ -23,8 +23,10 @@ use checks::{
 };
 use kelos_token::env::{GH_PATH_VAR, TOKEN_VARS};
 use kelos_token::gh::{find_real_gh, stat_file, token_vars, wrapper_version, Found};
+use kelos_token::gitlab_host::Scheme;
 use kelos_token::host::{gh_host, HostInputError};
 use kelos_token::redact::redact;
+use kelos_token::served::Served;
 use kelos_token::source::{choose, read_configured_file};
 use kelos_token::{clean_token, EnvSnapshot, Host, Token};
 
@@ -39,7 +41,7 @@ const PROBE_USER: &str = "kelos-doctor-probe";
 
 pub fn run(
     env: &EnvSnapshot,
-    hosts: Result<Vec<Host>, HostInputError>,
+    hosts: Result<Vec<Served>, HostInputError>,
     no_token_ok: bool,
 ) -> Report {
     let (hosts, host_error) = match hosts {
@@ -47,8 +49,11 @@ pub fn run(
         Err(e) => (Vec::new(), Some(e)),
     };
     let class = hosts
-        .first()
-        .map(Host::class)
+        .iter()
+        .find_map(|s| match s {
+            Served::GitHub(h) => Some(h.class()),
+            Served::GitLab(_) => None,
+        })
         .unwrap_or(kelos_token::HostClass::Dotcom);
     // One read of the file, for the file's checks and the decision alike.
     let (path, read) = read_configured_file(env);
@@ -157,7 +162,7 @@ fn first_line(bytes: &[u8]) -> String {
 
 /// The git facts, and the passwords probes received (only so that they can
 /// be masked wherever they would show).
-fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, Vec<Token>) {
+fn git_facts(hosts: &[Served], known: &[Token], deadline: Deadline) -> (GitFacts, Vec<Token>) {
     let passwords = &mut Vec::new();
     let known: Vec<&Token> = known.iter().collect();
     let mask = |value: &str| redact(value, &known);
@@ -213,14 +218,19 @@ fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, 
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim_end_matches('\n')));
-    let helpers = hosts
-        .iter()
-        .map(|h| {
-            let values = helper_entries(&entries, "https", h)
+    // GitHub's host (not its gist host, as before GitLab); every URL of a
+    // GitLab instance.
+    let urls = hosts.iter().flat_map(|served| match served {
+        Served::GitHub(h) => vec![(Scheme::Https, h.clone())],
+        Served::GitLab(_) => served.urls(),
+    });
+    let helpers = urls
+        .map(|(scheme, h)| {
+            let values = helper_entries(&entries, scheme.as_str(), &h)
                 .into_iter()
                 .map(|e| mask(&e.value))
                 .collect();
-            (h.clone(), values)
+            (format!("{scheme}://{h}"), values)
         })
         .collect();
     let mut kelos_runs: Vec<(String, Result<(), String>)> = Vec::new();
@@ -249,8 +259,20 @@ fn git_facts(hosts: &[Host], known: &[Token], deadline: Deadline) -> (GitFacts, 
     if let Ok(probe) = Host::parse(PROBE_HOST) {
         targets.push(("https", probe));
     }
-    for h in hosts.iter().filter(|h| !h.is_loopback()) {
-        targets.push(("http", h.clone()));
+    // Plain http must get nothing, but where the operator chose it (an
+    // `http://` GitLab instance's own host and port).
+    for served in hosts {
+        let plain = Host::parse(served.host().name()).ok();
+        let h = match served {
+            Served::GitHub(h) => Some(h.clone()),
+            Served::GitLab(instance) if instance.scheme() == Scheme::Https => {
+                Some(instance.authority())
+            }
+            Served::GitLab(_) => plain,
+        };
+        if let Some(h) = h.filter(|h| !h.is_loopback() && !targets.iter().any(|(_, t)| t == h)) {
+            targets.push(("http", h));
+        }
     }
     let mut hung: Vec<String> = Vec::new();
     let mut probes = Vec::new();
