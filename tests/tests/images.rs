@@ -2169,8 +2169,12 @@ fn kelos_pod_of_the_maintainers_page_runs_as_kelos_would() {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, [HELPER, "kelos-env.sh", WRAPPER], "{pod}: kelos-bin");
-        for name in [HELPER, WRAPPER] {
+        assert_eq!(
+            names,
+            [HELPER, "kelos-env.sh", WRAPPER, GLAB_WRAPPER],
+            "{pod}: kelos-bin"
+        );
+        for name in [HELPER, WRAPPER, GLAB_WRAPPER] {
             let meta = fs::metadata(kelos_bin.join(name)).unwrap();
             assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
             assert_eq!(
