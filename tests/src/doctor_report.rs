@@ -15,6 +15,8 @@ pub const CHECK_IDS: &[&str] = &[
     "token.valid",
     "token.expiry",
     "token.fallback",
+    // Only when a GitLab setting is in play (issue 20).
+    "gitlab.token",
     "host",
     "gh.vars",
     "git",

@@ -286,6 +286,19 @@ fn gitlab_controller_s_repository_helper_is_the_leak_and_the_printed_fix_silence
         assert!(leak.message.contains(word), "{word:?} not in:\n{}", d.text);
     }
     d.assert_says("host", &format!("http://{host} (GitLab, from GITLAB_HOST)"));
+    assert_eq!(d.level("gitlab.token"), "ok", "{}", d.text);
+    d.assert_says("gitlab.token", vol.token_path().to_str().unwrap());
+    // The file gone: the frozen GITLAB_TOKEN is named, with what to mount.
+    fx.unset(GITLAB_FILE_VAR);
+    let frozen_only = fx.doctor(&[]);
+    assert_eq!(
+        frozen_only.level("gitlab.token"),
+        "warn",
+        "{}",
+        frozen_only.text
+    );
+    frozen_only.assert_says("gitlab.token", "using GITLAB_TOKEN (frozen at start-up)");
+    fx.set(GITLAB_FILE_VAR, vol.token_path());
     let fix = leak.fix.clone().expect("a fix");
     assert_eq!(
         fix,
@@ -375,4 +388,117 @@ fn gitlab_bash_and_dash_refresh_gitlab_token_through_the_snippet() {
             );
         }
     }
+}
+
+#[test]
+fn gitlab_configure_unconfigure_and_exclusive_cover_the_instance_s_urls() {
+    let mut fx = helper_pod();
+    let token = secret_token();
+    fx.secret(&token);
+    let vol = TokenVolume::with_token(&token);
+    let server = SmartHttpServer::start(&[&token]);
+    server.require_username("oauth2");
+    let host = server.host();
+    fx.set(GITLAB_FILE_VAR, vol.token_path())
+        .set("GITLAB_HOST", format!("http://{host}/gitlab"));
+    let http_key = format!("credential.http://{host}.helper");
+    let https_key = "credential.https://127.0.0.1.helper";
+    let value = format!("kelos --host {host}");
+    let out = text(&fx.kelos_ok(&["configure"]).stdout);
+    for key in [http_key.as_str(), https_key] {
+        assert!(out.contains(&format!("{key}: configured in")), "{out}");
+        assert_eq!(
+            fx.get_all(&["--global"], key),
+            Some(vec![String::new(), value.clone()]),
+            "{key}"
+        );
+    }
+    // git, through what configure wrote: clone and push as oauth2 with the file's token.
+    let repo = fx.home().join("repo");
+    fx.git_ok(&["clone", "-q", &server.url(), repo.to_str().unwrap()]);
+    assert!(
+        fill_password(&fx, "http", &host).as_deref() == Some(token.as_str()),
+        "the http URL on its port gets the file's token"
+    );
+    assert!(server.presented().iter().all(|(u, _)| u == "oauth2"));
+    // Again: nothing changes.
+    let before = fs::read(fx.gitconfig()).unwrap();
+    let out = text(&fx.kelos_ok(&["configure"]).stdout);
+    assert!(out.contains("already configured"), "{out}");
+    assert!(fs::read(fx.gitconfig()).unwrap() == before);
+    // unconfigure takes both away.
+    fx.kelos_ok(&["unconfigure"]);
+    for key in [http_key.as_str(), https_key] {
+        assert_eq!(fx.get_all(&["--global"], key), None, "{key}");
+    }
+    // --exclusive: one plain helper naming both providers' hosts.
+    fx.kelos_ok(&["configure", "--exclusive"]);
+    assert_eq!(
+        fx.get_all(&["--global"], "credential.helper"),
+        Some(vec![
+            String::new(),
+            format!("kelos --host github.com --host {host}")
+        ])
+    );
+    assert!(fill_password(&fx, "http", &host).as_deref() == Some(token.as_str()));
+    assert_eq!(fill_password(&fx, "http", "127.0.0.1"), None);
+    fx.kelos_ok(&["unconfigure", "--exclusive"]);
+    assert_eq!(fx.get_all(&["--global"], "credential.helper"), None);
+    // --helper PATH: the path in every value.
+    let helper = bin(HELPER);
+    fx.kelos_ok(&["configure", "--helper", helper.to_str().unwrap()]);
+    assert_eq!(
+        fx.get_all(&["--global"], &http_key),
+        Some(vec![
+            String::new(),
+            format!("{} --host {host}", helper.display())
+        ])
+    );
+}
+
+#[test]
+fn gitlab_exec_env_and_token_refresh_each_provider_s_variables_from_its_own_file() {
+    let (gl, gh) = (unique_gitlab_token("ExecLab"), unique_token("ExecHub"));
+    let gl_vol = TokenVolume::with_token(&gl);
+    let gh_vol = TokenVolume::with_token(&gh);
+    let mut sb = GitSandbox::new(&[]);
+    sb.set_env(GITLAB_FILE_VAR, gl_vol.token_path())
+        .use_token_file(&gh_vol)
+        .set_env("GITLAB_TOKEN", "glpat-frozen0000000000000000")
+        .set_env("GITLAB_ACCESS_TOKEN", "glpat-frozenAccess0000000000")
+        .set_env("GH_TOKEN", "ghs_frozen")
+        .secret(&gl)
+        .secret(&gh);
+    let out = sb.helper(
+        &[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s|%s|%s' \"$GITLAB_TOKEN\" \"$GITLAB_ACCESS_TOKEN\" \
+             \"${OAUTH_TOKEN-unset}\" \"$GH_TOKEN\"",
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout) == format!("{gl}|{gl}|unset|{gh}"),
+        "exec: GitLab's variables from GitLab's file, GitHub's from GitHub's (redacted)"
+    );
+    let out = sb.helper(&["env", "--format", "json"], b"");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("env's JSON");
+    assert!(json["GITLAB_TOKEN"] == gl.as_str() && json["GITLAB_ACCESS_TOKEN"] == gl.as_str());
+    assert!(json["GH_TOKEN"] == gh.as_str());
+    assert!(json.get("OAUTH_TOKEN").is_none() && json.get("GITHUB_TOKEN").is_none());
+    // token --host for GitLab's default host (GITLAB_HOST unset: gitlab.com).
+    let out = sb.helper(&["token", "--host", "gitlab.com"], b"");
+    assert!(
+        text(&out.stdout).trim() == gl,
+        "token --host gitlab.com: GitLab's file"
+    );
+    let out = sb.helper(&["token", "--host", "github.com"], b"");
+    assert!(
+        text(&out.stdout).trim() == gh,
+        "token --host github.com: GitHub's file"
+    );
 }

@@ -1,6 +1,7 @@
-//! git-credential-kelos: answers git's credential requests with the GitHub
-//! token that kubelet keeps fresh in `KELOS_GITHUB_TOKEN_FILE`, for the
-//! configured hosts only.
+//! git-credential-kelos: answers git's credential requests with the token
+//! that kubelet keeps fresh in `KELOS_GITHUB_TOKEN_FILE` (GitHub's hosts)
+//! or `KELOS_GITLAB_TOKEN_FILE` (GitLab's), for the configured hosts only,
+//! each host from its own provider's file.
 //!
 //! All decisions live in `kelos_token`; this file reads stdin, calls them, and
 //! writes what they return.
@@ -168,8 +169,8 @@ struct Invocation<'c> {
     tracer: Tracer,
 }
 
-/// Whether `command` answers for hosts (`--host`, else `GH_HOST`, else
-/// github.com).
+/// Whether `command` answers for hosts (`--host`, else `GH_HOST` or
+/// github.com, and GitLab's instance when a GitLab setting is in play).
 fn answers_for_hosts(command: &Command) -> bool {
     matches!(
         command,

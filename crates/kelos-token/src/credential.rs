@@ -50,11 +50,14 @@ impl fmt::Display for Refusal {
 
 /// Decides whether `request` is one this helper may answer; returns the
 /// configured host it matched.
-pub fn match_request<'h>(request: &Request, hosts: &'h [Host]) -> Result<&'h Host, Refusal> {
+pub fn match_request<'h>(
+    request: &Request,
+    hosts: impl IntoIterator<Item = &'h Host>,
+) -> Result<&'h Host, Refusal> {
     let raw = request.host.as_deref().ok_or(Refusal::NoHost)?;
     let host = Host::parse(raw).map_err(Refusal::BadHost)?;
     let configured = hosts
-        .iter()
+        .into_iter()
         .find(|h| **h == host || h.gist().as_ref() == Some(&host))
         .ok_or_else(|| Refusal::OtherHost(host.clone()))?;
     match request.protocol.as_deref() {

@@ -145,13 +145,16 @@ impl Provider {
             .find_map(|name| env.non_empty(name).map(|raw| (*name, raw)))
     }
 
-    /// Whether any of its variables (token file, host, token, CLI path) is
-    /// set: a provider nobody configured is not spoken of.
+    /// Whether one of its own variables is set (even empty): its token
+    /// file's, a host variable, its first token variable (what its
+    /// controller sets: `GITLAB_TOKEN`) or its CLI path. A provider nobody
+    /// configured is not spoken of; the other token variables alone do not
+    /// count (`OAUTH_TOKEN` is a name other tools use too).
     pub fn in_play(&self, env: &EnvSnapshot) -> bool {
-        std::iter::once(self.token_file_var)
+        [self.token_file_var, self.cli_path_var]
+            .into_iter()
             .chain(self.host_vars.iter().copied())
-            .chain(self.token_vars.iter().copied())
-            .chain(std::iter::once(self.cli_path_var))
+            .chain(self.token_vars.first().copied())
             .any(|name| env.get(name).is_some())
     }
 
@@ -460,7 +463,9 @@ mod tests {
             "{bad}"
         );
         assert!(!GITLAB.in_play(&env(&[("GH_TOKEN", "x"), ("GITHUB_TOKEN", "y")])));
-        assert!(GITLAB.in_play(&env(&[("OAUTH_TOKEN", "")])));
+        assert!(GITLAB.in_play(&env(&[("GITLAB_TOKEN", "")])));
+        assert!(GITLAB.in_play(&env(&[("GL_HOST", "x")])));
+        assert!(!GITLAB.in_play(&env(&[("OAUTH_TOKEN", "x"), ("GITLAB_ACCESS_TOKEN", "y")])));
         assert!(!GITHUB.in_play(&env(&[("GITLAB_TOKEN", "x")])));
     }
 

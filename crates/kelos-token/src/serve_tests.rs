@@ -461,3 +461,71 @@ proptest! {
         prop_assert!(!served.hosts_asked);
     }
 }
+
+const GITLAB_TOKEN: &str = "glpat-0123456789abcdefghijKLMN";
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Both providers configured, each with its own file and a frozen
+    /// fallback of its own: every generated request is answered with the
+    /// token of the provider whose host it names (and that provider's
+    /// username unless the request brings one), or not at all; never the
+    /// other's, never a frozen fallback.
+    #[test]
+    fn both_providers_each_request_gets_its_own_provider_s_token_or_none(
+        protocol in "https|http|ssh|HTTPS|",
+        name in "(github\\.com|gist\\.github\\.com|gl\\.svc|gitlab\\.com|127\\.0\\.0\\.1|ghe\\.x|x)",
+        port in proptest::option::of(prop_oneof![Just(443u16), Just(80), Just(8181), Just(8443)]),
+        username in proptest::option::of("(oauth2|x-access-token|me)"),
+        gitlab in "(http://gl\\.svc:8181|https://gl\\.svc|gl\\.svc:8443|http://127\\.0\\.0\\.1:8181|gitlab\\.com)",
+        gh_host in "(github\\.com|ghe\\.x|127\\.0\\.0\\.1|127\\.0\\.0\\.1:8181)",
+    ) {
+        let pod = Pod::new(Some(TOKEN));
+        let gl_file = pod.dir.join("gitlab-token");
+        std::fs::write(&gl_file, format!("{GITLAB_TOKEN}\n")).unwrap();
+        let token = pod.dir.join("token");
+        let env = EnvSnapshot::from_pairs([
+            ("KELOS_GITHUB_TOKEN_FILE", token.to_str().unwrap()),
+            ("KELOS_GITLAB_TOKEN_FILE", gl_file.to_str().unwrap()),
+            ("GITLAB_HOST", gitlab.as_str()),
+            ("GH_HOST", gh_host.as_str()),
+            ("GITLAB_TOKEN", "glpat-frozenFallback000000000"),
+            ("GITHUB_TOKEN", "ghs_frozenFallback00000000"),
+        ]);
+        let host = match port { Some(p) => format!("{name}:{p}"), None => name.clone() };
+        let mut input = format!("protocol={protocol}\nhost={host}\n");
+        if let Some(u) = &username {
+            input.push_str(&format!("username={u}\n"));
+        }
+        input.push('\n');
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let world = World {
+            env: &env,
+            hosts: || crate::served::served_hosts(&Vec::<String>::new(), &env),
+            clock,
+        };
+        serve(Operation::Get, input.as_bytes(), &mut out, &mut err, world, &mut Tracer::off(PROGRAM))
+            .expect("served");
+        let out = String::from_utf8(out).unwrap();
+        let password = out.lines().find_map(|l| l.strip_prefix("password="));
+        let user = out.lines().find_map(|l| l.strip_prefix("username="));
+        // Each provider's own rule, alone.
+        let r = crate::protocol::parse_request(input.as_bytes()).unwrap();
+        let gh = Host::parse(&gh_host).unwrap();
+        let github_says = crate::credential::match_request(&r, [&gh]).is_ok();
+        let instance = crate::provider::GITLAB.instance(&env).unwrap();
+        let gitlab_says = instance.answers(&protocol, &host).is_some();
+        let (want, default_user) = match (github_says, gitlab_says) {
+            (true, false) => (Some(TOKEN), "x-access-token"),
+            (false, true) => (Some(GITLAB_TOKEN), "oauth2"),
+            _ => (None, ""),
+        };
+        prop_assert_eq!(password, want, "{}://{}", protocol, host);
+        if want.is_some() {
+            prop_assert_eq!(user, Some(username.as_deref().unwrap_or(default_user)));
+        }
+        let err = String::from_utf8_lossy(&err);
+        prop_assert!(!err.contains(TOKEN) && !err.contains(GITLAB_TOKEN));
+    }
+}

@@ -133,14 +133,11 @@ pub struct Matched {
 /// ([`GitlabHost::answers`]) over the GitLab instances; a request both
 /// match is refused. With GitHub hosts alone, exactly [`match_request`].
 pub fn match_served(request: &Request, served: &[Served]) -> Result<Matched, Refusal> {
-    let github: Vec<Host> = served
-        .iter()
-        .filter_map(|s| match s {
-            Served::GitHub(h) => Some(h.clone()),
-            Served::GitLab(_) => None,
-        })
-        .collect();
-    let by_github = match_request(request, &github);
+    let github = served.iter().filter_map(|s| match s {
+        Served::GitHub(h) => Some(h),
+        Served::GitLab(_) => None,
+    });
+    let by_github = match_request(request, github);
     let by_gitlab = match (request.protocol.as_deref(), request.host.as_deref()) {
         (Some(protocol), Some(raw)) => served.iter().find_map(|s| match s {
             Served::GitLab(instance) => instance.answers(protocol, raw),

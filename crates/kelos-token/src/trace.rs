@@ -30,7 +30,8 @@ use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::env::{EnvSnapshot, TOKEN_VARS, TRACE_VAR};
+use crate::env::{EnvSnapshot, TRACE_VAR};
+use crate::provider::PROVIDERS;
 use crate::redact::redact_values;
 use crate::source::with_suffix;
 use crate::text::escape_controls;
@@ -174,7 +175,9 @@ impl Tracer {
             secrets: Vec::new(),
         };
         if tracer.enabled() {
-            for name in TOKEN_VARS {
+            // Every provider's token variables (GitHub's, GitLab's).
+            let names = PROVIDERS.iter().flat_map(|p| p.token_vars.iter());
+            for name in names {
                 if let Some(value) = env.non_empty(name) {
                     tracer.hide(value.as_encoded_bytes());
                 }
@@ -230,13 +233,16 @@ impl Tracer {
 /// git reads around this helper (a trace line appended to one would stop
 /// git from parsing its config).
 fn files_read(env: &EnvSnapshot) -> Vec<PathBuf> {
-    // Every provider's token file (kelos-glab's is GitLab's).
-    let mut files: Vec<PathBuf> = crate::provider::PROVIDERS
-        .iter()
-        .filter_map(|p| env.non_empty(p.token_file_var).map(Path::new))
-        .filter(|token| token.is_absolute())
-        .flat_map(|token| [token.to_owned(), with_suffix(token)])
-        .collect();
+    // Every provider's token file (GitHub's, GitLab's).
+    let mut files = Vec::new();
+    for provider in PROVIDERS {
+        match env.non_empty(provider.token_file_var).map(Path::new) {
+            Some(token) if token.is_absolute() => {
+                files.extend([token.to_owned(), with_suffix(token)])
+            }
+            _ => {}
+        }
+    }
     files.extend(git_config_files(
         env,
         std::env::current_dir().ok().as_deref(),
@@ -407,7 +413,6 @@ macro_rules! trace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::TOKEN_FILE_VAR;
 
     #[test]
     fn settings_table() {
@@ -544,7 +549,7 @@ mod tests {
 
     fn tracer_for(token_file: &Path, trace: &Path) -> Tracer {
         let env = EnvSnapshot::from_pairs([
-            (TOKEN_FILE_VAR, token_file.to_str().unwrap()),
+            (crate::env::TOKEN_FILE_VAR, token_file.to_str().unwrap()),
             (TRACE_VAR, trace.to_str().unwrap()),
         ]);
         Tracer::from_env(&env, "test")
@@ -581,6 +586,42 @@ mod tests {
         assert!(tracer.enabled());
         trace!(tracer, "a line");
         assert!(std::fs::read_to_string(&other).unwrap().contains("a line"));
+    }
+
+    #[test]
+    fn never_gitlab_s_token_file_and_never_its_variables_values() {
+        let d = Dir::new("gitlab");
+        let token = d.0.join("GITLAB_TOKEN");
+        let expiry = d.0.join("GITLAB_TOKEN_EXPIRES_AT");
+        std::fs::write(&token, "glpat-tokenValue0123456789\n").unwrap();
+        std::fs::write(&expiry, "2030-01-01T00:00:00Z\n").unwrap();
+        let for_trace = |trace: &Path| {
+            let env = EnvSnapshot::from_pairs([
+                ("KELOS_GITLAB_TOKEN_FILE", token.to_str().unwrap()),
+                ("GITLAB_TOKEN", "frozenGitlabValue"),
+                ("OAUTH_TOKEN", "frozenOauthValue"),
+                (TRACE_VAR, trace.to_str().unwrap()),
+            ]);
+            Tracer::from_env(&env, "test")
+        };
+        for trace in [&token, &expiry, &d.0.join("./GITLAB_TOKEN")] {
+            let mut tracer = for_trace(trace);
+            assert!(!tracer.enabled(), "traced into {}", trace.display());
+            trace!(tracer, "a line");
+        }
+        assert_eq!(
+            std::fs::read(&token).unwrap(),
+            b"glpat-tokenValue0123456789\n"
+        );
+        let other = d.0.join("trace.log");
+        let mut tracer = for_trace(&other);
+        trace!(tracer, "saw frozenGitlabValue and frozenOauthValue");
+        let text = std::fs::read_to_string(&other).unwrap();
+        assert!(text.contains("saw "), "{text}");
+        assert!(
+            !text.contains("frozenGitlabValue") && !text.contains("frozenOauthValue"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub fn diagnose(f: &Facts) -> Report {
     token::file_checks(f, &mut checks);
     token::expiry_check(f, &mut checks);
     token::fallback_check(f, &mut checks);
+    token::gitlab_check(f, &mut checks);
     host::host_check(f, &mut checks);
     gh::vars_check(f, &mut checks);
     git::git_checks(f, &mut checks);

@@ -119,6 +119,8 @@ pub struct Facts {
     pub file: Option<Result<FileRead, FileProblem>>,
     /// The decision both binaries would make for the first host.
     pub lookup: Lookup,
+    /// GitLab's decision, when a GitLab setting is in play.
+    pub gitlab: Option<Lookup>,
     /// Variables kelos-gh would set for `GH_HOST`, or why it would set none.
     pub gh_vars: Result<Vec<&'static str>, String>,
     pub git: GitFacts,
@@ -156,6 +158,7 @@ pub(super) mod fixtures {
                 &env,
                 HostClass::Dotcom,
             ),
+            gitlab: None,
             env,
             hosts: hosts
                 .iter()

@@ -27,8 +27,8 @@ use kelos_token::gitlab_host::Scheme;
 use kelos_token::host::{gh_host, HostInputError};
 use kelos_token::redact::redact;
 use kelos_token::served::Served;
-use kelos_token::source::{choose, read_configured_file};
-use kelos_token::{clean_token, EnvSnapshot, Host, Token};
+use kelos_token::source::{choose, choose_for, read_configured_file};
+use kelos_token::{clean_token, EnvSnapshot, Host, Token, GITLAB};
 
 /// The most any one child (git) is given.
 const CHILD_LIMIT: Duration = Duration::from_secs(3);
@@ -68,12 +68,25 @@ pub fn run(
             .flat_map(|v| v.as_encoded_bytes().split(u8::is_ascii_whitespace))
             .filter_map(|v| clean_token(v).ok()),
     );
+    // GitLab's token, when GitLab is in play; its fallbacks masked as well.
+    let gitlab = GITLAB
+        .in_play(env)
+        .then(|| choose_for(&GITLAB, env, kelos_token::HostClass::Enterprise));
+    known.extend(gitlab.iter().filter_map(|l| l.token.clone()));
+    known.extend(
+        GITLAB
+            .token_vars
+            .iter()
+            .filter_map(|v| env.non_empty(v))
+            .filter_map(|v| clean_token(v.as_encoded_bytes()).ok()),
+    );
     let deadline = Deadline::new(TOTAL_LIMIT, CHILD_LIMIT);
     let (git, probe_passwords) = git_facts(&hosts, &known, deadline);
     known.extend(probe_passwords);
     let facts = Facts {
         now: SystemTime::now(),
         lookup: found,
+        gitlab,
         file,
         gh_vars: gh_vars(env),
         git,

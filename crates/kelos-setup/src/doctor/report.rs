@@ -18,6 +18,7 @@ pub enum CheckId {
     TokenMode,
     TokenExpiry,
     TokenFallback,
+    GitlabToken,
     Host,
     GhVars,
     Git,
@@ -27,12 +28,13 @@ pub enum CheckId {
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 11] = [
+    pub const ALL: [CheckId; 12] = [
         CheckId::TokenFile,
         CheckId::TokenValid,
         CheckId::TokenMode,
         CheckId::TokenExpiry,
         CheckId::TokenFallback,
+        CheckId::GitlabToken,
         CheckId::Host,
         CheckId::GhVars,
         CheckId::Git,
@@ -48,6 +50,7 @@ impl CheckId {
             CheckId::TokenMode => "token.mode",
             CheckId::TokenExpiry => "token.expiry",
             CheckId::TokenFallback => "token.fallback",
+            CheckId::GitlabToken => "gitlab.token",
             CheckId::Host => "host",
             CheckId::GhVars => "gh.vars",
             CheckId::Git => "git",

@@ -84,6 +84,60 @@ pub(super) fn file_checks(f: &Facts, checks: &mut Vec<Check>) {
     }
 }
 
+/// `gitlab.token`, only when a GitLab setting is in play: where GitLab's
+/// token comes from (its file, as `get` and kelos-glab read it), or why
+/// there is none.
+pub(super) fn gitlab_check(f: &Facts, checks: &mut Vec<Check>) {
+    let Some(found) = &f.gitlab else {
+        return;
+    };
+    let var = found.provider.token_file_var;
+    let mount = format!(
+        "mount GitLab's token Secret as a volume and point {var} at the file in it \
+         (Kelos: /kelos/gitlab-token/GITLAB_TOKEN)"
+    );
+    let (level, message, fix) = match (&found.token, found.origin) {
+        (Some(token), Some(Origin::File)) => {
+            let path = found.path.as_deref().unwrap_or(std::path::Path::new(""));
+            let layout = found
+                .layout
+                .as_ref()
+                .map_or_else(String::new, |l| format!(" ({l})"));
+            let expiry = match found.expires_at {
+                Some(at) => format!(", {}", describe_expiry(at, unix_seconds(f.now))),
+                None => String::new(),
+            };
+            (
+                Level::Ok,
+                format!(
+                    "GitLab token from {}{layout}: {}{expiry}",
+                    path.display(),
+                    token.masked()
+                ),
+                None,
+            )
+        }
+        (Some(_), _) => (
+            Level::Warn,
+            format!(
+                "GitLab: {}; GitLab revokes a rotated token at once",
+                found.explain()
+            ),
+            Some(mount),
+        ),
+        (None, _) => (
+            if f.no_token_ok {
+                Level::Warn
+            } else {
+                Level::Fail
+            },
+            format!("no GitLab token: {}", found.explain()),
+            Some(mount),
+        ),
+    };
+    checks.push(check(CheckId::GitlabToken, level, message, fix.as_deref()));
+}
+
 /// A token file every user may read is worth tightening, but only to a mode
 /// this user can still read: kubelet writes Secret files as root, with the
 /// pod's `fsGroup` as their group when it has one (Kelos sets 61100). The
