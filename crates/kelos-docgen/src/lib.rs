@@ -176,7 +176,11 @@ pub const ENVIRONMENT: &[EnvVar] = &[
     },
     EnvVar {
         names: &["KELOS_GLAB_PATH"],
-        helper: None,
+        helper: Some(
+            "Read only for whether it is set: with it (or KELOS_GITLAB_TOKEN_FILE, a GitLab host \
+             variable, GITLAB_TOKEN) GitLab is in play, and the GitLab instance is among the \
+             hosts answered and checked.",
+        ),
         gh: None,
         glab: Some(
             "Absolute path of the real glab; overrides the search of PATH, which is kelos-gh(1)'s: \
