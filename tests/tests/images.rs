@@ -1771,6 +1771,38 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
         "the API saw each gh once, with the current token"
     );
 
+    // glab is kelos-glab, in front of the base's glab: `glab api user` against the GitLab
+    // stand-in over http on a port (GITLAB_HOST as Kelos's GitLab provider sets it) sends
+    // the file's token, GITLAB_TOKEN frozen at a revoked one; glab's config holds the host
+    // entry and no token.
+    let gitlab = GitLabApi::start(&[&token3]);
+    let base_url = gitlab.base_url();
+    let glab_env = [
+        ("KELOS_GITLAB_TOKEN_FILE", TOKEN_FILE),
+        ("GITLAB_HOST", base_url.as_str()),
+        ("GITLAB_TOKEN", token1.as_str()),
+        ("GLAB_CONFIG_DIR", "/home/agent/.glab-config"),
+        ("GLAB_CHECK_UPDATE", "false"),
+        ("GLAB_SEND_TELEMETRY", "false"),
+    ];
+    let out = as_built.ok(&glab_env, &["glab", "api", "user"]);
+    assert_eq!(text(&out.stdout).trim(), kelos_e2e::gitlab_api::USER_JSON);
+    assert!(
+        gitlab.presented_tokens() == [token3.as_str()],
+        "glab in the image sent another token than the file's: {:?}",
+        gitlab.request_log()
+    );
+    let config = as_built.ok(&[], &["cat", "/home/agent/.glab-config/config.yml"]);
+    assert!(
+        text(&config.stdout).contains(&format!("api_host: {}", gitlab.host())),
+        "{}",
+        text(&config.stdout)
+    );
+    assert_no_token_in("glab's config in the image", &config.stdout, &secret_refs);
+    log.push(
+        "glab api user through kelos-glab (GITLAB_HOST http on a port): the file's token".into(),
+    );
+
     eprintln!(
         "images: in the built example image as UID {AGENT_UID}:\n  {}\n  doctor: {}\n\
          images: example image with buildah: base {:.1?}, build {:.1?}, checks {:.1?}",
