@@ -285,7 +285,18 @@ fn gitlab_controller_s_repository_helper_is_the_leak_and_the_printed_fix_silence
     ] {
         assert!(leak.message.contains(word), "{word:?} not in:\n{}", d.text);
     }
-    d.assert_says("host", &format!("http://{host} (GitLab, from GITLAB_HOST)"));
+    // A GitLab workspace (no GitHub variable): GitLab's checks, none of GitHub's or gh's.
+    d.assert_says(
+        "host",
+        &format!("answering for http://{host} (GitLab, from GITLAB_HOST)"),
+    );
+    for absent in ["token.file", "token.fallback", "gh.vars", "gh"] {
+        assert!(
+            d.find(absent).is_none(),
+            "{absent} in a GitLab pod:\n{}",
+            d.text
+        );
+    }
     assert_eq!(d.level("gitlab.token"), "ok", "{}", d.text);
     d.assert_says("gitlab.token", vol.token_path().to_str().unwrap());
     // The file gone: the frozen GITLAB_TOKEN is named, with what to mount.
@@ -303,8 +314,7 @@ fn gitlab_controller_s_repository_helper_is_the_leak_and_the_printed_fix_silence
     assert_eq!(
         fix,
         format!(
-            "cd {} && git-credential-kelos configure --exclusive --local --host github.com \
-             --host {host}",
+            "cd {} && git-credential-kelos configure --exclusive --local --host {host}",
             repo.display()
         ),
         "{}",
@@ -413,6 +423,11 @@ fn gitlab_configure_unconfigure_and_exclusive_cover_the_instance_s_urls() {
             "{key}"
         );
     }
+    // A GitLab workspace with no GitHub variable: nothing for github.com.
+    assert_eq!(
+        fx.get_all(&["--global"], "credential.https://github.com.helper"),
+        None
+    );
     // git, through what configure wrote: clone and push as oauth2 with the file's token.
     let repo = fx.home().join("repo");
     fx.git_ok(&["clone", "-q", &server.url(), repo.to_str().unwrap()]);
@@ -431,14 +446,11 @@ fn gitlab_configure_unconfigure_and_exclusive_cover_the_instance_s_urls() {
     for key in [http_key.as_str(), https_key] {
         assert_eq!(fx.get_all(&["--global"], key), None, "{key}");
     }
-    // --exclusive: one plain helper naming both providers' hosts.
+    // --exclusive: one plain helper for GitLab's host (no GitHub variable in this pod).
     fx.kelos_ok(&["configure", "--exclusive"]);
     assert_eq!(
         fx.get_all(&["--global"], "credential.helper"),
-        Some(vec![
-            String::new(),
-            format!("kelos --host github.com --host {host}")
-        ])
+        Some(vec![String::new(), format!("kelos --host {host}")])
     );
     assert!(fill_password(&fx, "http", &host).as_deref() == Some(token.as_str()));
     assert_eq!(fill_password(&fx, "http", "127.0.0.1"), None);
@@ -501,4 +513,31 @@ fn gitlab_exec_env_and_token_refresh_each_provider_s_variables_from_its_own_file
         text(&out.stdout).trim() == gh,
         "token --host github.com: GitHub's file"
     );
+}
+
+#[test]
+fn gitlab_an_empty_file_mid_rotation_never_blanks_gitlab_token() {
+    let token = unique_gitlab_token("Empty");
+    let mut vol = TokenVolume::with_token(&token);
+    let mut sb = GitSandbox::new(&[]);
+    sb.set_env(GITLAB_FILE_VAR, vol.token_path())
+        .set_env("GITLAB_TOKEN", "glpat-frozenStillThere000000000")
+        .set_env("GITLAB_HOST", "https://gitlab.example.com")
+        .secret(&token);
+    // A writer that truncates and rewrites: the file reads empty.
+    vol.publish(b"", None);
+    let out = sb.helper(&["env"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("GITLAB_TOKEN"),
+        "an empty file sets nothing: {}",
+        text(&out.stdout)
+    );
+    // get falls back to the frozen variable, as for GitHub, and says nothing of the file's.
+    let got = fill(&sb, "https", "gitlab.example.com");
+    assert!(got == Some(("oauth2".into(), "glpat-frozenStillThere000000000".into())));
+    // The file back: its token again.
+    vol.publish(token.as_bytes(), None);
+    let out = sb.helper(&["env"], b"");
+    assert!(text(&out.stdout) == format!("export GITLAB_TOKEN='{token}'\n"));
 }

@@ -125,11 +125,11 @@ fn names_for<'s>(
     others: &[&'static Provider],
 ) -> Vec<&'s str> {
     let mut names = provider.consumer_vars(|n| env.get(n).is_some(), set);
-    names.retain(|n| {
-        !others
-            .iter()
-            .any(|o| *o != provider && o.token_vars.contains(n))
-    });
+    for other in others {
+        if !std::ptr::eq(*other, provider) {
+            names.retain(|n| !other.token_vars.contains(n));
+        }
+    }
     names
 }
 

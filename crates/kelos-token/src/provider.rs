@@ -151,11 +151,17 @@ impl Provider {
     /// configured is not spoken of; the other token variables alone do not
     /// count (`OAUTH_TOKEN` is a name other tools use too).
     pub fn in_play(&self, env: &EnvSnapshot) -> bool {
-        [self.token_file_var, self.cli_path_var]
-            .into_iter()
-            .chain(self.host_vars.iter().copied())
-            .chain(self.token_vars.first().copied())
-            .any(|name| env.get(name).is_some())
+        // Plain loops: the binary's size is counted (1 MiB).
+        let own = self.token_vars.get(..1).unwrap_or_default();
+        any_set(env, &[self.token_file_var, self.cli_path_var])
+            || any_set(env, self.host_vars)
+            || any_set(env, own)
+    }
+
+    /// Whether any variable of this provider is set (even empty): its token
+    /// file's, a host variable, any token variable, its CLI path.
+    pub fn any_var_set(&self, env: &EnvSnapshot) -> bool {
+        self.in_play(env) || any_set(env, self.token_vars)
     }
 
     /// The instance its host variables name as a URL (the first non-empty
@@ -172,6 +178,11 @@ impl Provider {
     pub const fn var_count(&self) -> usize {
         2 + self.host_vars.len() + self.token_vars.len()
     }
+}
+
+/// Whether any of `names` is set in `env` (even empty).
+fn any_set(env: &EnvSnapshot, names: &[&str]) -> bool {
+    names.iter().any(|name| env.get(name).is_some())
 }
 
 /// GitHub. gh itself reads `GH_TOKEN` then `GITHUB_TOKEN` for github.com

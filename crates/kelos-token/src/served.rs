@@ -51,19 +51,20 @@ impl Served {
     /// host over https and, for an `http://` instance, over http on its
     /// port first.
     pub fn urls(&self) -> Vec<(Scheme, Host)> {
+        let mut urls = Vec::with_capacity(2);
         match self {
-            Served::GitHub(host) => std::iter::once(host.clone())
-                .chain(host.gist())
-                .map(|h| (Scheme::Https, h))
-                .collect(),
-            Served::GitLab(instance) => match instance.scheme() {
-                Scheme::Https => vec![(Scheme::Https, instance.authority())],
-                Scheme::Http => vec![
-                    (Scheme::Http, instance.authority()),
-                    (Scheme::Https, instance.host().clone()),
-                ],
-            },
+            Served::GitHub(host) => {
+                urls.push((Scheme::Https, host.clone()));
+                urls.extend(host.gist().map(|gist| (Scheme::Https, gist)));
+            }
+            Served::GitLab(instance) => {
+                urls.push((instance.scheme(), instance.authority()));
+                if instance.scheme() == Scheme::Http {
+                    urls.push((Scheme::Https, instance.host().clone()));
+                }
+            }
         }
+        urls
     }
 }
 
@@ -84,9 +85,10 @@ impl fmt::Display for Served {
 
 /// The hosts a command answers for: the `--host` values, each given to
 /// the provider it belongs to, else GitHub's host and, when GitLab is in
-/// play ([`Provider::in_play`]), GitLab's instance. A malformed GitLab
-/// host variable is an error only when GitLab is in play: a pod with no
-/// GitLab setting is served exactly as before.
+/// play ([`Provider::in_play`]), GitLab's instance. A pod with no GitLab
+/// setting is served exactly as before (GitHub's host, set or not); a
+/// GitLab pod with no GitHub variable at all (Kelos's GitLab workspaces)
+/// is GitLab's alone. A malformed GitLab host variable is an error.
 pub fn served_hosts<S: AsRef<OsStr>>(
     options: &[S],
     env: &EnvSnapshot,
@@ -97,7 +99,11 @@ pub fn served_hosts<S: AsRef<OsStr>>(
         None
     };
     if options.is_empty() {
-        let mut served = vec![Served::GitHub(GITHUB.host(env)?)];
+        let github = gitlab.is_none() || GITHUB.any_var_set(env);
+        let mut served = Vec::with_capacity(2);
+        if github {
+            served.push(Served::GitHub(GITHUB.host(env)?));
+        }
         served.extend(gitlab.map(Served::GitLab));
         return Ok(served);
     }
@@ -193,8 +199,14 @@ mod tests {
             ("KELOS_GITLAB_TOKEN_FILE", "/k/gl"),
             ("GITLAB_HOST", "http://gl.svc:8181"),
         ]);
+        // GitLab's variables alone: GitLab's instance alone.
         assert_eq!(
             names(&served_hosts(&none, &both).unwrap()),
+            ["http://gl.svc:8181 GitLab"]
+        );
+        let with_github = env(&[("GH_TOKEN", "x"), ("GITLAB_HOST", "http://gl.svc:8181")]);
+        assert_eq!(
+            names(&served_hosts(&none, &with_github).unwrap()),
             ["github.com GitHub", "http://gl.svc:8181 GitLab"]
         );
         assert_eq!(
@@ -212,7 +224,7 @@ mod tests {
         let token_only = env(&[("GITLAB_TOKEN", "glpat-x")]);
         assert_eq!(
             names(&served_hosts(&none, &token_only).unwrap()),
-            ["github.com GitHub", "https://gitlab.com GitLab"]
+            ["https://gitlab.com GitLab"]
         );
         // A malformed GITLAB_HOST: one line naming it.
         let bad = env(&[("GITLAB_HOST", "ssh://gl.svc")]);

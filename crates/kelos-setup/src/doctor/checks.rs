@@ -10,14 +10,22 @@ use super::{gh, git, host, token};
 
 pub fn diagnose(f: &Facts) -> Report {
     let mut checks = Vec::new();
-    token::file_checks(f, &mut checks);
-    token::expiry_check(f, &mut checks);
-    token::fallback_check(f, &mut checks);
+    // GitHub's token and gh only where GitHub is answered for (a GitLab
+    // workspace has no GitHub variable).
+    if f.github {
+        token::file_checks(f, &mut checks);
+        token::expiry_check(f, &mut checks);
+        token::fallback_check(f, &mut checks);
+    }
     token::gitlab_check(f, &mut checks);
     host::host_check(f, &mut checks);
-    gh::vars_check(f, &mut checks);
+    if f.github {
+        gh::vars_check(f, &mut checks);
+    }
     git::git_checks(f, &mut checks);
-    gh::gh_checks(f, &mut checks);
+    if f.github {
+        gh::gh_checks(f, &mut checks);
+    }
     Report { checks }
 }
 

@@ -121,6 +121,10 @@ pub struct Facts {
     pub lookup: Lookup,
     /// GitLab's decision, when a GitLab setting is in play.
     pub gitlab: Option<Lookup>,
+    /// Whether GitHub is answered for (always but in a GitLab pod with no
+    /// GitHub variable, or when every `--host` is GitLab's): its token and
+    /// gh checks are made only then.
+    pub github: bool,
     /// Variables kelos-gh would set for `GH_HOST`, or why it would set none.
     pub gh_vars: Result<Vec<&'static str>, String>,
     pub git: GitFacts,
@@ -159,6 +163,7 @@ pub(super) mod fixtures {
                 HostClass::Dotcom,
             ),
             gitlab: None,
+            github: true,
             env,
             hosts: hosts
                 .iter()

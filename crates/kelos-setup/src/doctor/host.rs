@@ -26,11 +26,22 @@ pub(super) fn host_check(f: &Facts, checks: &mut Vec<Check>) {
         };
         checks.push(check(CheckId::Host, Level::Fail, e.to_string(), Some(&fix)));
     }
+    if f.host_error.is_some() {
+        return;
+    }
+    let source = if f.env.non_empty(GH_HOST_VAR).is_some() {
+        "from GH_HOST"
+    } else {
+        "default"
+    };
+    let gitlab = f.hosts.iter().any(|s| matches!(s, Served::GitLab(_)));
     let hosts: Vec<String> = f
         .hosts
         .iter()
         .map(|served| match served {
-            Served::GitHub(h) => format!("{h} ({})", h.class()),
+            // GitHub alone: as before GitLab (the source after the list).
+            Served::GitHub(h) if !gitlab => format!("{h} ({})", h.class()),
+            Served::GitHub(h) => format!("{h} ({}, {source})", h.class()),
             Served::GitLab(instance) => {
                 let from = GITLAB
                     .host_var(&f.env)
@@ -39,17 +50,10 @@ pub(super) fn host_check(f: &Facts, checks: &mut Vec<Check>) {
             }
         })
         .collect();
-    let source = if f.env.non_empty(GH_HOST_VAR).is_some() {
-        "from GH_HOST"
+    let message = if gitlab {
+        format!("answering for {}", hosts.join(", "))
     } else {
-        "default"
+        format!("answering for {} [{source}]", hosts.join(", "))
     };
-    if f.host_error.is_none() {
-        checks.push(check(
-            CheckId::Host,
-            Level::Ok,
-            format!("answering for {} [{source}]", hosts.join(", ")),
-            None,
-        ));
-    }
+    checks.push(check(CheckId::Host, Level::Ok, message, None));
 }

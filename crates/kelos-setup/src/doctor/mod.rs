@@ -87,6 +87,7 @@ pub fn run(
         now: SystemTime::now(),
         lookup: found,
         gitlab,
+        github: host_error.is_some() || hosts.iter().any(|s| matches!(s, Served::GitHub(_))),
         file,
         gh_vars: gh_vars(env),
         git,
