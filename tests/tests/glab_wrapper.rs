@@ -735,3 +735,32 @@ fn the_trace_names_what_it_did_never_the_token() {
         assert!(written.contains(want), "no {want:?} in:\n{written}");
     }
 }
+
+/// A lock left by a killed run (`config.yml.lock`): after the wait, one line naming the lock
+/// file and the fix; the config untouched, and glab still runs with the token.
+#[test]
+fn a_stale_lock_is_one_line_and_glab_still_runs() {
+    let fx = Fixture::new("Lock");
+    let dir = fx.pod.home.config_dir();
+    fs::create_dir_all(&dir).unwrap();
+    let lock = dir.join("config.yml.lock");
+    fs::write(&lock, b"").unwrap();
+    let (ran, record) = fx.through(fx.wrapped(HTTP_HOST), &[&fx.token]);
+    assert!(ran.status.success());
+    let lines: Vec<String> = text(&ran.stderr).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "kelos-glab: glab's host entry for gitlab-webservice-default.gitlab.svc:8181 not written: {} exists",
+            lock.display()
+        )),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains("remove that file"), "{lines:?}");
+    assert!(
+        !fx.pod.home.config_file().exists(),
+        "the config was written"
+    );
+    assert!(lock.exists(), "the lock was removed");
+    assert!(record.var("GITLAB_TOKEN") == Some(fx.token.clone().into()));
+}
