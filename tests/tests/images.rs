@@ -13,6 +13,11 @@
 //!   (`install /kelos-bin`, UID 61100) filling an emptyDir, the five call sites' containers in
 //!   order in the example image against the smart-HTTP server behind https, across token
 //!   rotations; then the agent's git and doctor in the workspace.
+//! - `gitlab_pod_of_the_maintainers_page_runs_as_kelos_would`: section 7 of the same page
+//!   (GitLab): its `CONFIG` line and call site 1's clone, read from the page, in a GitLab pod
+//!   (no GitHub variable, `GITLAB_HOST` plain http on a port, a frozen `GITLAB_TOKEN`)
+//!   against a smart-HTTP server accepting only `oauth2` and the current token; after a
+//!   rotation, the agent's git, glab through kelos-glab, and doctor in the workspace.
 //! - `example_image_built_with_buildah_follows_rotation_as_uid_61100`: the example Dockerfile
 //!   built with buildah (RUN lines included) on a base imported from the debootstrap root fs
 //!   and the helpers image above; then `buildah run --user 61100` with a token volume
@@ -2643,4 +2648,221 @@ fn readme_lines_built_with_buildah_install_helper_wrapper_and_snippet() {
         &[&token1, &token2],
     );
     eprintln!("images: the README's lines built on {base}: gh, the helper and BASH_ENV in place; bash -c and git follow a rotation");
+}
+
+/// The lines of `images/KELOS-MAINTAINERS.md` section 7 (GitLab), read from the page: `CONFIG`
+/// (the indented line) and the clone of call site 1 (the table's "instead" cell), run in a
+/// GitLab pod as Kelos's GitLab provider starts one: the helpers image fills kelos-bin, the
+/// clone runs in the example image with `KELOS_GITLAB_TOKEN_FILE`, `GITLAB_HOST` =
+/// `http://127.0.0.1:PORT` (plain http on a port, as the pull request's own test) and a
+/// frozen `GITLAB_TOKEN`, against the smart-HTTP server that accepts only `oauth2` and the
+/// current token; after a rotation that revokes it, the agent's git (the repository's config
+/// only) fetches and pushes, its glab (kelos-glab in the image) calls the GitLab API stand-in
+/// with the file's token, nothing token-shaped is in glab's config, and doctor in the
+/// workspace passes (no leak). No GitHub variable anywhere.
+#[test]
+fn gitlab_pod_of_the_maintainers_page_runs_as_kelos_would() {
+    require_root("running the GitLab pod with buildah");
+    let page = fs::read_to_string(workspace_root().join("images/KELOS-MAINTAINERS.md")).unwrap();
+    let section = &page[page
+        .find("## 7. GitLab")
+        .expect("the page's section 7 (GitLab)")..];
+    let config = section
+        .lines()
+        .find(|l| l.starts_with("    git -C /workspace/repo config --unset-all credential.helper"))
+        .expect("section 7's CONFIG line")
+        .trim()
+        .to_owned();
+    assert!(config.contains("credential.username oauth2"), "{config}");
+    let clone_row = section
+        .lines()
+        .find(|l| l.starts_with("| 1. the clone"))
+        .expect("section 7's row of call site 1");
+    let instead = clone_row
+        .rsplit('|')
+        .nth(1)
+        .expect("the row's last cell")
+        .trim()
+        .trim_matches('`')
+        .to_owned();
+    assert!(
+        instead.starts_with("git -c credential.helper= -c credential.helper='H'"),
+        "{instead}"
+    );
+    let clone_script = instead
+        .replace("'H'", &format!("'{KELOS_BIN_HELPER}'"))
+        .replace("CONFIG", &config);
+
+    let started = Instant::now();
+    let helpers = built_helpers();
+    let helpers_image = format!("{}-{}", helpers.list, host_architecture());
+    let example = built_example();
+    let tokens: Vec<String> = (0..3)
+        .map(|i| kelos_e2e::gitlab_api::unique_gitlab_token(&format!("GlPod{i}")))
+        .collect();
+    let frozen = kelos_e2e::gitlab_api::unique_gitlab_token("GlPodFrozen");
+    let mut secrets = tokens.clone();
+    secrets.push(frozen.clone());
+    let server = SmartHttpServer::start(&[&tokens[0]]);
+    server.require_username("oauth2");
+    let gitlab_host = format!("http://{}", server.host());
+    let mut vol = TokenVolume::new();
+    publish(&mut vol, &tokens[0]);
+    // TokenVolume names its file GITHUB_TOKEN; Kelos's GitLab Secret has GITLAB_TOKEN.
+    let token_file = format!("/kelos/gitlab-token/{}", kelos_e2e::volume::TOKEN_FILE);
+
+    let root = TempDir::new("kelos-e2e-gitlab-pod");
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let (workspace, kelos_bin) = (
+        empty_dir(root.path(), "workspace"),
+        empty_dir(root.path(), "kelos-bin"),
+    );
+    let helpers_ctr = Container::from_image(&helpers_image);
+    let agent_ctr = Container::from_image(example.image);
+    PodRun {
+        ctr: &helpers_ctr,
+        mounts: vec![(kelos_bin.clone(), "/kelos-bin".to_owned(), false)],
+        env: Vec::new(),
+        secrets: secrets.clone(),
+    }
+    .ok(
+        "kelos-helpers install /kelos-bin",
+        &[
+            "/git-credential-kelos".into(),
+            "install".into(),
+            "/kelos-bin".into(),
+        ],
+    );
+    // The GitLab provider's variables, in every container; no GitHub variable.
+    let pod_env = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        [
+            ("HOME", "/home/agent"),
+            ("GIT_TERMINAL_PROMPT", "0"),
+            ("KELOS_GITLAB_TOKEN_FILE", token_file.as_str()),
+            ("GITLAB_HOST", gitlab_host.as_str()),
+            ("GITLAB_TOKEN", frozen.as_str()),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+    let vol_dir = vol.dir().to_path_buf();
+    let in_pod = |env: Vec<(String, String)>| PodRun {
+        ctr: &agent_ctr,
+        mounts: vec![
+            (workspace.clone(), "/workspace".to_owned(), false),
+            (kelos_bin.clone(), "/kelos-bin".to_owned(), true),
+            (vol_dir.clone(), "/kelos/gitlab-token".to_owned(), true),
+        ],
+        env,
+        secrets: secrets.clone(),
+    };
+    let assert_presented = |what: &str, token: &str| {
+        let presented = server.presented();
+        assert!(
+            !presented.is_empty()
+                && presented
+                    .iter()
+                    .all(|(user, pass)| user == "oauth2" && pass == token),
+            "{what}: the server saw other credentials than oauth2 and the file's current token"
+        );
+        assert_eq!(server.auth_failures(), 0, "{what}");
+    };
+
+    // 1. The clone, as section 7 writes it.
+    server.reset_counters();
+    in_pod(pod_env(&[])).ok(
+        "1. git-clone (section 7)",
+        &[
+            "sh".into(),
+            "-c".into(),
+            clone_script.clone(),
+            "sh".into(),
+            "clone".into(),
+            "--quiet".into(),
+            server.url(),
+            "/workspace/repo".into(),
+        ],
+    );
+    assert_presented("1. git-clone", &tokens[0]);
+    let repo_config = fs::read_to_string(workspace.join("repo/.git/config")).unwrap();
+    assert!(
+        repo_config.contains(&format!("[credential \"{gitlab_host}\"]"))
+            && repo_config.contains(&format!("\thelper = {KELOS_BIN_HELPER}"))
+            && repo_config.contains("\tusername = oauth2"),
+        "the repository's config:\n{repo_config}"
+    );
+
+    // A rotation: GitLab revokes the old token at once; GITLAB_TOKEN stays frozen.
+    publish(&mut vol, &tokens[1]);
+    server.set_accepted(&[&tokens[1]]);
+
+    // The agent: its git with the repository's config only, then glab and doctor.
+    let api = GitLabApi::start(&[&tokens[1]]);
+    let agent = in_pod(pod_env(&[
+        ("GLAB_CONFIG_DIR", "/workspace/.glab-config"),
+        ("GLAB_NO_PROMPT", "true"),
+        ("GLAB_CHECK_UPDATE", "false"),
+        ("GLAB_SEND_TELEMETRY", "false"),
+    ]));
+    server.reset_counters();
+    agent.ok(
+        "the agent's git fetch and push",
+        &[
+            "sh".into(),
+            "-c".into(),
+            "set -e; cd /workspace/repo; git fetch --quiet origin; \
+             git -c user.name=Agent -c user.email=agent@kelos.invalid commit --quiet \
+             --allow-empty -m 'agent change'; git push --quiet origin HEAD:main"
+                .into(),
+        ],
+    );
+    assert_presented("the agent's fetch and push", &tokens[1]);
+
+    let mut glab_env = agent.env.clone();
+    glab_env.retain(|(k, _)| k != "GITLAB_HOST");
+    glab_env.push(("GITLAB_HOST".into(), api.base_url()));
+    let glab = PodRun {
+        ctr: &agent_ctr,
+        mounts: agent.mounts.clone(),
+        env: glab_env,
+        secrets: secrets.clone(),
+    };
+    let out = glab.ok(
+        "glab api user",
+        &["glab".into(), "api".into(), "user".into()],
+    );
+    assert_eq!(text(&out.stdout).trim(), kelos_e2e::gitlab_api::USER_JSON);
+    assert!(
+        api.presented_tokens() == [tokens[1].as_str()],
+        "glab sent another token than the file's: {:?}",
+        api.request_log()
+    );
+    let glab_config = fs::read(workspace.join(".glab-config/config.yml")).unwrap();
+    let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_no_token_in("glab's config on the workspace", &glab_config, &secret_refs);
+
+    let out = agent.run(&[
+        "sh".into(),
+        "-c".into(),
+        format!("cd /workspace/repo && {KELOS_BIN_HELPER} doctor --json"),
+    ]);
+    let json = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "doctor in the GitLab workspace failed ({}):\n{json}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    for id in ["gitlab.token", "git.leak"] {
+        assert!(
+            json.contains(&format!(r#"{{"id":"{id}","level":"ok""#)),
+            "doctor's {id} is not ok in the GitLab workspace:\n{json}"
+        );
+    }
+    eprintln!(
+        "images: the GitLab pod of the maintainers page (section 7) in {:.1?}",
+        started.elapsed()
+    );
 }
