@@ -109,11 +109,15 @@ impl GitlabHost {
     /// port (the default 443 for an `http://` instance: the same host over https). http:
     /// only for an `http://` instance, on exactly its port. A default port equals none.
     pub fn answers(&self, protocol: &str, host: &str) -> Option<Scheme> {
-        let asked = Host::parse(host).ok()?;
+        self.answers_host(protocol, &Host::parse(host).ok()?)
+    }
+
+    /// [`GitlabHost::answers`] for a host already parsed.
+    pub fn answers_host(&self, protocol: &str, asked: &Host) -> Option<Scheme> {
         if asked.name() != self.host.as_str() {
             return None;
         }
-        let asked_port = port_of(&asked);
+        let asked_port = port_of(asked);
         let (scheme, port) = match (protocol, self.scheme) {
             ("https", Scheme::Https) => (Scheme::Https, self.port),
             ("https", Scheme::Http) => (Scheme::Https, None),

@@ -182,7 +182,8 @@ fn split_port(host: &str) -> Result<(&str, Option<u16>), HostError> {
             None => return Err(HostError::BadBrackets),
         }
     } else {
-        host.rfind(':')
+        // Bytes, not a char search: this runs on every git request.
+        host.bytes().rposition(|b| b == b':')
     };
     match colon {
         None => Ok((host, None)),

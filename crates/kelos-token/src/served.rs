@@ -144,10 +144,17 @@ pub fn match_served(request: &Request, served: &[Served]) -> Result<Matched, Ref
         Served::GitLab(_) => None,
     });
     let by_github = match_request(request, github);
-    let by_gitlab = match (request.protocol.as_deref(), request.host.as_deref()) {
-        (Some(protocol), Some(raw)) => served.iter().find_map(|s| match s {
-            Served::GitLab(instance) => instance.answers(protocol, raw),
-            Served::GitHub(_) => None,
+    // GitLab's rule only where an instance is served (the request's host
+    // parsed once for it).
+    let mut instances = served.iter().filter_map(|s| match s {
+        Served::GitLab(instance) => Some(instance),
+        Served::GitHub(_) => None,
+    });
+    let by_gitlab = match (instances.next(), request.protocol.as_deref(), &request.host) {
+        (Some(first), Some(protocol), Some(raw)) => Host::parse(raw).ok().filter(|asked| {
+            std::iter::once(first)
+                .chain(instances)
+                .any(|i| i.answers_host(protocol, asked).is_some())
         }),
         _ => None,
     };
@@ -158,15 +165,10 @@ pub fn match_served(request: &Request, served: &[Served]) -> Result<Matched, Ref
         }),
         (Err(refusal), None) => Err(refusal),
         (Ok(host), Some(_)) => Err(Refusal::BothProviders(host.clone())),
-        (Err(_), Some(_)) => {
-            // answers() parsed it: the request's host is valid.
-            let raw = request.host.as_deref().unwrap_or_default();
-            let host = Host::parse(raw).map_err(Refusal::BadHost)?;
-            Ok(Matched {
-                provider: &GITLAB,
-                host,
-            })
-        }
+        (Err(_), Some(host)) => Ok(Matched {
+            provider: &GITLAB,
+            host,
+        }),
     }
 }
 
