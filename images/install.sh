@@ -3,9 +3,11 @@
 # image build time (POSIX sh: works in Debian, Ubuntu and Alpine images).
 #
 #   install.sh          the binaries are already in place: /usr/local/bin/git-credential-kelos
-#                       and /usr/local/bin/gh (kelos-gh), as the two COPY lines put them
+#                       and /usr/local/bin/gh (kelos-gh), as the two COPY lines put them (and
+#                       /usr/local/bin/glab, kelos-glab, for GitLab workspaces)
 #   install.sh DIR      first install DIR/git-credential-kelos and DIR/kelos-gh (e.g. a
-#                       release's dist/<target>/) as those two files
+#                       release's dist/<target>/) as those two files, and DIR/kelos-glab,
+#                       when it is there, as /usr/local/bin/glab
 #
 # Then installs /etc/profile.d/kelos-env.sh (the shell snippet that refreshes
 # the token variables in every login shell, and in every bash -c with
@@ -36,12 +38,19 @@ if [ "$#" -eq 1 ]; then
   cp "$src/kelos-gh" "$BIN/.gh.tmp"
   chmod 0755 "$BIN/.gh.tmp"
   mv -f "$BIN/.gh.tmp" "$BIN/gh"
+  # The glab wrapper is optional: an image without glab has no use for it.
+  if [ -f "$src/kelos-glab" ]; then
+    cp "$src/kelos-glab" "$BIN/.glab.tmp"
+    chmod 0755 "$BIN/.glab.tmp"
+    mv -f "$BIN/.glab.tmp" "$BIN/glab"
+  fi
 fi
 
 for f in "$BIN/git-credential-kelos" "$BIN/gh"; do
   [ -f "$f" ] || { echo "install.sh: $f is missing: COPY it from the helpers image, or pass the directory holding the binaries" >&2; exit 1; }
   chmod 0755 "$f"
 done
+[ ! -f "$BIN/glab" ] || chmod 0755 "$BIN/glab"
 command -v git >/dev/null || { echo "install.sh: git is not installed: install git before the helpers" >&2; exit 1; }
 
 "$BIN/git-credential-kelos" --version

@@ -53,7 +53,7 @@ command -v python3 >/dev/null || { echo "image.sh: python3 not found: install it
 
 declare -A target_of=([amd64]=x86_64-unknown-linux-musl [arm64]=aarch64-unknown-linux-musl)
 for arch in amd64 arm64; do
-  for b in git-credential-kelos kelos-gh; do
+  for b in git-credential-kelos kelos-gh kelos-glab; do
     f="$stage/${target_of[$arch]}/$b"
     [ -f "$f" ] || { echo "image.sh: $f is missing: build the binaries first with \`bash scripts/release.sh --binaries\`" >&2; exit 1; }
   done
@@ -72,12 +72,12 @@ buildah=(unshare --mount --propagation private -- sh -c
 list="localhost/kelos-credential-helpers:$version"
 
 # The build context: exactly what images/helpers/Dockerfile.dockerignore lets Docker see
-# (the four binaries, the snippet, install.sh and the license), not the whole work tree.
+# (the six binaries, the snippet, install.sh and the license), not the whole work tree.
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
 for arch in amd64 arm64; do
   mkdir -p "$context/dist/${target_of[$arch]}"
-  cp -p "$stage/${target_of[$arch]}/git-credential-kelos" "$stage/${target_of[$arch]}/kelos-gh" "$context/dist/${target_of[$arch]}/"
+  cp -p "$stage/${target_of[$arch]}/git-credential-kelos" "$stage/${target_of[$arch]}/kelos-gh" "$stage/${target_of[$arch]}/kelos-glab" "$context/dist/${target_of[$arch]}/"
 done
 cp -p LICENSE "$context/LICENSE"
 mkdir -p "$context/images"

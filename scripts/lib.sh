@@ -60,6 +60,7 @@ build_static() {
   step "cargo build --release --target $TARGET"
   local packages=(-p git-credential-kelos)
   [ -d crates/kelos-gh ] && packages+=(-p kelos-gh)
+  [ -f crates/kelos-glab/src/main.rs ] && packages+=(-p kelos-glab)
   release_build "$TARGET" "${packages[@]}"
 }
 

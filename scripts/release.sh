@@ -34,7 +34,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-BINARIES=(git-credential-kelos kelos-gh)
+BINARIES=(git-credential-kelos kelos-gh kelos-glab)
 ALL_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 binaries_only=false
 targets=()

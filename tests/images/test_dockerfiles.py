@@ -4,10 +4,11 @@
 The PyPI package `dockerfile` wraps buildkit's Dockerfile parser (the Go code Docker
 uses). These tests check what images/README.md promises:
 
-- images/example-agent/Dockerfile copies both binaries from the helpers image, kelos-gh as
-  /usr/local/bin/gh, and then runs images/install.sh; in three consecutive instructions.
+- images/example-agent/Dockerfile copies the three binaries from the helpers image, kelos-gh
+  as /usr/local/bin/gh and kelos-glab as /usr/local/bin/glab, and then runs images/install.sh;
+  in four consecutive instructions. git, gh and glab come from the distribution.
 - images/helpers/Dockerfile is FROM scratch for each TARGETARCH (amd64, arm64) and holds
-  exactly /git-credential-kelos and /kelos-gh from scripts/release.sh's target/dist/<target>/ (dist/<target>/ in image.sh's context),
+  exactly /git-credential-kelos, /kelos-gh and /kelos-glab from scripts/release.sh's target/dist/<target>/ (dist/<target>/ in image.sh's context),
   /kelos-env.sh, /install.sh and /LICENSE, with the OCI labels from build arguments. (tests/tests/images.rs builds it
   with buildah and inspects the image itself.)
 
@@ -218,14 +219,14 @@ class ExampleAgentImage(CommonChecks, unittest.TestCase):
     def test_base_is_ubuntu_24_04_like_kelos_reference_images(self):
         self.assertEqual(self.final().base, "ubuntu:24.04")
 
-    def test_git_and_gh_come_from_the_distribution(self):
+    def test_git_gh_and_glab_come_from_the_distribution(self):
         installed = set()
         for c in self.final().commands:
             if c.cmd == "RUN":
                 for words in simple_commands(run_text(c)):
                     if words[:1] == ["apt-get"] and "install" in words:
                         installed.update(w for w in words if not w.startswith("-"))
-        self.assertTrue({"git", "gh"} <= installed, f"apt-get install of {installed}")
+        self.assertTrue({"git", "gh", "glab"} <= installed, f"apt-get install of {installed}")
 
     def test_unprivileged_user_61100(self):
         created = False
@@ -255,13 +256,14 @@ class ExampleAgentImage(CommonChecks, unittest.TestCase):
                 self.fail(f"line {c.start_line}: ADD (use COPY --from=helpers)")
         return out
 
-    def test_copies_both_binaries_and_installs_the_wrapper_as_gh(self):
+    def test_copies_the_binaries_and_installs_the_wrappers_as_gh_and_glab(self):
         files = self.installed_files()
         self.assertEqual(
             {d: s for d, (_, s) in files.items()},
             {
                 "/usr/local/bin/git-credential-kelos": "/git-credential-kelos",
                 "/usr/local/bin/gh": "/kelos-gh",
+                "/usr/local/bin/glab": "/kelos-glab",
             },
         )
 
@@ -298,10 +300,10 @@ class ExampleAgentImage(CommonChecks, unittest.TestCase):
         for later in self.final().commands[i + 1:]:
             self.assertNotIn(later.cmd, ("COPY", "ADD"), f"line {later.start_line}")
 
-    def test_the_helpers_are_three_consecutive_instructions(self):
+    def test_the_helpers_are_four_consecutive_instructions(self):
         i, _ = self.install_run()
         copies = sorted(idx for idx, _ in self.installed_files().values())
-        self.assertEqual(copies + [i], [i - 2, i - 1, i], "the README's three lines")
+        self.assertEqual(copies + [i], [i - 3, i - 2, i - 1, i], "the helpers' four lines")
 
     def test_install_script_is_in_the_build_context(self):
         self.assertTrue((ROOT / INSTALL_SCRIPT).is_file())
@@ -356,6 +358,7 @@ class HelpersImage(CommonChecks, unittest.TestCase):
                 {
                     "/git-credential-kelos": f"dist/{target}/git-credential-kelos",
                     "/kelos-gh": f"dist/{target}/kelos-gh",
+                    "/kelos-glab": f"dist/{target}/kelos-glab",
                     "/LICENSE": "LICENSE",
                     "/kelos-env.sh": "images/kelos-env.sh",
                     "/install.sh": "images/install.sh",
@@ -371,7 +374,7 @@ class HelpersImage(CommonChecks, unittest.TestCase):
             self.assertIn(target, text)
         self.assertIn('"$stage/$target/$b"', text)
         image_sh = (ROOT / "scripts/image.sh").read_text()
-        self.assertIn('"$stage/${target_of[$arch]}/git-credential-kelos" "$stage/${target_of[$arch]}/kelos-gh" "$context/dist/${target_of[$arch]}/"', image_sh)
+        self.assertIn('"$stage/${target_of[$arch]}/git-credential-kelos" "$stage/${target_of[$arch]}/kelos-gh" "$stage/${target_of[$arch]}/kelos-glab" "$context/dist/${target_of[$arch]}/"', image_sh)
         self.assertIn('echo "$PWD/target/dist"', (ROOT / "scripts/lib.sh").read_text())
 
     def test_oci_labels_come_from_build_arguments(self):
@@ -403,7 +406,7 @@ class HelpersImage(CommonChecks, unittest.TestCase):
         for path in ("target/release/x", "dist/SHA256SUMS", ".git/config", "Cargo.toml", "crates/kelos-token/src/lib.rs"):
             self.assertTrue(dockerignore_excludes(ignore, path), path)
         for target in TARGETS.values():
-            for name in ("git-credential-kelos", "kelos-gh"):
+            for name in ("git-credential-kelos", "kelos-gh", "kelos-glab"):
                 self.assertFalse(dockerignore_excludes(ignore, f"dist/{target}/{name}"), name)
         self.assertFalse(dockerignore_excludes(ignore, "LICENSE"))
         for path in ("images/kelos-env.sh", "images/install.sh"):

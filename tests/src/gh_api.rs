@@ -196,10 +196,15 @@ impl Default for Standin {
 
 impl Standin {
     pub fn new() -> Standin {
+        Standin::named("gh")
+    }
+
+    /// A stand-in for the CLI `cli` (`glab`): `<dir>/<cli>`.
+    pub fn named(cli: &str) -> Standin {
         let dir = TempDir::new("kelos-e2e-standin");
         let out = TempDir::new("kelos-e2e-standin-out");
         let exe = std::env::current_exe().expect("current_exe");
-        symlink(&exe, dir.join("gh")).expect("symlink stand-in gh");
+        symlink(&exe, dir.join(cli)).expect("symlink stand-in");
         Standin { dir, out }
     }
 
@@ -248,8 +253,14 @@ impl Standin {
 
 /// Copies the wrapper to `<dir>/gh` (a copy: its own inode) and returns that path.
 pub fn install_wrapper(dir: &Path) -> PathBuf {
-    let src = bin(WRAPPER);
-    let dst = dir.join("gh");
+    install_wrapper_as(dir, WRAPPER, "gh")
+}
+
+/// Copies the binary `wrapper` (`kelos-glab`) to `<dir>/<name>` (a copy: its own inode) and
+/// returns that path.
+pub fn install_wrapper_as(dir: &Path, wrapper: &str, name: &str) -> PathBuf {
+    let src = bin(wrapper);
+    let dst = dir.join(name);
     let _w = EXEC_LOCK.write().unwrap_or_else(|e| e.into_inner());
     fs::copy(&src, &dst)
         .unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dst.display()));

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use kelos_docgen::{completion, helper_command, man_pages, GH_WRAPPER, HELPER};
+use kelos_docgen::{completion, helper_command, man_pages, GH_WRAPPER, GLAB_WRAPPER, HELPER};
 use kelos_e2e::{require_tool, TempDir};
 
 fn repo_root() -> PathBuf {
@@ -365,6 +365,7 @@ fn man_pages_carry_every_option_environment_and_exit_status() {
     }
     let mut names: Vec<String> = expected.iter().map(|(f, _)| f.clone()).collect();
     names.push(format!("{GH_WRAPPER}.1"));
+    names.push(format!("{GLAB_WRAPPER}.1"));
     names.sort();
     assert_eq!(pages.keys().cloned().collect::<Vec<_>>(), names);
 
@@ -400,10 +401,22 @@ fn man_pages_carry_every_option_environment_and_exit_status() {
         "doctor takes --host"
     );
 
+    // Each page explains every variable its binary reads (docgen's table, which its own test
+    // keeps equal to what the binaries read).
     for (file, page) in &pages {
         let environment = section(page, "ENVIRONMENT");
-        for var in kelos_token::env::KNOWN_VARS {
-            assert!(environment.contains(var), "{file}: ENVIRONMENT lacks {var}");
+        let reads = |v: &kelos_docgen::EnvVar| match file.trim_end_matches(".1") {
+            GH_WRAPPER => v.gh.is_some(),
+            GLAB_WRAPPER => v.glab.is_some(),
+            _ => v.helper.is_some(),
+        };
+        for var in kelos_docgen::ENVIRONMENT.iter().filter(|v| reads(v)) {
+            for name in var.names {
+                assert!(
+                    environment.contains(name),
+                    "{file}: ENVIRONMENT lacks {name}"
+                );
+            }
         }
         for head in ["NAME", "SYNOPSIS", "DESCRIPTION", "EXIT STATUS", "SEE ALSO"] {
             assert!(!section(page, head).is_empty(), "{file}: no {head} section");
@@ -418,7 +431,7 @@ fn man_pages_carry_every_option_environment_and_exit_status() {
                 .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
                 .map_or(0, |s| s + 1);
             let named = &text[start..at];
-            if named.starts_with(HELPER) || named == GH_WRAPPER {
+            if named.starts_with(HELPER) || named == GH_WRAPPER || named == GLAB_WRAPPER {
                 assert!(
                     pages.contains_key(&format!("{named}.1")),
                     "{file} names {named}(1), which is not generated"
@@ -463,6 +476,24 @@ fn man_pages_carry_every_option_environment_and_exit_status() {
     let top = &pages[&format!("{HELPER}.1")];
     assert!(section(top, "EXIT STATUS").contains("126"));
     assert!(section(&pages[&format!("{GH_WRAPPER}.1")], "EXIT STATUS").contains("127"));
+    let glab = &pages[&format!("{GLAB_WRAPPER}.1")];
+    assert!(section(glab, "EXIT STATUS").contains("127"));
+    for name in [
+        "KELOS_GITLAB_TOKEN_FILE",
+        "GITLAB_HOST",
+        "GITLAB_TOKEN",
+        "KELOS_GLAB_PATH",
+        "GLAB_CONFIG_DIR",
+    ] {
+        assert!(
+            section(glab, "ENVIRONMENT").contains(&roff(name)),
+            "kelos-glab(1) does not explain {name}"
+        );
+    }
+    assert!(
+        !section(glab, "ENVIRONMENT").contains("GH_HOST"),
+        "kelos-glab(1) explains a variable it does not read"
+    );
 }
 
 #[test]

@@ -13,6 +13,11 @@
 //!   (`install /kelos-bin`, UID 61100) filling an emptyDir, the five call sites' containers in
 //!   order in the example image against the smart-HTTP server behind https, across token
 //!   rotations; then the agent's git and doctor in the workspace.
+//! - `gitlab_pod_of_the_maintainers_page_runs_as_kelos_would`: section 7 of the same page
+//!   (GitLab): its `CONFIG` line and call site 1's clone, read from the page, in a GitLab pod
+//!   (no GitHub variable, `GITLAB_HOST` plain http on a port, a frozen `GITLAB_TOKEN`)
+//!   against a smart-HTTP server accepting only `oauth2` and the current token; after a
+//!   rotation, the agent's git, glab through kelos-glab, and doctor in the workspace.
 //! - `example_image_built_with_buildah_follows_rotation_as_uid_61100`: the example Dockerfile
 //!   built with buildah (RUN lines included) on a base imported from the debootstrap root fs
 //!   and the helpers image above; then `buildah run --user 61100` with a token volume
@@ -46,6 +51,7 @@ use kelos_e2e::chroot::{
     require_system_tool, root_env, rootfs_for, tail, workspace_root, Rootfs, RootfsRecipe, RunSpec,
     Step,
 };
+use kelos_e2e::gitlab_api::GitLabApi;
 use kelos_e2e::process::DEFAULT_TIMEOUT;
 use kelos_e2e::secrets::{assert_success_redacted, redacted};
 use kelos_e2e::{
@@ -54,6 +60,7 @@ use kelos_e2e::{
 };
 
 const WRAPPER: &str = "kelos-gh";
+const GLAB_WRAPPER: &str = "kelos-glab";
 const AGENT_UID: u32 = 61100;
 /// Where Kelos mounts the token Secret, and the variable it sets.
 const VOLUME_MOUNT: &str = "/kelos/github-token";
@@ -204,7 +211,7 @@ fn resolve_user(root: &Rootfs, spec: &str) -> (u32, u32) {
 /// binaries and the license.
 fn helpers_image_file(source: &str) -> PathBuf {
     match source.trim_start_matches('/') {
-        name @ (HELPER | WRAPPER) => bin(name),
+        name @ (HELPER | WRAPPER | GLAB_WRAPPER) => bin(name),
         "LICENSE" => workspace_root().join("LICENSE"),
         other => panic!("the helpers image has no /{other}"),
     }
@@ -234,6 +241,10 @@ fn example_image_steps_in_a_debian_root_fs() {
     };
     let mut root = rootfs_for(&recipe);
     let ready_time = started.elapsed();
+
+    // Debian 12 packages no glab: Debian 13's static one stands in for the distribution's
+    // (the Dockerfile installs glab only when the base has none).
+    root.install_file(&require_tool("glab"), "/usr/bin/glab", 0o755);
 
     // The helpers' steps, exactly as the Dockerfile has them.
     let mut env = root_env();
@@ -312,6 +323,11 @@ fn example_image_steps_in_a_debian_root_fs() {
         "the distribution's gh is missing"
     );
     assert_eq!(
+        fs::read(root.host_path("/usr/local/bin/glab")).expect("/usr/local/bin/glab"),
+        fs::read(bin(GLAB_WRAPPER)).expect("kelos-glab"),
+        "/usr/local/bin/glab is not kelos-glab"
+    );
+    assert_eq!(
         user,
         Some((AGENT_UID, AGENT_UID)),
         "the image does not end as UID 61100"
@@ -325,6 +341,8 @@ fn example_image_steps_in_a_debian_root_fs() {
     root.install_file(&install_sh, "/tmp/install.sh", 0o644);
     root.install_file(&helper, "/opt/kelos/git-credential-kelos", 0o755);
     root.install_file(&wrapper, "/opt/kelos/kelos-gh", 0o755);
+    root.install_file(&bin(GLAB_WRAPPER), "/opt/kelos/kelos-glab", 0o755);
+    fs::remove_file(root.host_path("/usr/local/bin/glab")).expect("remove the glab wrapper");
     let out = root.run(&RunSpec::as_root(
         &["/bin/sh", "/tmp/install.sh", "/opt/kelos"],
         DEFAULT_TIMEOUT,
@@ -344,10 +362,16 @@ fn example_image_steps_in_a_debian_root_fs() {
         fs::read(root.host_path("/usr/local/bin/gh")).unwrap(),
         fs::read(&wrapper).unwrap()
     );
+    assert_eq!(
+        fs::read(root.host_path("/usr/local/bin/glab")).expect("install.sh DIR: glab"),
+        fs::read(bin(GLAB_WRAPPER)).unwrap(),
+        "install.sh DIR did not install kelos-glab as glab"
+    );
 
     // The pod: the token Secret mounted as a directory (kubelet's atomic writer layout), the
     // variables Kelos sets, including stale tokens frozen at pod start.
     let (token1, token2) = (unique_token("ImgOne"), unique_token("ImgTwo"));
+    let token3 = unique_token("ImgThree");
     let (stale_gh, stale_github) = (unique_token("StaleGh"), unique_token("StaleGithub"));
     let mut vol = TokenVolume::new();
     publish(&mut vol, &token1);
@@ -382,6 +406,7 @@ fn example_image_steps_in_a_debian_root_fs() {
         secrets: vec![
             token1.clone(),
             token2.clone(),
+            token3.clone(),
             stale_gh.clone(),
             stale_github.clone(),
         ],
@@ -613,6 +638,52 @@ fn example_image_steps_in_a_debian_root_fs() {
         Some(token2.as_str())
     );
     agent.ok(&[HELPER, "doctor"]);
+
+    // glab: /usr/local/bin/glab is kelos-glab, in front of /usr/bin/glab. `glab api user`
+    // against the GitLab stand-in over http on a port (GITLAB_HOST as Kelos's GitLab
+    // provider sets it), GITLAB_TOKEN frozen at a revoked token: the file's token, across a
+    // rotation; glab's config holds the host entry and no token.
+    let api = GitLabApi::start(&[&token2]);
+    let base_url = api.base_url();
+    let glab_config = format!("{home}/.glab-config");
+    let glab_env = [
+        ("KELOS_GITLAB_TOKEN_FILE", TOKEN_FILE),
+        ("GITLAB_HOST", base_url.as_str()),
+        ("GITLAB_TOKEN", token1.as_str()),
+        ("GLAB_CONFIG_DIR", glab_config.as_str()),
+        ("GLAB_CHECK_UPDATE", "false"),
+        ("GLAB_SEND_TELEMETRY", "false"),
+    ];
+    let glab_api_user = |want: &str| {
+        api.reset();
+        let out = agent.run_env(&glab_env, &[], &["glab", "api", "user"], b"");
+        assert_success_redacted(
+            &out,
+            "glab api user as UID 61100",
+            &[&token1, &token2, &token3],
+        );
+        assert_eq!(text(&out.stdout).trim(), kelos_e2e::gitlab_api::USER_JSON);
+        assert!(
+            api.presented_tokens() == [want],
+            "glab sent another token than the file's: {:?}",
+            api.request_log()
+        );
+    };
+    glab_api_user(&token2);
+    publish(&mut vol, &token3);
+    api.set_accepted(&[&token3]);
+    glab_api_user(&token3);
+    let config =
+        fs::read(root.host_path(&format!("{glab_config}/config.yml"))).expect("glab's config.yml");
+    assert!(
+        text(&config).contains(&format!(
+            "api_protocol: http\n        api_host: {}",
+            api.host()
+        )),
+        "{}",
+        text(&config)
+    );
+    assert_no_token_in("glab's config", &config, &[&token1, &token2, &token3]);
 
     let total = started.elapsed();
     eprintln!(
@@ -1211,7 +1282,8 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
                 "git-credential-kelos",
                 "install.sh",
                 "kelos-env.sh",
-                "kelos-gh"
+                "kelos-gh",
+                "kelos-glab"
             ],
             "{arch}: the image's files"
         );
@@ -1232,7 +1304,7 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
             fs::read(fs_dir.join("LICENSE")).unwrap(),
             fs::read(workspace_root().join("LICENSE")).unwrap()
         );
-        for name in [HELPER, WRAPPER] {
+        for name in [HELPER, WRAPPER, GLAB_WRAPPER] {
             let f = fs_dir.join(name);
             assert_static_elf(&f, machine);
             let meta = fs::metadata(&f).unwrap();
@@ -1249,11 +1321,13 @@ fn helpers_image_built_by_image_sh_holds_exactly_the_static_binaries_and_the_lic
             );
         }
         report.push(format!(
-            "  {arch}: {} {} bytes, {} {} bytes, kelos-env.sh, install.sh, LICENSE; static (no PT_INTERP); labels version={version} revision={revision}",
+            "  {arch}: {} {} bytes, {} {} bytes, {} {} bytes, kelos-env.sh, install.sh, LICENSE; static (no PT_INTERP); labels version={version} revision={revision}",
             HELPER,
             fs::metadata(fs_dir.join(HELPER)).unwrap().len(),
             WRAPPER,
             fs::metadata(fs_dir.join(WRAPPER)).unwrap().len(),
+            GLAB_WRAPPER,
+            fs::metadata(fs_dir.join(GLAB_WRAPPER)).unwrap().len(),
         ));
     }
     // The amd64 image's binary runs (this machine's architecture).
@@ -1290,7 +1364,9 @@ fn debian_base_image() -> String {
         .unwrap()
         .to_string_lossy()
         .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-");
-    let name = format!("localhost/kelos-test-base:{stem}");
+    // `-glab`: the base carries Debian 13's static glab (Debian 12 packages none), standing
+    // in for the distribution's glab of ubuntu:24.04.
+    let name = format!("localhost/kelos-test-base:{stem}-glab");
     if image_exists(&name) {
         return name;
     }
@@ -1322,6 +1398,9 @@ fn debian_base_image() -> String {
         tarball.display(),
         text(&out.stderr)
     );
+    let glab = Path::new(&mnt).join("usr/bin/glab");
+    fs::copy(require_tool("glab"), &glab).expect("copy glab into the base");
+    fs::set_permissions(&glab, fs::Permissions::from_mode(0o755)).expect("chmod glab");
     buildah_ok(&["umount", &ctr], DEFAULT_TIMEOUT);
     buildah_ok(
         &[
@@ -1572,12 +1651,12 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
         &[
             "sh",
             "-c",
-            "id -u; id -g; pwd; command -v gh; command -v git-credential-kelos",
+            "id -u; id -g; pwd; command -v gh; command -v git-credential-kelos; command -v glab; test -x /usr/bin/glab",
         ],
     );
     assert_eq!(
         text(&ids.stdout),
-        "61100\n61100\n/home/agent\n/usr/local/bin/gh\n/usr/local/bin/git-credential-kelos\n",
+        "61100\n61100\n/home/agent\n/usr/local/bin/gh\n/usr/local/bin/git-credential-kelos\n/usr/local/bin/glab\n",
         "the agent's identity, directory or PATH in the built image"
     );
 
@@ -1695,6 +1774,38 @@ fn example_image_built_with_buildah_follows_rotation_as_uid_61100() {
         seen,
         [200, 200],
         "the API saw each gh once, with the current token"
+    );
+
+    // glab is kelos-glab, in front of the base's glab: `glab api user` against the GitLab
+    // stand-in over http on a port (GITLAB_HOST as Kelos's GitLab provider sets it) sends
+    // the file's token, GITLAB_TOKEN frozen at a revoked one; glab's config holds the host
+    // entry and no token.
+    let gitlab = GitLabApi::start(&[&token3]);
+    let base_url = gitlab.base_url();
+    let glab_env = [
+        ("KELOS_GITLAB_TOKEN_FILE", TOKEN_FILE),
+        ("GITLAB_HOST", base_url.as_str()),
+        ("GITLAB_TOKEN", token1.as_str()),
+        ("GLAB_CONFIG_DIR", "/home/agent/.glab-config"),
+        ("GLAB_CHECK_UPDATE", "false"),
+        ("GLAB_SEND_TELEMETRY", "false"),
+    ];
+    let out = as_built.ok(&glab_env, &["glab", "api", "user"]);
+    assert_eq!(text(&out.stdout).trim(), kelos_e2e::gitlab_api::USER_JSON);
+    assert!(
+        gitlab.presented_tokens() == [token3.as_str()],
+        "glab in the image sent another token than the file's: {:?}",
+        gitlab.request_log()
+    );
+    let config = as_built.ok(&[], &["cat", "/home/agent/.glab-config/config.yml"]);
+    assert!(
+        text(&config.stdout).contains(&format!("api_host: {}", gitlab.host())),
+        "{}",
+        text(&config.stdout)
+    );
+    assert_no_token_in("glab's config in the image", &config.stdout, &secret_refs);
+    log.push(
+        "glab api user through kelos-glab (GITLAB_HOST http on a port): the file's token".into(),
     );
 
     eprintln!(
@@ -2095,8 +2206,12 @@ fn kelos_pod_of_the_maintainers_page_runs_as_kelos_would() {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, [HELPER, "kelos-env.sh", WRAPPER], "{pod}: kelos-bin");
-        for name in [HELPER, WRAPPER] {
+        assert_eq!(
+            names,
+            [HELPER, "kelos-env.sh", WRAPPER, GLAB_WRAPPER],
+            "{pod}: kelos-bin"
+        );
+        for name in [HELPER, WRAPPER, GLAB_WRAPPER] {
             let meta = fs::metadata(kelos_bin.join(name)).unwrap();
             assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
             assert_eq!(
@@ -2533,4 +2648,221 @@ fn readme_lines_built_with_buildah_install_helper_wrapper_and_snippet() {
         &[&token1, &token2],
     );
     eprintln!("images: the README's lines built on {base}: gh, the helper and BASH_ENV in place; bash -c and git follow a rotation");
+}
+
+/// The lines of `images/KELOS-MAINTAINERS.md` section 7 (GitLab), read from the page: `CONFIG`
+/// (the indented line) and the clone of call site 1 (the table's "instead" cell), run in a
+/// GitLab pod as Kelos's GitLab provider starts one: the helpers image fills kelos-bin, the
+/// clone runs in the example image with `KELOS_GITLAB_TOKEN_FILE`, `GITLAB_HOST` =
+/// `http://127.0.0.1:PORT` (plain http on a port, as the pull request's own test) and a
+/// frozen `GITLAB_TOKEN`, against the smart-HTTP server that accepts only `oauth2` and the
+/// current token; after a rotation that revokes it, the agent's git (the repository's config
+/// only) fetches and pushes, its glab (kelos-glab in the image) calls the GitLab API stand-in
+/// with the file's token, nothing token-shaped is in glab's config, and doctor in the
+/// workspace passes (no leak). No GitHub variable anywhere.
+#[test]
+fn gitlab_pod_of_the_maintainers_page_runs_as_kelos_would() {
+    require_root("running the GitLab pod with buildah");
+    let page = fs::read_to_string(workspace_root().join("images/KELOS-MAINTAINERS.md")).unwrap();
+    let section = &page[page
+        .find("## 7. GitLab")
+        .expect("the page's section 7 (GitLab)")..];
+    let config = section
+        .lines()
+        .find(|l| l.starts_with("    git -C /workspace/repo config --unset-all credential.helper"))
+        .expect("section 7's CONFIG line")
+        .trim()
+        .to_owned();
+    assert!(config.contains("credential.username oauth2"), "{config}");
+    let clone_row = section
+        .lines()
+        .find(|l| l.starts_with("| 1. the clone"))
+        .expect("section 7's row of call site 1");
+    let instead = clone_row
+        .rsplit('|')
+        .nth(1)
+        .expect("the row's last cell")
+        .trim()
+        .trim_matches('`')
+        .to_owned();
+    assert!(
+        instead.starts_with("git -c credential.helper= -c credential.helper='H'"),
+        "{instead}"
+    );
+    let clone_script = instead
+        .replace("'H'", &format!("'{KELOS_BIN_HELPER}'"))
+        .replace("CONFIG", &config);
+
+    let started = Instant::now();
+    let helpers = built_helpers();
+    let helpers_image = format!("{}-{}", helpers.list, host_architecture());
+    let example = built_example();
+    let tokens: Vec<String> = (0..3)
+        .map(|i| kelos_e2e::gitlab_api::unique_gitlab_token(&format!("GlPod{i}")))
+        .collect();
+    let frozen = kelos_e2e::gitlab_api::unique_gitlab_token("GlPodFrozen");
+    let mut secrets = tokens.clone();
+    secrets.push(frozen.clone());
+    let server = SmartHttpServer::start(&[&tokens[0]]);
+    server.require_username("oauth2");
+    let gitlab_host = format!("http://{}", server.host());
+    let mut vol = TokenVolume::new();
+    publish(&mut vol, &tokens[0]);
+    // TokenVolume names its file GITHUB_TOKEN; Kelos's GitLab Secret has GITLAB_TOKEN.
+    let token_file = format!("/kelos/gitlab-token/{}", kelos_e2e::volume::TOKEN_FILE);
+
+    let root = TempDir::new("kelos-e2e-gitlab-pod");
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let (workspace, kelos_bin) = (
+        empty_dir(root.path(), "workspace"),
+        empty_dir(root.path(), "kelos-bin"),
+    );
+    let helpers_ctr = Container::from_image(&helpers_image);
+    let agent_ctr = Container::from_image(example.image);
+    PodRun {
+        ctr: &helpers_ctr,
+        mounts: vec![(kelos_bin.clone(), "/kelos-bin".to_owned(), false)],
+        env: Vec::new(),
+        secrets: secrets.clone(),
+    }
+    .ok(
+        "kelos-helpers install /kelos-bin",
+        &[
+            "/git-credential-kelos".into(),
+            "install".into(),
+            "/kelos-bin".into(),
+        ],
+    );
+    // The GitLab provider's variables, in every container; no GitHub variable.
+    let pod_env = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        [
+            ("HOME", "/home/agent"),
+            ("GIT_TERMINAL_PROMPT", "0"),
+            ("KELOS_GITLAB_TOKEN_FILE", token_file.as_str()),
+            ("GITLAB_HOST", gitlab_host.as_str()),
+            ("GITLAB_TOKEN", frozen.as_str()),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+    let vol_dir = vol.dir().to_path_buf();
+    let in_pod = |env: Vec<(String, String)>| PodRun {
+        ctr: &agent_ctr,
+        mounts: vec![
+            (workspace.clone(), "/workspace".to_owned(), false),
+            (kelos_bin.clone(), "/kelos-bin".to_owned(), true),
+            (vol_dir.clone(), "/kelos/gitlab-token".to_owned(), true),
+        ],
+        env,
+        secrets: secrets.clone(),
+    };
+    let assert_presented = |what: &str, token: &str| {
+        let presented = server.presented();
+        assert!(
+            !presented.is_empty()
+                && presented
+                    .iter()
+                    .all(|(user, pass)| user == "oauth2" && pass == token),
+            "{what}: the server saw other credentials than oauth2 and the file's current token"
+        );
+        assert_eq!(server.auth_failures(), 0, "{what}");
+    };
+
+    // 1. The clone, as section 7 writes it.
+    server.reset_counters();
+    in_pod(pod_env(&[])).ok(
+        "1. git-clone (section 7)",
+        &[
+            "sh".into(),
+            "-c".into(),
+            clone_script.clone(),
+            "sh".into(),
+            "clone".into(),
+            "--quiet".into(),
+            server.url(),
+            "/workspace/repo".into(),
+        ],
+    );
+    assert_presented("1. git-clone", &tokens[0]);
+    let repo_config = fs::read_to_string(workspace.join("repo/.git/config")).unwrap();
+    assert!(
+        repo_config.contains(&format!("[credential \"{gitlab_host}\"]"))
+            && repo_config.contains(&format!("\thelper = {KELOS_BIN_HELPER}"))
+            && repo_config.contains("\tusername = oauth2"),
+        "the repository's config:\n{repo_config}"
+    );
+
+    // A rotation: GitLab revokes the old token at once; GITLAB_TOKEN stays frozen.
+    publish(&mut vol, &tokens[1]);
+    server.set_accepted(&[&tokens[1]]);
+
+    // The agent: its git with the repository's config only, then glab and doctor.
+    let api = GitLabApi::start(&[&tokens[1]]);
+    let agent = in_pod(pod_env(&[
+        ("GLAB_CONFIG_DIR", "/workspace/.glab-config"),
+        ("GLAB_NO_PROMPT", "true"),
+        ("GLAB_CHECK_UPDATE", "false"),
+        ("GLAB_SEND_TELEMETRY", "false"),
+    ]));
+    server.reset_counters();
+    agent.ok(
+        "the agent's git fetch and push",
+        &[
+            "sh".into(),
+            "-c".into(),
+            "set -e; cd /workspace/repo; git fetch --quiet origin; \
+             git -c user.name=Agent -c user.email=agent@kelos.invalid commit --quiet \
+             --allow-empty -m 'agent change'; git push --quiet origin HEAD:main"
+                .into(),
+        ],
+    );
+    assert_presented("the agent's fetch and push", &tokens[1]);
+
+    let mut glab_env = agent.env.clone();
+    glab_env.retain(|(k, _)| k != "GITLAB_HOST");
+    glab_env.push(("GITLAB_HOST".into(), api.base_url()));
+    let glab = PodRun {
+        ctr: &agent_ctr,
+        mounts: agent.mounts.clone(),
+        env: glab_env,
+        secrets: secrets.clone(),
+    };
+    let out = glab.ok(
+        "glab api user",
+        &["glab".into(), "api".into(), "user".into()],
+    );
+    assert_eq!(text(&out.stdout).trim(), kelos_e2e::gitlab_api::USER_JSON);
+    assert!(
+        api.presented_tokens() == [tokens[1].as_str()],
+        "glab sent another token than the file's: {:?}",
+        api.request_log()
+    );
+    let glab_config = fs::read(workspace.join(".glab-config/config.yml")).unwrap();
+    let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_no_token_in("glab's config on the workspace", &glab_config, &secret_refs);
+
+    let out = agent.run(&[
+        "sh".into(),
+        "-c".into(),
+        format!("cd /workspace/repo && {KELOS_BIN_HELPER} doctor --json"),
+    ]);
+    let json = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "doctor in the GitLab workspace failed ({}):\n{json}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    for id in ["gitlab.token", "git.leak"] {
+        assert!(
+            json.contains(&format!(r#"{{"id":"{id}","level":"ok""#)),
+            "doctor's {id} is not ok in the GitLab workspace:\n{json}"
+        );
+    }
+    eprintln!(
+        "images: the GitLab pod of the maintainers page (section 7) in {:.1?}",
+        started.elapsed()
+    );
 }

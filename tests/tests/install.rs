@@ -21,21 +21,25 @@ use kelos_e2e::{bin, TempDir, HELPER};
 
 const SNIPPET: &str = "images/kelos-env.sh";
 
-/// The helper, kelos-gh and (when built) kelos-glab in a directory of their own, as the
-/// helpers image has them at `/`.
-fn source_dir() -> TempDir {
+/// The helper, kelos-gh and kelos-glab in a directory of their own, as the helpers image
+/// has them at `/`; `without` left out.
+fn source_dir_without(without: &[&str]) -> TempDir {
     let dir = TempDir::new("kelos-e2e-install-src");
     // No child may be forked while an executable is being written (ETXTBSY).
     let _w = EXEC_LOCK.write().unwrap_or_else(|e| e.into_inner());
     for name in [HELPER, "kelos-gh", "kelos-glab"] {
-        let from = bin(HELPER).parent().unwrap().join(name);
-        if name != "kelos-glab" || from.is_file() {
-            fs::copy(&from, dir.join(name)).unwrap();
+        if !without.contains(&name) {
+            fs::copy(bin(name), dir.join(name)).unwrap();
         }
     }
     dir
 }
 
+fn source_dir() -> TempDir {
+    source_dir_without(&[])
+}
+
+/// What install writes from `src`: kelos-glab only when it is there (it is optional).
 fn expected_names(src: &Path) -> Vec<String> {
     let mut names = vec![HELPER.to_owned(), "kelos-env.sh".into(), "kelos-gh".into()];
     if src.join("kelos-glab").is_file() {
@@ -215,6 +219,22 @@ fn a_running_helper_never_sees_a_half_written_file_while_install_runs_again() {
     assert!(failures.is_empty(), "failed runs: {failures:?}");
     assert!(bad.is_empty(), "partial reads: {bad:?}");
     assert_installed(src.path(), &dir);
+}
+
+/// kelos-glab is optional: without it beside the helper, install writes the rest; with it,
+/// it is installed under its own name with the same mode.
+#[test]
+fn kelos_glab_is_installed_when_it_is_beside_the_helper() {
+    let with = source_dir();
+    let without = source_dir_without(&["kelos-glab"]);
+    let root = TempDir::new("kelos-e2e-install");
+    for (src, dir) in [(&with, root.join("with")), (&without, root.join("without"))] {
+        let out = install(src.path(), &dir);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_installed(src.path(), &dir);
+    }
+    assert!(root.join("with/kelos-glab").is_file());
+    assert!(!root.join("without/kelos-glab").exists());
 }
 
 #[test]

@@ -45,7 +45,7 @@ use kelos_e2e::process::run_ok;
 use kelos_e2e::{head_commit, json_pairs, require_tool, run_with_timeout, TempDir};
 
 const TARGETS: [&str; 2] = ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
-const BINARIES: [&str; 2] = ["git-credential-kelos", "kelos-gh"];
+const BINARIES: [&str; 3] = ["git-credential-kelos", "kelos-gh", "kelos-glab"];
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// A cold release (two targets, LTO, the image, the SBOM) on a busy 2-core machine.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(40 * 60);
@@ -421,6 +421,7 @@ fn the_archives_hold_what_an_operator_installs_from() {
         .collect();
     assert!(
         man.iter().any(|m| m == "man/man1/git-credential-kelos.1")
+            && man.iter().any(|m| m == "man/man1/kelos-glab.1")
             && completions
                 .iter()
                 .any(|c| c == "completions/git-credential-kelos.bash"),
@@ -476,6 +477,7 @@ fn the_archives_hold_what_an_operator_installs_from() {
             "install.sh",
             "kelos-env.sh",
             "kelos-gh",
+            "kelos-glab",
             "man",
             "man/man1",
         ]

@@ -17,6 +17,14 @@ use std::path::{Path, PathBuf};
 /// What git sends a helper for `git credential fill` of https://github.com.
 pub const REQUEST: &[u8] = b"protocol=https\nhost=github.com\n\n";
 
+/// The GitLab instance of the GitLab rows, as Kelos's GitLab provider sets
+/// it: plain http on a port, so kelos-glab's host entry is in play.
+pub const GITLAB_HOST: &str = "http://gitlab-webservice-default.gitlab.svc:8181";
+
+/// What git sends for that instance.
+pub const GITLAB_REQUEST: &[u8] =
+    b"protocol=http\nhost=gitlab-webservice-default.gitlab.svc:8181\n\n";
+
 /// Shaped like an installation token (`ghs_` + 36); not a real one.
 pub const TOKEN: &str = "ghs_BenchBenchBenchBenchBench0123456789";
 
@@ -24,6 +32,13 @@ pub struct Fixture {
     pub root: PathBuf,
     /// The request, opened afresh as stdin for every run.
     pub input: PathBuf,
+    /// The GitLab request ([`GITLAB_REQUEST`]), for the GitLab rows.
+    pub gitlab_input: PathBuf,
+    /// `GLAB_CONFIG_DIR` of the kelos-glab rows.
+    pub glab_config: PathBuf,
+    /// Holds `glab` = kelos-glab, ahead of `noop_real_dir` (which holds
+    /// `glab` = the floor) in its PATH.
+    pub noop_glab_wrap_dir: PathBuf,
     /// `<dir>/GITHUB_TOKEN -> ..data/GITHUB_TOKEN`, `..data -> ..<generation>`.
     pub token_file: PathBuf,
     /// A plain regular file holding the same token.
@@ -53,6 +68,7 @@ pub struct Fixture {
 pub struct Sources<'a> {
     pub helper: &'a Path,
     pub kelos_gh: &'a Path,
+    pub kelos_glab: &'a Path,
     pub noop: &'a Path,
     pub bare_noop: &'a Path,
     pub shell_wrapper: &'a Path,
@@ -85,6 +101,9 @@ impl Fixture {
 
         let input = root.join("request");
         fs::write(&input, REQUEST)?;
+        let gitlab_input = root.join("gitlab-request");
+        fs::write(&gitlab_input, GITLAB_REQUEST)?;
+        let glab_config = dir("glab-config")?;
 
         // kubelet's atomic writer.
         let token_dir = dir("github-token")?;
@@ -125,6 +144,9 @@ impl Fixture {
         let noop_real_dir = dir("noop-real")?;
         install(src.kelos_gh, &noop_wrap_dir.join("gh"))?;
         install(src.noop, &noop_real_dir.join("gh"))?;
+        install(src.noop, &noop_real_dir.join("glab"))?;
+        let noop_glab_wrap_dir = dir("noop-glab-wrap")?;
+        install(src.kelos_glab, &noop_glab_wrap_dir.join("glab"))?;
         let shell_noop = dir("shell-noop")?.join("gh");
         write_script(
             &shell_noop,
@@ -137,6 +159,9 @@ impl Fixture {
         Ok(Fixture {
             root,
             input,
+            gitlab_input,
+            glab_config,
+            noop_glab_wrap_dir,
             token_file,
             plain_token_file,
             home,

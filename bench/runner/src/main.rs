@@ -26,7 +26,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use fixture::{Fixture, Sources, TOKEN};
+use fixture::{Fixture, Sources, GITLAB_HOST, TOKEN};
 use measure::Sample;
 
 const USAGE: &str = "\
@@ -152,6 +152,8 @@ pub struct Variant {
     pub baseline: Option<&'static str>,
     command: Command,
     expect: Expect,
+    /// Its stdin, opened afresh for every run.
+    input: PathBuf,
 }
 
 enum Expect {
@@ -228,14 +230,22 @@ fn run(o: &Options) -> Result<bool, String> {
     let started = Instant::now();
     let helper = o.bin_dir.join("git-credential-kelos");
     let kelos_gh = o.bin_dir.join("kelos-gh");
+    let kelos_glab = o.bin_dir.join("kelos-glab");
     let noop = o.bin_dir.join("kelos-bench-noop");
     let bare_noop = o.bin_dir.join("kelos-bench-noop-bare");
     let rss_launcher = o.bin_dir.join("kelos-bench-rss");
-    for p in [&helper, &kelos_gh, &noop, &bare_noop, &rss_launcher] {
+    for p in [
+        &helper,
+        &kelos_gh,
+        &kelos_glab,
+        &noop,
+        &bare_noop,
+        &rss_launcher,
+    ] {
         if !p.is_file() {
             return Err(format!(
                 "{} is missing: build it with `cargo build --release --locked --target \
-                 x86_64-unknown-linux-musl -p git-credential-kelos -p kelos-gh -p kelos-bench-noop` \
+                 x86_64-unknown-linux-musl -p git-credential-kelos -p kelos-gh -p kelos-glab -p kelos-bench-noop` \
                  (bash scripts/bench.sh does)",
                 p.display()
             ));
@@ -257,6 +267,7 @@ fn run(o: &Options) -> Result<bool, String> {
         &Sources {
             helper: &helper,
             kelos_gh: &kelos_gh,
+            kelos_glab: &kelos_glab,
             noop: &noop,
             bare_noop: &bare_noop,
             shell_wrapper: &shell_wrapper,
@@ -299,7 +310,7 @@ fn run(o: &Options) -> Result<bool, String> {
         &also_floor,
     );
     for v in &mut variants {
-        check(v, &fx)?;
+        check(v)?;
     }
     check_wrappers_pass_the_token(&fx)?;
 
@@ -318,7 +329,7 @@ fn run(o: &Options) -> Result<bool, String> {
         for j in 0..n {
             let i = order(round, j, n);
             let v = &mut variants[i];
-            let s = measure::run_once(&mut v.command, &fx.input, &sink)
+            let s = measure::run_once(&mut v.command, &v.input, &sink)
                 .map_err(|e| format!("running {}: {e}", v.label))?;
             if s.exit != 0 {
                 return Err(format!(
@@ -346,13 +357,14 @@ fn run(o: &Options) -> Result<bool, String> {
     for round in 0..o.rss_runs {
         for j in 0..n {
             let i = order(round, j, n);
-            rss[i].push(peak_rss(&rss_launcher, &variants[i], &fx)?);
+            rss[i].push(peak_rss(&rss_launcher, &variants[i])?);
         }
     }
 
     let sizes = vec![
         binary_facts("git-credential-kelos", &helper, &fx.root)?,
         binary_facts("kelos-gh", &kelos_gh, &fx.root)?,
+        binary_facts("kelos-glab", &kelos_glab, &fx.root)?,
         binary_facts("kelos-bench-noop (floor)", &noop, &fx.root)?,
     ];
     let header = Header {
@@ -445,6 +457,7 @@ fn build_variants(
             baseline,
             command,
             expect,
+            input: fx.input.clone(),
         })
     };
 
@@ -568,6 +581,37 @@ fn build_variants(
         base(&fx.shell_noop, &["--version"], noop_path),
         Expect::Empty,
     );
+    // GitLab (a pod of Kelos's GitLab provider: no GitHub variable, the
+    // instance over http on a port): `get` for it, and kelos-glab in front of
+    // the floor, its host entry already in glab's config (the first, checked
+    // run writes it; every timed run is the one read that finds it).
+    let gitlab = |program: &Path, args: &[&str], path: OsString| -> Command {
+        let mut c = base(program, args, path);
+        c.env_remove("KELOS_GITHUB_TOKEN_FILE")
+            .env("KELOS_GITLAB_TOKEN_FILE", &fx.token_file)
+            .env("GITLAB_HOST", GITLAB_HOST)
+            .env("GITLAB_TOKEN", "glpat-stale")
+            .env("GLAB_CONFIG_DIR", &fx.glab_config);
+        c
+    };
+    add(
+        "helper-gitlab",
+        "`git-credential-kelos get` for a GitLab host (http on a port, kubelet layout)".into(),
+        Some("floor"),
+        gitlab(helper, &["get"], std_path.clone()),
+        Expect::Line(format!("password={TOKEN}")),
+    );
+    add(
+        "floor-kelos-glab",
+        "floor as `glab` via `kelos-glab` (PATH search, host entry present)".into(),
+        Some("floor"),
+        gitlab(
+            &fx.noop_glab_wrap_dir.join("glab"),
+            &["--version"],
+            path_with(&[&fx.noop_glab_wrap_dir, &fx.noop_real_dir]),
+        ),
+        Expect::Empty,
+    );
     for (n, (label, path)) in also_floor.iter().enumerate() {
         add(
             &format!("also-floor-{n}"),
@@ -606,12 +650,15 @@ fn build_variants(
             Expect::Empty,
         );
     }
+    for variant in v.iter_mut().filter(|v| v.key == "helper-gitlab") {
+        variant.input = fx.gitlab_input.clone();
+    }
     v
 }
 
 /// One untimed run with output captured: the command must do its job.
-fn check(v: &mut Variant, fx: &Fixture) -> Result<(), String> {
-    let input = File::open(&fx.input).map_err(|e| e.to_string())?;
+fn check(v: &mut Variant) -> Result<(), String> {
+    let input = File::open(&v.input).map_err(|e| e.to_string())?;
     let out = v
         .command
         .stdin(Stdio::from(input))
@@ -647,7 +694,7 @@ fn check(v: &mut Variant, fx: &Fixture) -> Result<(), String> {
 }
 
 /// The variant's command run under kelos-bench-rss: its `ru_maxrss`, KiB.
-fn peak_rss(launcher: &Path, v: &Variant, fx: &Fixture) -> Result<u64, String> {
+fn peak_rss(launcher: &Path, v: &Variant) -> Result<u64, String> {
     let mut c = Command::new(launcher);
     c.arg(v.command.get_program())
         .args(v.command.get_args())
@@ -657,7 +704,7 @@ fn peak_rss(launcher: &Path, v: &Variant, fx: &Fixture) -> Result<u64, String> {
             c.env(name, value);
         }
     }
-    let input = File::open(&fx.input).map_err(|e| e.to_string())?;
+    let input = File::open(&v.input).map_err(|e| e.to_string())?;
     let out = c
         .stdin(Stdio::from(input))
         .stderr(Stdio::inherit())

@@ -10,6 +10,10 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// Targets from the issue.
 const HELPER_MAX_RATIO: f64 = 1.15;
 const WRAPPER_MAX_ADDED_MS: f64 = 0.3;
+/// What kelos-glab may add in front of the floor (issue 20).
+const GLAB_WRAPPER_MAX_ADDED_MS: f64 = 0.25;
+/// `get` for a GitLab host against the std floor (issue 20).
+const GITLAB_GET_MAX_RATIO: f64 = 1.0;
 const MAX_BINARY_BYTES: u64 = 1024 * 1024;
 const MAX_RSS_KIB: u64 = 2 * 1024;
 
@@ -249,6 +253,29 @@ fn targets(r: &Results) -> Vec<Target> {
         limit: format!("≤ {WRAPPER_MAX_ADDED_MS} ms"),
         pass: Some(added <= WRAPPER_MAX_ADDED_MS),
     });
+    // GitLab: `get` for its instance, and what kelos-glab adds (one exec of
+    // itself, its token and the one read of glab's config).
+    let gitlab = wall_ms(r, r.index("helper-gitlab"));
+    let ratio = summarize(&gitlab).median / summarize(&floor).median;
+    let (lo, hi) = bootstrap_ci(&floor, &gitlab, |a, b| b / a);
+    t.push(Target {
+        what: "`git-credential-kelos get` for a GitLab host vs floor (median ratio)".into(),
+        measured: format!("{ratio:.3}×"),
+        ci: format!("{lo:.3}× … {hi:.3}×"),
+        limit: format!("≤ {GITLAB_GET_MAX_RATIO:.2}×"),
+        pass: Some(ratio <= GITLAB_GET_MAX_RATIO),
+    });
+    let glab_via = wall_ms(r, r.index("floor-kelos-glab"));
+    let added = summarize(&glab_via).median - summarize(&floor).median;
+    let (lo, hi) = bootstrap_ci(&floor, &glab_via, |a, b| b - a);
+    t.push(Target {
+        what: "`kelos-glab` added, measured in front of the floor (median difference)".into(),
+        measured: format!("{added:+.3} ms"),
+        ci: format!("{lo:+.3} … {hi:+.3} ms"),
+        limit: format!("≤ {GLAB_WRAPPER_MAX_ADDED_MS} ms"),
+        pass: Some(added <= GLAB_WRAPPER_MAX_ADDED_MS),
+    });
+
     let gh = wall_ms(r, r.index("gh"));
     let via = wall_ms(r, r.index("gh-kelos"));
     let added = summarize(&via).median - summarize(&gh).median;
@@ -291,6 +318,10 @@ fn targets(r: &Results) -> Vec<Target> {
         (
             "floor-kelos",
             "`kelos-gh` peak RSS (max of runs, in front of the floor)",
+        ),
+        (
+            "floor-kelos-glab",
+            "`kelos-glab` peak RSS (max of runs, in front of the floor)",
         ),
     ] {
         let rss = max_rss(r, r.index(key));

@@ -1,6 +1,7 @@
 //! The shell completions and man pages of git-credential-kelos (from the
-//! same clap definition the binary parses with) and the man page of
-//! kelos-gh (which has no command line of its own: every argument is gh's).
+//! same clap definition the binary parses with) and the man pages of
+//! kelos-gh and kelos-glab (which have no command line of their own: every
+//! argument is gh's, or glab's).
 //!
 //! What clap's generators do not know is added here, once: the ENVIRONMENT,
 //! EXIT STATUS and SEE ALSO sections, and two repairs of the generated
@@ -20,6 +21,11 @@ use roff::{bold, italic, roman, Roff};
 pub const HELPER: &str = "git-credential-kelos";
 /// The gh wrapper's page name (it is installed as `gh`).
 pub const GH_WRAPPER: &str = "kelos-gh";
+/// The glab wrapper's page name (it is installed as `glab`).
+pub const GLAB_WRAPPER: &str = "kelos-glab";
+/// What kelos-glab reads from the environment as it came, outside the
+/// snapshot of `kelos_token::env::KNOWN_VARS`: where glab's config is.
+pub const GLAB_ONLY_VARS: &[&str] = &["GLAB_CONFIG_DIR"];
 
 /// The shells completions are written for, with their file names.
 pub const SHELLS: &[(Shell, &str)] = &[
@@ -34,10 +40,12 @@ pub struct EnvVar {
     pub names: &'static [&'static str],
     pub helper: Option<&'static str>,
     pub gh: Option<&'static str>,
+    pub glab: Option<&'static str>,
 }
 
-/// Every variable either binary reads (`kelos_token::env::KNOWN_VARS`; a
-/// test keeps the two lists equal), for the ENVIRONMENT sections.
+/// Every variable a binary reads (`kelos_token::env::KNOWN_VARS` and
+/// [`GLAB_ONLY_VARS`]; a test keeps the lists equal), for the ENVIRONMENT
+/// sections.
 pub const ENVIRONMENT: &[EnvVar] = &[
     EnvVar {
         names: &["KELOS_GITHUB_TOKEN_FILE"],
@@ -58,6 +66,7 @@ pub const ENVIRONMENT: &[EnvVar] = &[
              rules as git-credential-kelos(1). Only the file's token is ever set: without a valid \
              token in it, gh gets the environment exactly as it was (never an empty token).",
         ),
+        glab: None,
     },
     EnvVar {
         names: &["GH_HOST"],
@@ -76,6 +85,7 @@ pub const ENVIRONMENT: &[EnvVar] = &[
              Server): GH_ENTERPRISE_TOKEN is set, GITHUB_ENTERPRISE_TOKEN and GITHUB_TOKEN \
              refreshed if present. Unset: github.com.",
         ),
+        glab: None,
     },
     EnvVar {
         names: &[
@@ -95,6 +105,7 @@ pub const ENVIRONMENT: &[EnvVar] = &[
             "Set or refreshed from the file, by the class of GH_HOST (above); never read as a \
              token source, never set to empty.",
         ),
+        glab: None,
     },
     EnvVar {
         names: &["KELOS_GH_PATH"],
@@ -108,6 +119,86 @@ pub const ENVIRONMENT: &[EnvVar] = &[
              wrapper's own first appearance (each file counted once, by device and inode), so a \
              chain of wrapper copies always ends.",
         ),
+        glab: None,
+    },
+    EnvVar {
+        names: &["KELOS_GITLAB_TOKEN_FILE"],
+        helper: Some(
+            "Path of the file holding the current GitLab token (in Kelos pods \
+             /kelos/gitlab-token/GITLAB_TOKEN), read by the same rules as \
+             KELOS_GITHUB_TOKEN_FILE. Requests for the GitLab instance (GITLAB_HOST) are \
+             answered from it, never from GitHub's file, with the username oauth2 unless git's \
+             request names one.",
+        ),
+        gh: None,
+        glab: Some(
+            "Path of the file holding the current token, read again on every call, by the same \
+             rules as git-credential-kelos(1). Only the file's token is ever set: without a valid \
+             token in it (missing, empty mid-rotation, invalid), glab gets the environment \
+             exactly as it was (never an empty token).",
+        ),
+    },
+    EnvVar {
+        names: &["GITLAB_HOST", "GITLAB_URI", "GL_HOST"],
+        helper: Some(
+            "The GitLab instance, as glab reads it: the first of these that is set and not \
+             empty; unset: gitlab.com. A base URL (https://gitlab.example.com, \
+             http://gitlab-webservice-default.gitlab.svc:8181, with an optional relative URL \
+             root) or a bare host (HOST or HOST:PORT, https). Its host and port are answered \
+             over https; over plain http only for an http:// URL, on exactly its port. A user \
+             name, password, query, fragment or another scheme is refused with one message \
+             naming the variable.",
+        ),
+        gh: None,
+        glab: Some(
+            "The instance glab talks to. glab takes a host's API protocol from its config's host \
+             entry, not from this variable: for an http:// URL the wrapper makes sure glab's \
+             config.yml has the host's api_protocol, api_host and git_protocol before glab runs, \
+             written without any token, atomically, keeping every other key, host and comment, \
+             and not written at all when already there. An https URL or a bare host needs no \
+             entry. A malformed value: one line on stderr naming it, and glab runs untouched \
+             (no variable set, no config written).",
+        ),
+    },
+    EnvVar {
+        names: &["GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN"],
+        helper: Some(
+            "Fallbacks for the GitLab instance, in this order, frozen when the process started, \
+             used only when the GitLab file yields no valid token. The env and exec commands give \
+             GitLab's file token to each of these that is set.",
+        ),
+        gh: None,
+        glab: Some(
+            "GITLAB_TOKEN is set from the file; GITLAB_ACCESS_TOKEN and OAUTH_TOKEN refreshed \
+             if present (glab reads them in this order). Never read as a token source, never \
+             set to empty; every earlier entry of these names is replaced.",
+        ),
+    },
+    EnvVar {
+        names: &["KELOS_GLAB_PATH"],
+        helper: Some(
+            "Read only for whether it is set: with it (or KELOS_GITLAB_TOKEN_FILE, a GitLab host \
+             variable, GITLAB_TOKEN) GitLab is in play, and the GitLab instance is among the \
+             hosts answered and checked.",
+        ),
+        gh: None,
+        glab: Some(
+            "Absolute path of the real glab; overrides the search of PATH, which is kelos-gh(1)'s: \
+             the first glab file of PATH's absolute entries that first appears after this \
+             wrapper's own first appearance.",
+        ),
+    },
+    EnvVar {
+        names: &["GLAB_CONFIG_DIR"],
+        helper: None,
+        gh: None,
+        glab: Some(
+            "glab's config directory, as glab reads it: the host entry goes into its \
+             config.yml (created 0700 when missing; a new config.yml is 0600, an existing one \
+             keeps its mode and owner). A config.yml that cannot be read, parsed for certain \
+             (only the block-style YAML glab writes is edited) or locked is never rewritten: one \
+             line on stderr names the file and the fix, and glab still runs.",
+        ),
     },
     EnvVar {
         names: &["KELOS_CREDENTIAL_TRACE"],
@@ -119,6 +210,7 @@ pub const ENVIRONMENT: &[EnvVar] = &[
              a token and never changes what git or gh get.",
         ),
         gh: Some("As for git-credential-kelos(1): trace lines, never a token."),
+        glab: Some("As for git-credential-kelos(1): trace lines, never a token."),
     },
     EnvVar {
         names: &[
@@ -137,6 +229,11 @@ pub const ENVIRONMENT: &[EnvVar] = &[
         ),
         gh: Some(
             "Read only when tracing to a file: the trace file is never one of git's config files.",
+        ),
+        glab: Some(
+            "HOME and XDG_CONFIG_HOME: where glab's config is when GLAB_CONFIG_DIR is unset \
+             ($XDG_CONFIG_HOME/glab-cli, else $HOME/.config/glab-cli, as glab reads them). All \
+             of them, when tracing to a file: the trace file is never one of git's config files.",
         ),
     },
 ];
@@ -221,6 +318,14 @@ const EXIT_STATUS: &[(&str, &[(&str, &str)])] = &[
             ("any", "gh's own status: gh runs in this process's place."),
             ("126", "The real gh was found but could not be run."),
             ("127", "No real gh: one line on stderr naming each PATH entry searched and why it was passed over."),
+        ],
+    ),
+    (
+        GLAB_WRAPPER,
+        &[
+            ("any", "glab's own status: glab runs in this process's place, also when GITLAB_HOST is malformed or glab's host entry could not be written (one line on stderr says so)."),
+            ("126", "The real glab was found but could not be run."),
+            ("127", "No real glab: one line on stderr naming each PATH entry searched and why it was passed over."),
         ],
     ),
 ];
@@ -382,7 +487,7 @@ fn with_git_operations_described(cmd: clap::Command) -> clap::Command {
 
 /// Every man page: (file name, roff source). One for the helper, one per
 /// subcommand (git's operations included: `man git-credential-kelos-erase`
-/// explains the line it prints), one for kelos-gh.
+/// explains the line it prints), one for kelos-gh, one for kelos-glab.
 pub fn man_pages() -> Result<Vec<(String, String)>> {
     let cmd = with_git_operations_described(helper_command());
     let mut pages = Vec::new();
@@ -396,7 +501,11 @@ pub fn man_pages() -> Result<Vec<(String, String)>> {
         .map(|s| s.get_name().to_owned())
         .collect();
     let mut see_also: Vec<String> = subs.iter().map(|s| format!("{HELPER}-{s}(1)")).collect();
-    see_also.extend([format!("{GH_WRAPPER}(1)"), "gitcredentials(7)".into()]);
+    see_also.extend([
+        format!("{GH_WRAPPER}(1)"),
+        format!("{GLAB_WRAPPER}(1)"),
+        "gitcredentials(7)".into(),
+    ]);
     pages.push((
         format!("{HELPER}.1"),
         helper_page(&top, HELPER, HELPER, &see_also)?,
@@ -418,6 +527,10 @@ pub fn man_pages() -> Result<Vec<(String, String)>> {
     pages.push((
         format!("{GH_WRAPPER}.1"),
         gh_page(cmd.get_version().unwrap_or_default()),
+    ));
+    pages.push((
+        format!("{GLAB_WRAPPER}.1"),
+        glab_page(cmd.get_version().unwrap_or_default()),
     ));
     Ok(pages)
 }
@@ -550,6 +663,57 @@ fn gh_page(version: &str) -> String {
     roff.render()
 }
 
+/// kelos-glab's page: it has no options (every argument is glab's).
+fn glab_page(version: &str) -> String {
+    let mut roff = Roff::new();
+    roff.control(
+        "TH",
+        [
+            GLAB_WRAPPER,
+            "1",
+            "",
+            &format!("{GLAB_WRAPPER} {version}"),
+            "",
+        ],
+    );
+    roff.control("SH", ["NAME"]);
+    roff.text([roman(format!(
+        "{GLAB_WRAPPER} - glab with the current token from the rotating token file \
+         (KELOS_GITLAB_TOKEN_FILE)"
+    ))]);
+    roff.control("SH", ["SYNOPSIS"]);
+    roff.text([bold("glab"), roman(" ["), italic("ARG"), roman("]...")]);
+    roff.control("SH", ["DESCRIPTION"]);
+    roff.text([roman(
+        "Installed as /usr/local/bin/glab, ahead of the real glab in PATH. Every call reads \
+         the token file, sets glab's token variables from it (see ENVIRONMENT), makes sure \
+         glab's config has the host entry an http:// GITLAB_HOST needs, without any token, and \
+         executes the real glab in its place: same PID, terminal, signals and exit status, \
+         argv[0] glab, every argument passed through byte for byte. No argument is read by the \
+         wrapper, --help and --version included: they are glab's.",
+    )]);
+    roff.control("PP", []);
+    roff.text([roman(
+        "The search for the real glab, the exec and everything the caller set up (the rest of \
+         the environment, ignored signals, closed descriptors) are kelos-gh(1)'s. The token \
+         never reaches glab's config, stderr or a trace: glab sends GITLAB_TOKEN from its \
+         environment once its config has the host entry.",
+    )]);
+    environment_section(&mut roff, |v| v.glab);
+    exit_status_section(&mut roff, GLAB_WRAPPER);
+    see_also_section(
+        &mut roff,
+        &[
+            format!("{HELPER}(1)"),
+            format!("{GH_WRAPPER}(1)"),
+            "glab(1)".into(),
+        ],
+    );
+    roff.control("SH", ["VERSION"]);
+    roff.text([roman(format!("v{version}"))]);
+    roff.render()
+}
+
 /// Writes OUT/completions/* and OUT/man/man1/*; returns the paths written.
 pub fn write_all(out: &Path) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
@@ -584,6 +748,7 @@ mod tests {
             .collect();
         documented.sort_unstable();
         let mut read: Vec<&str> = kelos_token::env::KNOWN_VARS.to_vec();
+        read.extend(GLAB_ONLY_VARS);
         read.sort_unstable();
         assert_eq!(documented, read);
     }
@@ -593,7 +758,7 @@ mod tests {
         let pages: Vec<String> = man_pages().unwrap().into_iter().map(|(f, _)| f).collect();
         for (key, _) in EXIT_STATUS {
             let file = match *key {
-                HELPER | GH_WRAPPER => format!("{key}.1"),
+                HELPER | GH_WRAPPER | GLAB_WRAPPER => format!("{key}.1"),
                 sub => format!("{HELPER}-{sub}.1"),
             };
             assert!(pages.contains(&file), "{file} not in {pages:?}");

@@ -144,6 +144,10 @@ impl HostEntry {
         &self.host
     }
 
+    pub fn api_protocol(&self) -> ApiProtocol {
+        self.api_protocol
+    }
+
     /// The keys in the order glab's `config set` appends them.
     fn wanted(&self) -> [(&'static str, &str); 3] {
         [

@@ -43,18 +43,42 @@ const MAX_STAMP_TEXT: usize = 128;
 /// hold no [`WRAPPER_MARKER`]; else the version text of its stamp (`kelos-gh
 /// 0.1.0 (commit ...)`), or `None` inside for a wrapper built before stamps.
 pub fn wrapper_version(contents: &[u8]) -> Option<Option<String>> {
-    let at = contents
-        .windows(WRAPPER_MARKER.len())
-        .position(|w| w == WRAPPER_MARKER)?;
-    let rest = &contents[at + WRAPPER_MARKER.len()..];
+    stamped_version(contents, &WRAPPER_MARKER, WRAPPER_NAME)
+}
+
+/// Bytes the kelos-glab binary carries, by which it is told from the real
+/// glab (which never contains them).
+pub const GLAB_WRAPPER_MARKER: [u8; 26] = *b"kelos-glab wrapper marker\0";
+
+/// What kelos-glab carries: [`GLAB_WRAPPER_MARKER`], then `kelos-glab
+/// VERSION (commit ID)` and a NUL ([`glab_wrapper_version`] reads it back;
+/// `--version` belongs to glab).
+pub const GLAB_WRAPPER_STAMP: [u8; GLAB_WRAPPER_STAMP_LEN] =
+    concat_bytes(&GLAB_WRAPPER_STAMP_PARTS);
+const GLAB_WRAPPER_STAMP_PARTS: [&[u8]; 4] = [
+    &GLAB_WRAPPER_MARKER,
+    GLAB_WRAPPER_NAME,
+    crate::version::VERSION_TEXT.as_bytes(),
+    b"\0",
+];
+const GLAB_WRAPPER_STAMP_LEN: usize = total_len(&GLAB_WRAPPER_STAMP_PARTS);
+const GLAB_WRAPPER_NAME: &[u8] = b"kelos-glab ";
+
+/// [`wrapper_version`] for kelos-glab.
+pub fn glab_wrapper_version(contents: &[u8]) -> Option<Option<String>> {
+    stamped_version(contents, &GLAB_WRAPPER_MARKER, GLAB_WRAPPER_NAME)
+}
+
+/// The version text after `marker` when it starts with `name`.
+fn stamped_version(contents: &[u8], marker: &[u8], name: &[u8]) -> Option<Option<String>> {
+    let at = contents.windows(marker.len()).position(|w| w == marker)?;
+    let rest = &contents[at + marker.len()..];
     let text = rest
         .iter()
         .position(|&b| b == 0)
         .filter(|&end| end <= MAX_STAMP_TEXT)
         .map(|end| &rest[..end])
-        .filter(|t| {
-            t.starts_with(WRAPPER_NAME) && t.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
-        })
+        .filter(|t| t.starts_with(name) && t.iter().all(|b| b.is_ascii_graphic() || *b == b' '))
         .map(|t| String::from_utf8_lossy(t).into_owned());
     Some(text)
 }
@@ -76,6 +100,13 @@ mod tests {
         old.extend_from_slice(b"\x01\x02random\0");
         assert_eq!(wrapper_version(&old), Some(None));
         assert_eq!(wrapper_version(b"\x7fELF gh version 2.23.0"), None);
+        // kelos-glab's stamp is its own: neither reads as the other.
+        let mut glab = b"\x7fELF...".to_vec();
+        glab.extend_from_slice(&GLAB_WRAPPER_STAMP);
+        let want = format!("kelos-glab {}", crate::version::VERSION_TEXT);
+        assert_eq!(glab_wrapper_version(&glab), Some(Some(want)));
+        assert_eq!(wrapper_version(&glab), None);
+        assert_eq!(glab_wrapper_version(&file), None);
     }
 
     #[test]

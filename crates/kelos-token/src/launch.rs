@@ -9,6 +9,8 @@
 //! for a text file), mapping a failure to 127 or 126 as a shell does.
 //!
 //! A caller chooses only a provider and a target, and words its messages.
+//! A CLI wrapper (kelos-gh, kelos-glab) is [`Launch::cli_exports`] then
+//! [`Launch::exec_cli`]: the provider is the only thing that differs.
 
 use std::borrow::Cow;
 use std::ffi::{c_char, c_int, CStr, CString, OsStr};
@@ -17,6 +19,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::env::{process_environ, split_entry, EnvSnapshot, PATH_VAR};
+use crate::provider::Provider;
+use crate::real_gh::{find_real_cli, gh_path_value, stat_file, Found};
+use crate::source::{choose_for, Origin};
 use crate::text::say;
 use crate::token::Token;
 use crate::trace::{self, Tracer};
@@ -155,6 +160,141 @@ impl<'a> Launch<'a> {
                 Failure { error, status }
             }
         }
+    }
+}
+
+/// What a CLI wrapper shares: the token it hands the CLI, which file is the
+/// real CLI, and the exec with `argv[0]` = the CLI's name.
+impl Launch<'_> {
+    /// The value of `name` in the environment as it came, the first entry
+    /// of the name (as Go's `os.Getenv` and the snapshot read it), for a
+    /// variable no provider rule reads (glab's `GLAB_CONFIG_DIR`).
+    pub fn raw_var(&self, name: &str) -> Option<&OsStr> {
+        self.environ.iter().find_map(|entry| {
+            let (n, value) = split_entry(entry.to_bytes())?;
+            (n == name.as_bytes()).then(|| OsStr::from_bytes(value))
+        })
+    }
+
+    /// The variables to set and the token to set them to: only a valid
+    /// token that came from `provider`'s file. `None` leaves the environment
+    /// exactly as it is (a bad host variable, no file, an empty or invalid
+    /// token: the CLI then reads its own variables).
+    pub fn cli_exports(
+        &self,
+        provider: &'static Provider,
+        tracer: &mut Tracer,
+    ) -> Option<Exports<'static>> {
+        let env = &self.env;
+        let class = match provider.host(env) {
+            Ok(host) => host.class(),
+            Err(why) => {
+                crate::trace!(tracer, "{why}; environment left as it is");
+                return None;
+            }
+        };
+        // The whole decision, fallbacks too: the trace says which one the
+        // CLI reads.
+        let found = choose_for(provider, env, class);
+        match found.file_token() {
+            Some(token) => {
+                tracer.hide(token.expose().as_bytes());
+                let names = provider.wrapper_vars(class, |name| env.get(name).is_some());
+                crate::trace!(
+                    tracer,
+                    "{class} host: setting {} to the token file's {}",
+                    names.join(", "),
+                    token.masked()
+                );
+                Some(Exports {
+                    names,
+                    token: token.clone(),
+                })
+            }
+            None => {
+                let mut why = found.explain();
+                if let Some(Origin::Env(name)) = found.origin {
+                    why = format!("{why}; {} reads {name} itself", provider.cli);
+                }
+                crate::trace!(
+                    tracer,
+                    "no valid token from the file, environment left as it is: {why}"
+                );
+                None
+            }
+        }
+    }
+
+    /// The provider's path variable (`KELOS_GH_PATH`), else the first CLI
+    /// in PATH that first appears after this wrapper's own first appearance
+    /// (see [`find_real_cli`]); else the one-line message saying why not.
+    pub fn locate_cli(&self, provider: &'static Provider) -> Result<Found, String> {
+        use std::os::unix::fs::MetadataExt;
+        let path_var = provider.cli_path_var;
+        let cli_path = gh_path_value(self.env.get(path_var));
+        let this_exe = match std::fs::metadata("/proc/self/exe") {
+            Ok(meta) => Some((meta.dev(), meta.ino())),
+            // Without our own identity a PATH search could find ourselves
+            // and loop; the path variable still works (nothing can match us
+            // then).
+            Err(_) if cli_path.is_some() => None,
+            Err(e) => {
+                return Err(format!(
+                    "cannot tell which file this wrapper is (/proc/self/exe: {e}), so PATH \
+                     cannot be searched safely; set {path_var} to the absolute path of the \
+                     real {}",
+                    provider.cli
+                ))
+            }
+        };
+        find_real_cli(provider, cli_path, self.path_var(), this_exe, stat_file)
+            .map_err(|e| e.shown(provider).to_string())
+    }
+
+    /// Finds the real CLI ([`Launch::locate_cli`]) and replaces this process
+    /// with it: `argv[0]` the CLI's name, then the caller's other `args`
+    /// (the very pointers it passed, `args[0]` being its own name), in the
+    /// environment with `exports`. Returns only when it cannot, with the
+    /// exit status ([`NOT_FOUND`], [`CANNOT_EXECUTE`]), having said why on
+    /// stderr as `program`.
+    pub fn exec_cli(
+        &self,
+        program: &str,
+        provider: &'static Provider,
+        args: &[*const c_char],
+        exports: Option<&Exports<'_>>,
+        mut tracer: Tracer,
+    ) -> c_int {
+        let found = match self.locate_cli(provider) {
+            Ok(found) => found,
+            Err(e) => {
+                crate::trace!(tracer, "no real {}: {e}", provider.cli);
+                say(program, &e);
+                return NOT_FOUND;
+            }
+        };
+        crate::trace!(tracer, "running {}", found.shown(provider));
+        drop(tracer);
+
+        let path = found.into_path();
+        let environment = self.environment(exports);
+        // A CLI's name is a plain word (no NUL), so this cannot fail.
+        let argv0 = CString::new(provider.cli).unwrap_or_default();
+        let argv: Vec<*const c_char> = [argv0.as_ptr()]
+            .into_iter()
+            .chain(args.iter().skip(1).copied())
+            .collect();
+        let failure = self.exec(Target::File(&path), &argv, &environment, &[]);
+        say(
+            program,
+            format_args!(
+                "cannot run the real {} {}: {}",
+                provider.cli,
+                path.display(),
+                failure.error
+            ),
+        );
+        failure.status
     }
 }
 

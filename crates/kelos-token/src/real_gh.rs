@@ -50,11 +50,22 @@ pub enum GhPathProblem {
 
 impl fmt::Display for GhPathProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            GhPathProblem::NotAbsolute => "is not an absolute path",
-            GhPathProblem::NotExecutable => "does not exist or is not an executable file",
-            GhPathProblem::IsThisWrapper => "is this wrapper itself, not the real gh",
-        })
+        self.fmt_for(GITHUB.cli, f)
+    }
+}
+
+impl GhPathProblem {
+    /// The problem, for the CLI named `cli`.
+    fn fmt_for(&self, cli: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GhPathProblem::NotAbsolute => f.write_str("is not an absolute path"),
+            GhPathProblem::NotExecutable => {
+                f.write_str("does not exist or is not an executable file")
+            }
+            GhPathProblem::IsThisWrapper => {
+                write!(f, "is this wrapper itself, not the real {cli}")
+            }
+        }
     }
 }
 
@@ -113,12 +124,15 @@ impl FindGhError {
     fn fmt_for(&self, provider: &Provider, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (cli, path_var_name) = (provider.cli, provider.cli_path_var);
         match self {
-            FindGhError::GhPath { value, problem } => write!(
-                f,
-                "{path_var_name}={} {problem}; set {path_var_name} to the absolute path of the \
-                 real {cli} (e.g. /usr/bin/{cli}) or unset it to search PATH",
-                Path::new(value).display()
-            ),
+            FindGhError::GhPath { value, problem } => {
+                write!(f, "{path_var_name}={} ", Path::new(value).display())?;
+                problem.fmt_for(cli, f)?;
+                write!(
+                    f,
+                    "; set {path_var_name} to the absolute path of the real {cli} (e.g. \
+                     /usr/bin/{cli}) or unset it to search PATH"
+                )
+            }
             FindGhError::NotInPath {
                 path_var,
                 own_entry,
