@@ -142,7 +142,11 @@ pub fn render(r: &SoakResult) -> String {
     for p in r.phases.iter().filter(|p| {
         matches!(
             p.kind,
-            PhaseKind::Rotation | PhaseKind::NonAtomic | PhaseKind::Consumer | PhaseKind::Configure
+            PhaseKind::Rotation
+                | PhaseKind::NonAtomic
+                | PhaseKind::Consumer
+                | PhaseKind::Configure
+                | PhaseKind::GitLab
         )
     }) {
         let _ = write!(
