@@ -1059,6 +1059,7 @@ pub fn soak(cfg: Config) -> SoakResult {
         env.rotate(WriteMode::Atomic, Duration::ZERO);
         env.rotate(WriteMode::Atomic, Duration::ZERO);
     }
+    gitlab_controls(&stand, cfg.op_timeout);
     stand.git.reset_counters();
     stand.api.reset_counters();
     stand.gl.git.reset_counters();
@@ -1429,6 +1430,69 @@ fn preflight(w: &Worker, mint: &Mint, op_timeout: Duration) {
         scan.exact == 1 && redact(&ran.stderr) == "x <TOKEN> y",
         "preflight: the leak scanner missed a printed token ({scan:?})"
     );
+}
+
+/// The PR's git helper for GitLab (kelos-dev/kelos PR #1721): unscoped, the environment's
+/// token for every host.
+const PR_GITLAB_HELPER: &str = "!f() { echo username=oauth2; echo \"password=$GITLAB_TOKEN\"; }; f";
+
+/// After the frozen `GITLAB_TOKEN` was revoked: the GitLab phase can fail. Through the
+/// wrappers, `glab api user` succeeds (the trace shows `kelos-glab`); the real glab alone
+/// (the host entry `kelos-glab` wrote is there) and git through the PR's helper send the
+/// frozen token and are refused; the leak scanner catches a printed GitLab token.
+fn gitlab_controls(stand: &Stand, op_timeout: Duration) {
+    let w = &stand.workers[0];
+    let _ = fs::remove_file(&w.trace);
+    let mut c = w.sb.command("glab");
+    c.env("GITLAB_HOST", &w.gl_api_host).args(["api", "user"]);
+    let ran = exec::run(c, op_timeout);
+    let trace = fs::read_to_string(&w.trace).unwrap_or_default();
+    let _ = fs::remove_file(&w.trace);
+    assert!(
+        classify(OpKind::Glab, &ran) == Outcome::Ok && trace.contains("kelos-glab["),
+        "control: `glab api user` through kelos-glab failed or was not the wrapper: {}",
+        redact(&ran.stderr)
+    );
+    let refused = stand.gl.api.auth_failures();
+    let mut c = w.sb.command(require_tool("glab"));
+    c.env("GITLAB_HOST", &w.gl_api_host).args(["api", "user"]);
+    let ran = exec::run(c, op_timeout);
+    assert!(
+        classify(OpKind::Glab, &ran) == Outcome::AuthFailed
+            && stand.gl.api.auth_failures() == refused + 1,
+        "control: the real glab alone with the frozen GITLAB_TOKEN was not refused: {}",
+        redact(&ran.stderr)
+    );
+    let refused = stand.gl.git.auth_failures();
+    let helper = format!("credential.helper={PR_GITLAB_HELPER}");
+    let git = w.git_at(
+        &w.gl_work,
+        &[
+            "-c",
+            "credential.helper=",
+            "-c",
+            &helper,
+            "fetch",
+            "-q",
+            "origin",
+        ],
+    );
+    let ran = exec::run(git, op_timeout);
+    assert!(
+        classify(OpKind::GlFetch, &ran) == Outcome::AuthFailed
+            && stand.gl.git.auth_failures() > refused,
+        "control: git fetch through the PR's helper (the frozen GITLAB_TOKEN) was not refused: {}",
+        redact(&ran.stderr)
+    );
+    let mut c = w.sb.command("sh");
+    c.args(["-c", "printf 'x %s y' \"$GITLAB_TOKEN\" >&2"]);
+    let ran = exec::run(c, op_timeout);
+    let scan = stand.mint.scan(&ran.stderr);
+    assert!(
+        scan.exact == 1 && redact(&ran.stderr) == "x <TOKEN> y",
+        "control: the leak scanner missed a printed GitLab token ({scan:?})"
+    );
+    let _ = fs::remove_file(&w.trace);
 }
 
 /// The phases, in order.
