@@ -49,7 +49,10 @@
 //!    variable as the shell sees it, while the token rotates kubelet-style as in phase 1.
 //!    The environment still holds the frozen, revoked token: a variable the snippet did not
 //!    refresh is refused and shows up.
-//! 4. **gitlab**: every worker loops over `git fetch` and `git push` in its GitLab clone
+//! 4. **gitlab baseline**, then **gitlab**: first a static GitLab token (as the baseline: it
+//!    times the GitLab operations; glab starts slower than gh, so the interval is
+//!    lengthened by the same rule from these times when they need it, never shortened),
+//!    then every worker loops over `git fetch` and `git push` in its GitLab clone
 //!    (as `oauth2`) and `glab api user` (through `kelos-glab`), while the GitLab token
 //!    rotates kubelet-style every interval, as in phase 1. GitLab's rotation API revokes the
 //!    old token at once; the servers here accept the new token and the previous one until
@@ -278,6 +281,9 @@ pub enum PhaseKind {
     /// configure/unconfigure in a loop on each worker's repository config while a controller
     /// stand-in rewrites its helper there, and git fetches.
     Configure,
+    /// The GitLab operations with a static GitLab token: times them, to choose the GitLab
+    /// phase's interval.
+    GitLabBaseline,
     /// git (fetch, push as `oauth2`) and `glab api user` through `kelos-glab` while the GitLab
     /// token rotates in `KELOS_GITLAB_TOKEN_FILE` and the servers revoke the old one.
     GitLab,
@@ -291,6 +297,9 @@ impl PhaseKind {
     pub fn name(self, interval: Duration, pause: Duration) -> String {
         match self {
             PhaseKind::Baseline => "baseline: static token, no rotation".to_string(),
+            PhaseKind::GitLabBaseline => {
+                "gitlab baseline: git as oauth2 and glab, static GitLab token".to_string()
+            }
             PhaseKind::Rotation => format!(
                 "rotation: kubelet atomic writer every {} ms",
                 interval.as_millis()
@@ -324,7 +333,10 @@ impl PhaseKind {
     /// What this phase must show, in words.
     pub fn expectation(self) -> &'static str {
         match self {
-            PhaseKind::Baseline | PhaseKind::Rotation | PhaseKind::NonAtomic => {
+            PhaseKind::Baseline
+            | PhaseKind::GitLabBaseline
+            | PhaseKind::Rotation
+            | PhaseKind::NonAtomic => {
                 "every operation succeeds with a token from the file; no fallback, nothing refused"
             }
             PhaseKind::Configure => {
@@ -1075,7 +1087,14 @@ pub fn soak(cfg: Config) -> SoakResult {
     for kind in plan() {
         let result = run_phase(&mut stand, kind, &cfg, interval);
         if kind == PhaseKind::Baseline && cfg.rotate_every.is_none() {
-            (interval, interval_note) = choose_interval(&result);
+            (interval, interval_note) = choose_interval(&result, &OpKind::ALL);
+        }
+        if kind == PhaseKind::GitLabBaseline && cfg.rotate_every.is_none() {
+            let (gitlab, note) = choose_interval(&result, &OpKind::GITLAB);
+            if gitlab > interval {
+                interval_note = format!("{interval_note}; the GitLab phase's: {note}");
+                interval = gitlab;
+            }
         }
         phases.push(result);
     }
@@ -1503,6 +1522,7 @@ fn plan() -> Vec<PhaseKind> {
         PhaseKind::NonAtomic,
         PhaseKind::Consumer,
         PhaseKind::Configure,
+        PhaseKind::GitLabBaseline,
         PhaseKind::GitLab,
     ];
     for fault in Fault::ALL {
@@ -1515,7 +1535,7 @@ fn plan() -> Vec<PhaseKind> {
 /// One phase: arranged, run, measured, the volume put back, judged.
 fn run_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Duration) -> PhaseResult {
     let duration = arrange_phase(stand, kind, cfg, interval);
-    let gitlab = kind == PhaseKind::GitLab;
+    let gitlab = matches!(kind, PhaseKind::GitLab | PhaseKind::GitLabBaseline);
     let (git, env) = if gitlab {
         (&stand.gl.git, &stand.gl.env)
     } else {
@@ -1533,7 +1553,7 @@ fn run_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Duratio
         PhaseKind::NonAtomic => {
             Some(env.rotator(WriteMode::InPlace, interval, cfg.write_pause, stop.clone()))
         }
-        PhaseKind::Baseline | PhaseKind::Fault { .. } => None,
+        PhaseKind::Baseline | PhaseKind::GitLabBaseline | PhaseKind::Fault { .. } => None,
     };
     let cpu0 = cpu_time();
     let t0 = Instant::now();
@@ -1541,7 +1561,7 @@ fn run_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Duratio
         kinds: match kind {
             PhaseKind::Consumer => &OpKind::CONSUMERS,
             PhaseKind::Configure => &OpKind::FETCH,
-            PhaseKind::GitLab => &OpKind::GITLAB,
+            PhaseKind::GitLab | PhaseKind::GitLabBaseline => &OpKind::GITLAB,
             _ => &OpKind::ALL,
         },
         deadline: t0 + duration,
@@ -1552,7 +1572,7 @@ fn run_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Duratio
             _ => 0,
         },
         cap: t0
-            + if gitlab {
+            + if kind == PhaseKind::GitLab {
                 GITLAB_CAP.max(duration)
             } else {
                 duration * 3
@@ -1655,6 +1675,7 @@ fn arrange_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Dur
         | PhaseKind::NonAtomic
         | PhaseKind::Consumer
         | PhaseKind::Configure
+        | PhaseKind::GitLabBaseline
         | PhaseKind::GitLab => Some(&stand.first),
         PhaseKind::Fault { env: true, .. } => Some(&stand.fallback),
         PhaseKind::Fault { env: false, .. } => None,
@@ -1670,7 +1691,7 @@ fn arrange_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Dur
         }
     }
     let duration = match kind {
-        PhaseKind::Baseline => cfg.baseline,
+        PhaseKind::Baseline | PhaseKind::GitLabBaseline => cfg.baseline,
         PhaseKind::Rotation => cfg.rotation,
         // Long enough for a few rotations at a lengthened interval.
         PhaseKind::NonAtomic => (cfg.fault * 2).max(interval * 3),
@@ -1745,12 +1766,14 @@ fn pushes_landed(stand: &Stand, kind: PhaseKind, op_timeout: Duration) -> Option
         && (kind.rotates()
             || matches!(
                 kind,
-                PhaseKind::Baseline | PhaseKind::Fault { env: true, .. }
+                PhaseKind::Baseline
+                    | PhaseKind::GitLabBaseline
+                    | PhaseKind::Fault { env: true, .. }
             ));
     if !judged {
         return None;
     }
-    let gitlab = kind == PhaseKind::GitLab;
+    let gitlab = matches!(kind, PhaseKind::GitLab | PhaseKind::GitLabBaseline);
     let server = if gitlab { &stand.gl.git } else { &stand.git };
     let mut checked = 0;
     let mut landed = 0;
@@ -1979,6 +2002,7 @@ fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -
         | PhaseKind::NonAtomic
         | PhaseKind::Consumer
         | PhaseKind::Configure
+        | PhaseKind::GitLabBaseline
         | PhaseKind::GitLab => {
             if r.kind == PhaseKind::GitLab {
                 check(
@@ -2062,7 +2086,7 @@ fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -
                     count_of(first)
                 ),
             );
-            if r.kind != PhaseKind::Baseline {
+            if !matches!(r.kind, PhaseKind::Baseline | PhaseKind::GitLabBaseline) {
                 check(
                     &mut c,
                     "the file rotated during the phase",
@@ -2140,9 +2164,9 @@ fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -
 /// The rotation interval the brief asks for.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(200);
 
-/// The slowest operation kind's p99 in `r`.
-pub fn slowest_p99(r: &PhaseResult) -> (OpKind, Duration) {
-    OpKind::ALL
+/// The slowest operation kind's p99 in `r`, of `kinds`.
+pub fn slowest_p99(r: &PhaseResult, kinds: &[OpKind]) -> (OpKind, Duration) {
+    kinds
         .iter()
         .map(|k| {
             let recs: Vec<&OpRecord> = r.records.iter().filter(|x| x.kind == *k).collect();
@@ -2158,8 +2182,11 @@ pub fn slowest_p99(r: &PhaseResult) -> (OpKind, Duration) {
 /// fault of the binaries. The factor 2 covers the tail beyond p99 and the extra load of the
 /// rotation phase (a CI run with a 191 ms baseline p99 saw a 218 ms operation under
 /// rotation). Then 2 x p99, rounded up to 50 ms.
-pub fn choose_interval(baseline: &PhaseResult) -> (Duration, String) {
-    let (kind, p99) = slowest_p99(baseline);
+///
+/// The GitLab phase's interval is chosen by the same rule from its own baseline (its
+/// operations are slower: glab starts slower than gh), and is never shorter than GitHub's.
+pub fn choose_interval(baseline: &PhaseResult, kinds: &[OpKind]) -> (Duration, String) {
+    let (kind, p99) = slowest_p99(baseline, kinds);
     if p99 * 2 <= DEFAULT_INTERVAL {
         return (
             DEFAULT_INTERVAL,
