@@ -6,7 +6,8 @@
 # helper, and git fetches through it), and a GitLab phase (git fetch/push as oauth2 and glab
 # api user through kelos-glab while the GitLab token rotates; it runs until 2,000 operations).
 #
-#   bash scripts/soak.sh                                  # the CI length, about 80 s
+#   bash scripts/soak.sh                                  # the CI length, about 100 s
+#                                                         # (70 of them: GitLab's 2,000 ops)
 #   bash scripts/soak.sh --duration 600 --min-ops 10000 --workers 6 --fault-duration 10
 #                                                         # a full run
 #   bash scripts/soak.sh --help                           # every option

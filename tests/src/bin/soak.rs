@@ -18,7 +18,8 @@ usage: soak [--duration SECS] [--workers N] [--min-ops N] [--fault-duration SECS
             [--gitlab-duration SECS] [--gitlab-min-ops N]
             [--rotate-ms MS] [--write-pause-ms MS] [--op-timeout SECS] [--report PATH]
 
-  --duration SECS        rotation phase length (default 5: the CI run, about 20 s in all)
+  --duration SECS        rotation phase length (default 5: the CI run, about 100 s in
+                         all, 70 s of it the GitLab phase's 2,000 operations)
   --workers N            concurrent workers (default 4)
   --min-ops N            go on with the rotation phase past --duration until N operations
                          are done (at most 3 x duration; default 0)
