@@ -3,9 +3,11 @@
 # while the token rotates kubelet-style underneath them, then fault phases (non-atomic
 # writer, file removed, directory / FIFO / oversized file in its place, ..data dangling), and
 # a configure phase (configure/unconfigure in a loop while a controller stand-in rewrites its
-# helper, and git fetches through it).
+# helper, and git fetches through it), and a GitLab phase (git fetch/push as oauth2 and glab
+# api user through kelos-glab while the GitLab token rotates; it runs until 2,000 operations).
 #
-#   bash scripts/soak.sh                                  # the CI length, about 20 s
+#   bash scripts/soak.sh                                  # the CI length, about 100 s
+#                                                         # (70 of them: GitLab's 2,000 ops)
 #   bash scripts/soak.sh --duration 600 --min-ops 10000 --workers 6 --fault-duration 10
 #                                                         # a full run
 #   bash scripts/soak.sh --help                           # every option
@@ -37,9 +39,9 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "
   rustup target add "$target" </dev/null
 fi
 
-echo "==> cargo build --release --locked --target $target -p git-credential-kelos -p kelos-gh" >&2
+echo "==> cargo build --release --locked --target $target -p git-credential-kelos -p kelos-gh -p kelos-glab" >&2
 # As every release build is made (scripts/lib.sh): the same flags, so nothing is rebuilt.
-release_build "$target" -p git-credential-kelos -p kelos-gh </dev/null
+release_build "$target" -p git-credential-kelos -p kelos-gh -p kelos-glab </dev/null
 echo "==> cargo build --locked -p kelos-e2e --bin soak" >&2
 cargo build --locked -p kelos-e2e --bin soak </dev/null
 

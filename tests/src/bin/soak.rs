@@ -15,9 +15,11 @@ use kelos_e2e::soak::run::{default_report, soak, Config};
 const USAGE: &str = "\
 usage: soak [--duration SECS] [--workers N] [--min-ops N] [--fault-duration SECS] [--baseline SECS]
             [--consumer-duration SECS] [--consumer-min-ops N]
+            [--gitlab-duration SECS] [--gitlab-min-ops N]
             [--rotate-ms MS] [--write-pause-ms MS] [--op-timeout SECS] [--report PATH]
 
-  --duration SECS        rotation phase length (default 5: the CI run, about 20 s in all)
+  --duration SECS        rotation phase length (default 5: the CI run, about 100 s in
+                         all, 70 s of it the GitLab phase's 2,000 operations)
   --workers N            concurrent workers (default 4)
   --min-ops N            go on with the rotation phase past --duration until N operations
                          are done (at most 3 x duration; default 0)
@@ -30,6 +32,11 @@ usage: soak [--duration SECS] [--workers N] [--min-ops N] [--fault-duration SECS
                          git fetches)
   --consumer-min-ops N   go on with the consumer phase until N operations are done (at
                          most 3 x its duration; default 0)
+  --gitlab-duration SECS the GitLab phase: git fetch/push as oauth2 and glab api user
+                         through kelos-glab while the GitLab token rotates (default:
+                         duration / 2, from 3 to 60)
+  --gitlab-min-ops N     go on with the GitLab phase until N operations are done (at most
+                         240 s; fewer fails the phase; default 2000)
   --fault-duration SECS  each fault phase (default: duration / 12, at least 0.75)
   --baseline SECS        the baseline phase, which also times the operations
                          (default: duration / 10, from 2 to 15)
@@ -48,6 +55,8 @@ fn parse() -> Result<Config, String> {
     let mut baseline: Option<f64> = None;
     let mut consumer: Option<f64> = None;
     let mut consumer_min_ops = 0usize;
+    let mut gitlab: Option<f64> = None;
+    let mut gitlab_min_ops = 2000usize;
     let mut rotate_ms: Option<u64> = None;
     let mut pause_ms = 20u64;
     let mut op_timeout = 30.0f64;
@@ -82,6 +91,8 @@ fn parse() -> Result<Config, String> {
             "--baseline" => baseline = Some(num(value()?)?),
             "--consumer-duration" => consumer = Some(num(value()?)?),
             "--consumer-min-ops" => consumer_min_ops = num(value()?)? as usize,
+            "--gitlab-duration" => gitlab = Some(num(value()?)?),
+            "--gitlab-min-ops" => gitlab_min_ops = num(value()?)? as usize,
             "--rotate-ms" => rotate_ms = Some(num(value()?)? as u64),
             "--write-pause-ms" => pause_ms = num(value()?)? as u64,
             "--op-timeout" => op_timeout = num(value()?)?,
@@ -95,12 +106,15 @@ fn parse() -> Result<Config, String> {
     let fault = fault.unwrap_or((duration / 12.0).max(0.75));
     let baseline = baseline.unwrap_or((duration / 10.0).clamp(2.0, 15.0));
     let consumer = consumer.unwrap_or((duration / 2.0).clamp(3.0, 60.0));
+    let gitlab = gitlab.unwrap_or((duration / 2.0).clamp(3.0, 60.0));
     Ok(Config {
         workers,
         baseline: Duration::from_secs_f64(baseline),
         rotation: Duration::from_secs_f64(duration),
         consumer: Duration::from_secs_f64(consumer),
         consumer_min_ops,
+        gitlab: Duration::from_secs_f64(gitlab),
+        gitlab_min_ops,
         min_ops,
         fault: Duration::from_secs_f64(fault),
         rotate_every: rotate_ms.map(Duration::from_millis),

@@ -34,7 +34,9 @@ pub fn render(r: &SoakResult) -> String {
         s,
         "{} workers (each looping git fetch, git push to its own branch, gh api user through \
          kelos-gh); baseline phase {} s, rotation phase {} s{}, consumer phase {} s{} (bash -c with \
-         BASH_ENV running curl with $GITHUB_TOKEN), fault phases {} s; a new token \
+         BASH_ENV running curl with $GITHUB_TOKEN), GitLab phase {} s or until {} operations \
+         (git fetch and push as oauth2, glab api user through kelos-glab; at most {} s), fault \
+         phases {} s; a new token \
          every {} ms, servers accept the current and the previous \
          one; operation time limit {} s. Total {} s (set-up {} s). {} tokens made. Load \
          average {} before, {} after ({} CPUs).\n\nRotation interval: {}.\n",
@@ -52,6 +54,9 @@ pub fn render(r: &SoakResult) -> String {
         } else {
             String::new()
         },
+        secs(cfg.gitlab),
+        cfg.gitlab_min_ops,
+        crate::soak::run::GITLAB_CAP.as_secs(),
         secs(cfg.fault),
         r.interval.as_millis(),
         cfg.op_timeout.as_secs(),
@@ -142,7 +147,11 @@ pub fn render(r: &SoakResult) -> String {
     for p in r.phases.iter().filter(|p| {
         matches!(
             p.kind,
-            PhaseKind::Rotation | PhaseKind::NonAtomic | PhaseKind::Consumer | PhaseKind::Configure
+            PhaseKind::Rotation
+                | PhaseKind::NonAtomic
+                | PhaseKind::Consumer
+                | PhaseKind::Configure
+                | PhaseKind::GitLab
         )
     }) {
         let _ = write!(

@@ -11,6 +11,18 @@
 //! - Each worker has its own HOME, git config (the helper by absolute path with
 //!   `--host 127.0.0.1:PORT` as the only helper), clone, branch `soak/wN`, gh config dir and
 //!   trace file (`KELOS_CREDENTIAL_TRACE`).
+//! - GitLab, in the same pods (both providers at once, as a pod with both would have them;
+//!   neither token may cross to the other's host): its own token volume
+//!   (`KELOS_GITLAB_TOKEN_FILE`), a second [`SmartHttpServer`] that requires the username
+//!   `oauth2`, and a [`GitLabApi`] stand-in over plain http on its port. Every worker has
+//!   `GITLAB_TOKEN` frozen at the first GitLab token (revoked before the soak proper),
+//!   `GITLAB_HOST=http://127.0.0.1:GITPORT`, `GLAB_CONFIG_DIR` in its HOME, `GLAB_NO_PROMPT`,
+//!   `GLAB_CHECK_UPDATE=false`, `GLAB_SEND_TELEMETRY=false`, and a second clone set up as the
+//!   README documents: `git init`, `git-credential-kelos configure --local` (which writes
+//!   `kelos --host 127.0.0.1:GITPORT` for the instance's URLs), fetch, checkout. `kelos-glab`
+//!   is installed as `glab` next to the gh wrapper; the real glab 1.53 comes after it in
+//!   PATH. A real GitLab serves git and the API on one host; here they are two servers, so
+//!   `glab` runs with `GITLAB_HOST` = the API stand-in's `http://127.0.0.1:APIPORT`.
 //!
 //! # Operations
 //!
@@ -37,7 +49,21 @@
 //!    variable as the shell sees it, while the token rotates kubelet-style as in phase 1.
 //!    The environment still holds the frozen, revoked token: a variable the snippet did not
 //!    refresh is refused and shows up.
-//! 4. For each of: file removed, a directory, a FIFO, an oversized file (64 KiB + 1, holding
+//! 4. **gitlab baseline**, then **gitlab**: first a static GitLab token (as the baseline: it
+//!    times the GitLab operations; glab starts slower than gh, so the interval is
+//!    lengthened by the same rule from these times when they need it, never shortened),
+//!    then every worker loops over `git fetch` and `git push` in its GitLab clone
+//!    (as `oauth2`) and `glab api user` (through `kelos-glab`), while the GitLab token
+//!    rotates kubelet-style every interval, as in phase 1. GitLab's rotation API revokes the
+//!    old token at once; the servers here accept the new token and the previous one until
+//!    the next rotation: the same grace as the GitHub phases, for the same reason (an
+//!    operation that read the file just before the swap still presents the token it read;
+//!    refusing it would measure the stand-in's timing, not the binaries; the helper reads
+//!    the file on every request, so nothing older than one interval is ever presented). The
+//!    frozen `GITLAB_TOKEN` is revoked from the start: any use of it is refused and shows
+//!    up. The phase goes on past its length until `gitlab_min_ops` operations are done (at
+//!    most [`GITLAB_CAP`]); fewer fails it.
+//! 5. For each of: file removed, a directory, a FIFO, an oversized file (64 KiB + 1, holding
 //!    a token nobody accepts), `..data` dangling — once with `GH_TOKEN`/`GITHUB_TOKEN` set to
 //!    the only token the servers accept (every operation must succeed from the fallback), once
 //!    without (every operation must fail cleanly and fast: no credential, no hang).
@@ -55,6 +81,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::gitlab_api::GitLabApi;
 use crate::sandbox::GitSandbox;
 use crate::soak::api::{ApiServer, LOGIN};
 use crate::soak::exec::{self, Ran};
@@ -64,6 +91,12 @@ use crate::{bin, require_tool, SmartHttpServer, TempDir, HELPER, HELPER_STDERR_P
 
 /// The gh wrapper's name in `KELOS_BIN_DIR`.
 pub const WRAPPER: &str = "kelos-gh";
+/// The glab wrapper's name in `KELOS_BIN_DIR`.
+pub const GLAB_WRAPPER: &str = "kelos-glab";
+/// What `glab api user` prints for the GitLab stand-in's user.
+pub const GITLAB_LOGIN: &str = "\"username\":\"kelos-agent\"";
+/// The GitLab phase never runs longer than this, whatever its minimum operation count.
+pub const GITLAB_CAP: Duration = Duration::from_secs(240);
 
 /// Size of the oversized token file: one byte over the 64 KiB limit.
 pub const OVERSIZED: usize = 64 * 1024 + 1;
@@ -85,6 +118,12 @@ pub struct Config {
     /// The rotation phase goes on past `rotation` until this many operations are done (at
     /// most three times `rotation`).
     pub min_ops: usize,
+    /// Length of the GitLab phase (git as oauth2 and glab through kelos-glab, the GitLab
+    /// token rotating).
+    pub gitlab: Duration,
+    /// The GitLab phase goes on past `gitlab` until this many operations are done (at most
+    /// [`GITLAB_CAP`]); fewer is a failure of the phase.
+    pub gitlab_min_ops: usize,
     /// Length of each fault phase (the non-atomic writer gets twice this).
     pub fault: Duration,
     /// The rotation interval; `None`: 200 ms, lengthened only when the baseline's p99
@@ -106,6 +145,12 @@ pub enum OpKind {
     Gh,
     /// `bash -c` (BASH_ENV) running curl with `$GITHUB_TOKEN` against the API stand-in.
     Shell,
+    /// `git fetch` from the GitLab git server (as `oauth2`).
+    GlFetch,
+    /// `git push` to the GitLab git server (as `oauth2`).
+    GlPush,
+    /// `glab api user` through `kelos-glab`, against the GitLab API stand-in.
+    Glab,
 }
 
 impl OpKind {
@@ -115,8 +160,18 @@ impl OpKind {
     pub const CONSUMERS: [OpKind; 1] = [OpKind::Shell];
     /// What workers run in the configure phase.
     pub const FETCH: [OpKind; 1] = [OpKind::Fetch];
+    /// What workers loop over in the GitLab phase.
+    pub const GITLAB: [OpKind; 3] = [OpKind::GlFetch, OpKind::GlPush, OpKind::Glab];
     /// Every kind, for the report.
-    pub const EVERY: [OpKind; 4] = [OpKind::Fetch, OpKind::Push, OpKind::Gh, OpKind::Shell];
+    pub const EVERY: [OpKind; 7] = [
+        OpKind::Fetch,
+        OpKind::Push,
+        OpKind::Gh,
+        OpKind::Shell,
+        OpKind::GlFetch,
+        OpKind::GlPush,
+        OpKind::Glab,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -124,6 +179,9 @@ impl OpKind {
             OpKind::Push => "git push",
             OpKind::Gh => "gh api user",
             OpKind::Shell => "bash -c 'curl ... $GITHUB_TOKEN'",
+            OpKind::GlFetch => "git fetch (GitLab, oauth2)",
+            OpKind::GlPush => "git push (GitLab, oauth2)",
+            OpKind::Glab => "glab api user",
         }
     }
 }
@@ -223,6 +281,12 @@ pub enum PhaseKind {
     /// configure/unconfigure in a loop on each worker's repository config while a controller
     /// stand-in rewrites its helper there, and git fetches.
     Configure,
+    /// The GitLab operations with a static GitLab token: times them, to choose the GitLab
+    /// phase's interval.
+    GitLabBaseline,
+    /// git (fetch, push as `oauth2`) and `glab api user` through `kelos-glab` while the GitLab
+    /// token rotates in `KELOS_GITLAB_TOKEN_FILE` and the servers revoke the old one.
+    GitLab,
     Fault {
         fault: Fault,
         env: bool,
@@ -233,6 +297,9 @@ impl PhaseKind {
     pub fn name(self, interval: Duration, pause: Duration) -> String {
         match self {
             PhaseKind::Baseline => "baseline: static token, no rotation".to_string(),
+            PhaseKind::GitLabBaseline => {
+                "gitlab baseline: git as oauth2 and glab, static GitLab token".to_string()
+            }
             PhaseKind::Rotation => format!(
                 "rotation: kubelet atomic writer every {} ms",
                 interval.as_millis()
@@ -252,6 +319,10 @@ impl PhaseKind {
                  rewriting its helper, rotation every {} ms",
                 interval.as_millis()
             ),
+            PhaseKind::GitLab => format!(
+                "gitlab: git as oauth2 and glab through kelos-glab, rotation every {} ms",
+                interval.as_millis()
+            ),
             PhaseKind::Fault { fault, env: true } => {
                 format!("{} + GH_TOKEN/GITHUB_TOKEN", fault.name())
             }
@@ -262,7 +333,10 @@ impl PhaseKind {
     /// What this phase must show, in words.
     pub fn expectation(self) -> &'static str {
         match self {
-            PhaseKind::Baseline | PhaseKind::Rotation | PhaseKind::NonAtomic => {
+            PhaseKind::Baseline
+            | PhaseKind::GitLabBaseline
+            | PhaseKind::Rotation
+            | PhaseKind::NonAtomic => {
                 "every operation succeeds with a token from the file; no fallback, nothing refused"
             }
             PhaseKind::Configure => {
@@ -270,6 +344,11 @@ impl PhaseKind {
                  (plain and --exclusive) and a controller stand-in (--unset-all, then --add of a \
                  helper answering the frozen, revoked token) write the repository's config; \
                  every configure/unconfigure run exits 0"
+            }
+            PhaseKind::GitLab => {
+                "every git fetch/push (as oauth2) and glab api user succeeds with the GitLab \
+                 token from the file while it rotates; the frozen GITLAB_TOKEN (revoked) is never \
+                 sent, nothing refused; at least the minimum number of operations"
             }
             PhaseKind::Consumer => {
                 "every shell command's curl succeeds with the $GITHUB_TOKEN the snippet set from \
@@ -287,7 +366,11 @@ impl PhaseKind {
     fn rotates(self) -> bool {
         matches!(
             self,
-            PhaseKind::Rotation | PhaseKind::NonAtomic | PhaseKind::Consumer | PhaseKind::Configure
+            PhaseKind::Rotation
+                | PhaseKind::NonAtomic
+                | PhaseKind::Consumer
+                | PhaseKind::Configure
+                | PhaseKind::GitLab
         )
     }
 }
@@ -415,6 +498,14 @@ struct Worker {
     branch: String,
     /// Whether the last push succeeded (then the server's branch must equal HEAD).
     last_push_ok: Option<bool>,
+    /// The clone of the GitLab git server's repository (its config: what `configure --local`
+    /// wrote for `GITLAB_HOST`).
+    gl_work: PathBuf,
+    /// `GITLAB_HOST` for glab: the API stand-in's `http://127.0.0.1:PORT` (git's
+    /// `GITLAB_HOST`, in the sandbox's environment, is the GitLab git server's).
+    gl_api_host: String,
+    /// As `last_push_ok`, for the GitLab server.
+    last_gl_push_ok: Option<bool>,
 }
 
 /// What one worker produced in one phase.
@@ -429,17 +520,27 @@ const SAMPLES_PER_KEY: usize = 2;
 
 impl Worker {
     fn git(&self, args: &[&str]) -> Command {
+        self.git_at(&self.work, args)
+    }
+
+    fn git_at(&self, dir: &Path, args: &[&str]) -> Command {
         let mut c = self.sb.git_command();
-        c.current_dir(&self.work).args(args);
+        c.current_dir(dir).args(args);
         c
     }
 
     fn op(&mut self, kind: OpKind, ctx: &Ctx, out: &mut WorkerOut) {
+        let dir = match kind {
+            OpKind::GlFetch | OpKind::GlPush => self.gl_work.clone(),
+            _ => self.work.clone(),
+        };
         let cmd = match kind {
-            OpKind::Fetch => self.git(&["fetch", "-q", "--no-tags", "origin"]),
-            OpKind::Push => {
+            OpKind::Fetch | OpKind::GlFetch => {
+                self.git_at(&dir, &["fetch", "-q", "--no-tags", "origin"])
+            }
+            OpKind::Push | OpKind::GlPush => {
                 let commit = exec::run(
-                    self.git(&["commit", "-q", "--allow-empty", "-m", "soak"]),
+                    self.git_at(&dir, &["commit", "-q", "--allow-empty", "-m", "soak"]),
                     ctx.op_timeout,
                 );
                 if !commit.success() {
@@ -459,7 +560,7 @@ impl Worker {
                     return;
                 }
                 let refspec = format!("HEAD:refs/heads/{}", self.branch);
-                self.git(&["push", "-q", "origin", &refspec])
+                self.git_at(&dir, &["push", "-q", "origin", &refspec])
             }
             OpKind::Gh => {
                 let mut c = self.sb.command("gh");
@@ -469,6 +570,12 @@ impl Worker {
             OpKind::Shell => {
                 let mut c = self.sb.command("bash");
                 c.args(["-c", SHELL_OP]);
+                c
+            }
+            OpKind::Glab => {
+                let mut c = self.sb.command("glab");
+                c.env("GITLAB_HOST", &self.gl_api_host)
+                    .args(["api", "user"]);
                 c
             }
         };
@@ -495,15 +602,20 @@ impl Worker {
             }
         }
         let outcome = classify(kind, &ran);
-        if kind == OpKind::Push {
-            self.last_push_ok = Some(outcome == Outcome::Ok);
+        match kind {
+            OpKind::Push => self.last_push_ok = Some(outcome == Outcome::Ok),
+            OpKind::GlPush => self.last_gl_push_ok = Some(outcome == Outcome::Ok),
+            _ => {}
         }
         let trace_text = String::from_utf8_lossy(&trace);
         let record = OpRecord {
             kind,
             outcome,
             elapsed: ran.elapsed,
-            fallback: trace_text.contains("token from fallback") || trace_text.contains("gh reads"),
+            // The helper's fallback, and the wrappers' `gh reads X itself` / `glab reads X itself`.
+            fallback: trace_text.contains("token from fallback")
+                || trace_text.contains("gh reads")
+                || trace_text.contains("glab reads"),
             helper_spoke: String::from_utf8_lossy(&ran.stderr).contains(HELPER_STDERR_PREFIX),
         };
         if outcome != Outcome::Ok || !ran.stderr.is_empty() {
@@ -583,7 +695,12 @@ pub fn classify(kind: OpKind, ran: &Ran) -> Outcome {
     }
     let err = String::from_utf8_lossy(&ran.stderr);
     let out = String::from_utf8_lossy(&ran.stdout);
-    let ok = ran.success() && (!matches!(kind, OpKind::Gh | OpKind::Shell) || out.contains(LOGIN));
+    let ok = ran.success()
+        && match kind {
+            OpKind::Gh | OpKind::Shell => out.contains(LOGIN),
+            OpKind::Glab => out.contains(GITLAB_LOGIN),
+            _ => true,
+        };
     if ok {
         return Outcome::Ok;
     }
@@ -595,6 +712,9 @@ pub fn classify(kind: OpKind, ran: &Ran) -> Outcome {
     };
     let (auth, none): (&[&str], &[&str]) = match kind {
         OpKind::Gh | OpKind::Shell => (&["Bad credentials"], &["Requires authentication"]),
+        // The stand-in answers 401 to a refused token and to none alike, as GitLab does: the
+        // server's counts tell them apart.
+        OpKind::Glab => (&["401"], &[]),
         _ => (
             &["Authentication failed"],
             &["could not read Username", "could not read Password"],
@@ -635,9 +755,35 @@ struct RotatorOut {
     max_lateness: Duration,
 }
 
+/// A server that accepts a set of tokens (each rotation replaces the set).
+trait Accepts: Send + Sync {
+    fn accept(&self, tokens: &[&str]);
+}
+
+impl Accepts for SmartHttpServer {
+    fn accept(&self, tokens: &[&str]) {
+        self.set_accepted(tokens);
+    }
+}
+
+impl Accepts for ApiServer {
+    fn accept(&self, tokens: &[&str]) {
+        self.set_accepted(tokens);
+    }
+}
+
+impl Accepts for GitLabApi {
+    fn accept(&self, tokens: &[&str]) {
+        self.set_accepted(tokens);
+    }
+}
+
+/// One provider's token: its volume, the servers that check it, what the file has held.
 struct Env {
-    git: Arc<SmartHttpServer>,
-    api: Arc<ApiServer>,
+    /// Every server that checks this provider's token.
+    servers: Vec<Arc<dyn Accepts>>,
+    /// GitLab's token shape (`glpat-`), else GitHub's.
+    gitlab: bool,
     vol: Arc<Mutex<TokenVolume>>,
     mint: Arc<Mint>,
     rotation: Arc<Mutex<Rotation>>,
@@ -662,17 +808,25 @@ fn write_in_place(path: &Path, token: &str, pause: Duration) -> Duration {
 
 impl Env {
     fn accept(&self, tokens: &[&str]) {
-        self.api.set_accepted(tokens);
-        self.git.set_accepted(tokens);
+        for server in &self.servers {
+            server.accept(tokens);
+        }
     }
 
     /// Accepts {new, previous}, then publishes the new token in the file. Returns how long
     /// the file was empty (in-place writes). GitHub accepts a token from the moment it is
     /// minted, before the controller writes it into the Secret: accepting it only after the
     /// file changed would refuse a consumer fast enough to read and send it in between (seen
-    /// under load), a fault of the stand-in, not of the helper.
+    /// under load), a fault of the stand-in, not of the helper. GitLab's rotation API mints
+    /// the new token and revokes the old one in one call; the previous token is still
+    /// accepted here until the next rotation, the same grace as GitHub's (see
+    /// [`PhaseKind::GitLab`] in the module documentation).
     fn rotate(&self, mode: WriteMode, pause: Duration) -> Option<Duration> {
-        let new = self.mint.token();
+        let new = if self.gitlab {
+            self.mint.gitlab_token()
+        } else {
+            self.mint.token()
+        };
         self.published.lock().unwrap().insert(new.clone());
         let mut rot = self.rotation.lock().unwrap();
         self.accept(&[&new, &rot.current]);
@@ -885,9 +1039,23 @@ struct Stand {
     planted: String,
     vol: Arc<Mutex<TokenVolume>>,
     git: Arc<SmartHttpServer>,
+    api: Arc<ApiServer>,
     env: Arc<Env>,
+    /// GitLab's servers and token (the GitLab phase).
+    gl: GitLabStand,
     ctx: Arc<Ctx>,
     workers: Vec<Worker>,
+}
+
+/// GitLab's side of the stand: its own volume (`KELOS_GITLAB_TOKEN_FILE`), a git server
+/// requiring the username `oauth2`, the API stand-in glab calls, and the `GITLAB_TOKEN`
+/// frozen in every worker's environment.
+struct GitLabStand {
+    /// The GitLab token of "pod start", frozen in `GITLAB_TOKEN`; revoked before the soak.
+    first: String,
+    git: Arc<SmartHttpServer>,
+    api: Arc<GitLabApi>,
+    env: Arc<Env>,
 }
 
 /// Runs the whole soak. Panics only on set-up problems (missing tools, a server that cannot
@@ -899,10 +1067,15 @@ pub fn soak(cfg: Config) -> SoakResult {
     preflight(&stand.workers[0], &stand.mint, cfg.op_timeout);
     // Two rotations before the soak proper: the frozen environment token is revoked from
     // here on, so any use of it is a refused credential.
-    stand.env.rotate(WriteMode::Atomic, Duration::ZERO);
-    stand.env.rotate(WriteMode::Atomic, Duration::ZERO);
+    for env in [&stand.env, &stand.gl.env] {
+        env.rotate(WriteMode::Atomic, Duration::ZERO);
+        env.rotate(WriteMode::Atomic, Duration::ZERO);
+    }
+    gitlab_controls(&stand, cfg.op_timeout);
     stand.git.reset_counters();
-    stand.env.api.reset_counters();
+    stand.api.reset_counters();
+    stand.gl.git.reset_counters();
+    stand.gl.api.reset();
     let setup = started.elapsed();
 
     let mut interval = cfg.rotate_every.unwrap_or(DEFAULT_INTERVAL);
@@ -914,7 +1087,14 @@ pub fn soak(cfg: Config) -> SoakResult {
     for kind in plan() {
         let result = run_phase(&mut stand, kind, &cfg, interval);
         if kind == PhaseKind::Baseline && cfg.rotate_every.is_none() {
-            (interval, interval_note) = choose_interval(&result);
+            (interval, interval_note) = choose_interval(&result, &OpKind::ALL);
+        }
+        if kind == PhaseKind::GitLabBaseline && cfg.rotate_every.is_none() {
+            let (gitlab, note) = choose_interval(&result, &OpKind::GITLAB);
+            if gitlab > interval {
+                interval_note = format!("{interval_note}; the GitLab phase's: {note}");
+                interval = gitlab;
+            }
         }
         phases.push(result);
     }
@@ -923,6 +1103,10 @@ pub fn soak(cfg: Config) -> SoakResult {
         versions: vec![
             ("git".to_string(), version_of("git", &["--version"])),
             ("gh".to_string(), version_of("gh", &["--version"])),
+            (
+                "glab".to_string(),
+                version_of(&require_tool("glab").to_string_lossy(), &["--version"]),
+            ),
             (
                 HELPER.to_string(),
                 version_of(&stand.bins.join(HELPER).to_string_lossy(), &["--version"]),
@@ -954,6 +1138,7 @@ fn set_up(cfg: &Config) -> Stand {
     require_tool("gh");
     require_tool("bash");
     require_tool("curl");
+    let real_glab = require_tool("glab");
     let snippet = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap_or(Path::new("."))
@@ -965,13 +1150,18 @@ fn set_up(cfg: &Config) -> Stand {
     let wrapdir = TempDir::new("kelos-soak-wrapper");
     install(&bin(HELPER), &bins.join(HELPER));
     install(&bin(WRAPPER), &wrapdir.join("gh"));
+    install(&bin(GLAB_WRAPPER), &wrapdir.join("glab"));
     std::env::set_var("KELOS_BIN_DIR", bins.path());
-    // The helper is also in PATH: the shell snippet runs `git-credential-kelos env`.
+    // The helper is also in PATH: the shell snippet runs `git-credential-kelos env`, and the
+    // GitLab clone's config (written by `configure`) names it `kelos`. The real glab is not
+    // in PATH where deps.sh unpacks it: its directory comes after the wrappers', as in an
+    // image.
     let path_var = format!(
-        "{}:{}:{}",
+        "{}:{}:{}:{}",
         wrapdir.path().display(),
         bins.path().display(),
-        std::env::var("PATH").unwrap_or_default()
+        std::env::var("PATH").unwrap_or_default(),
+        real_glab.parent().expect("glab's directory").display()
     );
 
     let mint = Arc::new(Mint::new());
@@ -982,8 +1172,8 @@ fn set_up(cfg: &Config) -> Stand {
     let git = Arc::new(SmartHttpServer::start(&[&first]));
     let api = Arc::new(ApiServer::start(&[&first]));
     let env = Arc::new(Env {
-        git: git.clone(),
-        api: api.clone(),
+        servers: vec![git.clone(), api.clone()],
+        gitlab: false,
         vol: vol.clone(),
         mint: mint.clone(),
         rotation: Arc::new(Mutex::new(Rotation {
@@ -991,6 +1181,28 @@ fn set_up(cfg: &Config) -> Stand {
         })),
         published: Mutex::new(HashSet::from([first.clone()])),
     });
+    let gl = {
+        let first = mint.gitlab_token();
+        let git = Arc::new(SmartHttpServer::start(&[&first]));
+        git.require_username("oauth2");
+        let api = Arc::new(GitLabApi::start(&[&first]));
+        let env = Arc::new(Env {
+            servers: vec![git.clone(), api.clone()],
+            gitlab: true,
+            vol: Arc::new(Mutex::new(TokenVolume::with_token(&first))),
+            mint: mint.clone(),
+            rotation: Arc::new(Mutex::new(Rotation {
+                current: first.clone(),
+            })),
+            published: Mutex::new(HashSet::from([first.clone()])),
+        });
+        GitLabStand {
+            first,
+            git,
+            api,
+            env,
+        }
+    };
     let ctx = Arc::new(Ctx {
         mint: mint.clone(),
         url: git.url(),
@@ -998,12 +1210,19 @@ fn set_up(cfg: &Config) -> Stand {
     });
     let token_path = vol.lock().unwrap().token_path();
     // No background gc on the server either: concurrent pushes would race it for ref locks.
-    for kv in [["gc.auto", "0"], ["receive.autogc", "false"]] {
-        assert!(
-            exec::run(server_git(&git, &["config", kv[0], kv[1]]), cfg.op_timeout).success(),
-            "server git config {kv:?}"
-        );
+    for server in [&git, &gl.git] {
+        for kv in [["gc.auto", "0"], ["receive.autogc", "false"]] {
+            assert!(
+                exec::run(
+                    server_git(server, &["config", kv[0], kv[1]]),
+                    cfg.op_timeout
+                )
+                .success(),
+                "server git config {kv:?}"
+            );
+        }
     }
+    let gl_token_path = gl.env.vol.lock().unwrap().token_path();
 
     let workers: Vec<Worker> = (0..cfg.workers)
         .map(|id| {
@@ -1015,6 +1234,11 @@ fn set_up(cfg: &Config) -> Stand {
                 first: first.clone(),
                 snippet: snippet.clone(),
                 host: git.host(),
+                gl_token_path: gl_token_path.clone(),
+                gl_first: gl.first.clone(),
+                gl_git_url: gl.git.url(),
+                gl_git_host: gl.git.host(),
+                gl_api_host: gl.api.base_url(),
             };
             thread::spawn(move || start_worker(id, &vars, &ctx))
         })
@@ -1031,7 +1255,9 @@ fn set_up(cfg: &Config) -> Stand {
         planted,
         vol,
         git,
+        api,
         env,
+        gl,
         ctx,
         workers,
     }
@@ -1056,6 +1282,12 @@ struct WorkerVars {
     first: String,
     snippet: PathBuf,
     host: String,
+    gl_token_path: PathBuf,
+    /// The frozen `GITLAB_TOKEN`.
+    gl_first: String,
+    gl_git_url: String,
+    gl_git_host: String,
+    gl_api_host: String,
 }
 
 /// One worker: its sandbox (the helper for the server's host only), environment and clone.
@@ -1090,6 +1322,21 @@ fn start_worker(id: usize, vars: &WorkerVars, ctx: &Ctx) -> Worker {
         // Frozen at "pod start": the first token, revoked after two rotations.
         ("GH_TOKEN", vars.first.as_str()),
         ("GITHUB_TOKEN", vars.first.as_str()),
+        // GitLab, as Kelos's GitLab provider starts a pod (here next to GitHub's, in one
+        // pod: neither provider's token may cross to the other's host).
+        (
+            "KELOS_GITLAB_TOKEN_FILE",
+            vars.gl_token_path.to_str().expect("UTF-8"),
+        ),
+        ("GITLAB_TOKEN", vars.gl_first.as_str()),
+        ("GITLAB_HOST", &format!("http://{}", vars.gl_git_host)),
+        (
+            "GLAB_CONFIG_DIR",
+            home.join("glab-config").to_str().expect("UTF-8"),
+        ),
+        ("GLAB_NO_PROMPT", "true"),
+        ("GLAB_CHECK_UPDATE", "false"),
+        ("GLAB_SEND_TELEMETRY", "false"),
     ] {
         sb.set_env(k, v);
     }
@@ -1113,6 +1360,8 @@ fn start_worker(id: usize, vars: &WorkerVars, ctx: &Ctx) -> Worker {
         "worker {id}: set-up clone failed: {}",
         redact(&clone.stderr)
     );
+    let gl_work = gitlab_clone(&sb, &home, &vars.gl_git_url, ctx.op_timeout)
+        .unwrap_or_else(|e| panic!("worker {id}: set-up of the GitLab clone failed: {e}"));
     Worker {
         id,
         sb,
@@ -1120,7 +1369,53 @@ fn start_worker(id: usize, vars: &WorkerVars, ctx: &Ctx) -> Worker {
         trace,
         branch: format!("soak/w{id}"),
         last_push_ok: None,
+        gl_work,
+        gl_api_host: vars.gl_api_host.clone(),
+        last_gl_push_ok: None,
     }
+}
+
+/// The GitLab clone, as the README says to set one up: `git init`, then
+/// `git-credential-kelos configure --local` in it (for the `GITLAB_HOST` instance: its
+/// `http://` URL, `kelos --host 127.0.0.1:PORT`), then the remote is fetched and checked out,
+/// through that helper, as `oauth2`.
+fn gitlab_clone(
+    sb: &GitSandbox,
+    home: &Path,
+    url: &str,
+    timeout: Duration,
+) -> Result<PathBuf, String> {
+    let dir = home.join("gitlab-work");
+    fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    let run = |mut c: Command, what: &str| {
+        c.current_dir(&dir);
+        let ran = exec::run(c, timeout);
+        if ran.success() {
+            Ok(ran)
+        } else {
+            Err(format!("{what}: {}", redact(&ran.stderr)))
+        }
+    };
+    let git = |args: &[&str]| {
+        let mut c = sb.git_command();
+        c.args(args);
+        c
+    };
+    run(git(&["init", "-q"]), "git init")?;
+    let mut configure = sb.command(sb.helper_path());
+    configure.args(["configure", "--local"]);
+    let out = run(configure, "git-credential-kelos configure --local")?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    if !said.contains("configured") {
+        return Err(format!("configure --local said: {}", redact(&out.stdout)));
+    }
+    run(git(&["remote", "add", "origin", url]), "git remote add")?;
+    run(git(&["fetch", "-q", "--no-tags", "origin"]), "git fetch")?;
+    run(
+        git(&["checkout", "-q", "-b", "work", "origin/main"]),
+        "git checkout",
+    )?;
+    Ok(dir)
 }
 
 /// The wrapper is the gh the workers run, and it reaches the API stand-in; the leak scanner
@@ -1156,6 +1451,69 @@ fn preflight(w: &Worker, mint: &Mint, op_timeout: Duration) {
     );
 }
 
+/// The PR's git helper for GitLab (kelos-dev/kelos PR #1721): unscoped, the environment's
+/// token for every host.
+const PR_GITLAB_HELPER: &str = "!f() { echo username=oauth2; echo \"password=$GITLAB_TOKEN\"; }; f";
+
+/// After the frozen `GITLAB_TOKEN` was revoked: the GitLab phase can fail. Through the
+/// wrappers, `glab api user` succeeds (the trace shows `kelos-glab`); the real glab alone
+/// (the host entry `kelos-glab` wrote is there) and git through the PR's helper send the
+/// frozen token and are refused; the leak scanner catches a printed GitLab token.
+fn gitlab_controls(stand: &Stand, op_timeout: Duration) {
+    let w = &stand.workers[0];
+    let _ = fs::remove_file(&w.trace);
+    let mut c = w.sb.command("glab");
+    c.env("GITLAB_HOST", &w.gl_api_host).args(["api", "user"]);
+    let ran = exec::run(c, op_timeout);
+    let trace = fs::read_to_string(&w.trace).unwrap_or_default();
+    let _ = fs::remove_file(&w.trace);
+    assert!(
+        classify(OpKind::Glab, &ran) == Outcome::Ok && trace.contains("kelos-glab["),
+        "control: `glab api user` through kelos-glab failed or was not the wrapper: {}",
+        redact(&ran.stderr)
+    );
+    let refused = stand.gl.api.auth_failures();
+    let mut c = w.sb.command(require_tool("glab"));
+    c.env("GITLAB_HOST", &w.gl_api_host).args(["api", "user"]);
+    let ran = exec::run(c, op_timeout);
+    assert!(
+        classify(OpKind::Glab, &ran) == Outcome::AuthFailed
+            && stand.gl.api.auth_failures() == refused + 1,
+        "control: the real glab alone with the frozen GITLAB_TOKEN was not refused: {}",
+        redact(&ran.stderr)
+    );
+    let refused = stand.gl.git.auth_failures();
+    let helper = format!("credential.helper={PR_GITLAB_HELPER}");
+    let git = w.git_at(
+        &w.gl_work,
+        &[
+            "-c",
+            "credential.helper=",
+            "-c",
+            &helper,
+            "fetch",
+            "-q",
+            "origin",
+        ],
+    );
+    let ran = exec::run(git, op_timeout);
+    assert!(
+        classify(OpKind::GlFetch, &ran) == Outcome::AuthFailed
+            && stand.gl.git.auth_failures() > refused,
+        "control: git fetch through the PR's helper (the frozen GITLAB_TOKEN) was not refused: {}",
+        redact(&ran.stderr)
+    );
+    let mut c = w.sb.command("sh");
+    c.args(["-c", "printf 'x %s y' \"$GITLAB_TOKEN\" >&2"]);
+    let ran = exec::run(c, op_timeout);
+    let scan = stand.mint.scan(&ran.stderr);
+    assert!(
+        scan.exact == 1 && redact(&ran.stderr) == "x <TOKEN> y",
+        "control: the leak scanner missed a printed GitLab token ({scan:?})"
+    );
+    let _ = fs::remove_file(&w.trace);
+}
+
 /// The phases, in order.
 fn plan() -> Vec<PhaseKind> {
     let mut plan = vec![
@@ -1164,6 +1522,8 @@ fn plan() -> Vec<PhaseKind> {
         PhaseKind::NonAtomic,
         PhaseKind::Consumer,
         PhaseKind::Configure,
+        PhaseKind::GitLabBaseline,
+        PhaseKind::GitLab,
     ];
     for fault in Fault::ALL {
         plan.push(PhaseKind::Fault { fault, env: true });
@@ -1175,19 +1535,25 @@ fn plan() -> Vec<PhaseKind> {
 /// One phase: arranged, run, measured, the volume put back, judged.
 fn run_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Duration) -> PhaseResult {
     let duration = arrange_phase(stand, kind, cfg, interval);
-    let (git, env) = (&stand.git, &stand.env);
+    let gitlab = matches!(kind, PhaseKind::GitLab | PhaseKind::GitLabBaseline);
+    let (git, env) = if gitlab {
+        (&stand.gl.git, &stand.gl.env)
+    } else {
+        (&stand.git, &stand.env)
+    };
     git.reset_counters();
-    env.api.reset_counters();
+    stand.api.reset_counters();
+    stand.gl.api.reset();
 
     let stop = Arc::new(AtomicBool::new(false));
     let rotator = match kind {
-        PhaseKind::Rotation | PhaseKind::Consumer | PhaseKind::Configure => {
+        PhaseKind::Rotation | PhaseKind::Consumer | PhaseKind::Configure | PhaseKind::GitLab => {
             Some(env.rotator(WriteMode::Atomic, interval, cfg.write_pause, stop.clone()))
         }
         PhaseKind::NonAtomic => {
             Some(env.rotator(WriteMode::InPlace, interval, cfg.write_pause, stop.clone()))
         }
-        PhaseKind::Baseline | PhaseKind::Fault { .. } => None,
+        PhaseKind::Baseline | PhaseKind::GitLabBaseline | PhaseKind::Fault { .. } => None,
     };
     let cpu0 = cpu_time();
     let t0 = Instant::now();
@@ -1195,15 +1561,22 @@ fn run_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Duratio
         kinds: match kind {
             PhaseKind::Consumer => &OpKind::CONSUMERS,
             PhaseKind::Configure => &OpKind::FETCH,
+            PhaseKind::GitLab | PhaseKind::GitLabBaseline => &OpKind::GITLAB,
             _ => &OpKind::ALL,
         },
         deadline: t0 + duration,
         min_ops: match kind {
             PhaseKind::Rotation => cfg.min_ops,
             PhaseKind::Consumer => cfg.consumer_min_ops,
+            PhaseKind::GitLab => cfg.gitlab_min_ops,
             _ => 0,
         },
-        cap: t0 + duration * 3,
+        cap: t0
+            + if kind == PhaseKind::GitLab {
+                GITLAB_CAP.max(duration)
+            } else {
+                duration * 3
+            },
         done: AtomicUsize::new(0),
     });
     let configurer = (kind == PhaseKind::Configure).then(|| {
@@ -1234,7 +1607,19 @@ fn run_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Duratio
         presented: git.presented_passwords(),
         log_lines: git.log().len(),
     };
-    let apic = env.api.counts();
+    let apic = if gitlab {
+        let api = &stand.gl.api;
+        let presented = api.presented_tokens();
+        crate::soak::api::ApiCounts {
+            ok: presented.len().saturating_sub(api.auth_failures()),
+            refused: api.auth_failures(),
+            unauthenticated: api.unauthenticated_requests(),
+            other: api.tls_handshakes(),
+            presented,
+        }
+    } else {
+        stand.api.counts()
+    };
     let pushes_landed = pushes_landed(stand, kind, cfg.op_timeout);
     restore_volume(stand, kind);
 
@@ -1263,10 +1648,14 @@ fn run_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Duratio
         cfg,
         interval,
         &Tokens {
-            first: &stand.first,
+            first: if gitlab {
+                &stand.gl.first
+            } else {
+                &stand.first
+            },
             fallback: &stand.fallback,
             planted: &stand.planted,
-            published: &stand.env.published.lock().unwrap(),
+            published: &env.published.lock().unwrap(),
         },
     );
     eprintln!(
@@ -1285,7 +1674,9 @@ fn arrange_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Dur
         | PhaseKind::Rotation
         | PhaseKind::NonAtomic
         | PhaseKind::Consumer
-        | PhaseKind::Configure => Some(&stand.first),
+        | PhaseKind::Configure
+        | PhaseKind::GitLabBaseline
+        | PhaseKind::GitLab => Some(&stand.first),
         PhaseKind::Fault { env: true, .. } => Some(&stand.fallback),
         PhaseKind::Fault { env: false, .. } => None,
     };
@@ -1300,11 +1691,12 @@ fn arrange_phase(stand: &mut Stand, kind: PhaseKind, cfg: &Config, interval: Dur
         }
     }
     let duration = match kind {
-        PhaseKind::Baseline => cfg.baseline,
+        PhaseKind::Baseline | PhaseKind::GitLabBaseline => cfg.baseline,
         PhaseKind::Rotation => cfg.rotation,
         // Long enough for a few rotations at a lengthened interval.
         PhaseKind::NonAtomic => (cfg.fault * 2).max(interval * 3),
         PhaseKind::Consumer | PhaseKind::Configure => cfg.consumer.max(interval * 3),
+        PhaseKind::GitLab => cfg.gitlab.max(interval * 3),
         PhaseKind::Fault { .. } => cfg.fault,
     };
     if let PhaseKind::Fault { fault, .. } = kind {
@@ -1374,24 +1766,30 @@ fn pushes_landed(stand: &Stand, kind: PhaseKind, op_timeout: Duration) -> Option
         && (kind.rotates()
             || matches!(
                 kind,
-                PhaseKind::Baseline | PhaseKind::Fault { env: true, .. }
+                PhaseKind::Baseline
+                    | PhaseKind::GitLabBaseline
+                    | PhaseKind::Fault { env: true, .. }
             ));
     if !judged {
         return None;
     }
+    let gitlab = matches!(kind, PhaseKind::GitLab | PhaseKind::GitLabBaseline);
+    let server = if gitlab { &stand.gl.git } else { &stand.git };
     let mut checked = 0;
     let mut landed = 0;
     for w in &stand.workers {
-        if w.last_push_ok != Some(true) {
+        let (last_ok, dir) = if gitlab {
+            (w.last_gl_push_ok, &w.gl_work)
+        } else {
+            (w.last_push_ok, &w.work)
+        };
+        if last_ok != Some(true) {
             continue;
         }
         checked += 1;
-        let head = exec::run(w.git(&["rev-parse", "HEAD"]), op_timeout);
+        let head = exec::run(w.git_at(dir, &["rev-parse", "HEAD"]), op_timeout);
         let remote = exec::run(
-            server_git(
-                &stand.git,
-                &["rev-parse", &format!("refs/heads/{}", w.branch)],
-            ),
+            server_git(server, &["rev-parse", &format!("refs/heads/{}", w.branch)]),
             op_timeout,
         );
         if head.success() && remote.success() && head.stdout == remote.stdout {
@@ -1603,7 +2001,27 @@ fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -
         | PhaseKind::Rotation
         | PhaseKind::NonAtomic
         | PhaseKind::Consumer
-        | PhaseKind::Configure => {
+        | PhaseKind::Configure
+        | PhaseKind::GitLabBaseline
+        | PhaseKind::GitLab => {
+            if r.kind == PhaseKind::GitLab {
+                check(
+                    &mut c,
+                    format!("at least {} operations", cfg.gitlab_min_ops),
+                    ops >= cfg.gitlab_min_ops,
+                    format!(
+                        "{ops} operations in {:.1} s (at most {} s)",
+                        r.wall.as_secs_f64(),
+                        GITLAB_CAP.as_secs()
+                    ),
+                );
+                check(
+                    &mut c,
+                    "glab reached the API over plain http (no TLS handshake on its port)",
+                    r.api.other == 0,
+                    format!("{} TLS handshakes", r.api.other),
+                );
+            }
             if let Some(cc) = &r.configure {
                 check(
                     &mut c,
@@ -1668,7 +2086,7 @@ fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -
                     count_of(first)
                 ),
             );
-            if r.kind != PhaseKind::Baseline {
+            if !matches!(r.kind, PhaseKind::Baseline | PhaseKind::GitLabBaseline) {
                 check(
                     &mut c,
                     "the file rotated during the phase",
@@ -1746,9 +2164,9 @@ fn evaluate(r: &PhaseResult, cfg: &Config, cfg_interval: Duration, t: &Tokens) -
 /// The rotation interval the brief asks for.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(200);
 
-/// The slowest operation kind's p99 in `r`.
-pub fn slowest_p99(r: &PhaseResult) -> (OpKind, Duration) {
-    OpKind::ALL
+/// The slowest operation kind's p99 in `r`, of `kinds`.
+pub fn slowest_p99(r: &PhaseResult, kinds: &[OpKind]) -> (OpKind, Duration) {
+    kinds
         .iter()
         .map(|k| {
             let recs: Vec<&OpRecord> = r.records.iter().filter(|x| x.kind == *k).collect();
@@ -1764,8 +2182,11 @@ pub fn slowest_p99(r: &PhaseResult) -> (OpKind, Duration) {
 /// fault of the binaries. The factor 2 covers the tail beyond p99 and the extra load of the
 /// rotation phase (a CI run with a 191 ms baseline p99 saw a 218 ms operation under
 /// rotation). Then 2 x p99, rounded up to 50 ms.
-pub fn choose_interval(baseline: &PhaseResult) -> (Duration, String) {
-    let (kind, p99) = slowest_p99(baseline);
+///
+/// The GitLab phase's interval is chosen by the same rule from its own baseline (its
+/// operations are slower: glab starts slower than gh), and is never shorter than GitHub's.
+pub fn choose_interval(baseline: &PhaseResult, kinds: &[OpKind]) -> (Duration, String) {
+    let (kind, p99) = slowest_p99(baseline, kinds);
     if p99 * 2 <= DEFAULT_INTERVAL {
         return (
             DEFAULT_INTERVAL,

@@ -4,7 +4,9 @@
 //! file) has the shape `ghs_kelosSoak` + 24 lower-case hex digits. The binaries never print a
 //! token, and their masked form (`ghs_…abcd (37 chars)`) drops the marker, so *any* occurrence
 //! of [`MARKER`] in captured output is a leak; an occurrence that is a whole known token is
-//! reported as an exact leak.
+//! reported as an exact leak. GitLab's tokens ([`Mint::gitlab_token`]) are the same with
+//! `glpat-` in place of `ghs_`, as GitLab's personal access tokens start: the same marker,
+//! scanned and redacted alike.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
@@ -19,6 +21,10 @@ pub const MARKER: &str = "kelosSoak";
 pub const PREFIX: &str = "ghs_kelosSoak";
 /// Length of every soak token.
 pub const TOKEN_LEN: usize = PREFIX.len() + 24;
+/// The start of every GitLab soak token.
+pub const GITLAB_PREFIX: &str = "glpat-kelosSoak";
+/// Length of every GitLab soak token.
+pub const GITLAB_TOKEN_LEN: usize = GITLAB_PREFIX.len() + 24;
 
 /// Makes unique tokens and remembers every one of them.
 pub struct Mint {
@@ -60,6 +66,17 @@ impl Mint {
         t
     }
 
+    /// A new GitLab-shaped token (`glpat-kelosSoak…`), never made before by this mint.
+    pub fn gitlab_token(&self) -> String {
+        let github = self.token();
+        let t = format!("glpat-{}", &github["ghs_".len()..]);
+        debug_assert_eq!(t.len(), GITLAB_TOKEN_LEN);
+        let mut all = self.all.lock().unwrap();
+        all.remove(&github);
+        all.insert(t.clone());
+        t
+    }
+
     /// How many tokens were made.
     pub fn count(&self) -> usize {
         self.all.lock().unwrap().len()
@@ -74,11 +91,17 @@ impl Mint {
         while i + marker.len() <= bytes.len() {
             if &bytes[i..i + marker.len()] == marker {
                 scan.marker_hits += 1;
-                let start = i.saturating_sub(PREFIX.len() - MARKER.len());
-                if let Some(window) = bytes.get(start..start + TOKEN_LEN) {
-                    if std::str::from_utf8(window).is_ok_and(|w| all.contains(w)) {
-                        scan.exact += 1;
-                    }
+                let known = [(PREFIX, TOKEN_LEN), (GITLAB_PREFIX, GITLAB_TOKEN_LEN)]
+                    .iter()
+                    .any(|(prefix, len)| {
+                        let before = prefix.len() - MARKER.len();
+                        i.checked_sub(before)
+                            .and_then(|start| bytes.get(start..start + len))
+                            .and_then(|w| std::str::from_utf8(w).ok())
+                            .is_some_and(|w| all.contains(w))
+                    });
+                if known {
+                    scan.exact += 1;
                 }
                 i += marker.len();
             } else {
@@ -111,9 +134,11 @@ pub fn redact(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest: &str = &text;
     while let Some(pos) = rest.find(MARKER) {
-        // Drop a `ghs_`-like run before the marker, and the token characters after it.
+        // Drop a `ghs_`- or `glpat-`-like run before the marker, and the token characters
+        // after it.
         let head = &rest[..pos];
         let keep = head.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        let keep = keep.strip_suffix("glpat-").unwrap_or(keep);
         out.push_str(keep);
         out.push_str("<TOKEN>");
         let tail = &rest[pos + MARKER.len()..];
@@ -155,6 +180,12 @@ mod tests {
         let s = m.scan(&t.as_bytes()[..20]);
         assert_eq!((s.marker_hits, s.exact), (1, 0));
         assert_eq!(m.scan(t.as_bytes()).exact, 1, "token at offset 0");
+        let g = m.gitlab_token();
+        assert!(g.starts_with(GITLAB_PREFIX) && g.len() == GITLAB_TOKEN_LEN);
+        let s = m.scan(format!("PRIVATE-TOKEN: {g}").as_bytes());
+        assert_eq!((s.marker_hits, s.exact), (1, 1));
+        assert_eq!(m.scan(g.as_bytes()).exact, 1, "GitLab token at offset 0");
+        assert_eq!(m.count(), 2);
     }
 
     #[test]
@@ -164,5 +195,7 @@ mod tests {
         let r = redact(format!("a {t} b password={t}\n").as_bytes());
         assert_eq!(r, "a <TOKEN> b password=<TOKEN>\n");
         assert!(!r.contains(MARKER));
+        let g = m.gitlab_token();
+        assert_eq!(redact(format!("a {g} b").as_bytes()), "a <TOKEN> b");
     }
 }
