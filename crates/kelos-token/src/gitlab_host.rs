@@ -256,17 +256,27 @@ fn shown(raw: &str) -> String {
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
     };
+    // `get` rather than indexing: every index below is found in `raw` itself
+    // (so on a char boundary), and a slice that cannot panic carries no
+    // panic location, which the helper's size counts (1 MiB).
+    let part = |from: usize, to: usize| raw.get(from..to).unwrap_or_default();
     let start = raw
         .find("://")
-        .filter(|&i| is_scheme(&raw[..i]))
+        .filter(|&i| is_scheme(part(0, i)))
         .map_or(0, |i| i + 3);
     let cut = if let Some(at) = raw.rfind('@') {
-        format!("{}…@{}", &raw[..start.min(at)], &raw[at + 1..])
+        format!("{}…@{}", part(0, start.min(at)), part(at + 1, raw.len()))
     } else {
-        let end = raw[start..].find('/').map_or(raw.len(), |i| start + i);
-        match raw[start..end].rfind(':').map(|i| start + i + 1) {
-            Some(p) if !raw[p..end].bytes().all(|b| b.is_ascii_digit() || b == b']') => {
-                format!("{}…{}", &raw[..p], &raw[end..])
+        let end = part(start, raw.len())
+            .find('/')
+            .map_or(raw.len(), |i| start + i);
+        match part(start, end).rfind(':').map(|i| start + i + 1) {
+            Some(p)
+                if !part(p, end)
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b']') =>
+            {
+                format!("{}…{}", part(0, p), part(end, raw.len()))
             }
             _ => raw.to_owned(),
         }

@@ -394,7 +394,7 @@ fn holds_git_config(path: &Path, meta: &Metadata) -> bool {
     }
     let mut head = [0u8; 4096];
     let n = reader.read_at(&mut head, 0).unwrap_or(0);
-    starts_like_git_config(&head[..n])
+    starts_like_git_config(head.get(..n).unwrap_or_default())
 }
 
 /// The pure half of [`holds_git_config`], given the file's first bytes.
