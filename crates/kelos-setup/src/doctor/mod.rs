@@ -433,7 +433,10 @@ fn cli_facts(provider: &'static Provider, env: &EnvSnapshot) -> GhFacts {
     let mut chain = vec![link(first.into_path(), false)];
     let mut met: Vec<(u64, u64)> = Vec::new();
     let end = loop {
-        let last = chain.last().expect("the chain has a link");
+        // Never empty (it starts with the first link); no panic location.
+        let Some(last) = chain.last() else {
+            break GhEnd::NoGh;
+        };
         if !last.is_wrapper {
             break GhEnd::Real(version_line(&last.path, GH_VERSION_LIMIT));
         }
