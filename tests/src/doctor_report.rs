@@ -23,6 +23,8 @@ pub const CHECK_IDS: &[&str] = &[
     "git.helper",
     "git.leak",
     "gh",
+    // Only when a GitLab setting is in play: kelos-glab's chain.
+    "glab",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

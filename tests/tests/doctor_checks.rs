@@ -20,11 +20,11 @@ fn doctor_healthy_setup_is_all_ok() {
     assert_eq!(d.result, "ok", "{}", d.text);
     assert_eq!(d.code, 0);
     // Every check the contract names, in its order; token.mode only when the mode is wrong,
-    // gitlab.token only when a GitLab setting is in play.
+    // gitlab.token and glab only when a GitLab setting is in play.
     let every_but_mode: Vec<&str> = CHECK_IDS
         .iter()
         .copied()
-        .filter(|id| *id != "token.mode" && *id != "gitlab.token")
+        .filter(|id| !["token.mode", "gitlab.token", "glab"].contains(id))
         .collect();
     assert_eq!(d.ids(), every_but_mode, "{}", d.text);
     for c in &d.checks {

@@ -424,6 +424,99 @@ fn the_trace_never_writes_into_a_git_config_file() {
     );
 }
 
+/// glab's config (`GLAB_CONFIG_DIR/config.yml`, else glab's default under `HOME`) is a file
+/// kelos-glab edits and glab parses: the trace set to it is refused by every binary that
+/// traces (the helper answering a GitLab host, kelos-glab, kelos-gh), which says why in one
+/// line, and the file keeps every byte.
+#[test]
+fn the_trace_never_writes_into_glab_s_config() {
+    let home = TempDir::new("kelos-e2e-edges-trace-glab");
+    let token = unique_token("GlabConfig");
+    let vol = TokenVolume::with_token(&token);
+    // An entry glab would write for an https instance: nothing for kelos-glab to change.
+    let config =
+        b"git_protocol: ssh\nhosts:\n    gitlab.example.com:\n        api_protocol: https\n";
+    let glab_dir = home.join("glab-config");
+    for (dir_var, file) in [
+        (Some(&glab_dir), glab_dir.join("config.yml")),
+        (None, home.join(".config/glab-cli/config.yml")),
+    ] {
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, config).unwrap();
+        let with_env = |mut c: Command| {
+            c.env("KELOS_GITLAB_TOKEN_FILE", vol.token_path())
+                .env("GITLAB_HOST", "https://gitlab.example.com")
+                .env(TOKEN_FILE_VAR, vol.token_path())
+                .env(TRACE_VAR, &file);
+            if let Some(dir) = dir_var {
+                c.env("GLAB_CONFIG_DIR", dir);
+            }
+            c
+        };
+        let mut get = with_env(clean(bin(HELPER), home.path()));
+        get.arg("get");
+        let mut glab = with_env(clean(bin("kelos-glab"), home.path()));
+        glab.env("KELOS_GLAB_PATH", require_tool("true"))
+            .arg("--version");
+        let mut gh = with_env(clean(bin("kelos-gh"), home.path()));
+        gh.env("KELOS_GH_PATH", require_tool("true"))
+            .arg("--version");
+        let runs = [
+            (
+                HELPER,
+                get,
+                &b"protocol=https\nhost=gitlab.example.com\n\n"[..],
+            ),
+            ("kelos-glab", glab, b""),
+            ("kelos-gh", gh, b""),
+        ];
+        for (program, c, stdin) in runs {
+            let out = run(c, stdin);
+            let what = format!("{program}, trace {}", file.display());
+            assert!(
+                out.status.success(),
+                "{what}: {}",
+                redacted(&out.stderr, &[&token])
+            );
+            assert_no_token_in(&what, &out.stderr, &[&token]);
+            if program == HELPER {
+                assert_eq!(password_of(&out).as_deref(), Some(token.as_str()), "{what}");
+                assert_eq!(
+                    kelos_e2e::attr(&out.stdout, "username").as_deref(),
+                    Some("oauth2")
+                );
+            }
+            assert_eq!(
+                fs::read_to_string(&file).unwrap(),
+                String::from_utf8_lossy(config),
+                "{what} wrote into glab's config"
+            );
+            let lines = stderr_lines(&out);
+            assert_eq!(lines.len(), 1, "{what}: {lines:?}");
+            assert!(
+                lines[0].starts_with(&format!(
+                    "{program}: {TRACE_VAR}={} not traced to: it is a file this program, git or glab reads",
+                    file.display()
+                )),
+                "{what}: {lines:?}"
+            );
+        }
+        // Another file beside it is traced to, and nothing is said.
+        let other = file.with_file_name("trace.log");
+        let mut c = with_env(clean(bin("kelos-glab"), home.path()));
+        c.env(TRACE_VAR, &other)
+            .env("KELOS_GLAB_PATH", require_tool("true"))
+            .arg("--version");
+        let out = run(c, b"");
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{:?}",
+            stderr_lines(&out)
+        );
+        assert!(fs::read_to_string(&other).unwrap().contains("kelos-glab["));
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Trace lines are plain words
 // ---------------------------------------------------------------------------------------

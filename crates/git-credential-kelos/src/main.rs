@@ -87,6 +87,10 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     } else {
         Tracer::off(PROGRAM)
     };
+    // So is one whose trace file is a file that is read (never from `env`).
+    if let (Some(line), false) = (tracer.refusal(), matches!(cli.command, Command::Env(_))) {
+        say(PROGRAM, line);
+    }
     // The hosts, resolved once for the commands that answer for hosts (an
     // error is reported where the command meets it: after git's request
     // is read, in doctor's report).

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// glab's config file name inside its config directory.
-pub const CONFIG_FILE_NAME: &str = "config.yml";
+pub use kelos_token::gitlab_host::GLAB_CONFIG_FILE_NAME as CONFIG_FILE_NAME;
 
 /// The indentation glab (yaml.v3) writes; used when the file shows none.
 const GLAB_INDENT: usize = 4;
@@ -46,22 +46,10 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// kelos-glab (glab itself, an editor) replaced the file in between.
 const CHANGED_RETRIES: usize = 3;
 
-/// Where glab 1.53 keeps `config.yml`: `GLAB_CONFIG_DIR`, else
-/// `$XDG_CONFIG_HOME/glab-cli`, else `$HOME/.config/glab-cli` (glab's
-/// `internal/config/config_file.go`, `ConfigDir`; an empty variable counts as
-/// unset, as there).
+/// Where glab 1.53 keeps `config.yml` ([`kelos_token::gitlab_host::glab_config_file`]:
+/// one rule, which the trace also follows to never write into it).
 pub fn config_path(env: impl Fn(&str) -> Option<OsString>) -> Result<PathBuf, GlabConfigError> {
-    let set = |name: &str| env(name).filter(|v| !v.is_empty());
-    let dir = if let Some(dir) = set("GLAB_CONFIG_DIR") {
-        PathBuf::from(dir)
-    } else if let Some(xdg) = set("XDG_CONFIG_HOME") {
-        Path::new(&xdg).join("glab-cli")
-    } else if let Some(home) = set("HOME") {
-        Path::new(&home).join(".config").join("glab-cli")
-    } else {
-        return Err(GlabConfigError::NoConfigDir);
-    };
-    Ok(dir.join(CONFIG_FILE_NAME))
+    kelos_token::gitlab_host::glab_config_file(env).ok_or(GlabConfigError::NoConfigDir)
 }
 
 /// glab's `api_protocol` values.

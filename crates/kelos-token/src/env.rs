@@ -4,6 +4,7 @@ use std::ffi::{c_char, c_int, CStr, OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 
+use crate::gitlab_host::GLAB_CONFIG_DIR_VAR;
 use crate::provider::{copy_into, GITHUB, PROVIDER_VARS};
 
 pub const TOKEN_FILE_VAR: &str = GITHUB.token_file_var;
@@ -34,13 +35,15 @@ const GIT_CONFIG_VARS: [&str; 6] = [
 /// locations. Nothing else is captured (but PATH), so nothing else can leak
 /// through a snapshot.
 pub const KNOWN_VARS: &[&str] = KNOWN_VAR_ARRAY.split_at(KNOWN_VAR_COUNT).0;
-const KNOWN_VAR_COUNT: usize = PROVIDER_VARS.len() + 1 + GIT_CONFIG_VARS.len();
+const KNOWN_VAR_COUNT: usize = PROVIDER_VARS.len() + 1 + GIT_CONFIG_VARS.len() + 1;
 /// [`KNOWN_VARS`], then [`PATH_VAR`]: what a snapshot keeps.
 const KNOWN_VAR_ARRAY: [&str; KNOWN_VAR_COUNT + 1] = {
     let mut out = [""; KNOWN_VAR_COUNT + 1];
     let at = copy_into(&mut out, 0, &PROVIDER_VARS);
     let at = copy_into(&mut out, at, &[TRACE_VAR]);
     let at = copy_into(&mut out, at, &GIT_CONFIG_VARS);
+    // Where glab's config is (besides HOME, XDG_CONFIG_HOME): never traced to.
+    let at = copy_into(&mut out, at, &[GLAB_CONFIG_DIR_VAR]);
     let at = copy_into(&mut out, at, &[PATH_VAR]);
     assert!(at == KNOWN_VAR_COUNT + 1);
     out

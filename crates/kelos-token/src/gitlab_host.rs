@@ -7,10 +7,34 @@
 //! answers, and what glab's config needs so that glab talks to it (glab takes a host's API
 //! protocol from its config's host entry, not from `GITLAB_HOST`).
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use crate::host::{Host, HostError};
+
+/// The variable naming glab's config directory.
+pub const GLAB_CONFIG_DIR_VAR: &str = "GLAB_CONFIG_DIR";
+
+/// glab's config file name inside its config directory.
+pub const GLAB_CONFIG_FILE_NAME: &str = "config.yml";
+
+/// Where glab 1.53 keeps `config.yml`: `GLAB_CONFIG_DIR`, else
+/// `$XDG_CONFIG_HOME/glab-cli`, else `$HOME/.config/glab-cli` (glab's
+/// `internal/config/config_file.go`, `ConfigDir`; an empty variable counts as
+/// unset, as there). `None` when none of them is set. The one rule for
+/// kelos-glab (which edits the file) and the trace (which never writes it).
+pub fn glab_config_file(env: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let set = |name: &str| env(name).filter(|v| !v.is_empty());
+    let dir = if let Some(dir) = set(GLAB_CONFIG_DIR_VAR) {
+        PathBuf::from(dir)
+    } else if let Some(xdg) = set("XDG_CONFIG_HOME") {
+        Path::new(&xdg).join("glab-cli")
+    } else {
+        Path::new(&set("HOME")?).join(".config").join("glab-cli")
+    };
+    Some(dir.join(GLAB_CONFIG_FILE_NAME))
+}
 
 /// How the instance is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -232,17 +256,27 @@ fn shown(raw: &str) -> String {
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
     };
+    // `get` rather than indexing: every index below is found in `raw` itself
+    // (so on a char boundary), and a slice that cannot panic carries no
+    // panic location, which the helper's size counts (1 MiB).
+    let part = |from: usize, to: usize| raw.get(from..to).unwrap_or_default();
     let start = raw
         .find("://")
-        .filter(|&i| is_scheme(&raw[..i]))
+        .filter(|&i| is_scheme(part(0, i)))
         .map_or(0, |i| i + 3);
     let cut = if let Some(at) = raw.rfind('@') {
-        format!("{}…@{}", &raw[..start.min(at)], &raw[at + 1..])
+        format!("{}…@{}", part(0, start.min(at)), part(at + 1, raw.len()))
     } else {
-        let end = raw[start..].find('/').map_or(raw.len(), |i| start + i);
-        match raw[start..end].rfind(':').map(|i| start + i + 1) {
-            Some(p) if !raw[p..end].bytes().all(|b| b.is_ascii_digit() || b == b']') => {
-                format!("{}…{}", &raw[..p], &raw[end..])
+        let end = part(start, raw.len())
+            .find('/')
+            .map_or(raw.len(), |i| start + i);
+        match part(start, end).rfind(':').map(|i| start + i + 1) {
+            Some(p)
+                if !part(p, end)
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b']') =>
+            {
+                format!("{}…{}", part(0, p), part(end, raw.len()))
             }
             _ => raw.to_owned(),
         }
@@ -331,6 +365,37 @@ fn parse_text(text: &str) -> Result<GitlabHost, GitlabHostProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn glab_s_config_file_is_where_glab_keeps_it() {
+        let file = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            glab_config_file(|name| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.into()))
+        };
+        let all = [
+            ("GLAB_CONFIG_DIR", "/g"),
+            ("XDG_CONFIG_HOME", "/x"),
+            ("HOME", "/h"),
+        ];
+        assert_eq!(file(&all), Some("/g/config.yml".into()));
+        assert_eq!(file(&all[1..]), Some("/x/glab-cli/config.yml".into()));
+        assert_eq!(
+            file(&all[2..]),
+            Some("/h/.config/glab-cli/config.yml".into())
+        );
+        // An empty variable counts as unset, as in glab.
+        let empty = [
+            ("GLAB_CONFIG_DIR", ""),
+            ("XDG_CONFIG_HOME", ""),
+            ("HOME", "/h"),
+        ];
+        assert_eq!(file(&empty), Some("/h/.config/glab-cli/config.yml".into()));
+        assert_eq!(file(&[("HOME", "")]), None);
+        assert_eq!(file(&[]), None);
+    }
     use proptest::prelude::*;
 
     fn parse(raw: &str) -> Result<GitlabHost, GitlabHostError> {

@@ -88,7 +88,11 @@ impl<'a> Launch<'a> {
         if let Some(line) = trace::setting_problem(&self.env) {
             say(program, line);
         }
-        Tracer::from_env(&self.env, program)
+        let tracer = Tracer::from_env(&self.env, program);
+        if let Some(line) = tracer.refusal() {
+            say(program, line);
+        }
+        tracer
     }
 
     /// PATH as the program would see it (the first entry of the name).

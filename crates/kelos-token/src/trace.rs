@@ -19,8 +19,12 @@
 //!   by device and inode, so no other name of them, a symlink or a hard link,
 //!   gets through either; and a missing token file is never created by the
 //!   trace), nor a git config file (those at git's own paths, and any file
-//!   that already holds git config: a repository's, an included one). Any
-//!   failure to open or write it is silent.
+//!   that already holds git config: a repository's, an included one), nor
+//!   glab's config (at glab's path, [`glab_config_file`]), which kelos-glab
+//!   edits and glab parses. Refusing one of those files the binary or its
+//!   neighbours read is said in one line ([`Tracer::refusal`], which the
+//!   callers print where they print [`setting_problem`]); any other failure
+//!   to open or write the sink is silent.
 
 use std::fmt;
 use std::fs::{File, Metadata, OpenOptions};
@@ -31,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::env::{EnvSnapshot, TRACE_VAR};
+use crate::gitlab_host::glab_config_file;
 use crate::provider::PROVIDERS;
 use crate::redact::redact_values;
 use crate::source::with_suffix;
@@ -144,6 +149,8 @@ enum Sink {
 pub struct Tracer {
     program: &'static str,
     sink: Option<Sink>,
+    /// Why the trace file was refused, when it is a file that is read.
+    refusal: Option<String>,
     /// Values masked in every line.
     secrets: Vec<String>,
 }
@@ -153,6 +160,7 @@ impl Tracer {
         Tracer {
             program,
             sink: None,
+            refusal: None,
             secrets: Vec::new(),
         }
     }
@@ -161,17 +169,26 @@ impl Tracer {
     /// be used (see the module's rules); otherwise tracing stays off,
     /// silently: a broken trace must never break git or gh.
     pub fn from_env(env: &EnvSnapshot, program: &'static str) -> Tracer {
+        let mut refusal = None;
         let sink = match trace_setting(env) {
             TraceSetting::Off | TraceSetting::Invalid => None,
             TraceSetting::Stderr => {
                 let is_tty = unsafe { libc::isatty(2) } == 1;
                 stderr_sink_allowed(fd_key(2), fd_key(1), is_tty).then_some(Sink::Stderr)
             }
-            TraceSetting::File(path) => open_file_sink(&path, &files_read(env)).map(Sink::File),
+            TraceSetting::File(path) => match open_file_sink(&path, &files_read(env)) {
+                Ok(file) => Some(Sink::File(file)),
+                Err(Refused::Read) => {
+                    refusal = Some(read_file_refusal(&path));
+                    None
+                }
+                Err(Refused::Unusable) => None,
+            },
         };
         let mut tracer = Tracer {
             program,
             sink,
+            refusal,
             secrets: Vec::new(),
         };
         if tracer.enabled() {
@@ -188,6 +205,14 @@ impl Tracer {
 
     pub fn enabled(&self) -> bool {
         self.sink.is_some()
+    }
+
+    /// The one line saying why the trace file was not traced to, when it is
+    /// a file the binary, git or glab reads; `None` otherwise (a FIFO, a
+    /// device, stdout are passed over silently). Said by the callers where
+    /// they say [`setting_problem`] (never inside `env`).
+    pub fn refusal(&self) -> Option<&str> {
+        self.refusal.as_deref()
     }
 
     /// Masks `value` in every later line. Costs nothing when tracing is off.
@@ -229,9 +254,9 @@ impl Tracer {
 }
 
 /// The files the trace must never be: the token file and its expiry
-/// sibling (only an absolute path is ever read), and the git config files
-/// git reads around this helper (a trace line appended to one would stop
-/// git from parsing its config).
+/// sibling (only an absolute path is ever read), the git config files
+/// git reads around this helper and glab's config (a trace line appended to
+/// one would stop git or glab from parsing its config).
 fn files_read(env: &EnvSnapshot) -> Vec<PathBuf> {
     // Every provider's token file (GitHub's, GitLab's).
     let mut files = Vec::new();
@@ -247,7 +272,29 @@ fn files_read(env: &EnvSnapshot) -> Vec<PathBuf> {
         env,
         std::env::current_dir().ok().as_deref(),
     ));
+    files.extend(glab_config_file(|name| {
+        env.non_empty(name).map(std::ffi::OsStr::to_os_string)
+    }));
     files
+}
+
+/// Why a trace file was not opened: it is a file that is read (the line
+/// [`read_file_refusal`] says so), or it is unusable (silently).
+enum Refused {
+    Read,
+    Unusable,
+}
+
+/// The line for a trace file that is a file the binary, git or glab reads.
+#[cold]
+#[inline(never)]
+fn read_file_refusal(path: &Path) -> String {
+    format!(
+        "{TRACE_VAR}={} not traced to: it is a file this program, git or glab reads \
+         (a token file, a git or glab config), which a trace line would corrupt; \
+         trace to a file of its own",
+        path.display()
+    )
 }
 
 /// The config files git reads, as its documentation names them: the
@@ -286,7 +333,7 @@ pub fn git_config_files(env: &EnvSnapshot, cwd: Option<&Path>) -> Vec<PathBuf> {
 /// `path` in its directory and never follows a symlink: so it is refused
 /// when that directory entry is one of `reads` (a token file that is missing
 /// now must not be created, empty, by the trace).
-fn open_file_sink(path: &Path, reads: &[PathBuf]) -> Option<File> {
+fn open_file_sink(path: &Path, reads: &[PathBuf]) -> Result<File, Refused> {
     let open = |create: bool| open_for_append(path, create);
     // The files read, before and after the open: a rotation in between
     // must not let the old generation's file through.
@@ -295,23 +342,33 @@ fn open_file_sink(path: &Path, reads: &[PathBuf]) -> Option<File> {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if reads.iter().any(|r| same_entry(r, path)) {
-                return None;
+                return Err(Refused::Read);
             }
             match open(true) {
                 Ok(file) => file,
                 // Created by another process in between.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open(false).ok()?,
-                Err(_) => return None,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    open(false).map_err(|_| Refused::Unusable)?
+                }
+                Err(_) => return Err(Refused::Unusable),
             }
         }
-        Err(_) => return None,
+        Err(_) => return Err(Refused::Unusable),
     };
-    let meta = file.metadata().ok()?;
+    let meta = file.metadata().map_err(|_| Refused::Unusable)?;
     if holds_git_config(path, &meta) {
-        return None;
+        return Err(Refused::Read);
     }
     read_keys.extend(file_keys(reads));
-    file_sink_allowed(meta.is_file(), FileKey::of(&meta), fd_key(1), &read_keys).then_some(file)
+    let key = FileKey::of(&meta);
+    if read_keys.contains(&key) {
+        return Err(Refused::Read);
+    }
+    if file_sink_allowed(meta.is_file(), key, fd_key(1), &read_keys) {
+        Ok(file)
+    } else {
+        Err(Refused::Unusable)
+    }
 }
 
 /// Whether the file already holds git config (its first line that is not
@@ -337,7 +394,7 @@ fn holds_git_config(path: &Path, meta: &Metadata) -> bool {
     }
     let mut head = [0u8; 4096];
     let n = reader.read_at(&mut head, 0).unwrap_or(0);
-    starts_like_git_config(&head[..n])
+    starts_like_git_config(head.get(..n).unwrap_or_default())
 }
 
 /// The pure half of [`holds_git_config`], given the file's first bytes.
@@ -622,6 +679,66 @@ mod tests {
             !text.contains("frozenGitlabValue") && !text.contains("frozenOauthValue"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn never_glab_s_config_wherever_glab_keeps_it_and_it_is_said_why() {
+        let d = Dir::new("glab");
+        let layouts = [
+            (
+                "GLAB_CONFIG_DIR",
+                d.0.join("glab-dir"),
+                d.0.join("glab-dir/config.yml"),
+            ),
+            (
+                "XDG_CONFIG_HOME",
+                d.0.join("xdg"),
+                d.0.join("xdg/glab-cli/config.yml"),
+            ),
+            (
+                "HOME",
+                d.0.join("home"),
+                d.0.join("home/.config/glab-cli/config.yml"),
+            ),
+        ];
+        let config = b"hosts:\n    gitlab.svc:8181:\n        api_protocol: http\n";
+        for (var, value, file) in &layouts {
+            let env = |trace: &Path| {
+                EnvSnapshot::from_pairs([
+                    (*var, value.to_str().unwrap()),
+                    (TRACE_VAR, trace.to_str().unwrap()),
+                ])
+            };
+            // Missing: never created by the trace.
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            let tracer = Tracer::from_env(&env(file), "test");
+            assert!(!tracer.enabled(), "{var}: traced into {}", file.display());
+            assert!(
+                !file.exists(),
+                "{var}: the trace created {}",
+                file.display()
+            );
+            // Present, by its own name and another.
+            std::fs::write(file, config).unwrap();
+            let other_name = file.parent().unwrap().join("./config.yml");
+            for trace in [file, &other_name] {
+                let mut tracer = Tracer::from_env(&env(trace), "test");
+                assert!(!tracer.enabled(), "{var}: traced into {}", trace.display());
+                trace!(tracer, "a line");
+                let line = tracer.refusal().expect("a line says why");
+                assert!(
+                    line.starts_with(&format!("{TRACE_VAR}={} not traced to", trace.display()))
+                        && line.contains("glab")
+                        && !line.contains('\n'),
+                    "{line}"
+                );
+            }
+            assert_eq!(std::fs::read(file).unwrap(), config, "{var}");
+            // Another file beside it is traced to, and nothing is said.
+            let other = file.with_file_name("trace.log");
+            let tracer = Tracer::from_env(&env(&other), "test");
+            assert!(tracer.enabled() && tracer.refusal().is_none(), "{var}");
+        }
     }
 
     #[test]

@@ -46,13 +46,18 @@ pub const SHORT_COMMIT: usize = 12;
 pub fn with_short_commit(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
+    // Checked splits (never short: the indices are found in `rest`): a
+    // slice that cannot panic carries no panic location, which the helper's
+    // size counts (1 MiB).
     while let Some(at) = rest.find("(commit ") {
-        let start = at + "(commit ".len();
-        out.push_str(&rest[..start]);
-        rest = &rest[start..];
-        let digits = rest.bytes().take_while(u8::is_ascii_hexdigit).count();
-        out.push_str(&rest[..digits.min(SHORT_COMMIT)]);
-        rest = &rest[digits..];
+        let Some((head, tail)) = rest.split_at_checked(at + "(commit ".len()) else {
+            break;
+        };
+        out.push_str(head);
+        let digits = tail.bytes().take_while(u8::is_ascii_hexdigit).count();
+        let (id, after) = tail.split_at_checked(digits).unwrap_or((tail, ""));
+        out.push_str(id.get(..SHORT_COMMIT).unwrap_or(id));
+        rest = after;
     }
     out.push_str(rest);
     out

@@ -26,6 +26,7 @@ pub fn diagnose(f: &Facts) -> Report {
     if f.github {
         gh::gh_checks(f, &mut checks);
     }
+    gh::glab_checks(f, &mut checks);
     Report { checks }
 }
 

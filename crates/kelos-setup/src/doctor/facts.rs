@@ -129,6 +129,9 @@ pub struct Facts {
     pub gh_vars: Result<Vec<&'static str>, String>,
     pub git: GitFacts,
     pub gh: GhFacts,
+    /// The same chain for glab (kelos-glab), gathered only when GitLab is
+    /// in play.
+    pub glab: Option<GhFacts>,
     /// Image build time: no token yet is a warning, not a failure.
     pub no_token_ok: bool,
     /// A `GH_HOST` or `--host` that is not a host: `hosts` is then empty.
@@ -173,6 +176,7 @@ pub(super) mod fixtures {
             gh_vars: Ok(vec!["GH_TOKEN"]),
             git,
             gh: GhFacts::default(),
+            glab: None,
             no_token_ok: true,
             host_error: None,
             reader: Reader::default(),

@@ -21,14 +21,16 @@ use crate::gitconfig::{helper_entries, is_kelos_helper, parse_origin_config, Con
 use checks::{
     diagnose, Facts, GhEnd, GhFacts, GhLink, GitFacts, HelperSource, Probe, ProbeOutcome, Report,
 };
-use kelos_token::env::{GH_PATH_VAR, TOKEN_VARS};
-use kelos_token::gh::{find_real_gh, stat_file, token_vars, wrapper_version, Found};
+use kelos_token::env::TOKEN_VARS;
+use kelos_token::gh::{glab_wrapper_version, stat_file, token_vars, wrapper_version, Found};
 use kelos_token::gitlab_host::Scheme;
 use kelos_token::host::{gh_host, HostInputError};
+use kelos_token::provider::Provider;
+use kelos_token::real_gh::find_real_cli;
 use kelos_token::redact::redact;
 use kelos_token::served::Served;
 use kelos_token::source::{choose, choose_for, read_configured_file};
-use kelos_token::{clean_token, EnvSnapshot, Host, Token, GITLAB};
+use kelos_token::{clean_token, EnvSnapshot, Host, Token, GITHUB, GITLAB};
 
 /// The most any one child (git) is given.
 const CHILD_LIMIT: Duration = Duration::from_secs(3);
@@ -91,7 +93,8 @@ pub fn run(
         file,
         gh_vars: gh_vars(env),
         git,
-        gh: gh_facts(env),
+        gh: cli_facts(&GITHUB, env),
+        glab: GITLAB.in_play(env).then(|| cli_facts(&GITLAB, env)),
         env: env.clone(),
         hosts,
         no_token_ok,
@@ -418,15 +421,22 @@ const MAX_CHAIN: usize = 64;
 /// the file that copy would exec, as kelos-gh itself decides it
 /// ([`find_real_gh`] from that copy's identity). No wrapper is run; the real
 /// gh at the end is asked its version, with a time limit.
-fn gh_facts(env: &EnvSnapshot) -> GhFacts {
+fn cli_facts(provider: &'static Provider, env: &EnvSnapshot) -> GhFacts {
     let path_var = std::env::var_os("PATH");
-    let Ok(first) = find_real_gh(None, path_var.as_deref(), None, stat_file) else {
+    let find = |cli_path, this_exe| {
+        find_real_cli(provider, cli_path, path_var.as_deref(), this_exe, stat_file)
+    };
+    let Ok(first) = find(None, None) else {
         return GhFacts::default();
     };
-    let mut chain = vec![gh_link(first.into_path(), false)];
+    let link = |path, from_cli_path| cli_link(provider, path, from_cli_path);
+    let mut chain = vec![link(first.into_path(), false)];
     let mut met: Vec<(u64, u64)> = Vec::new();
     let end = loop {
-        let last = chain.last().expect("the chain has a link");
+        // Never empty (it starts with the first link); no panic location.
+        let Some(last) = chain.last() else {
+            break GhEnd::NoGh;
+        };
         if !last.is_wrapper {
             break GhEnd::Real(version_line(&last.path, GH_VERSION_LIMIT));
         }
@@ -437,20 +447,15 @@ fn gh_facts(env: &EnvSnapshot) -> GhFacts {
             break GhEnd::NotFound(format!("{} can no longer be read", last.path.display()));
         };
         met.push((id.dev, id.ino));
-        match find_real_gh(
-            env.get(GH_PATH_VAR),
-            path_var.as_deref(),
-            Some((id.dev, id.ino)),
-            stat_file,
-        ) {
-            Err(e) => break GhEnd::NotFound(e.to_string()),
+        match find(env.get(provider.cli_path_var), Some((id.dev, id.ino))) {
+            Err(e) => break GhEnd::NotFound(e.shown(provider).to_string()),
             Ok(found) => {
                 let from_gh_path = matches!(found, Found::GhPath(_));
                 let path = found.into_path();
                 if stat_file(&path).is_some_and(|id| met.contains(&(id.dev, id.ino))) {
                     break GhEnd::Loops(path);
                 }
-                chain.push(gh_link(path, from_gh_path));
+                chain.push(link(path, from_gh_path));
             }
         }
     };
@@ -474,13 +479,19 @@ fn version_line(gh: &Path, limit: Duration) -> Result<String, String> {
         .ok_or_else(|| format!("`{shown} --version` printed nothing"))
 }
 
-/// A link of the chain: whether `path` is kelos-gh (it carries the wrapper's
-/// marker) and, if so, its stamp's version. Only the first 8 MiB are read;
-/// the wrapper is far smaller, the real gh far larger.
-fn gh_link(path: PathBuf, from_gh_path: bool) -> GhLink {
+/// A link of the chain: whether `path` is `provider`'s wrapper (kelos-gh,
+/// kelos-glab: it carries that wrapper's marker) and, if so, its stamp's
+/// version. Only the first 8 MiB are read; the wrapper is far smaller, the
+/// real CLI far larger.
+fn cli_link(provider: &Provider, path: PathBuf, from_gh_path: bool) -> GhLink {
+    let stamp_of = if provider.cli == GITLAB.cli {
+        glab_wrapper_version
+    } else {
+        wrapper_version
+    };
     let mut contents = Vec::new();
     let read = fs::File::open(&path).and_then(|f| f.take(8 << 20).read_to_end(&mut contents));
-    let stamp = read.ok().and_then(|_| wrapper_version(&contents));
+    let stamp = read.ok().and_then(|_| stamp_of(&contents));
     GhLink {
         path,
         is_wrapper: stamp.is_some(),

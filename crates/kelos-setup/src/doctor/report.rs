@@ -25,10 +25,11 @@ pub enum CheckId {
     GitHelper,
     GitLeak,
     Gh,
+    Glab,
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 12] = [
+    pub const ALL: [CheckId; 13] = [
         CheckId::TokenFile,
         CheckId::TokenValid,
         CheckId::TokenMode,
@@ -41,6 +42,7 @@ impl CheckId {
         CheckId::GitHelper,
         CheckId::GitLeak,
         CheckId::Gh,
+        CheckId::Glab,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +59,7 @@ impl CheckId {
             CheckId::GitHelper => "git.helper",
             CheckId::GitLeak => "git.leak",
             CheckId::Gh => "gh",
+            CheckId::Glab => "glab",
         }
     }
 }
