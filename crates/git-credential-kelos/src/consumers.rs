@@ -51,20 +51,23 @@ pub fn render_env(format: EnvFormat, names: &[&str], token: &Token) -> String {
                 out.push('\n');
             }
         }
-        EnvFormat::Json => {
-            out.push('{');
-            for (i, name) in names.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                json_string_into(name, &mut out);
-                out.push(':');
-                json_string_into(token.expose(), &mut out);
-            }
-            out.push_str("}\n");
-        }
+        EnvFormat::Json => json_object_into(names.iter().map(|name| (*name, token)), &mut out),
     }
     out
+}
+
+/// `{"NAME":"token",...}` and a newline: the JSON form of `env`.
+fn json_object_into<'t>(pairs: impl Iterator<Item = (&'t str, &'t Token)>, out: &mut String) {
+    out.push('{');
+    for (i, (name, token)) in pairs.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_string_into(name, out);
+        out.push(':');
+        json_string_into(token.expose(), out);
+    }
+    out.push_str("}\n");
 }
 
 /// [`render_env`] for several providers' tokens, each with its names: one
@@ -76,19 +79,11 @@ pub fn render_env_all(format: EnvFormat, exports: &[Exports<'_>]) -> String {
             .map(|e| render_env(format, &e.names, &e.token))
             .collect(),
         EnvFormat::Json => {
-            let mut out = String::from("{");
+            let mut out = String::new();
             let pairs = exports
                 .iter()
-                .flat_map(|e| e.names.iter().map(move |n| (n, &e.token)));
-            for (i, (name, token)) in pairs.enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                json_string_into(name, &mut out);
-                out.push(':');
-                json_string_into(token.expose(), &mut out);
-            }
-            out.push_str("}\n");
+                .flat_map(|e| e.names.iter().map(move |n| (*n, &e.token)));
+            json_object_into(pairs, &mut out);
             out
         }
     }
