@@ -627,91 +627,92 @@ fn see_also_section(roff: &mut Roff, pages: &[String]) {
     roff.text(line);
 }
 
-/// kelos-gh's page: it has no options (every argument is gh's).
+/// A CLI wrapper's page (kelos-gh, kelos-glab): it has no options (every
+/// argument is the CLI's).
+struct WrapperPage<'a> {
+    wrapper: &'a str,
+    cli: &'a str,
+    token_file_var: &'a str,
+    /// DESCRIPTION's two paragraphs.
+    description: [&'a str; 2],
+    environment: fn(&EnvVar) -> Option<&'static str>,
+    see_also: Vec<String>,
+}
+
+impl WrapperPage<'_> {
+    fn render(&self, version: &str) -> String {
+        let wrapper = self.wrapper;
+        let mut roff = Roff::new();
+        roff.control(
+            "TH",
+            [wrapper, "1", "", &format!("{wrapper} {version}"), ""],
+        );
+        roff.control("SH", ["NAME"]);
+        roff.text([roman(format!(
+            "{wrapper} - {} with the current token from the rotating token file ({})",
+            self.cli, self.token_file_var
+        ))]);
+        roff.control("SH", ["SYNOPSIS"]);
+        roff.text([bold(self.cli), roman(" ["), italic("ARG"), roman("]...")]);
+        roff.control("SH", ["DESCRIPTION"]);
+        roff.text([roman(self.description[0])]);
+        roff.control("PP", []);
+        roff.text([roman(self.description[1])]);
+        environment_section(&mut roff, self.environment);
+        exit_status_section(&mut roff, wrapper);
+        see_also_section(&mut roff, &self.see_also);
+        roff.control("SH", ["VERSION"]);
+        roff.text([roman(format!("v{version}"))]);
+        roff.render()
+    }
+}
+
 fn gh_page(version: &str) -> String {
-    let mut roff = Roff::new();
-    roff.control(
-        "TH",
-        [GH_WRAPPER, "1", "", &format!("{GH_WRAPPER} {version}"), ""],
-    );
-    roff.control("SH", ["NAME"]);
-    roff.text([roman(format!(
-        "{GH_WRAPPER} - gh with the current token from the rotating token file \
-         (KELOS_GITHUB_TOKEN_FILE)"
-    ))]);
-    roff.control("SH", ["SYNOPSIS"]);
-    roff.text([bold("gh"), roman(" ["), italic("ARG"), roman("]...")]);
-    roff.control("SH", ["DESCRIPTION"]);
-    roff.text([roman(
-        "Installed as /usr/local/bin/gh (a copy or hard link), ahead of the real gh in PATH. \
+    WrapperPage {
+        wrapper: GH_WRAPPER,
+        cli: "gh",
+        token_file_var: "KELOS_GITHUB_TOKEN_FILE",
+        description: [
+            "Installed as /usr/local/bin/gh (a copy or hard link), ahead of the real gh in PATH. \
          Every call reads the token file, sets gh's token variables from it (see \
          ENVIRONMENT), and executes the real gh in its place: same PID, terminal, signals and \
          exit status, argv[0] gh, every argument passed through byte for byte. No argument is \
          read by the wrapper, --help and --version included: they are gh's.",
-    )]);
-    roff.control("PP", []);
-    roff.text([roman(
-        "The rest of the environment reaches gh as the caller left it (order and duplicates \
+            "The rest of the environment reaches gh as the caller left it (order and duplicates \
          included), and so do ignored signals and closed descriptors. Relative and empty PATH \
          entries are never searched, so a gh file in a repository is never run.",
-    )]);
-    environment_section(&mut roff, |v| v.gh);
-    exit_status_section(&mut roff, GH_WRAPPER);
-    see_also_section(&mut roff, &[format!("{HELPER}(1)"), "gh(1)".into()]);
-    roff.control("SH", ["VERSION"]);
-    roff.text([roman(format!("v{version}"))]);
-    roff.render()
+        ],
+        environment: |v| v.gh,
+        see_also: vec![format!("{HELPER}(1)"), "gh(1)".into()],
+    }
+    .render(version)
 }
 
-/// kelos-glab's page: it has no options (every argument is glab's).
 fn glab_page(version: &str) -> String {
-    let mut roff = Roff::new();
-    roff.control(
-        "TH",
-        [
-            GLAB_WRAPPER,
-            "1",
-            "",
-            &format!("{GLAB_WRAPPER} {version}"),
-            "",
-        ],
-    );
-    roff.control("SH", ["NAME"]);
-    roff.text([roman(format!(
-        "{GLAB_WRAPPER} - glab with the current token from the rotating token file \
-         (KELOS_GITLAB_TOKEN_FILE)"
-    ))]);
-    roff.control("SH", ["SYNOPSIS"]);
-    roff.text([bold("glab"), roman(" ["), italic("ARG"), roman("]...")]);
-    roff.control("SH", ["DESCRIPTION"]);
-    roff.text([roman(
-        "Installed as /usr/local/bin/glab, ahead of the real glab in PATH. Every call reads \
+    WrapperPage {
+        wrapper: GLAB_WRAPPER,
+        cli: "glab",
+        token_file_var: "KELOS_GITLAB_TOKEN_FILE",
+        description: [
+            "Installed as /usr/local/bin/glab, ahead of the real glab in PATH. Every call reads \
          the token file, sets glab's token variables from it (see ENVIRONMENT), makes sure \
          glab's config has the host entry an http:// GITLAB_HOST needs, without any token, and \
          executes the real glab in its place: same PID, terminal, signals and exit status, \
          argv[0] glab, every argument passed through byte for byte. No argument is read by the \
          wrapper, --help and --version included: they are glab's.",
-    )]);
-    roff.control("PP", []);
-    roff.text([roman(
-        "The search for the real glab, the exec and everything the caller set up (the rest of \
+            "The search for the real glab, the exec and everything the caller set up (the rest of \
          the environment, ignored signals, closed descriptors) are kelos-gh(1)'s. The token \
          never reaches glab's config, stderr or a trace: glab sends GITLAB_TOKEN from its \
          environment once its config has the host entry.",
-    )]);
-    environment_section(&mut roff, |v| v.glab);
-    exit_status_section(&mut roff, GLAB_WRAPPER);
-    see_also_section(
-        &mut roff,
-        &[
+        ],
+        environment: |v| v.glab,
+        see_also: vec![
             format!("{HELPER}(1)"),
             format!("{GH_WRAPPER}(1)"),
             "glab(1)".into(),
         ],
-    );
-    roff.control("SH", ["VERSION"]);
-    roff.text([roman(format!("v{version}"))]);
-    roff.render()
+    }
+    .render(version)
 }
 
 /// Writes OUT/completions/* and OUT/man/man1/*; returns the paths written.
