@@ -23,9 +23,6 @@ pub const HELPER: &str = "git-credential-kelos";
 pub const GH_WRAPPER: &str = "kelos-gh";
 /// The glab wrapper's page name (it is installed as `glab`).
 pub const GLAB_WRAPPER: &str = "kelos-glab";
-/// What kelos-glab reads from the environment as it came, outside the
-/// snapshot of `kelos_token::env::KNOWN_VARS`: where glab's config is.
-pub const GLAB_ONLY_VARS: &[&str] = &["GLAB_CONFIG_DIR"];
 
 /// The shells completions are written for, with their file names.
 pub const SHELLS: &[(Shell, &str)] = &[
@@ -43,9 +40,8 @@ pub struct EnvVar {
     pub glab: Option<&'static str>,
 }
 
-/// Every variable a binary reads (`kelos_token::env::KNOWN_VARS` and
-/// [`GLAB_ONLY_VARS`]; a test keeps the lists equal), for the ENVIRONMENT
-/// sections.
+/// Every variable a binary reads (`kelos_token::env::KNOWN_VARS`; a test
+/// keeps the lists equal), for the ENVIRONMENT sections.
 pub const ENVIRONMENT: &[EnvVar] = &[
     EnvVar {
         names: &["KELOS_GITHUB_TOKEN_FILE"],
@@ -749,7 +745,6 @@ mod tests {
             .collect();
         documented.sort_unstable();
         let mut read: Vec<&str> = kelos_token::env::KNOWN_VARS.to_vec();
-        read.extend(GLAB_ONLY_VARS);
         read.sort_unstable();
         assert_eq!(documented, read);
     }
